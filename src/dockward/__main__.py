@@ -1,0 +1,3 @@
+from dockward.cli import run
+
+run()

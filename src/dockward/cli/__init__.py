@@ -1,0 +1,44 @@
+"""The ``dockward`` command line: parsing only; the work lives in the modules it calls.
+
+``main(argv) -> int`` is the tested entry point; ``run()`` is the console script.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from dockward.cli import ca as ca_cli
+from dockward.cli import gateway as gateway_cli
+from dockward.errors import DockwardError
+
+app = typer.Typer(
+    name="dockward",
+    help="The secure front door of a Docker host.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(ca_cli.app, name="ca")
+gateway_cli.register(app)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line with ``argv`` and return the exit code."""
+    try:
+        app(args=argv, prog_name="dockward")
+    except SystemExit as done:
+        code = done.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    except DockwardError as err:
+        print(f"dockward: {err}", file=sys.stderr)
+        return getattr(err, "exit_code", 1)
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

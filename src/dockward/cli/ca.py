@@ -1,0 +1,5 @@
+"""``dockward ca`` (placeholder)."""
+
+import typer
+
+app = typer.Typer(help="Certificate authority: create the CA, issue server and client certificates.")
