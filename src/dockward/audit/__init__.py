@@ -1,0 +1,1 @@
+"""Recording what happened: access-log lines built from the gateway's exchange events."""

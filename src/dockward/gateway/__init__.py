@@ -1,0 +1,1 @@
+"""The gateway: listeners, client connections and the relay to the Docker socket."""

@@ -1,0 +1,1 @@
+"""Policy: route classification, identities and decisions. Pure functions, no sockets."""

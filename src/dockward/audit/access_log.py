@@ -1,0 +1,40 @@
+"""The access log: one JSON line per request, appended as it completes.
+
+It subscribes to the gateway's exchange events (the gateway does not import it). A line holds
+time, identity, source, method, path, operation, decision, status, bytes each way and duration.
+It never holds request bodies, query strings, registry credentials or ``Authorization`` headers:
+the record it is given has no field for them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+from dockward.gateway.events import ExchangeRecord
+
+
+class AccessLog:
+    """Writes each record as one line to a file (or standard error for ``-``)."""
+
+    def __init__(self, destination: str | Path) -> None:
+        self.destination = str(destination)
+        if self.destination == "-":
+            self._fd = sys.stderr.fileno()
+            self._owned = False
+        else:
+            path = Path(self.destination)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            self._owned = True
+
+    def __call__(self, record: ExchangeRecord) -> None:
+        line = json.dumps(record.as_log(), separators=(",", ":"), default=str) + "\n"
+        os.write(self._fd, line.encode())
+
+    def close(self) -> None:
+        if self._owned:
+            os.close(self._fd)
+            self._owned = False

@@ -1,0 +1,728 @@
+"""One client connection and its upstream Docker-socket connection.
+
+``ClientConnection`` is an asyncio protocol on a plain TCP (or unix) transport. For TCP it drives
+a ``TLSServerSession`` itself, so half-close survives TLS. Each client connection gets its own
+upstream unix connection, opened on its first request and reused for keep-alive.
+
+The request side and the response side are separate state machines, because dockerd answers
+while it still reads (full-duplex ``POST /build``) and may answer before the body ends:
+
+    request:  HEAD -> BODY -> SENT -> (exchange done) -> HEAD ...
+    response: IDLE -> HEAD -> BODY -> DONE
+    both:     -> TUNNEL after a 101, or after the raw-stream 200 that answers attach/exec start
+
+Half-close in a tunnel: the client's close_notify or FIN becomes ``write_eof()`` on the daemon
+socket while output keeps flowing; the daemon's EOF becomes our close_notify; a client that goes
+away closes the daemon socket fully (so dockerd sees EPOLLHUP and detaches).
+
+Flow control: when one side's transport is over its high-water mark, reading from the other side
+pauses until it drains. Buffers we own are bounded by ``BUFFER_LIMIT``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from dockward.errors import ProtocolError
+from dockward.gateway.events import ExchangeRecord
+from dockward.http1.body import (
+    LAST_CHUNK,
+    ChunkedReader,
+    LengthReader,
+    UntilCloseReader,
+    encode_chunk,
+)
+from dockward.http1.request import RequestHead, find_head_end, parse_request_head
+from dockward.http1.response import Framing, error_response, parse_response_head, response_framing
+from dockward.identity import PeerIdentity, identity_from_certificate, identity_from_unix_socket
+from dockward.policy.paths import split_target
+from dockward.policy.routes import classify_route
+from dockward.tls.session import HandshakeFailed, TLSServerSession
+
+if TYPE_CHECKING:
+    from dockward.gateway.server import Gateway, Listener
+    from dockward.http1.body import BodyReader
+    from dockward.policy.routes import Classification
+
+log = logging.getLogger("dockward.gateway")
+
+BUFFER_LIMIT = 512 * 1024
+MAX_RESPONSE_HEAD = 1 << 20
+HANDSHAKE_TIMEOUT = 15.0
+WRITE_HIGH_WATER = 1 << 20
+WRITE_LOW_WATER = 256 * 1024
+
+
+class RequestPhase(enum.Enum):
+    HANDSHAKE = "TLS handshake"
+    HEAD = "reading a request head"
+    BODY = "forwarding a request body"
+    SENT = "request sent, response pending"
+    TUNNEL = "tunnel"
+    CLOSED = "closed"
+
+
+class ResponsePhase(enum.Enum):
+    IDLE = "no request outstanding"
+    HEAD = "awaiting a response head"
+    BODY = "forwarding a response body"
+    DONE = "response complete"
+    TUNNEL = "tunnel"
+
+
+class _Pauser:
+    """Idempotent pause/resume of one transport's reading, for several named reasons."""
+
+    __slots__ = ("reasons", "transport")
+
+    def __init__(self) -> None:
+        self.transport: asyncio.BaseTransport | None = None
+        self.reasons: set[str] = set()
+
+    def pause(self, reason: str) -> None:
+        if not self.reasons and self.transport is not None and not self.transport.is_closing():
+            self.transport.pause_reading()  # type: ignore[attr-defined]
+        self.reasons.add(reason)
+
+    def resume(self, reason: str) -> None:
+        if reason not in self.reasons:
+            return
+        self.reasons.discard(reason)
+        if not self.reasons and self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()  # type: ignore[attr-defined]
+
+    def attach(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+        if self.reasons:
+            transport.pause_reading()  # type: ignore[attr-defined]
+
+
+class UpstreamProtocol(asyncio.Protocol):
+    """The daemon side: hands everything to the owning ``ClientConnection``."""
+
+    __slots__ = ("client",)
+
+    def __init__(self, client: ClientConnection) -> None:
+        self.client = client
+
+    def data_received(self, data: bytes) -> None:
+        self.client.upstream_data(data)
+
+    def eof_received(self) -> bool:
+        return self.client.upstream_eof()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.client.upstream_lost(self)
+
+    def pause_writing(self) -> None:
+        self.client.client_reading.pause("upstream-slow")
+
+    def resume_writing(self) -> None:
+        self.client.client_reading.resume("upstream-slow")
+
+
+class ClientConnection(asyncio.Protocol):
+    """A client of the gateway, from accept to close."""
+
+    def __init__(self, gateway: Gateway, listener: Listener) -> None:
+        self.gateway = gateway
+        self.listener = listener
+        self.transport: asyncio.Transport | None = None
+        self.tls: TLSServerSession | None = None
+        self.identity: PeerIdentity | None = None
+        self.source = ""
+        self.phase = RequestPhase.HEAD
+        self.response = ResponsePhase.IDLE
+        self.inbuf = bytearray()
+        self._scan_from = 0
+        self.client_reading = _Pauser()
+        self.upstream_reading = _Pauser()
+        self.client_eof = False
+        self.upstream: asyncio.Transport | None = None
+        self._upstream_protocol: UpstreamProtocol | None = None
+        self._connecting = False
+        self._pending: list[bytes] = []
+        self._pending_bytes = 0
+        self._pending_eof = False
+        self.upstream_done_writing = False
+        self.upstream_eof_seen = False
+        # the exchange in progress
+        self.record: ExchangeRecord | None = None
+        self.head: RequestHead | None = None
+        self.request: Classification | None = None
+        self.body: BodyReader | None = None
+        self.resp_buf = bytearray()
+        self.resp_body: BodyReader | None = None
+        self.close_after = False
+        self.response_started = False
+        self._t0 = 0.0
+        self._handshake_timer: asyncio.TimerHandle | None = None
+
+    # ----------------------------------------------------------------- client transport
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.set_write_buffer_limits(WRITE_HIGH_WATER, WRITE_LOW_WATER)
+        self.client_reading.attach(transport)
+        self.gateway.connections.add(self)
+        if self.listener.kind == "unix":
+            self.source = f"unix:{self.listener.where}"
+            self.identity = identity_from_unix_socket(transport.get_extra_info("socket"))
+            return
+        peer = transport.get_extra_info("peername")
+        self.source = f"{peer[0]}:{peer[1]}" if peer else "?"
+        if peer is None or not self.listener.allows(peer[0]):
+            log.warning(
+                "refused connection from %s on %s: source address not in the allow-list",
+                self.source,
+                self.listener.where,
+            )
+            transport.abort()
+            return
+        self.phase = RequestPhase.HANDSHAKE
+        self.tls = TLSServerSession(self.gateway.ssl_context)
+        self._handshake_timer = asyncio.get_running_loop().call_later(
+            HANDSHAKE_TIMEOUT, self._handshake_timeout
+        )
+
+    def data_received(self, data: bytes) -> None:
+        tls = self.tls
+        if tls is None:
+            self._client_plaintext(data)
+            return
+        try:
+            received = tls.receive(data)
+        except HandshakeFailed as failed:
+            self._flush_tls()
+            log.warning("TLS handshake with %s failed: %s", self.source, failed.reason)
+            self._close_client()
+            return
+        except ConnectionError as err:
+            log.info("connection from %s: %s", self.source, err)
+            self._abort_all()
+            return
+        if received.handshake_completed:
+            self._established()
+        self._flush_tls()
+        if received.plaintext:
+            self._client_plaintext(received.plaintext)
+        if received.peer_closed:
+            self._client_half_closed()
+
+    def eof_received(self) -> bool:
+        # A bare FIN (docker-py's shutdown(SHUT_WR) sends one without close_notify).
+        if self.phase is RequestPhase.HANDSHAKE:
+            return False
+        self._client_half_closed()
+        return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.gateway.connections.discard(self)
+        if self._handshake_timer is not None:
+            self._handshake_timer.cancel()
+        if self.record is not None:
+            self._finish_record(self.record.status or 499)
+        self.phase = RequestPhase.CLOSED
+        self._close_upstream()
+
+    def pause_writing(self) -> None:
+        self.upstream_reading.pause("client-slow")
+
+    def resume_writing(self) -> None:
+        self.upstream_reading.resume("client-slow")
+
+    def _handshake_timeout(self) -> None:
+        if self.phase is RequestPhase.HANDSHAKE and self.transport is not None:
+            log.warning("TLS handshake with %s timed out", self.source)
+            self.transport.abort()
+
+    def _established(self) -> None:
+        assert self.tls is not None
+        if self._handshake_timer is not None:
+            self._handshake_timer.cancel()
+            self._handshake_timer = None
+        der = self.tls.peer_certificate_der()
+        if der is None:  # cannot happen with CERT_REQUIRED; fail closed anyway
+            self._close_client()
+            return
+        self.identity = identity_from_certificate(der)
+        self.phase = RequestPhase.HEAD
+
+    def _flush_tls(self) -> None:
+        assert self.tls is not None and self.transport is not None
+        out = self.tls.data_to_send()
+        if out:
+            self.transport.write(out)
+
+    def send_to_client(self, data: bytes | bytearray | memoryview) -> None:
+        """Write plaintext to the client (encrypting it for TLS listeners)."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        if self.record is not None:
+            self.record.bytes_out += len(data)
+        tls = self.tls
+        if tls is None:
+            transport.write(data)
+        elif not tls.sent_close:
+            tls.send(data)
+            out = tls.data_to_send()
+            if out:
+                transport.write(out)
+
+    def _close_client(self) -> None:
+        """Graceful close: our close_notify, then FIN once buffers drain."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        if self.tls is not None and self.tls.established:
+            self.tls.close_notify()
+            self._flush_tls()
+        transport.close()
+
+    def _abort_all(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+        self._close_upstream()
+
+    # ------------------------------------------------------------ request side
+
+    def _client_plaintext(self, data: bytes) -> None:
+        phase = self.phase
+        if phase is RequestPhase.TUNNEL:
+            self._to_upstream(data)
+            return
+        if phase is RequestPhase.BODY and not self.inbuf:
+            self._request_body(data)
+            if self.phase is not RequestPhase.BODY:
+                self._process()
+            return
+        if phase is RequestPhase.CLOSED or phase is RequestPhase.HANDSHAKE:
+            return
+        self.inbuf += data
+        self._process()
+
+    def _process(self) -> None:
+        """Consume buffered client bytes as far as the current phases allow."""
+        while self.inbuf:
+            phase = self.phase
+            if phase is RequestPhase.HEAD:
+                try:
+                    end = find_head_end(self.inbuf, self._scan_from)
+                except ProtocolError as err:
+                    self._refuse(err.status, str(err), close=True)
+                    return
+                if end < 0:
+                    self._scan_from = len(self.inbuf)
+                    return
+                raw = bytes(self.inbuf[:end])
+                del self.inbuf[:end]
+                self._scan_from = 0
+                self._start_request(raw)
+            elif phase is RequestPhase.BODY:
+                data = bytes(self.inbuf)
+                self.inbuf.clear()
+                used = self._request_body(data)
+                if used < len(data):
+                    self.inbuf[:0] = data[used:]
+            elif phase is RequestPhase.TUNNEL:
+                data = bytes(self.inbuf)
+                self.inbuf.clear()
+                self._to_upstream(data)
+            else:
+                # SENT: a pipelined next request waits for this response; bound the wait.
+                if len(self.inbuf) > BUFFER_LIMIT:
+                    self.client_reading.pause("pipelined")
+                return
+
+    def _start_request(self, raw: bytes) -> None:
+        self._t0 = time.perf_counter()
+        record = self.record = ExchangeRecord(
+            started=time.time(), source=self.source, listener=self.listener.where, identity=self.identity
+        )
+        self.response_started = False
+        self.close_after = False
+        try:
+            head = parse_request_head(raw)
+        except ProtocolError as err:
+            self._refuse(err.status, str(err), close=True)
+            return
+        self.head = head
+        record.method = head.method
+        try:
+            target = split_target(head.target)
+        except ProtocolError as err:
+            record.path = head.target.split(b"?", 1)[0].decode("latin-1")[:512]
+            self._refuse(err.status, str(err), close=True)
+            return
+        record.path = target.path
+        request = self.request = classify_route(head.method, target)
+        assert self.identity is not None
+        decision = self.gateway.policy.authorize(self.identity, request)
+        record.operation = decision.operation
+        record.rule = decision.rule
+        record.role = decision.role
+        if not decision.allowed:
+            record.decision = "deny"
+            self._refuse(decision.status, decision.reason, close=head.has_body or not head.keep_alive)
+            return
+        route = request.route
+        assert route is not None
+        if head.upgrade is not None and not route.hijack:
+            self._refuse(400, f"Upgrade is not accepted on {route.operation}", close=True)
+            return
+        if route.operation == "container.attach_ws" and not _same_origin(head):
+            self._refuse(
+                403,
+                "WebSocket attach refused: the Origin header does not match Host "
+                "(cross-site WebSocket attach is blocked)",
+                close=True,
+            )
+            return
+        record.decision = "allow"
+        self.close_after = not head.keep_alive
+        self.response = ResponsePhase.HEAD
+        self._to_upstream(raw)
+        if head.chunked:
+            self.body = ChunkedReader()
+            self.phase = RequestPhase.BODY
+        elif head.content_length:
+            self.body = LengthReader(head.content_length)
+            self.phase = RequestPhase.BODY
+        else:
+            self._request_sent()
+
+    def _request_body(self, data: bytes) -> int:
+        """Forward the part of ``data`` that belongs to the current body; return its size."""
+        body = self.body
+        assert body is not None and self.record is not None
+        if isinstance(body, LengthReader):
+            used = body.feed(data)
+            self._to_upstream(data if used == len(data) else memoryview(data)[:used])
+        else:
+            payload: list[memoryview] = []
+            try:
+                used = body.feed(data, payload)
+            except ProtocolError as err:
+                # Part of the body already reached the daemon: break its request off.
+                self._close_upstream()
+                self._refuse(err.status, str(err), close=True)
+                return len(data)
+            pieces: list[bytes | memoryview] = []
+            for piece in payload:
+                pieces += encode_chunk(piece)
+            if body.done:
+                pieces.append(LAST_CHUNK)
+            if pieces:
+                self._to_upstream_many(pieces)
+        self.record.bytes_in += used
+        if body.done:
+            self._request_sent()
+        return used
+
+    def _request_sent(self) -> None:
+        self.body = None
+        self.phase = RequestPhase.SENT
+        if self.response is ResponsePhase.DONE:
+            self._exchange_done()
+
+    def _refuse(self, status: int, message: str, *, close: bool) -> None:
+        """Answer the client ourselves; the daemon never sees this request."""
+        record = self.record
+        if record is not None:
+            record.decision = record.decision or "refuse"
+            record.reason = message
+        if self.response_started:  # too late for a reply: cut the connection
+            self._abort_all()
+            return
+        self.response_started = True
+        self.send_to_client(error_response(status, message, close=close))
+        self._finish_record(status)
+        if close:
+            self.phase = RequestPhase.CLOSED
+            self.inbuf.clear()
+            self._close_client()
+        else:
+            self.phase = RequestPhase.HEAD
+            self.response = ResponsePhase.IDLE
+
+    def _client_half_closed(self) -> None:
+        if self.client_eof:
+            return
+        self.client_eof = True
+        phase = self.phase
+        if phase is RequestPhase.TUNNEL:
+            self._upstream_write_eof()
+            if self.upstream_eof_seen:
+                self._close_client()
+                self._close_upstream()
+        elif phase is RequestPhase.BODY:
+            log.info("client %s closed in the middle of a request body", self.source)
+            self._abort_all()
+        elif phase is RequestPhase.SENT or self.inbuf:
+            self.close_after = True  # answer what was asked, then close
+        else:
+            self._close_client()
+            self._close_upstream()
+
+    # ------------------------------------------------------------ upstream side
+
+    def _to_upstream(self, data: bytes | memoryview) -> None:
+        upstream = self.upstream
+        if upstream is not None:
+            upstream.write(data)
+            return
+        self._pending.append(bytes(data))
+        self._pending_bytes += len(data)
+        if self._pending_bytes > BUFFER_LIMIT:
+            self.client_reading.pause("connecting")
+        if not self._connecting:
+            self._connecting = True
+            asyncio.get_running_loop().create_task(self._connect())
+
+    def _to_upstream_many(self, pieces: list[bytes | memoryview]) -> None:
+        if self.upstream is not None:
+            self.upstream.writelines(pieces)
+        else:
+            self._to_upstream(b"".join(pieces))
+
+    def _upstream_write_eof(self) -> None:
+        upstream = self.upstream
+        if upstream is None:
+            self._pending_eof = True
+        elif not self.upstream_done_writing and not upstream.is_closing():
+            self.upstream_done_writing = True
+            upstream.write_eof()
+
+    async def _connect(self) -> None:
+        path = self.gateway.upstream_path
+        try:
+            transport, protocol = await asyncio.get_running_loop().create_unix_connection(
+                lambda: UpstreamProtocol(self), path
+            )
+        except OSError as err:
+            self._connecting = False
+            self._pending.clear()
+            self._pending_bytes = 0
+            self.client_reading.resume("connecting")
+            reason = err.strerror or str(err)
+            log.error("cannot reach the Docker daemon at %s: %s", path, reason)
+            self.response = ResponsePhase.IDLE
+            self._refuse(502, f"cannot reach the Docker daemon at {path}: {reason}", close=True)
+            return
+        self._connecting = False
+        if self.phase is RequestPhase.CLOSED:
+            transport.close()
+            return
+        self.upstream = transport  # type: ignore[assignment]
+        self._upstream_protocol = protocol
+        self.upstream_done_writing = False
+        self.upstream_eof_seen = False
+        self.upstream_reading = _Pauser()
+        self.upstream_reading.attach(transport)
+        if self.transport is not None and self.transport.get_write_buffer_size() > WRITE_HIGH_WATER:
+            self.upstream_reading.pause("client-slow")
+        pending, self._pending = self._pending, []
+        self._pending_bytes = 0
+        transport.writelines(pending)  # type: ignore[attr-defined]
+        self.client_reading.resume("connecting")
+        if self._pending_eof:
+            self._upstream_write_eof()
+
+    def _close_upstream(self) -> None:
+        upstream = self.upstream
+        self.upstream = None
+        if upstream is not None:
+            upstream.close()
+
+    def upstream_data(self, data: bytes) -> None:
+        response = self.response
+        if response is ResponsePhase.TUNNEL:
+            self.send_to_client(data)
+            return
+        if response is ResponsePhase.BODY:
+            self._response_body(data)
+            return
+        if response is not ResponsePhase.HEAD:
+            log.error("the Docker daemon sent %d unexpected bytes; closing", len(data))
+            self._abort_all()
+            return
+        self.resp_buf += data
+        self._response_head()
+
+    def _response_head(self) -> None:
+        while self.response is ResponsePhase.HEAD:
+            end = self.resp_buf.find(b"\r\n\r\n")
+            if end < 0:
+                if len(self.resp_buf) > MAX_RESPONSE_HEAD:
+                    self._bad_gateway("response head larger than 1 MiB")
+                return
+            raw = bytes(self.resp_buf[: end + 4])
+            rest = bytes(self.resp_buf[end + 4 :])
+            self.resp_buf.clear()
+            try:
+                head = parse_response_head(raw)
+            except ProtocolError as err:
+                self._bad_gateway(str(err))
+                return
+            assert self.head is not None and self.request is not None and self.record is not None
+            route = self.request.route
+            framing, reader = response_framing(head, self.head.method, route is not None and route.hijack)
+            self.response_started = True
+            self.record.status = head.status
+            if framing is Framing.TUNNEL:
+                self._open_tunnel(raw, rest)
+                return
+            self.send_to_client(raw)
+            if framing is Framing.INFORMATIONAL:
+                self.resp_buf += rest
+                continue
+            if head.close:
+                self.close_after = True
+            if framing is Framing.NONE:
+                self._response_done()
+                if rest:
+                    self.upstream_data(rest)
+                return
+            self.resp_body = reader
+            self.response = ResponsePhase.BODY
+            if rest:
+                self._response_body(rest)
+            return
+
+    def _response_body(self, data: bytes) -> None:
+        reader = self.resp_body
+        assert reader is not None
+        used = reader.feed(data)
+        self.send_to_client(data if used == len(data) else memoryview(data)[:used])
+        if reader.done:
+            self._response_done()
+            if used < len(data):
+                self.upstream_data(data[used:])
+
+    def _response_done(self) -> None:
+        self.resp_body = None
+        self.response = ResponsePhase.DONE
+        if self.phase is RequestPhase.SENT:
+            self._exchange_done()
+
+    def _exchange_done(self) -> None:
+        record = self.record
+        if record is not None:
+            self._finish_record(record.status)
+        self.response = ResponsePhase.IDLE
+        self.head = None
+        self.request = None
+        if self.close_after or self.client_eof:
+            self.phase = RequestPhase.CLOSED
+            self._close_client()
+            self._close_upstream()
+            return
+        self.phase = RequestPhase.HEAD
+        self.client_reading.resume("pipelined")
+        if self.inbuf:
+            self._process()
+
+    def _open_tunnel(self, head: bytes, rest: bytes) -> None:
+        """Hand the connection over to a byte pipe; the head goes in its own TLS record."""
+        assert self.record is not None
+        self.record.hijacked = True
+        self.phase = RequestPhase.TUNNEL
+        self.response = ResponsePhase.TUNNEL
+        self.body = None
+        self.send_to_client(head)
+        if rest:
+            self.send_to_client(rest)
+        self.client_reading.resume("pipelined")
+        if self.inbuf:
+            data = bytes(self.inbuf)
+            self.inbuf.clear()
+            self._to_upstream(data)
+        if self.client_eof:
+            self._upstream_write_eof()
+
+    def upstream_eof(self) -> bool:
+        """The daemon closed its write side; return True to keep writing to it."""
+        self.upstream_eof_seen = True
+        response = self.response
+        if response is ResponsePhase.TUNNEL:
+            if self.tls is not None:
+                self._flush_close_notify()
+            elif self.transport is not None and self.transport.can_write_eof():
+                self.transport.write_eof()
+            if self.client_eof:
+                self._close_client()
+                return False
+            return True
+        if response is ResponsePhase.BODY and isinstance(self.resp_body, UntilCloseReader):
+            self.close_after = True
+            self._response_done()
+            if self.phase is not RequestPhase.CLOSED:
+                # the response is complete but the request body is not: nothing more can happen
+                self.phase = RequestPhase.CLOSED
+                self._finish_record(self.record.status if self.record else 0)
+                self._close_client()
+            return False
+        if response in (ResponsePhase.HEAD, ResponsePhase.BODY):
+            if self.response_started:
+                log.warning("the Docker daemon closed the connection in the middle of a response")
+                self._abort_all()
+            else:
+                self._bad_gateway("the Docker daemon closed the connection without answering")
+            return False
+        # idle keep-alive connection closed by the daemon: reconnect on the next request
+        self.upstream = None
+        return False
+
+    def _flush_close_notify(self) -> None:
+        assert self.tls is not None and self.transport is not None
+        self.tls.close_notify()
+        self._flush_tls()
+
+    def upstream_lost(self, protocol: UpstreamProtocol) -> None:
+        if protocol is not self._upstream_protocol:
+            return
+        self._upstream_protocol = None
+        self.upstream = None
+        if self.phase is RequestPhase.TUNNEL:
+            self._close_client()
+        elif self.response in (ResponsePhase.HEAD, ResponsePhase.BODY) and self.phase is not RequestPhase.CLOSED:
+            if self.response_started:
+                self._abort_all()
+            else:
+                self._bad_gateway("the Docker daemon closed the connection without answering")
+
+    def _bad_gateway(self, reason: str) -> None:
+        log.error("bad response from the Docker daemon: %s", reason)
+        self._close_upstream()
+        self.response = ResponsePhase.IDLE
+        self._refuse(502, reason, close=True)
+
+    # ------------------------------------------------------------------ records
+
+    def _finish_record(self, status: int) -> None:
+        record = self.record
+        if record is None:
+            return
+        self.record = None
+        record.status = status
+        record.duration_ms = (time.perf_counter() - self._t0) * 1000.0
+        if not record.decision:
+            record.decision = "allow"
+        for observer in self.gateway.observers:
+            observer(record)
+
+
+def _same_origin(head: RequestHead) -> bool:
+    """True when a WebSocket request has no Origin, or one whose host:port equals Host."""
+    origin = head.header(b"origin")
+    if origin is None:
+        return True
+    host = head.header(b"host") or b""
+    _, _, rest = origin.partition(b"://")
+    return rest.rstrip(b"/").lower() == host.lower()

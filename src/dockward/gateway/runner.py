@@ -1,0 +1,61 @@
+"""Run a gateway in the foreground until SIGINT/SIGTERM: event loop, logging, observers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from dockward.audit.access_log import AccessLog
+from dockward.config import GatewayConfig
+from dockward.gateway.server import Gateway
+
+log = logging.getLogger("dockward")
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def run_gateway(config: GatewayConfig, on_ready: Callable[[Gateway], None] | None = None) -> int:
+    """Serve ``config`` until a signal; ``UsageError`` escapes for startup failures (exit 2)."""
+    setup_logging(config.log_level)
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a pinned dependency
+        runner = asyncio.run
+    else:
+        runner = uvloop.run  # type: ignore[assignment]
+    return runner(_serve(config, on_ready))
+
+
+async def _serve(config: GatewayConfig, on_ready: Callable[[Gateway], None] | None) -> int:
+    access_log = AccessLog(config.access_log)
+    gateway = Gateway(config, observers=[access_log])
+    if not Path(config.upstream).exists():
+        log.warning("the Docker socket %s does not exist (yet): requests get 502 until it does", config.upstream)
+    await gateway.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        if on_ready is not None:
+            on_ready(gateway)
+        await stop.wait()
+        log.info("stopping")
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(Exception):
+                loop.remove_signal_handler(signum)
+        await gateway.stop()
+        access_log.close()
+    return 0

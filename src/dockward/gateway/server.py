@@ -1,0 +1,189 @@
+"""Listeners and the running gateway: owns the sockets, nothing else does.
+
+``Gateway`` opens every configured listener (mutual-TLS TCP, unix socket), tracks live
+connections, and hands each accepted connection to a ``ClientConnection``. A TCP peer whose
+address is outside the listener's allow-list is dropped at accept time, before the handshake.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import grp
+import ipaddress
+import logging
+import os
+import socket
+import ssl
+import stat
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dockward.config import GatewayConfig, TcpListenerConfig, UnixListenerConfig, parse_host_port
+from dockward.errors import UsageError
+from dockward.gateway.connection import ClientConnection
+from dockward.gateway.events import ExchangeObserver
+from dockward.policy.engine import AdminPolicy, Policy
+from dockward.tls.context import build_server_context
+
+log = logging.getLogger("dockward.gateway")
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass
+class Listener:
+    """One listening endpoint and its source-network allow-list."""
+
+    kind: str  # "tcp" or "unix"
+    where: str  # "127.0.0.1:2376", "[::1]:2376" or the socket path
+    host: str = ""
+    port: int = 0
+    path: Path | None = None
+    mode: int = 0o660
+    group: str | None = None
+    networks: tuple[Network, ...] = ()
+    server: asyncio.base_events.Server | None = field(default=None, repr=False)
+
+    def allows(self, address: str) -> bool:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        return any(ip in net for net in self.networks)
+
+
+def listeners_from_config(config: GatewayConfig) -> list[Listener]:
+    out: list[Listener] = []
+    for item in config.listen:
+        if isinstance(item, TcpListenerConfig):
+            host, port = parse_host_port(item.address)
+            cidrs = item.allow if item.allow is not None else config.allow_networks
+            networks = tuple(ipaddress.ip_network(c, strict=False) for c in cidrs)
+            where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+            out.append(Listener("tcp", where, host=host, port=port, networks=networks))
+        elif isinstance(item, UnixListenerConfig):
+            out.append(
+                Listener("unix", str(item.unix), path=item.unix, mode=int(item.mode, 8), group=item.group)
+            )
+    return out
+
+
+class Gateway:
+    """The running gateway: listeners, policy, upstream and observers."""
+
+    def __init__(
+        self,
+        config: GatewayConfig,
+        *,
+        policy: Policy | None = None,
+        observers: Iterable[ExchangeObserver] = (),
+    ) -> None:
+        self.config = config
+        self.upstream_path = str(config.upstream)
+        self.policy: Policy = policy or AdminPolicy()
+        self.observers: list[ExchangeObserver] = list(observers)
+        self.listeners = listeners_from_config(config)
+        self.connections: set[ClientConnection] = set()
+        self.ssl_context: ssl.SSLContext | None = None
+        if config.tls is not None:
+            self.ssl_context = build_server_context(config.tls.cert, config.tls.key, config.tls.ca)
+
+    async def start(self) -> None:
+        """Open every listener; ``UsageError`` with a one-line reason if one cannot be opened."""
+        loop = asyncio.get_running_loop()
+        try:
+            for listener in self.listeners:
+                if listener.kind == "tcp":
+                    listener.server = await self._open_tcp(loop, listener)
+                else:
+                    listener.server = await self._open_unix(loop, listener)
+                log.info("listening on %s", listener.where)
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _open_tcp(self, loop: asyncio.AbstractEventLoop, listener: Listener) -> asyncio.base_events.Server:
+        try:
+            return await loop.create_server(
+                lambda: ClientConnection(self, listener),
+                listener.host,
+                listener.port,
+                reuse_address=True,
+                backlog=1024,
+            )
+        except OSError as err:
+            raise UsageError(f"cannot listen on {listener.where}: {_os_reason(err)}") from None
+
+    async def _open_unix(self, loop: asyncio.AbstractEventLoop, listener: Listener) -> asyncio.base_events.Server:
+        path = listener.path
+        assert path is not None
+        if path.exists() or path.is_symlink():
+            if not stat.S_ISSOCK(path.lstat().st_mode):
+                raise UsageError(f"cannot listen on {path}: exists and is not a socket")
+            if _socket_answers(path):
+                raise UsageError(f"cannot listen on {path}: another process is serving it")
+            path.unlink()
+        gid = -1
+        if listener.group is not None:
+            try:
+                gid = grp.getgrnam(listener.group).gr_gid
+            except KeyError:
+                raise UsageError(f"cannot listen on {path}: no group named {listener.group!r}") from None
+        old_umask = os.umask(0o177)  # never world-accessible, not even for an instant
+        try:
+            server = await loop.create_unix_server(lambda: ClientConnection(self, listener), str(path))
+        except OSError as err:
+            raise UsageError(f"cannot listen on {path}: {_os_reason(err)}") from None
+        finally:
+            os.umask(old_umask)
+        if gid != -1:
+            os.chown(path, -1, gid)
+        os.chmod(path, listener.mode)
+        return server
+
+    def bound_addresses(self) -> list[str]:
+        """``host:port`` for each TCP listener as actually bound (port 0 resolved)."""
+        out = []
+        for listener in self.listeners:
+            if listener.kind == "tcp" and listener.server is not None:
+                for sock in listener.server.sockets:
+                    host, port = sock.getsockname()[:2]
+                    out.append(f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
+        return out
+
+    async def stop(self) -> None:
+        """Stop accepting, then drop every live connection."""
+        for listener in self.listeners:
+            if listener.server is not None:
+                listener.server.close()
+        for connection in list(self.connections):
+            connection._abort_all()
+        for listener in self.listeners:
+            if listener.server is not None:
+                await listener.server.wait_closed()
+                listener.server = None
+            if listener.kind == "unix" and listener.path is not None:
+                listener.path.unlink(missing_ok=True)
+
+
+def _socket_answers(path: Path) -> bool:
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.settimeout(0.5)
+        probe.connect(str(path))
+    except OSError:
+        return False
+    finally:
+        probe.close()
+    return True
+
+
+def _os_reason(err: OSError) -> str:
+    if err.errno == errno.EADDRINUSE:
+        return "address already in use"
+    if err.errno == errno.EACCES:
+        return "permission denied"
+    if err.errno == errno.EADDRNOTAVAIL:
+        return "address not available on this host"
+    return err.strerror or str(err)

@@ -1,0 +1,123 @@
+"""A sans-IO TLS server session: ``ssl.SSLObject`` over two ``ssl.MemoryBIO``s.
+
+asyncio's and uvloop's TLS transports close the whole connection when the peer half-closes,
+which loses the output of ``docker exec -i`` and ``docker run -i`` after stdin EOF (see
+notes/protocol.md §1.4). Owning the record layer keeps half-close a real state: the peer's
+close_notify is reported as end-of-input while we keep writing, and ``close_notify()`` sends
+ours without closing anything else. The caller moves bytes: ``receive()`` ciphertext in,
+``data_to_send()`` ciphertext out.
+"""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass
+
+READ_SIZE = 256 * 1024
+
+
+class HandshakeFailed(Exception):
+    """The handshake failed; OpenSSL has queued an alert, so send ``data_to_send()`` first."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(slots=True)
+class Received:
+    """What one ``receive()`` produced."""
+
+    plaintext: bytes
+    handshake_completed: bool = False
+    peer_closed: bool = False
+
+
+class TLSServerSession:
+    """One server-side TLS connection, driven entirely by the caller."""
+
+    __slots__ = ("_incoming", "_object", "_outgoing", "established", "peer_closed", "sent_close")
+
+    def __init__(self, context: ssl.SSLContext) -> None:
+        self._incoming = ssl.MemoryBIO()
+        self._outgoing = ssl.MemoryBIO()
+        self._object = context.wrap_bio(self._incoming, self._outgoing, server_side=True)
+        self.established = False
+        self.peer_closed = False
+        self.sent_close = False
+
+    def receive(self, data: bytes) -> Received:
+        """Feed ciphertext from the peer; return the plaintext it completes."""
+        self._incoming.write(data)
+        completed = False
+        if not self.established:
+            try:
+                self._object.do_handshake()
+            except ssl.SSLWantReadError:
+                return Received(b"")
+            except ssl.SSLError as err:
+                raise HandshakeFailed(_reason(err)) from None
+            self.established = completed = True
+        if self.peer_closed:
+            return Received(b"", completed, True)
+        pieces: list[bytes] = []
+        read = self._object.read
+        while True:
+            try:
+                piece = read(READ_SIZE)
+            except ssl.SSLWantReadError:
+                break
+            except ssl.SSLZeroReturnError:
+                piece = b""
+            except ssl.SSLError as err:
+                raise ConnectionError(f"TLS error: {_reason(err)}") from None
+            if not piece:
+                self.peer_closed = True
+                break
+            pieces.append(piece)
+        plaintext = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+        return Received(plaintext, completed, self.peer_closed)
+
+    def send(self, plaintext: bytes | bytearray | memoryview) -> None:
+        """Encrypt ``plaintext``; each call yields its own TLS record(s)."""
+        if plaintext:
+            self._object.write(plaintext)
+
+    def close_notify(self) -> None:
+        """Queue our close_notify (write side closed, reading still possible)."""
+        if self.sent_close or not self.established:
+            return
+        self.sent_close = True
+        try:
+            self._object.unwrap()
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            pass  # the alert is queued; we do not wait for the peer's
+        except ssl.SSLError:
+            pass
+
+    def data_to_send(self) -> bytes:
+        """Ciphertext waiting to go to the peer."""
+        return self._outgoing.read()
+
+    def peer_certificate_der(self) -> bytes | None:
+        return self._object.getpeercert(binary_form=True)
+
+    @property
+    def version(self) -> str | None:
+        return self._object.version()
+
+    @property
+    def cipher(self) -> str | None:
+        info = self._object.cipher()
+        return info[0] if info else None
+
+
+def _reason(err: ssl.SSLError) -> str:
+    """A short human reason: OpenSSL's reason code when it has one."""
+    reason = getattr(err, "reason", None)
+    verify = getattr(err, "verify_message", None)
+    if verify:
+        return f"{(reason or 'certificate verify failed').lower().replace('_', ' ')}: {verify}"
+    if reason:
+        return str(reason).lower().replace("_", " ")
+    return str(err)
