@@ -31,8 +31,8 @@ def parse_host_port(text: str) -> tuple[str, int]:
             raise ValueError(f"{text!r} is not HOST:PORT")
         if ":" in host:
             raise ValueError(f"{text!r}: write IPv6 addresses in brackets, e.g. [::1]:2376")
-    if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
-        raise ValueError(f"{text!r}: port must be 1-65535")
+    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ValueError(f"{text!r}: port must be 0-65535")
     return host, int(port_text)
 
 

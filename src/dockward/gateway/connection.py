@@ -165,9 +165,8 @@ class ClientConnection(asyncio.Protocol):
     # ----------------------------------------------------------------- client transport
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        transport.set_write_buffer_limits(WRITE_HIGH_WATER, WRITE_LOW_WATER)
+        self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
+        self.transport.set_write_buffer_limits(WRITE_HIGH_WATER, WRITE_LOW_WATER)
         self.client_reading.attach(transport)
         self.gateway.connections.add(self)
         if self.listener.kind == "unix":
@@ -182,7 +181,7 @@ class ClientConnection(asyncio.Protocol):
                 self.source,
                 self.listener.where,
             )
-            transport.abort()
+            self.transport.abort()
             return
         self.phase = RequestPhase.HANDSHAKE
         self.tls = TLSServerSession(self.gateway.ssl_context)

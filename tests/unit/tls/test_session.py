@@ -1,0 +1,147 @@
+"""The sans-IO TLS record layer, driven against Python's own TLS client over memory BIOs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ssl
+
+import pytest
+
+from dockward.pki.ca import CertificateAuthority
+from dockward.tls.context import build_server_context
+from dockward.tls.session import HandshakeFailed, TLSServerSession
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pki")
+    ca = CertificateAuthority.create()
+    ca.write(root / "ca.pem", root / "ca-key.pem")
+    ca.issue_server(["localhost", "127.0.0.1"]).write(root / "server.pem", root / "server-key.pem")
+    ca.issue_client("alice").write_bundle(root / "alice")
+    other = CertificateAuthority.create("another CA")
+    other.issue_client("mallory").write_bundle(root / "mallory")
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(days=40)
+    ca.issue_client("old", days=30, now=past).write_bundle(root / "old")
+    return root
+
+
+def server(pki) -> TLSServerSession:
+    ctx = build_server_context(pki / "server.pem", pki / "server-key.pem", pki / "ca.pem")
+    return TLSServerSession(ctx)
+
+
+class Client:
+    """Python's TLS client over memory BIOs, pumped by hand against a TLSServerSession."""
+
+    def __init__(self, pki, bundle: str | None, version: ssl.TLSVersion | None = None):
+        ctx = ssl.create_default_context(cafile=str(pki / "ca.pem"))
+        if bundle:
+            ctx.load_cert_chain(str(pki / bundle / "cert.pem"), str(pki / bundle / "key.pem"))
+        if version:
+            ctx.maximum_version = version
+        self.incoming = ssl.MemoryBIO()
+        self.outgoing = ssl.MemoryBIO()
+        self.obj = ctx.wrap_bio(self.incoming, self.outgoing, server_hostname="localhost")
+
+    def handshake(self, srv: TLSServerSession) -> None:
+        for _ in range(10):
+            try:
+                self.obj.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                pass
+            srv.receive(self.outgoing.read())
+            self.incoming.write(srv.data_to_send())
+        # TLS 1.3: the server learns of the client's certificate from the client's last flight
+        srv.receive(self.outgoing.read())
+        self.incoming.write(srv.data_to_send())
+
+    def read_all(self) -> tuple[bytes, bool]:
+        out = b""
+        while True:
+            try:
+                piece = self.obj.read(65536)
+            except ssl.SSLWantReadError:
+                return out, False
+            except ssl.SSLZeroReturnError:
+                return out, True
+            if not piece:
+                return out, True
+            out += piece
+
+
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
+def test_client_half_close_keeps_the_write_side_open(pki, version):
+    srv = server(pki)
+    client = Client(pki, "alice", version)
+    client.handshake(srv)
+    assert srv.established and srv.version == version.name.replace("_", ".")
+    client.obj.write(b"stdin")
+    try:
+        client.obj.unwrap()  # close_notify, as Go's tls.Conn.CloseWrite
+    except ssl.SSLWantReadError:
+        pass
+    received = srv.receive(client.outgoing.read())
+    assert received.plaintext == b"stdin" and received.peer_closed
+    srv.send(b"late output")
+    srv.close_notify()
+    client.incoming.write(srv.data_to_send())
+    # the client half-closed; the output written after that still reaches it, then our EOF
+    assert client.read_all() == (b"late output", True)
+
+
+def test_server_close_notify_ends_the_clients_stream_and_reading_continues(pki):
+    srv = server(pki)
+    client = Client(pki, "alice")
+    client.handshake(srv)
+    srv.send(b"output")
+    srv.close_notify()
+    client.incoming.write(srv.data_to_send())
+    assert client.read_all() == (b"output", True)
+    client.obj.write(b"more stdin")
+    assert srv.receive(client.outgoing.read()).plaintext == b"more stdin"
+
+
+def test_each_send_is_its_own_record(pki):
+    srv = server(pki)
+    client = Client(pki, "alice")
+    client.handshake(srv)
+    srv.send(b"HTTP/1.1 101 UPGRADED\r\n\r\n")
+    srv.send(b"\x01\x00\x00\x00\x00\x00\x00\x02hi")
+    client.incoming.write(srv.data_to_send())
+    assert client.obj.read(65536) == b"HTTP/1.1 101 UPGRADED\r\n\r\n"
+    assert client.obj.read(65536) == b"\x01\x00\x00\x00\x00\x00\x00\x02hi"
+
+
+@pytest.mark.parametrize(
+    ("bundle", "reason"),
+    [
+        (None, "certificate"),
+        ("mallory", "unable to get local issuer"),
+        ("old", "expired"),
+    ],
+)
+def test_refused_handshakes_send_an_alert(pki, bundle, reason):
+    srv = server(pki)
+    client = Client(pki, bundle)
+    with pytest.raises(HandshakeFailed) as caught:
+        client.handshake(srv)
+    assert reason in caught.value.reason
+    alert = srv.data_to_send()
+    client.incoming.write(alert)
+    with pytest.raises(ssl.SSLError) as seen:
+        client.obj.do_handshake()
+        client.obj.read(1)
+    assert "alert" in str(seen.value).lower()
+
+
+def test_a_server_certificate_is_not_a_client_certificate(pki):
+    srv = server(pki)
+    ctx = ssl.create_default_context(cafile=str(pki / "ca.pem"))
+    ctx.load_cert_chain(str(pki / "server.pem"), str(pki / "server-key.pem"))
+    client = Client(pki, None)
+    client.obj = ctx.wrap_bio(client.incoming, client.outgoing, server_hostname="localhost")
+    with pytest.raises(HandshakeFailed) as caught:
+        client.handshake(srv)
+    assert "unsuitable certificate purpose" in caught.value.reason
