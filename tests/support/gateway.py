@@ -12,6 +12,8 @@ import json
 import os
 import re
 import signal
+import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -210,3 +212,25 @@ def _toml(top: dict[str, Any], listeners: list[dict[str, Any]]) -> str:
     for listener in listeners:
         tables.append("[[listen]]\n" + "".join(f"{k} = {value(x)}\n" for k, x in listener.items()))
     return "\n".join(lines) + "\n\n" + "\n".join(tables)
+
+
+def tls_connect(gateway: GatewayProcess, bundle: Path | None) -> ssl.SSLSocket:
+    """A raw TLS connection to the gateway, for requests no real client would send."""
+    ctx = ssl.create_default_context(cafile=str(gateway.pki.ca_bundle))
+    if bundle is not None:
+        ctx.load_cert_chain(str(bundle / "cert.pem"), str(bundle / "key.pem"))
+    raw = socket.create_connection(("127.0.0.1", gateway.port), timeout=30)
+    return ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+
+
+def read_until_close(sock: ssl.SSLSocket | socket.socket) -> bytes:
+    chunks = []
+    while True:
+        try:
+            piece = sock.recv(65536)
+        except (ssl.SSLEOFError, ConnectionResetError):
+            break
+        if not piece:
+            break
+        chunks.append(piece)
+    return b"".join(chunks)

@@ -31,6 +31,8 @@ class AccessLog:
             self._owned = True
 
     def __call__(self, record: ExchangeRecord) -> None:
+        if self._fd < 0:
+            return
         line = json.dumps(record.as_log(), separators=(",", ":"), default=str) + "\n"
         os.write(self._fd, line.encode())
 
@@ -38,3 +40,4 @@ class AccessLog:
         if self._owned:
             os.close(self._fd)
             self._owned = False
+        self._fd = -1

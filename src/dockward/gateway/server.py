@@ -96,6 +96,9 @@ class Gateway:
             for listener in self.listeners:
                 if listener.kind == "tcp":
                     listener.server = await self._open_tcp(loop, listener)
+                    if listener.port == 0:  # name the port the kernel picked
+                        host, port = listener.server.sockets[0].getsockname()[:2]
+                        listener.where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
                 else:
                     listener.server = await self._open_unix(loop, listener)
                 log.info("listening on %s", listener.where)
@@ -159,6 +162,8 @@ class Gateway:
                 listener.server.close()
         for connection in list(self.connections):
             connection._abort_all()
+        for _ in range(3):  # let the aborted connections report their last exchange
+            await asyncio.sleep(0)
         for listener in self.listeners:
             if listener.server is not None:
                 await listener.server.wait_closed()

@@ -1,0 +1,33 @@
+"""Root test configuration: puts ``tests/`` on sys.path and provides the session-wide dockerd.
+
+The ``dockerd`` fixture is lazy: only tests that request it (the end-to-end ones) start a
+private Docker daemon.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+_TESTS_DIR = str(Path(__file__).resolve().parent)
+if _TESTS_DIR not in sys.path:
+    sys.path.insert(0, _TESTS_DIR)
+
+from support.dockerd import DockerDaemon  # noqa: E402
+from support.images import BUSYBOX_TAG, build_busybox_image  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def dockerd() -> Iterator[DockerDaemon]:
+    """A private dockerd (unix socket only, no bridge, dead proxy) for the whole session."""
+    with DockerDaemon() as daemon:
+        yield daemon
+
+
+@pytest.fixture(scope="session")
+def busybox_image(dockerd: DockerDaemon) -> str:
+    """Tag of a busybox image imported into the session dockerd (built once)."""
+    return build_busybox_image(dockerd, BUSYBOX_TAG)

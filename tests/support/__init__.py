@@ -1,0 +1,1 @@
+"""Test support: a private dockerd, locally built images and polling helpers."""

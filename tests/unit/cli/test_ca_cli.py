@@ -1,0 +1,335 @@
+"""Tests of ``dockward ca`` through ``dockward.cli.main`` in-process: exit codes and messages."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+
+from dockward.cli import main
+from dockward.pki.ca import CertificateAuthority
+from dockward.pki.state import StateDir
+
+
+@pytest.fixture(autouse=True)
+def no_ambient_passphrase(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DOCKWARD_CA_PASSPHRASE", raising=False)
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> StateDir:
+    return StateDir(tmp_path / "state")
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str | os.PathLike[str]) -> tuple[int, str, str]:
+    code = main([os.fspath(arg) for arg in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def init(capsys: pytest.CaptureFixture[str], state: StateDir, *extra: str) -> None:
+    code, _, err = run(capsys, "ca", "init", "--state-dir", state.path, *extra)
+    assert (code, err) == (0, "")
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+# -- ca init -----------------------------------------------------------------------------------
+
+
+def test_init_creates_the_ca(capsys: pytest.CaptureFixture[str], state: StateDir) -> None:
+    code, out, err = run(capsys, "ca", "init", "--state-dir", state.path)
+    assert (code, err) == (0, "")
+    ca = CertificateAuthority.load(state.ca_cert, state.ca_key)
+    assert out == (
+        f"wrote CA certificate {state.ca_cert} (expires {ca.not_after:%Y-%m-%d %H:%M} UTC)\n"
+        f"wrote CA key {state.ca_key} (unencrypted, mode 0600)\n"
+    )
+    assert mode(state.path) == 0o700
+    assert mode(state.ca_key) == 0o600
+
+
+def test_init_refuses_to_replace_a_ca(capsys: pytest.CaptureFixture[str], state: StateDir) -> None:
+    init(capsys, state)
+    before = state.ca_cert.read_bytes()
+    code, out, err = run(capsys, "ca", "init", "--state-dir", state.path)
+    assert (code, out) == (2, "")
+    assert err == (
+        f"dockward: a CA already exists in {state.ca_dir}; "
+        "pass --force to replace it (every certificate it issued stops working)\n"
+    )
+    assert state.ca_cert.read_bytes() == before
+
+
+def test_init_force_replaces_the_ca(capsys: pytest.CaptureFixture[str], state: StateDir) -> None:
+    init(capsys, state)
+    before = state.ca_cert.read_bytes()
+    code, out, err = run(capsys, "ca", "init", "--force", "--state-dir", state.path)
+    assert (code, err) == (0, "")
+    assert out.endswith("replaced the previous CA: issue new server and client certificates\n")
+    assert state.ca_cert.read_bytes() != before
+
+
+def test_init_uses_the_default_state_dir(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
+    code, _, err = run(capsys, "ca", "init")
+    assert (code, err) == (0, "")
+    assert (tmp_path / "xdg" / "dockward" / "ca" / "ca.pem").is_file()
+    assert mode(tmp_path / "xdg") == 0o700
+
+
+def test_init_into_a_path_blocked_by_a_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "file").write_text("")
+    code, out, err = run(capsys, "ca", "init", "--state-dir", tmp_path / "file" / "state")
+    assert (code, out) == (2, "")
+    assert err == f"dockward: cannot create directory {tmp_path / 'file'}: a file is in the way\n"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes anywhere")
+def test_init_into_a_read_only_dir(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    try:
+        code, _, err = run(capsys, "ca", "init", "--state-dir", locked / "state")
+    finally:
+        locked.chmod(0o700)
+    assert code == 2
+    assert err == f"dockward: cannot create directory {locked / 'state'}: permission denied\n"
+
+
+# -- passphrases -------------------------------------------------------------------------------
+
+
+def test_passphrase_file_and_environment(
+    capsys: pytest.CaptureFixture[str],
+    state: StateDir,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    secret = tmp_path / "passphrase"
+    secret.write_bytes(b"correct horse\n")
+    code, out, err = run(
+        capsys, "ca", "init", "--state-dir", state.path, "--passphrase-file", secret
+    )
+    assert (code, err) == (0, "")
+    assert f"wrote CA key {state.ca_key} (encrypted, mode 0600)\n" in out
+    # The trailing newline of the file is not part of the passphrase.
+    CertificateAuthority.load(state.ca_cert, state.ca_key, b"correct horse")
+
+    issue = ("ca", "issue", "server", "localhost", "--state-dir", state.path)
+    code, out, err = run(capsys, *issue)
+    assert (code, out) == (2, "")
+    assert err == (
+        f"dockward: CA key {state.ca_key} is encrypted: a passphrase is needed "
+        "(--passphrase-file FILE or $DOCKWARD_CA_PASSPHRASE)\n"
+    )
+
+    monkeypatch.setenv("DOCKWARD_CA_PASSPHRASE", "battery staple")
+    code, out, err = run(capsys, *issue)
+    assert (code, out) == (2, "")
+    assert err == f"dockward: wrong passphrase for CA key {state.ca_key}\n"
+
+    monkeypatch.setenv("DOCKWARD_CA_PASSPHRASE", "correct horse")
+    code, _, err = run(capsys, *issue)
+    assert (code, err) == (0, "")
+
+    # An explicit file wins over the environment.
+    monkeypatch.setenv("DOCKWARD_CA_PASSPHRASE", "battery staple")
+    code, _, err = run(capsys, *issue, "--passphrase-file", secret)
+    assert (code, err) == (0, "")
+
+
+def test_unusable_passphrase_files(
+    capsys: pytest.CaptureFixture[str], state: StateDir, tmp_path: Path
+) -> None:
+    empty = tmp_path / "empty"
+    empty.write_bytes(b"\n")
+    code, _, err = run(capsys, "ca", "init", "--state-dir", state.path, "--passphrase-file", empty)
+    assert code == 2
+    assert err == f"dockward: passphrase file {empty} is empty\n"
+
+    missing = tmp_path / "missing"
+    code, _, err = run(
+        capsys, "ca", "init", "--state-dir", state.path, "--passphrase-file", missing
+    )
+    assert code == 2
+    assert err == f"dockward: cannot read passphrase file {missing}: no such file or directory\n"
+    assert not state.has_ca()
+
+
+def test_a_passphrase_for_an_unencrypted_ca(
+    capsys: pytest.CaptureFixture[str], state: StateDir, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    init(capsys, state)
+    monkeypatch.setenv("DOCKWARD_CA_PASSPHRASE", "pw")
+    code, _, err = run(capsys, "ca", "issue", "client", "alice", "--state-dir", state.path)
+    assert code == 2
+    assert err == f"dockward: CA key {state.ca_key} is not encrypted, but a passphrase was given\n"
+
+
+# -- ca issue server ---------------------------------------------------------------------------
+
+
+def test_issue_server_without_a_ca(capsys: pytest.CaptureFixture[str], state: StateDir) -> None:
+    code, out, err = run(capsys, "ca", "issue", "server", "localhost", "--state-dir", state.path)
+    assert (code, out) == (2, "")
+    assert err == (
+        f"dockward: no CA in {state.path}: run `dockward ca init --state-dir {state.path}` first\n"
+    )
+
+
+def test_issue_server(capsys: pytest.CaptureFixture[str], state: StateDir) -> None:
+    init(capsys, state)
+    code, out, err = run(
+        capsys,
+        "ca",
+        "issue",
+        "server",
+        "Gateway.Example",
+        "127.0.0.1",
+        "::1",
+        "--days",
+        "7",
+        "--state-dir",
+        state.path,
+    )
+    assert (code, err) == (0, "")
+    cert = x509.load_pem_x509_certificate(state.server_cert.read_bytes())
+    assert out == (
+        f"wrote server certificate {state.server_cert} for gateway.example, 127.0.0.1, ::1 "
+        f"(serial {cert.serial_number:040x}, "
+        f"expires {cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC)\n"
+        f"wrote server key {state.server_key} (mode 0600)\n"
+    )
+    lifetime = cert.not_valid_after_utc - cert.not_valid_before_utc
+    assert lifetime.days == 7
+    assert mode(state.server_key) == 0o600
+
+
+def test_issue_server_refuses_a_bad_name_before_touching_the_ca(
+    capsys: pytest.CaptureFixture[str], state: StateDir
+) -> None:
+    code, out, err = run(
+        capsys, "ca", "issue", "server", "ok.example", "no_way", "--state-dir", state.path
+    )
+    assert (code, out) == (2, "")
+    assert err == (
+        "dockward: invalid server name 'no_way': not an IP address or a DNS name "
+        "(letters, digits and hyphens in dot-separated labels)\n"
+    )
+
+
+def test_issue_server_refuses_to_outlive_the_ca(
+    capsys: pytest.CaptureFixture[str], state: StateDir
+) -> None:
+    init(capsys, state)
+    code, out, err = run(
+        capsys, "ca", "issue", "server", "localhost", "--days", "4000", "--state-dir", state.path
+    )
+    assert (code, out) == (2, "")
+    assert err.startswith("dockward: a 4000-day certificate would expire on ")
+    assert err.endswith(" UTC); choose fewer days or rotate the CA\n")
+    assert "after the CA itself (" in err
+    assert err.count("\n") == 1
+    assert not state.server_cert.exists()
+
+
+def test_days_must_be_positive(capsys: pytest.CaptureFixture[str], state: StateDir) -> None:
+    init(capsys, state)
+    code, _, _ = run(
+        capsys, "ca", "issue", "server", "localhost", "--days", "0", "--state-dir", state.path
+    )
+    assert code == 2
+    assert not state.server_cert.exists()
+
+
+# -- ca issue client ---------------------------------------------------------------------------
+
+
+def test_issue_client_writes_a_bundle_and_prints_the_environment(
+    capsys: pytest.CaptureFixture[str], state: StateDir
+) -> None:
+    init(capsys, state)
+    code, out, err = run(capsys, "ca", "issue", "client", "ci-runner", "--state-dir", state.path)
+    assert (code, err) == (0, "")
+    bundle = state.client_dir("ci-runner")
+    cert = x509.load_pem_x509_certificate((bundle / "cert.pem").read_bytes())
+    assert out == (
+        f"wrote client bundle {bundle} (ca.pem, cert.pem, key.pem) for ci-runner "
+        f"(serial {cert.serial_number:040x}, "
+        f"expires {cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC)\n"
+        "to use it:\n"
+        "  export DOCKER_HOST=tcp://127.0.0.1:2376 DOCKER_TLS_VERIFY=1 "
+        f"DOCKER_CERT_PATH={bundle}\n"
+    )
+    assert (cert.not_valid_after_utc - cert.not_valid_before_utc).days == 30
+    assert mode(bundle) == 0o700
+    assert mode(bundle / "key.pem") == 0o600
+    assert (bundle / "ca.pem").read_bytes() == state.ca_cert.read_bytes()
+    assert cert.subject.rfc4514_string() == "CN=ci-runner"
+
+
+@pytest.mark.parametrize(
+    ("host", "docker_host"),
+    [("::1", "'tcp://[::1]:2376'"), ("gw.example:12376", "tcp://gw.example:12376")],
+)
+def test_issue_client_host(
+    capsys: pytest.CaptureFixture[str], state: StateDir, host: str, docker_host: str
+) -> None:
+    init(capsys, state)
+    code, out, _ = run(
+        capsys, "ca", "issue", "client", "bob", "--host", host, "--state-dir", state.path
+    )
+    assert code == 0
+    assert f"  export DOCKER_HOST={docker_host} DOCKER_TLS_VERIFY=1 " in out
+
+
+def test_issue_client_refuses_a_bad_host_before_writing(
+    capsys: pytest.CaptureFixture[str], state: StateDir
+) -> None:
+    init(capsys, state)
+    code, out, err = run(
+        capsys, "ca", "issue", "client", "bob", "--host", "gw:99999", "--state-dir", state.path
+    )
+    assert (code, out) == (2, "")
+    assert err == "dockward: invalid host 'gw:99999': the port must be a number from 1 to 65535\n"
+    assert not state.client_dir("bob").exists()
+
+
+@pytest.mark.parametrize("name", [".hidden", "..", "a/b", "../../etc", "x" * 65, "sp ace"])
+def test_issue_client_refuses_unsafe_names(
+    capsys: pytest.CaptureFixture[str], state: StateDir, name: str
+) -> None:
+    init(capsys, state)
+    code, out, err = run(capsys, "ca", "issue", "client", name, "--state-dir", state.path)
+    assert (code, out) == (2, "")
+    assert err == (
+        f"dockward: invalid client name {name!r}: use 1 to 64 of A-Z a-z 0-9 . _ - "
+        "and do not start with a dot\n"
+    )
+    assert sorted(p.name for p in state.path.iterdir()) == ["ca"]
+
+
+def test_reissuing_a_client_replaces_its_bundle(
+    capsys: pytest.CaptureFixture[str], state: StateDir
+) -> None:
+    init(capsys, state)
+    assert run(capsys, "ca", "issue", "client", "alice", "--state-dir", state.path)[0] == 0
+    first = (state.client_dir("alice") / "cert.pem").read_bytes()
+    assert run(capsys, "ca", "issue", "client", "alice", "--state-dir", state.path)[0] == 0
+    assert (state.client_dir("alice") / "cert.pem").read_bytes() != first
+    assert sorted(p.name for p in state.client_dir("alice").iterdir()) == [
+        "ca.pem",
+        "cert.pem",
+        "key.pem",
+    ]
