@@ -215,7 +215,8 @@ def test_table_size_and_uniqueness() -> None:
 
 def test_router_order_is_dockerds() -> None:
     def router_of(route: Route) -> str:
-        op, template = route.operation, route.template
+        op: str = route.operation
+        template = route.template
         if op.startswith("checkpoint."):
             return "checkpoint"
         if op.startswith(("container.", "exec.")):
