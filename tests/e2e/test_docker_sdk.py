@@ -16,11 +16,12 @@ from support.waiting import wait_for
 pytestmark = pytest.mark.e2e
 
 
-# docker-py's attach_socket keeps its own references to the hijacked socket; it warns when
-# they are collected after we closed the socket.
-SDK_SOCKET_WARNINGS = pytest.mark.filterwarnings(
-    "ignore::ResourceWarning", "ignore::pytest.PytestUnraisableExceptionWarning"
-)
+def close_attach_socket(sock) -> None:
+    """Close a socket from ``attach_socket`` and the HTTP response the SDK keeps behind it."""
+    response = getattr(sock, "_response", None)
+    sock.close()
+    if response is not None:
+        response.close()
 
 
 def test_containers_run_returns_the_output(sdk, busybox_image):
@@ -37,7 +38,6 @@ def test_exec_run_demux_separates_stdout_and_stderr(sdk, busybox_image, dockerd)
         container.remove(force=True)
 
 
-@SDK_SOCKET_WARNINGS
 def test_attach_socket_carries_stdin_and_stdout(sdk, busybox_image):
     container = sdk.containers.create(busybox_image, ["cat"], stdin_open=True, tty=True)
     try:
@@ -51,12 +51,11 @@ def test_attach_socket_carries_stdin_and_stdout(sdk, busybox_image):
             piece = raw.recv(4096)
             assert piece, f"tunnel closed early; got {received!r}"
             received += piece
-        raw.close()
+        close_attach_socket(raw)
     finally:
         container.remove(force=True)
 
 
-@SDK_SOCKET_WARNINGS
 def test_stdin_half_close_with_a_bare_fin(sdk, busybox_image):
     """A client may half-close with a TCP FIN and no close_notify (docker-py's shutdown does)."""
     container = sdk.containers.create(busybox_image, ["sh", "-c", "cat; echo EOF-seen"], stdin_open=True)
@@ -79,7 +78,7 @@ def test_stdin_half_close_with_a_bare_fin(sdk, busybox_image):
             if not piece:
                 break
             received += piece
-        tls.close()
+        close_attach_socket(tls)
         assert b"line\n" in received and b"EOF-seen" in received, received
     finally:
         container.remove(force=True)

@@ -451,23 +451,26 @@ class ClientConnection(asyncio.Protocol):
             self.response = ResponsePhase.IDLE
 
     def _client_half_closed(self) -> None:
+        """The client sent close_notify or FIN.
+
+        In a tunnel that is stdin EOF: pass it on and keep relaying output. Anywhere else it
+        ends the exchange, as it does in Go's server (which cancels the request on client EOF),
+        so a killed ``docker events`` or ``logs -f`` frees its daemon connection at once.
+        """
         if self.client_eof:
             return
         self.client_eof = True
-        phase = self.phase
-        if phase is RequestPhase.TUNNEL:
+        if self.phase is RequestPhase.TUNNEL:
             self._upstream_write_eof()
             if self.upstream_eof_seen:
                 self._close_client()
                 self._close_upstream()
-        elif phase is RequestPhase.BODY:
+            return
+        if self.phase is RequestPhase.BODY:
             log.info("client %s closed in the middle of a request body", self.source)
-            self._abort_all()
-        elif phase is RequestPhase.SENT or self.inbuf:
-            self.close_after = True  # answer what was asked, then close
-        else:
-            self._close_client()
-            self._close_upstream()
+        self.phase = RequestPhase.CLOSED
+        self._close_client()
+        self._close_upstream()
 
     # ------------------------------------------------------------ upstream side
 

@@ -32,18 +32,18 @@ def build_server_context(cert: Path, key: Path, ca_bundle: Path) -> ssl.SSLConte
     ctx.num_tickets = 0
     ctx.set_alpn_protocols(["http/1.1"])
     ctx.verify_mode = ssl.CERT_REQUIRED
+    for what, path in (("server certificate", cert), ("server key", key), ("CA bundle", ca_bundle)):
+        try:
+            with open(path, "rb"):
+                pass
+        except OSError as err:
+            raise UsageError(f"cannot read {what} {path}: {err.strerror.lower()}") from None
     try:
         ctx.load_cert_chain(str(cert), str(key))
-    except FileNotFoundError as err:
-        raise UsageError(f"cannot read server certificate or key: {err.filename}: not found") from None
-    except PermissionError as err:
-        raise UsageError(f"cannot read server certificate or key: {err.filename}: permission denied") from None
     except (ssl.SSLError, OSError) as err:
         raise UsageError(f"cannot load server certificate {cert} with key {key}: {err}") from None
     try:
         ctx.load_verify_locations(cafile=str(ca_bundle))
-    except FileNotFoundError:
-        raise UsageError(f"cannot read CA bundle {ca_bundle}: not found") from None
     except (ssl.SSLError, OSError) as err:
         raise UsageError(f"cannot load CA bundle {ca_bundle}: {err}") from None
     return ctx
