@@ -88,12 +88,16 @@ class TlsConfig(_Strict):
     ca: Path = Field(description="the CA bundle client certificates are verified against")
 
 
+def _default_listeners() -> list[TcpListenerConfig | UnixListenerConfig]:
+    return [TcpListenerConfig()]
+
+
 class GatewayConfig(_Strict):
     upstream: Path = Path(DEFAULT_UPSTREAM)
     tls: TlsConfig | None = None
-    listen: list[Annotated[TcpListenerConfig | UnixListenerConfig, Field(union_mode="left_to_right")]] = (
-        Field(default_factory=lambda: [TcpListenerConfig()])
-    )
+    listen: list[
+        Annotated[TcpListenerConfig | UnixListenerConfig, Field(union_mode="left_to_right")]
+    ] = Field(default_factory=_default_listeners)
     allow_networks: list[str] = Field(default_factory=lambda: list(ANY_NETWORK))
     access_log: str = "-"
     log_level: Literal["debug", "info", "warning", "error"] = "info"

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from support.dockerd import DockerDaemon, find_docker_cli
 from support.gateway import GatewayProcess, TestPKI
 
@@ -72,7 +73,9 @@ def sdk(gateway: GatewayProcess, pki: TestPKI) -> Iterator[object]:
         ca_cert=str(bundle / "ca.pem"),
         verify=str(bundle / "ca.pem"),
     )
-    saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith(("REQUESTS_", "CURL_CA"))}
+    saved = {
+        k: os.environ.pop(k) for k in list(os.environ) if k.startswith(("REQUESTS_", "CURL_CA"))
+    }
     client = docker_sdk.DockerClient(
         base_url=f"tcp://{gateway.address}", tls=tls, version="auto", timeout=120
     )
@@ -81,5 +84,3 @@ def sdk(gateway: GatewayProcess, pki: TestPKI) -> Iterator[object]:
     finally:
         client.close()
         os.environ.update(saved)
-
-

@@ -7,6 +7,7 @@ import ssl
 import subprocess
 
 import pytest
+
 from support.dockerd import find_docker_cli
 from support.gateway import GatewayProcess, read_until_close, tls_connect
 from support.waiting import wait_for
@@ -27,7 +28,10 @@ def test_admin_bundle_gets_in(gateway, pki):
 def test_no_client_certificate_is_refused_with_an_alert(gateway, pki):
     sock = socket.create_connection(("127.0.0.1", gateway.port), timeout=10)
     ctx = ssl.create_default_context(cafile=str(pki.ca_bundle))
-    with pytest.raises(ssl.SSLError) as caught, ctx.wrap_socket(sock, server_hostname="127.0.0.1") as tls:
+    with (
+        pytest.raises(ssl.SSLError) as caught,
+        ctx.wrap_socket(sock, server_hostname="127.0.0.1") as tls,
+    ):
         tls.sendall(b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n")
         tls.recv(1)
     assert "CERTIFICATE_REQUIRED" in str(caught.value) or "HANDSHAKE_FAILURE" in str(caught.value)
@@ -55,11 +59,12 @@ def test_wrong_certificates_are_refused_and_the_cli_says_why(gateway, pki, which
 
 def test_a_refused_handshake_never_reaches_the_daemon(gateway, pki, dockerd):
     before = dockerd.api_json("GET", "/containers/json?all=1")
-    with pytest.raises(ssl.SSLError):
-        with tls_connect(gateway, pki.expired_client()) as sock:
-            sock.sendall(b"POST /containers/create?name=should-not-exist HTTP/1.1\r\nHost: x\r\n"
-                         b"Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
-            sock.recv(1)
+    with pytest.raises(ssl.SSLError), tls_connect(gateway, pki.expired_client()) as sock:
+        sock.sendall(
+            b"POST /containers/create?name=should-not-exist HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+        )
+        sock.recv(1)
     assert dockerd.api("GET", "/containers/should-not-exist/json")[0] == 404
     assert dockerd.api_json("GET", "/containers/json?all=1") == before
 
@@ -86,8 +91,9 @@ def test_allowed_source_other_than_127_0_0_1(pki, dockerd):
         ctx = ssl.create_default_context(cafile=str(pki.ca_bundle))
         bundle = pki.client("admin")
         ctx.load_cert_chain(str(bundle / "cert.pem"), str(bundle / "key.pem"))
-        raw = socket.create_connection((other.address.split(":")[0], other.port), timeout=10,
-                                       source_address=("127.0.0.3", 0))
+        raw = socket.create_connection(
+            (other.address.split(":")[0], other.port), timeout=10, source_address=("127.0.0.3", 0)
+        )
         with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as sock:
             sock.sendall(b"GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             assert read_until_close(sock).endswith(b"OK")

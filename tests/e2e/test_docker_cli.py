@@ -9,6 +9,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+
 from support.dockerd import DockerDaemon
 from support.gateway import read_until_close, tls_connect
 from support.waiting import wait_for
@@ -53,7 +54,7 @@ def test_run_i_with_a_large_stdin(docker, busybox_image):
     data = bytes(range(256)) * 4096  # 1 MiB
     result = docker("run", "-i", "--rm", busybox_image, "sh", "-c", "cat | md5sum", input=data)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split()[0].decode() == hashlib.md5(data).hexdigest()  # noqa: S324
+    assert result.stdout.split()[0].decode() == hashlib.md5(data).hexdigest()
 
 
 @pytest.fixture
@@ -85,8 +86,14 @@ def test_logs_follow_streams_as_lines_are_written(docker, busybox_image, dockerd
     container = name("logs")
     ok(
         docker(
-            "run", "-d", "--name", container, busybox_image,
-            "sh", "-c", "echo first; while [ ! -f /tmp/go ]; do sleep 0.05; done; echo second; sleep 600",
+            "run",
+            "-d",
+            "--name",
+            container,
+            busybox_image,
+            "sh",
+            "-c",
+            "echo first; while [ ! -f /tmp/go ]; do sleep 0.05; done; echo second; sleep 600",
         )
     )
     follower = docker.popen("logs", "-f", container, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -104,8 +111,13 @@ def test_logs_follow_streams_as_lines_are_written(docker, busybox_image, dockerd
 def test_events_stream(docker, busybox_image, dockerd):
     label = name("events")
     watcher = docker.popen(
-        "events", "--filter", f"label=test={label}", "--format", "{{.Action}}",
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        "events",
+        "--filter",
+        f"label=test={label}",
+        "--format",
+        "{{.Action}}",
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     try:
         assert watcher.stdout is not None
@@ -120,7 +132,9 @@ def test_events_stream(docker, busybox_image, dockerd):
 
 
 def test_classic_build(docker, busybox_image, tmp_path: Path, dockerd):
-    (tmp_path / "Dockerfile").write_text(f"FROM {busybox_image}\nCOPY hello /hello\nRUN cat /hello\n")
+    (tmp_path / "Dockerfile").write_text(
+        f"FROM {busybox_image}\nCOPY hello /hello\nRUN cat /hello\n"
+    )
     (tmp_path / "hello").write_text("built through dockward\n")
     tag = f"dockward-test/built:{uuid.uuid4().hex[:8]}"
     result = docker("build", "-t", tag, str(tmp_path), env={"DOCKER_BUILDKIT": "0"})
@@ -130,7 +144,14 @@ def test_classic_build(docker, busybox_image, tmp_path: Path, dockerd):
     dockerd.api("DELETE", f"/images/{tag}")
 
 
-def test_save_and_load_200_mb_with_identical_bytes(docker, dockerd, tmp_path: Path):
+def peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM in /proc/PID/status")
+
+
+def test_save_and_load_200_mb_with_identical_bytes(docker, dockerd, gateway, tmp_path: Path):
     from support.images import make_big_image
 
     tag = "dockward-test/big200:latest"
@@ -146,6 +167,8 @@ def test_save_and_load_200_mb_with_identical_bytes(docker, dockerd, tmp_path: Pa
     loaded = ok(docker("load", "-i", str(via_gateway), timeout=300))
     assert tag in loaded
     assert dockerd.api_json("GET", f"/images/{tag}/json")["Id"] == image_id
+    # backpressure in both directions: the gateway never held the image in memory
+    assert peak_rss_mib(gateway.process.pid) < 80
 
 
 def _sha256(path: Path) -> str:
@@ -160,7 +183,8 @@ def test_access_log_records_each_request_without_secrets(docker, gateway):
     auth = "eyJ1c2VybmFtZSI6ImFsaWNlIiwicGFzc3dvcmQiOiJodW50ZXIyIn0="
     with tls_connect(gateway, gateway.pki.client("admin")) as sock:
         sock.sendall(
-            b"GET /v1.41/images/json HTTP/1.1\r\nHost: x\r\nX-Registry-Auth: " + auth.encode()
+            b"GET /v1.41/images/json HTTP/1.1\r\nHost: x\r\nX-Registry-Auth: "
+            + auth.encode()
             + b"\r\nAuthorization: Bearer s3cret\r\nConnection: close\r\n\r\n"
         )
         assert read_until_close(sock).startswith(b"HTTP/1.1 200")

@@ -11,6 +11,7 @@ import threading
 import uuid
 
 import pytest
+
 from support.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -32,7 +33,9 @@ def test_containers_run_returns_the_output(sdk, busybox_image):
 def test_exec_run_demux_separates_stdout_and_stderr(sdk, busybox_image, dockerd):
     container = sdk.containers.run(busybox_image, ["sleep", "600"], detach=True)
     try:
-        code, (out, err) = container.exec_run(["sh", "-c", "echo out; echo err >&2; exit 5"], demux=True)
+        code, (out, err) = container.exec_run(
+            ["sh", "-c", "echo out; echo err >&2; exit 5"], demux=True
+        )
         assert (code, out, err) == (5, b"out\n", b"err\n")
     finally:
         container.remove(force=True)
@@ -58,7 +61,9 @@ def test_attach_socket_carries_stdin_and_stdout(sdk, busybox_image):
 
 def test_stdin_half_close_with_a_bare_fin(sdk, busybox_image):
     """A client may half-close with a TCP FIN and no close_notify (docker-py's shutdown does)."""
-    container = sdk.containers.create(busybox_image, ["sh", "-c", "cat; echo EOF-seen"], stdin_open=True)
+    container = sdk.containers.create(
+        busybox_image, ["sh", "-c", "cat; echo EOF-seen"], stdin_open=True
+    )
     try:
         sock = container.attach_socket(params={"stdin": 1, "stdout": 1, "stream": 1})
         container.start()

@@ -1,4 +1,4 @@
-"""The gateway as an operator runs it: ``dockward up``, ``serve``, a unix listener, bad conditions."""
+"""The gateway as an operator runs it: ``up``, ``serve``, a unix listener, bad conditions."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 
 import pytest
+
 from support.dockerd import find_docker_cli
 from support.gateway import GatewayProcess
 from support.waiting import free_port, wait_for
@@ -31,9 +32,21 @@ class Up:
 
     def __init__(self, state: Path, listen: str, upstream: str) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "dockward", "up", "--state-dir", str(state),
-             "--listen", listen, "--upstream", upstream],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-m",
+                "dockward",
+                "up",
+                "--state-dir",
+                str(state),
+                "--listen",
+                listen,
+                "--upstream",
+                upstream,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         self.lines: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()
@@ -45,8 +58,12 @@ class Up:
 
     def wait_ready(self) -> None:
         wait_for(
-            lambda: any("serving the Docker API" in line for line in self.lines) or self.process.poll() is not None,
-            timeout=30, what="dockward up to serve",
+            lambda: (
+                any("serving the Docker API" in line for line in self.lines)
+                or self.process.poll() is not None
+            ),
+            timeout=30,
+            what="dockward up to serve",
         )
         assert self.process.poll() is None, "".join(self.lines) + self.process.stderr.read()  # type: ignore[union-attr]
 
@@ -75,9 +92,14 @@ def test_up_creates_everything_then_reuses_it(tmp_path, dockerd):
         assert Path(env["DOCKER_CERT_PATH"]) == state / "clients" / "admin"
         result = subprocess.run(
             [find_docker_cli(), "version", "--format", "{{.Server.Version}}"],
-            capture_output=True, text=True, timeout=60,
-            env={**{k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}, **env,
-                 "DOCKER_CONFIG": str(tmp_path / "cfg")},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={
+                **{k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")},
+                **env,
+                "DOCKER_CONFIG": str(tmp_path / "cfg"),
+            },
         )
         assert result.returncode == 0, result.stderr
         assert result.stdout.strip() == dockerd.api_json("GET", "/version")["Version"]
@@ -100,12 +122,17 @@ def test_unix_listener_identifies_the_peer_by_uid(pki, dockerd, tmp_path):
     with GatewayProcess(pki, dockerd.socket_path, unix_socket=path) as gateway:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
         result = subprocess.run(
-            [find_docker_cli(), "-H", f"unix://{path}", "ps"], capture_output=True, text=True, timeout=60,
+            [find_docker_cli(), "-H", f"unix://{path}", "ps"],
+            capture_output=True,
+            text=True,
+            timeout=60,
             env={k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")},
         )
         assert result.returncode == 0, result.stderr
-        wait_for(lambda: any(e["identity"]["kind"] == "unix" for e in gateway.access_entries()),
-                 what="an access-log line from the unix listener")
+        wait_for(
+            lambda: any(e["identity"]["kind"] == "unix" for e in gateway.access_entries()),
+            what="an access-log line from the unix listener",
+        )
         entry = next(e for e in gateway.access_entries() if e["identity"]["kind"] == "unix")
         assert entry["identity"]["uid"] == os.getuid() and entry["identity"]["pid"] > 0
     assert not path.exists()
@@ -116,7 +143,9 @@ def test_daemon_unreachable_is_502_with_a_message_and_the_gateway_stays_up(pki, 
     with GatewayProcess(pki, str(missing)) as gateway:
         env = gateway.env()
         for _ in range(2):
-            result = subprocess.run([find_docker_cli(), "ps"], capture_output=True, text=True, env=env, timeout=60)
+            result = subprocess.run(
+                [find_docker_cli(), "ps"], capture_output=True, text=True, env=env, timeout=60
+            )
             assert result.returncode != 0
             assert f"dockward: cannot reach the Docker daemon at {missing}" in result.stderr
         assert gateway.process is not None and gateway.process.poll() is None
@@ -141,16 +170,23 @@ def test_client_that_disconnects_mid_stream_frees_its_upstream(pki, dockerd, bus
         pid = gateway.process.pid
         baseline = _upstream_connections(pid, dockerd.socket_path)
         follower = subprocess.Popen(
-            [find_docker_cli(), "events"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=gateway.env()
+            [find_docker_cli(), "events"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=gateway.env(),
         )
         try:
-            wait_for(lambda: _upstream_connections(pid, dockerd.socket_path) >= baseline + 2,
-                     what="the events stream's client and upstream sockets")
+            wait_for(
+                lambda: _upstream_connections(pid, dockerd.socket_path) >= baseline + 2,
+                what="the events stream's client and upstream sockets",
+            )
         finally:
             follower.kill()
             follower.communicate()
-        wait_for(lambda: _upstream_connections(pid, dockerd.socket_path) == baseline,
-                 what="the gateway to release both sockets of the dead client")
+        wait_for(
+            lambda: _upstream_connections(pid, dockerd.socket_path) == baseline,
+            what="the gateway to release both sockets of the dead client",
+        )
 
 
 def test_port_in_use_exits_2_with_one_line(pki, dockerd):
@@ -171,13 +207,18 @@ def test_unreadable_certificate_exits_2(pki, dockerd, tmp_path):
     gateway.config.write_text(text)
     result = dockward("serve", "--config", str(gateway.config))
     assert result.returncode == 2
-    assert result.stderr == f"dockward: cannot read server certificate {tmp_path / 'missing.pem'}: no such file or directory\n"
+    missing = tmp_path / "missing.pem"
+    expected = f"dockward: cannot read server certificate {missing}: no such file or directory\n"
+    assert result.stderr == expected
 
 
 @pytest.mark.parametrize(
     ("config", "message"),
     [
-        ('upstream = "/x"\n[[listen]]\naddress = "127.0.0.1:99999"\n', r"listen\[0\]\.address: .*port must be"),
+        (
+            'upstream = "/x"\n[[listen]]\naddress = "127.0.0.1:99999"\n',
+            r"listen\[0\]\.address: .*port must be",
+        ),
         ('upstream = "/x"\nlisten = []\n', "at least one listener"),
         ('upstream = "/x"\n[[listen]]\naddress = "127.0.0.1:2376"\n', r"needs a \[tls\] section"),
         ('upstream = "/x"\nallow_networks = ["10.0.0.300/8"]\n', r"allow_networks"),

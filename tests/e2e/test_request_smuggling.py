@@ -10,6 +10,7 @@ import json
 import uuid
 
 import pytest
+
 from support.gateway import read_until_close, tls_connect
 
 pytestmark = pytest.mark.e2e
@@ -17,7 +18,9 @@ pytestmark = pytest.mark.e2e
 BODY = b'{"Image":"dockward-test/busybox:latest","Cmd":["true"]}'
 
 
-def create_head(name: str, *headers: str, target: str | None = None, version: str = "HTTP/1.1") -> bytes:
+def create_head(
+    name: str, *headers: str, target: str | None = None, version: str = "HTTP/1.1"
+) -> bytes:
     target = target or f"/v1.41/containers/create?name={name}"
     lines = [f"POST {target} {version}", *headers]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
@@ -25,39 +28,68 @@ def create_head(name: str, *headers: str, target: str | None = None, version: st
 
 CL = f"Content-Length: {len(BODY)}"
 CASES = {
-    "cl-and-te": (lambda n: create_head(n, "Host: x", CL, "Transfer-Encoding: chunked") + b"0\r\n\r\n", 400),
-    "te-gzip-chunked": (lambda n: create_head(n, "Host: x", "Transfer-Encoding: gzip, chunked") + b"0\r\n\r\n", 400),
-    "te-twice": (
-        lambda n: create_head(n, "Host: x", "Transfer-Encoding: chunked", "Transfer-Encoding: chunked") + b"0\r\n\r\n",
+    "cl-and-te": (
+        lambda n: create_head(n, "Host: x", CL, "Transfer-Encoding: chunked") + b"0\r\n\r\n",
         400,
     ),
-    "cl-plus-sign": (lambda n: create_head(n, "Host: x", f"Content-Length: +{len(BODY)}") + BODY, 400),
+    "te-gzip-chunked": (
+        lambda n: create_head(n, "Host: x", "Transfer-Encoding: gzip, chunked") + b"0\r\n\r\n",
+        400,
+    ),
+    "te-twice": (
+        lambda n: (
+            create_head(n, "Host: x", "Transfer-Encoding: chunked", "Transfer-Encoding: chunked")
+            + b"0\r\n\r\n"
+        ),
+        400,
+    ),
+    "cl-plus-sign": (
+        lambda n: create_head(n, "Host: x", f"Content-Length: +{len(BODY)}") + BODY,
+        400,
+    ),
     "cl-hex": (lambda n: create_head(n, "Host: x", f"Content-Length: 0x{len(BODY):x}") + BODY, 400),
     "cl-twice-same": (lambda n: create_head(n, "Host: x", CL, CL) + BODY, 400),
-    "cl-twice-different": (lambda n: create_head(n, "Host: x", CL, "Content-Length: 0") + BODY, 400),
+    "cl-twice-different": (
+        lambda n: create_head(n, "Host: x", CL, "Content-Length: 0") + BODY,
+        400,
+    ),
     "obs-fold": (lambda n: create_head(n, "Host: x", CL, "X-Folded: a", " b") + BODY, 400),
     "missing-host": (lambda n: create_head(n, CL) + BODY, 400),
     "two-hosts": (lambda n: create_head(n, "Host: a", "Host: b", CL) + BODY, 400),
     "absolute-form": (
-        lambda n: create_head(n, "Host: x", CL, target=f"http://evil/v1.41/containers/create?name={n}") + BODY,
+        lambda n: (
+            create_head(n, "Host: x", CL, target=f"http://evil/v1.41/containers/create?name={n}")
+            + BODY
+        ),
         400,
     ),
-    "http2-preface": (lambda n: b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + create_head(n, "Host: x", CL) + BODY, 400),
+    "http2-preface": (
+        lambda n: b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + create_head(n, "Host: x", CL) + BODY,
+        400,
+    ),
     "head-over-1mib": (
         lambda n: create_head(n, "Host: x", CL, "X-Pad: " + "a" * (1 << 20)) + BODY,
         431,
     ),
     "bare-lf": (lambda n: create_head(n, "Host: x", CL).replace(b"\r\n", b"\n") + BODY, 400),
     "unclean-path": (
-        lambda n: create_head(n, "Host: x", CL, target=f"/v1.41/images/../containers/create?name={n}") + BODY,
+        lambda n: (
+            create_head(n, "Host: x", CL, target=f"/v1.41/images/../containers/create?name={n}")
+            + BODY
+        ),
         400,
     ),
     "encoded-dotdot": (
-        lambda n: create_head(n, "Host: x", CL, target=f"/v1.41/images/%2E%2E/containers/create?name={n}") + BODY,
+        lambda n: (
+            create_head(n, "Host: x", CL, target=f"/v1.41/images/%2E%2E/containers/create?name={n}")
+            + BODY
+        ),
         400,
     ),
     "semicolon-query": (
-        lambda n: create_head(n, "Host: x", CL, target=f"/v1.41/containers/create?name={n};x=1") + BODY,
+        lambda n: (
+            create_head(n, "Host: x", CL, target=f"/v1.41/containers/create?name={n};x=1") + BODY
+        ),
         400,
     ),
     "http10-upgrade-on-create": (
@@ -65,8 +97,12 @@ CASES = {
         400,
     ),
     "malformed-chunk": (
-        lambda n: create_head(n, "Host: x", "Transfer-Encoding: chunked")
-        + b"%x\r\n" % len(BODY) + BODY + b"XX0\r\n\r\n",
+        lambda n: (
+            create_head(n, "Host: x", "Transfer-Encoding: chunked")
+            + b"%x\r\n" % len(BODY)
+            + BODY
+            + b"XX0\r\n\r\n"
+        ),
         400,
     ),
     "http-2.0-version": (lambda n: create_head(n, "Host: x", CL, version="HTTP/2.0") + BODY, 400),
@@ -74,7 +110,9 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_ambiguous_request_is_refused_and_never_reaches_the_daemon(case, gateway, pki, dockerd, busybox_image):
+def test_ambiguous_request_is_refused_and_never_reaches_the_daemon(
+    case, gateway, pki, dockerd, busybox_image
+):
     build, status = CASES[case]
     name = f"smuggle-{case}-{uuid.uuid4().hex[:6]}"
     with tls_connect(gateway, pki.client("admin")) as sock:
@@ -84,14 +122,19 @@ def test_ambiguous_request_is_refused_and_never_reaches_the_daemon(case, gateway
     assert head.startswith(f"HTTP/1.1 {status} ".encode()), answer[:300]
     assert json.loads(body)["message"].startswith("dockward: ")
     assert dockerd.api("GET", f"/containers/{name}/json")[0] == 404
-    assert not [c for c in dockerd.api_json("GET", "/containers/json?all=1") if f"/{name}" in c["Names"]]
+    assert not [
+        c for c in dockerd.api_json("GET", "/containers/json?all=1") if f"/{name}" in c["Names"]
+    ]
 
 
 def test_the_same_create_well_formed_does_reach_the_daemon(gateway, pki, dockerd, busybox_image):
     """Control case: proves the refusals above are about the framing, not the request."""
     name = f"smuggle-control-{uuid.uuid4().hex[:6]}"
     with tls_connect(gateway, pki.client("admin")) as sock:
-        sock.sendall(create_head(name, "Host: x", CL, "Content-Type: application/json", "Connection: close") + BODY)
+        sock.sendall(
+            create_head(name, "Host: x", CL, "Content-Type: application/json", "Connection: close")
+            + BODY
+        )
         answer = read_until_close(sock)
     assert answer.startswith(b"HTTP/1.1 201 "), answer[:300]
     assert dockerd.api("GET", f"/containers/{name}/json")[0] == 200
@@ -100,12 +143,20 @@ def test_the_same_create_well_formed_does_reach_the_daemon(gateway, pki, dockerd
 
 def test_chunked_create_is_reframed_and_reaches_the_daemon(gateway, pki, dockerd, busybox_image):
     name = f"chunked-create-{uuid.uuid4().hex[:6]}"
-    chunks = b"".join(b"%x;ext=1\r\n%s\r\n" % (len(piece), piece) for piece in (BODY[:10], BODY[10:]))
+    chunks = b"".join(
+        b"%x;ext=1\r\n%s\r\n" % (len(piece), piece) for piece in (BODY[:10], BODY[10:])
+    )
     with tls_connect(gateway, pki.client("admin")) as sock:
         sock.sendall(
-            create_head(name, "Host: x", "Transfer-Encoding: chunked", "Content-Type: application/json",
-                        "Connection: close")
-            + chunks + b"0\r\nX-Trailer: dropped\r\n\r\n"
+            create_head(
+                name,
+                "Host: x",
+                "Transfer-Encoding: chunked",
+                "Content-Type: application/json",
+                "Connection: close",
+            )
+            + chunks
+            + b"0\r\nX-Trailer: dropped\r\n\r\n"
         )
         answer = read_until_close(sock)
     assert answer.startswith(b"HTTP/1.1 201 "), answer[:300]

@@ -8,7 +8,13 @@ from typing import Annotated
 
 import typer
 
-from dockward.config import DEFAULT_UPSTREAM, GatewayConfig, config_from_dict, load_config, parse_host_port
+from dockward.config import (
+    DEFAULT_UPSTREAM,
+    GatewayConfig,
+    config_from_dict,
+    load_config,
+    parse_host_port,
+)
 from dockward.errors import UsageError
 from dockward.gateway.server import Gateway
 
@@ -31,8 +37,12 @@ def up(
     state_dir: Annotated[
         Path | None, typer.Option(help="State directory (default /var/lib/dockward as root)")
     ] = None,
-    listen: Annotated[str, typer.Option(help="HOST:PORT to serve mutual TLS on")] = "127.0.0.1:2376",
-    upstream: Annotated[Path, typer.Option(help="The Docker socket to forward to")] = Path(DEFAULT_UPSTREAM),
+    listen: Annotated[
+        str, typer.Option(help="HOST:PORT to serve mutual TLS on")
+    ] = "127.0.0.1:2376",
+    upstream: Annotated[Path, typer.Option(help="The Docker socket to forward to")] = Path(
+        DEFAULT_UPSTREAM
+    ),
 ) -> None:
     """Create what is missing (state dir, CA, server certificate, admin bundle), then serve."""
     from dockward.gateway.runner import run_gateway
@@ -52,7 +62,11 @@ def up(
     config = config_from_dict(
         {
             "upstream": str(upstream),
-            "tls": {"cert": str(state.server_cert), "key": str(state.server_key), "ca": str(state.ca_bundle)},
+            "tls": {
+                "cert": str(state.server_cert),
+                "key": str(state.server_key),
+                "ca": str(state.ca_bundle),
+            },
             "listen": [{"address": listen}],
             "access_log": str(state.path / "access.log"),
         },

@@ -25,7 +25,7 @@ import asyncio
 import enum
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from dockward.errors import ProtocolError
 from dockward.gateway.events import ExchangeRecord
@@ -165,8 +165,9 @@ class ClientConnection(asyncio.Protocol):
     # ----------------------------------------------------------------- client transport
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
-        self.transport.set_write_buffer_limits(WRITE_HIGH_WATER, WRITE_LOW_WATER)
+        # uvloop's transports are not asyncio.Transport subclasses, but have its methods
+        tcp = self.transport = cast(asyncio.Transport, transport)
+        tcp.set_write_buffer_limits(WRITE_HIGH_WATER, WRITE_LOW_WATER)
         self.client_reading.attach(transport)
         self.gateway.connections.add(self)
         if self.listener.kind == "unix":
@@ -181,8 +182,9 @@ class ClientConnection(asyncio.Protocol):
                 self.source,
                 self.listener.where,
             )
-            self.transport.abort()
+            tcp.abort()
             return
+        assert self.gateway.ssl_context is not None  # a TCP listener always has TLS
         self.phase = RequestPhase.HANDSHAKE
         self.tls = TLSServerSession(self.gateway.ssl_context)
         self._handshake_timer = asyncio.get_running_loop().call_later(
@@ -342,7 +344,10 @@ class ClientConnection(asyncio.Protocol):
     def _start_request(self, raw: bytes) -> None:
         self._t0 = time.perf_counter()
         record = self.record = ExchangeRecord(
-            started=time.time(), source=self.source, listener=self.listener.where, identity=self.identity
+            started=time.time(),
+            source=self.source,
+            listener=self.listener.where,
+            identity=self.identity,
         )
         self.response_started = False
         self.close_after = False
@@ -368,7 +373,9 @@ class ClientConnection(asyncio.Protocol):
         record.role = decision.role
         if not decision.allowed:
             record.decision = "deny"
-            self._refuse(decision.status, decision.reason, close=head.has_body or not head.keep_alive)
+            self._refuse(
+                decision.status, decision.reason, close=head.has_body or not head.keep_alive
+            )
             return
         route = request.route
         assert route is not None
@@ -521,7 +528,7 @@ class ClientConnection(asyncio.Protocol):
         if self.phase is RequestPhase.CLOSED:
             transport.close()
             return
-        self.upstream = transport  # type: ignore[assignment]
+        self.upstream = transport
         self._upstream_protocol = protocol
         self.upstream_done_writing = False
         self.upstream_eof_seen = False
@@ -531,7 +538,7 @@ class ClientConnection(asyncio.Protocol):
             self.upstream_reading.pause("client-slow")
         pending, self._pending = self._pending, []
         self._pending_bytes = 0
-        transport.writelines(pending)  # type: ignore[attr-defined]
+        transport.writelines(pending)
         self.client_reading.resume("connecting")
         if self._pending_eof:
             self._upstream_write_eof()
@@ -574,7 +581,9 @@ class ClientConnection(asyncio.Protocol):
                 return
             assert self.head is not None and self.request is not None and self.record is not None
             route = self.request.route
-            framing, reader = response_framing(head, self.head.method, route is not None and route.hijack)
+            framing, reader = response_framing(
+                head, self.head.method, route is not None and route.hijack
+            )
             self.response_started = True
             self.record.status = head.status
             if framing is Framing.TUNNEL:
@@ -693,7 +702,10 @@ class ClientConnection(asyncio.Protocol):
         self.upstream = None
         if self.phase is RequestPhase.TUNNEL:
             self._close_client()
-        elif self.response in (ResponsePhase.HEAD, ResponsePhase.BODY) and self.phase is not RequestPhase.CLOSED:
+        elif (
+            self.response in (ResponsePhase.HEAD, ResponsePhase.BODY)
+            and self.phase is not RequestPhase.CLOSED
+        ):
             if self.response_started:
                 self._abort_all()
             else:

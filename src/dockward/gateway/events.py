@@ -32,7 +32,9 @@ class ExchangeRecord:
 
     def as_log(self) -> dict[str, object]:
         entry: dict[str, object] = {
-            "time": dt.datetime.fromtimestamp(self.started, dt.UTC).isoformat(timespec="milliseconds"),
+            "time": dt.datetime.fromtimestamp(self.started, dt.UTC).isoformat(
+                timespec="milliseconds"
+            ),
             "listener": self.listener,
             "source": self.source,
             "identity": self.identity.as_log() if self.identity else None,

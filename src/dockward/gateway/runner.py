@@ -33,7 +33,7 @@ def run_gateway(config: GatewayConfig, on_ready: Callable[[Gateway], None] | Non
     except ImportError:  # pragma: no cover - uvloop is a pinned dependency
         runner = asyncio.run
     else:
-        runner = uvloop.run  # type: ignore[assignment]
+        runner = uvloop.run
     return runner(_serve(config, on_ready))
 
 
@@ -41,7 +41,10 @@ async def _serve(config: GatewayConfig, on_ready: Callable[[Gateway], None] | No
     access_log = AccessLog(config.access_log)
     gateway = Gateway(config, observers=[access_log])
     if not Path(config.upstream).exists():
-        log.warning("the Docker socket %s does not exist (yet): requests get 502 until it does", config.upstream)
+        log.warning(
+            "the Docker socket %s does not exist (yet): requests get 502 until it does",
+            config.upstream,
+        )
     await gateway.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -64,7 +64,9 @@ def listeners_from_config(config: GatewayConfig) -> list[Listener]:
             out.append(Listener("tcp", where, host=host, port=port, networks=networks))
         elif isinstance(item, UnixListenerConfig):
             out.append(
-                Listener("unix", str(item.unix), path=item.unix, mode=int(item.mode, 8), group=item.group)
+                Listener(
+                    "unix", str(item.unix), path=item.unix, mode=int(item.mode, 8), group=item.group
+                )
             )
     return out
 
@@ -106,7 +108,9 @@ class Gateway:
             await self.stop()
             raise
 
-    async def _open_tcp(self, loop: asyncio.AbstractEventLoop, listener: Listener) -> asyncio.base_events.Server:
+    async def _open_tcp(
+        self, loop: asyncio.AbstractEventLoop, listener: Listener
+    ) -> asyncio.base_events.Server:
         try:
             return await loop.create_server(
                 lambda: ClientConnection(self, listener),
@@ -118,7 +122,9 @@ class Gateway:
         except OSError as err:
             raise UsageError(f"cannot listen on {listener.where}: {_os_reason(err)}") from None
 
-    async def _open_unix(self, loop: asyncio.AbstractEventLoop, listener: Listener) -> asyncio.base_events.Server:
+    async def _open_unix(
+        self, loop: asyncio.AbstractEventLoop, listener: Listener
+    ) -> asyncio.base_events.Server:
         path = listener.path
         assert path is not None
         if path.exists() or path.is_symlink():
@@ -132,10 +138,14 @@ class Gateway:
             try:
                 gid = grp.getgrnam(listener.group).gr_gid
             except KeyError:
-                raise UsageError(f"cannot listen on {path}: no group named {listener.group!r}") from None
+                raise UsageError(
+                    f"cannot listen on {path}: no group named {listener.group!r}"
+                ) from None
         old_umask = os.umask(0o177)  # never world-accessible, not even for an instant
         try:
-            server = await loop.create_unix_server(lambda: ClientConnection(self, listener), str(path))
+            server = await loop.create_unix_server(
+                lambda: ClientConnection(self, listener), str(path)
+            )
         except OSError as err:
             raise UsageError(f"cannot listen on {path}: {_os_reason(err)}") from None
         finally:

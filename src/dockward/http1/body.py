@@ -72,7 +72,9 @@ class ChunkedReader:
                 pos += min(need, end - pos)
                 if len(self._line) == 2:
                     if self._line != b"\r\n":
-                        raise ProtocolError("malformed chunked body: chunk data not followed by CRLF")
+                        raise ProtocolError(
+                            "malformed chunked body: chunk data not followed by CRLF"
+                        )
                     self._line.clear()
                     self.state = ChunkState.SIZE
                 elif self._line != b"\r"[: len(self._line)]:
@@ -85,7 +87,9 @@ class ChunkedReader:
                 self._line += data[pos:stop]
                 pos = stop
                 if len(self._line) > MAX_LINE:
-                    raise ProtocolError(f"malformed chunked body: {state.value} longer than {MAX_LINE} bytes")
+                    raise ProtocolError(
+                        f"malformed chunked body: {state.value} longer than {MAX_LINE} bytes"
+                    )
                 if newline >= 0:
                     line = bytes(self._line)
                     self._line.clear()

@@ -79,7 +79,11 @@ def find_head_end(buffer: bytes | bytearray, start: int = 0) -> int:
     Raises ``ProtocolError`` when the head is already too large or uses bare-LF line ends
     (llhttp refuses those, so waiting for more bytes would only stall the client).
     """
-    if start == 0 and len(buffer) >= 3 and buffer[: len(HTTP2_PREFACE)] == HTTP2_PREFACE[: len(buffer)]:
+    if (
+        start == 0
+        and len(buffer) >= 3
+        and buffer[: len(HTTP2_PREFACE)] == HTTP2_PREFACE[: len(buffer)]
+    ):
         raise ProtocolError("HTTP/2 is not served here; the Engine API speaks HTTP/1.1")
     end = buffer.find(b"\r\n\r\n", max(0, start - 3))
     if end >= 0:

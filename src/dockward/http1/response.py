@@ -14,7 +14,10 @@ from http import HTTPStatus
 from dockward.errors import ProtocolError
 from dockward.http1.body import BodyReader, ChunkedReader, LengthReader, UntilCloseReader
 
-RAW_STREAM_TYPES = (b"application/vnd.docker.raw-stream", b"application/vnd.docker.multiplexed-stream")
+RAW_STREAM_TYPES = (
+    b"application/vnd.docker.raw-stream",
+    b"application/vnd.docker.multiplexed-stream",
+)
 
 
 @dataclass(slots=True)
@@ -112,8 +115,6 @@ def error_response(status: int, message: str, *, close: bool = False) -> bytes:
     head = (
         f"HTTP/1.1 {status} {reason}\r\n"
         "Content-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\n"
-        + ("Connection: close\r\n" if close else "")
-        + "\r\n"
+        f"Content-Length: {len(body)}\r\n" + ("Connection: close\r\n" if close else "") + "\r\n"
     )
     return head.encode("latin-1") + body

@@ -32,6 +32,4 @@ class AdminPolicy:
                 reason=f"denied: {request.path} is not a known Engine API route for this method",
                 role=self.role,
             )
-        return Decision(
-            allowed=True, operation=route.operation, rule="admin:all", role=self.role
-        )
+        return Decision(allowed=True, operation=route.operation, rule="admin:all", role=self.role)

@@ -37,7 +37,9 @@ def build_server_context(cert: Path, key: Path, ca_bundle: Path) -> ssl.SSLConte
             with open(path, "rb"):
                 pass
         except OSError as err:
-            raise UsageError(f"cannot read {what} {path}: {err.strerror.lower()}") from None
+            raise UsageError(
+                f"cannot read {what} {path}: {(err.strerror or str(err)).lower()}"
+            ) from None
     try:
         ctx.load_cert_chain(str(cert), str(key))
     except (ssl.SSLError, OSError) as err:

@@ -49,14 +49,18 @@ def test_upgrade_without_connection_upgrade_is_not_an_upgrade():
 
 
 def test_chunked_body():
-    parsed = parse_request_head(head("Host: x", "Transfer-Encoding: chunked", request="POST /build HTTP/1.1"))
+    parsed = parse_request_head(
+        head("Host: x", "Transfer-Encoding: chunked", request="POST /build HTTP/1.1")
+    )
     assert parsed.chunked and parsed.has_body and parsed.content_length is None
 
 
 def test_connection_close_and_http10():
     assert not parse_request_head(head("Host: x", "Connection: close")).keep_alive
     assert not parse_request_head(head(request="GET /_ping HTTP/1.0")).keep_alive
-    assert parse_request_head(head("Connection: keep-alive", request="GET /_ping HTTP/1.0")).keep_alive
+    assert parse_request_head(
+        head("Connection: keep-alive", request="GET /_ping HTTP/1.0")
+    ).keep_alive
 
 
 @pytest.mark.parametrize(
@@ -64,7 +68,11 @@ def test_connection_close_and_http10():
     [
         (["Host: x", "Content-Length: 5", "Transfer-Encoding: chunked"], None, "Content-Length"),
         (["Host: x", "Transfer-Encoding: gzip, chunked"], None, "exactly chunked"),
-        (["Host: x", "Transfer-Encoding: chunked", "Transfer-Encoding: chunked"], None, "Transfer-Encoding"),
+        (
+            ["Host: x", "Transfer-Encoding: chunked", "Transfer-Encoding: chunked"],
+            None,
+            "Transfer-Encoding",
+        ),
         (["Host: x", "Transfer-Encoding: gzip"], None, "Transfer-Encoding"),
         (["Host: x", "Content-Length: 5", "Content-Length: 6"], None, "Content-Length"),
         (["Host: x", "Content-Length: 5", "Content-Length: 5"], None, "Content-Length"),
@@ -73,7 +81,11 @@ def test_connection_close_and_http10():
         (["Host: x", "X-A: a", " folded"], None, "malformed"),
         ([], None, "missing Host"),
         (["Host: a", "Host: b"], None, "duplicate Host"),
-        (["Host: x", "Content-Type: application/json", "Content-Type: text/plain"], None, "duplicate"),
+        (
+            ["Host: x", "Content-Type: application/json", "Content-Type: text/plain"],
+            None,
+            "duplicate",
+        ),
         (["Host: x", "X-Registry-Auth: a", "X-Registry-Auth: b"], None, "duplicate"),
         (["Host: x"], "GET http://evil/v1.41/containers/json HTTP/1.1", "origin-form"),
         (["Host: x"], "OPTIONS * HTTP/1.1", "origin-form"),

@@ -31,15 +31,22 @@ def test_no_body_cases():
     assert framing(head("HTTP/1.1 304 Not Modified", "Content-Length: 10"))[0] is Framing.NONE
     assert framing(head("HTTP/1.1 200 OK", "Content-Length: 0"))[0] is Framing.NONE
     # HEAD /containers/x/archive: neither length nor chunked, and no body follows
-    assert framing(head("HTTP/1.1 200 OK", "X-Docker-Container-Path-Stat: e30="), "HEAD")[0] is Framing.NONE
+    assert (
+        framing(head("HTTP/1.1 200 OK", "X-Docker-Container-Path-Stat: e30="), "HEAD")[0]
+        is Framing.NONE
+    )
     # an error reply to HEAD carries a Content-Length but no body
     assert framing(head("HTTP/1.1 404 Not Found", "Content-Length: 40"), "HEAD")[0] is Framing.NONE
 
 
 def test_informational_and_upgrade():
     assert framing(head("HTTP/1.1 100 Continue"))[0] is Framing.INFORMATIONAL
-    up = head("HTTP/1.1 101 UPGRADED", "Content-Type: application/vnd.docker.raw-stream",
-              "Connection: Upgrade", "Upgrade: tcp")
+    up = head(
+        "HTTP/1.1 101 UPGRADED",
+        "Content-Type: application/vnd.docker.raw-stream",
+        "Connection: Upgrade",
+        "Upgrade: tcp",
+    )
     assert framing(up, "POST", hijack=True)[0] is Framing.TUNNEL
 
 
@@ -62,7 +69,9 @@ def test_connection_close_is_noticed():
     assert not parse_response_head(head("HTTP/1.1 200 OK")).close
 
 
-@pytest.mark.parametrize("raw", [head("HTTP/2 200"), head("HTTP/1.1 abc OK"), head("HTTP/1.1 200 OK", "bad")])
+@pytest.mark.parametrize(
+    "raw", [head("HTTP/2 200"), head("HTTP/1.1 abc OK"), head("HTTP/1.1 200 OK", "bad")]
+)
 def test_malformed_daemon_heads_are_502(raw):
     with pytest.raises(ProtocolError) as caught:
         parse_response_head(raw)
