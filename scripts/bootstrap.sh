@@ -10,6 +10,7 @@ command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
 python3 -m venv --help >/dev/null 2>&1 && python3 -c 'import ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 if [ "$want_tests" = "--tests" ]; then
     [ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -qx cat || missing+=(busybox-static)
+    command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
     command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 fi
 if [ ${#missing[@]} -gt 0 ]; then

@@ -1,0 +1,64 @@
+"""Debian's docker-compose (1.29, on docker-py) through dockward: up, logs, run, down."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import uuid
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+COMPOSE_FILE = """\
+version: "3"
+services:
+  web:
+    image: {image}
+    command: ["sh", "-c", "echo up-and-running; sleep 600"]
+  job:
+    image: {image}
+    command: ["sh", "-c", "echo job done"]
+"""
+
+
+@pytest.fixture
+def compose(gateway, tmp_path, busybox_image):
+    binary = shutil.which("docker-compose")
+    assert binary, "docker-compose is missing: run `make install-tests`"
+    (tmp_path / "docker-compose.yml").write_text(COMPOSE_FILE.format(image=busybox_image))
+    project = f"dw{uuid.uuid4().hex[:8]}"
+    env = gateway.env()
+    # docker-py would verify the gateway against these instead of DOCKER_CERT_PATH/ca.pem
+    for variable in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        env.pop(variable, None)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [binary, "-p", project, *args], cwd=tmp_path, env=env,
+            capture_output=True, text=True, timeout=180,
+        )
+
+    run.project = project  # type: ignore[attr-defined]
+    yield run
+    run("down", "--timeout", "1")
+
+
+def project_containers(dockerd, project: str) -> list[dict]:
+    return dockerd.api_json(
+        "GET", f'/containers/json?all=1&filters={{"label":["com.docker.compose.project={project}"]}}'
+    )
+
+
+def test_compose_up_logs_run_down(compose, dockerd):
+    up = compose("up", "-d")
+    assert up.returncode == 0, up.stderr
+    assert len(project_containers(dockerd, compose.project)) == 2
+    run = compose("run", "--rm", "job")
+    assert run.returncode == 0, run.stderr
+    assert "job done" in run.stdout
+    logs = compose("logs", "--no-color", "web")
+    assert "up-and-running" in logs.stdout, logs.stdout + logs.stderr
+    down = compose("down", "--timeout", "1")
+    assert down.returncode == 0, down.stderr
+    assert project_containers(dockerd, compose.project) == []
