@@ -100,6 +100,9 @@ class GatewayConfig(_Strict):
     ] = Field(default_factory=_default_listeners)
     allow_networks: list[str] = Field(default_factory=lambda: list(ANY_NETWORK))
     access_log: str = "-"
+    policy: Path | None = Field(
+        default=None, description="policy file with [[role]] tables; none: every client is admin"
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @field_validator("allow_networks")

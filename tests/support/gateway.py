@@ -87,6 +87,7 @@ class GatewayProcess:
         listen: str = "127.0.0.1:0",
         allow_networks: list[str] | None = None,
         unix_socket: Path | None = None,
+        policy: str | None = None,
     ) -> None:
         self.pki = pki
         self.upstream = upstream
@@ -98,9 +99,15 @@ class GatewayProcess:
         if unix_socket is not None:
             listeners.append({"unix": str(unix_socket), "mode": "0600"})
         self.config = self.dir / "dockward.toml"
+        self.policy = self.dir / "policy.toml"
+        extra: dict[str, Any] = {}
+        if policy is not None:
+            self.policy.write_text(policy)
+            extra["policy"] = str(self.policy)
         self.config.write_text(
             _toml(
                 {
+                    **extra,
                     "upstream": upstream,
                     "access_log": str(self.access_log),
                     "allow_networks": allow_networks or ["127.0.0.0/8", "::1/128"],

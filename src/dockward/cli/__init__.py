@@ -11,6 +11,7 @@ import typer
 
 from dockward.cli import ca as ca_cli
 from dockward.cli import gateway as gateway_cli
+from dockward.cli import policy as policy_cli
 from dockward.errors import DockwardError
 
 app = typer.Typer(
@@ -21,6 +22,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(ca_cli.app, name="ca")
+app.add_typer(policy_cli.app, name="policy")
 gateway_cli.register(app)
 
 

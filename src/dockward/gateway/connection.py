@@ -37,15 +37,27 @@ from dockward.http1.body import (
     encode_chunk,
 )
 from dockward.http1.request import RequestHead, find_head_end, parse_request_head
-from dockward.http1.response import Framing, error_response, parse_response_head, response_framing
+from dockward.http1.response import (
+    Framing,
+    error_response,
+    parse_response_head,
+    response_framing,
+    with_content_length,
+)
 from dockward.identity import PeerIdentity, identity_from_certificate, identity_from_unix_socket
-from dockward.policy.paths import split_target
+from dockward.gateway.facts import fetch_facts
+from dockward.policy.decision import Decision
+from dockward.policy.gojson import decode_body
+from dockward.policy.paths import parse_query, split_target
+from dockward.policy.profiles import Facts, FactQuery
+from dockward.policy.redact import redact_json
 from dockward.policy.routes import classify_route
 from dockward.tls.session import HandshakeFailed, TLSServerSession
 
 if TYPE_CHECKING:
     from dockward.gateway.server import Gateway, Listener
     from dockward.http1.body import BodyReader
+    from dockward.policy.engine import Policy
     from dockward.policy.routes import Classification
 
 log = logging.getLogger("dockward.gateway")
@@ -53,6 +65,7 @@ log = logging.getLogger("dockward.gateway")
 BUFFER_LIMIT = 512 * 1024
 MAX_RESPONSE_HEAD = 1 << 20
 HANDSHAKE_TIMEOUT = 15.0
+MAX_REDACTED_RESPONSE = 16 * 1024 * 1024
 WRITE_HIGH_WATER = 1 << 20
 WRITE_LOW_WATER = 256 * 1024
 
@@ -61,6 +74,8 @@ class RequestPhase(enum.Enum):
     HANDSHAKE = "TLS handshake"
     HEAD = "reading a request head"
     BODY = "forwarding a request body"
+    COLLECT = "reading a request body to inspect it"
+    DECIDING = "waiting for facts from the daemon before deciding"
     SENT = "request sent, response pending"
     TUNNEL = "tunnel"
     CLOSED = "closed"
@@ -159,6 +174,15 @@ class ClientConnection(asyncio.Protocol):
         self.resp_body: BodyReader | None = None
         self.close_after = False
         self.response_started = False
+        self.address: str | None = None
+        self.policy: Policy = gateway.policy
+        self.decision: Decision | None = None
+        self.query: dict[str, list[str]] = {}
+        self.collected: bytearray | None = None
+        self.collected_body: bytes | None = None
+        self._pending_head: bytes | None = None
+        self.resp_collect: bytearray | None = None
+        self.resp_head_raw = b""
         self._t0 = 0.0
         self._handshake_timer: asyncio.TimerHandle | None = None
 
@@ -176,6 +200,7 @@ class ClientConnection(asyncio.Protocol):
             return
         peer = transport.get_extra_info("peername")
         self.source = f"{peer[0]}:{peer[1]}" if peer else "?"
+        self.address = peer[0] if peer else None
         if peer is None or not self.listener.allows(peer[0]):
             log.warning(
                 "refused connection from %s on %s: source address not in the allow-list",
@@ -331,6 +356,14 @@ class ClientConnection(asyncio.Protocol):
                 used = self._request_body(data)
                 if used < len(data):
                     self.inbuf[:0] = data[used:]
+            elif phase is RequestPhase.COLLECT:
+                data = bytes(self.inbuf)
+                self.inbuf.clear()
+                used = self._collect_body(data)
+                if used < len(data) and self.phase is not RequestPhase.CLOSED:
+                    self.inbuf[:0] = data[used:]
+                if self.phase is RequestPhase.DECIDING:
+                    return
             elif phase is RequestPhase.TUNNEL:
                 data = bytes(self.inbuf)
                 self.inbuf.clear()
@@ -351,6 +384,8 @@ class ClientConnection(asyncio.Protocol):
         )
         self.response_started = False
         self.close_after = False
+        self.head = None
+        self.decision = None
         try:
             head = parse_request_head(raw)
         except ProtocolError as err:
@@ -367,34 +402,158 @@ class ClientConnection(asyncio.Protocol):
         record.path = target.path
         request = self.request = classify_route(head.method, target)
         assert self.identity is not None
-        decision = self.gateway.policy.authorize(self.identity, request)
+        policy = self.policy = self.gateway.policy
+        decision = policy.authorize(self.identity, self.address, request)
+        if not self._apply_decision(decision, body_consumed=False):
+            return
+        route = request.route
+        if route is not None:
+            if head.upgrade is not None and not route.hijack:
+                self._refuse(400, f"Upgrade is not accepted on {route.operation}", close=True)
+                return
+            if route.operation == "container.attach_ws" and not _same_origin(head):
+                self._refuse(
+                    403,
+                    "WebSocket attach refused: the Origin header does not match Host "
+                    "(cross-site WebSocket attach is blocked)",
+                    close=True,
+                )
+                return
+        if head.method in _BODY_METHODS and _is_form(head.header(b"content-type")):
+            # Go's ParseForm lets a form body override the query string: never forward one.
+            self._refuse(415, "form-encoded and multipart bodies are not accepted", close=True)
+            return
+        if not decision.inspect_request:
+            self._forward_request(raw)
+            return
+        try:
+            self.query = parse_query(target.query)
+        except ProtocolError as err:
+            self._refuse(err.status, str(err), close=True)
+            return
+        if decision.inspect_body and head.has_body:
+            content_type = head.header(b"content-type")
+            if not _is_json(content_type):
+                shown = content_type.decode("latin-1") if content_type else "none"
+                self._refuse(
+                    400, f"Content-Type {shown!r} is not application/json", close=True
+                )
+                return
+            limit = policy.body_limit
+            if head.content_length is not None and head.content_length > limit:
+                self._refuse(413, f"request body larger than {limit} bytes", close=True)
+                return
+            self.collected = bytearray()
+            self.body = ChunkedReader() if head.chunked else LengthReader(head.content_length or 0)
+            self.phase = RequestPhase.COLLECT
+            self._pending_head = raw
+            return
+        self._pending_head = raw
+        self._inspect(None)
+
+    def _apply_decision(self, decision: Decision, *, body_consumed: bool) -> bool:
+        """Record ``decision``; refuse the request if it denies. True when it may go on."""
+        record = self.record
+        assert record is not None and self.head is not None
+        self.decision = decision
         record.operation = decision.operation
         record.rule = decision.rule
         record.role = decision.role
-        if not decision.allowed:
-            record.decision = "deny"
-            self._refuse(
-                decision.status, decision.reason, close=head.has_body or not head.keep_alive
-            )
+        record.decision = decision.verdict
+        if decision.audit_only:
+            record.reason = decision.reason
+            log.warning("audit mode, would deny: %s (%s)", decision.reason, self.source)
+        if decision.allowed:
+            return True
+        unread_body = self.head.has_body and not body_consumed
+        self._refuse(decision.status, decision.reason, close=unread_body or not self.head.keep_alive)
+        return False
+
+    def _collect_body(self, data: bytes) -> int:
+        """Read an inspected body completely before deciding; return the bytes it used."""
+        reader = self.body
+        assert reader is not None and self.collected is not None and self.record is not None
+        payload: list[memoryview] = []
+        try:
+            used = reader.feed(data, payload)
+        except ProtocolError as err:
+            self._refuse(err.status, str(err), close=True)
+            return len(data)
+        for piece in payload:
+            self.collected += piece
+        self.record.bytes_in += used
+        limit = self.policy.body_limit
+        if len(self.collected) > limit:
+            self._refuse(413, f"request body larger than {limit} bytes", close=True)
+            return len(data)
+        if reader.done:
+            self.body = None
+            self._inspect(bytes(self.collected))
+        return used
+
+    def _inspect(self, body_bytes: bytes | None) -> None:
+        """Run the profile checks, asking the daemon for facts first when they need some."""
+        assert self.request is not None and self.decision is not None
+        self.collected_body = body_bytes
+        try:
+            body = decode_body(body_bytes) if body_bytes else None
+            queries = self.policy.facts_needed(self.decision, self.request, self.query, body)
+        except ProtocolError as err:
+            self._refuse(err.status, str(err), close=True)
             return
-        route = request.route
-        assert route is not None
-        if head.upgrade is not None and not route.hijack:
-            self._refuse(400, f"Upgrade is not accepted on {route.operation}", close=True)
+        if not queries:
+            self._decide(body, {})
             return
-        if route.operation == "container.attach_ws" and not _same_origin(head):
-            self._refuse(
-                403,
-                "WebSocket attach refused: the Origin header does not match Host "
-                "(cross-site WebSocket attach is blocked)",
-                close=True,
-            )
+        self.phase = RequestPhase.DECIDING
+        self.client_reading.pause("deciding")
+        asyncio.get_running_loop().create_task(self._decide_with_facts(body, queries))
+
+    async def _decide_with_facts(self, body: object, queries: list[FactQuery]) -> None:
+        try:
+            facts = await fetch_facts(self.gateway.upstream_path, queries)
+        except (OSError, asyncio.TimeoutError, ProtocolError, ValueError) as err:
+            self.client_reading.resume("deciding")
+            if self.phase is RequestPhase.DECIDING:
+                reason = getattr(err, "strerror", None) or str(err) or type(err).__name__
+                self._refuse(502, f"cannot check the request with the Docker daemon: {reason}", close=True)
             return
-        record.decision = "allow"
+        if self.phase is not RequestPhase.DECIDING:
+            return  # the client went away meanwhile
+        self.client_reading.resume("deciding")
+        self._decide(body, facts)
+        if self.inbuf:
+            self._process()
+
+    def _decide(self, body: object, facts: Facts) -> None:
+        assert self.request is not None and self.decision is not None and self.head is not None
+        try:
+            decision = self.policy.check_body(self.decision, self.request, self.query, body, facts)
+        except ProtocolError as err:
+            self._refuse(err.status, str(err), close=True)
+            return
+        if not self._apply_decision(decision, body_consumed=self.collected_body is not None):
+            return
+        raw = self._pending_head
+        assert raw is not None
+        self._forward_request(raw, self.collected_body)
+
+    def _forward_request(self, raw: bytes, collected: bytes | None = None) -> None:
+        """Send the head (and a body read for inspection) to the daemon, then stream the rest."""
+        head = self.head
+        assert head is not None
+        self._pending_head = None
+        self.collected = None
+        self.collected_body = None
         self.close_after = not head.keep_alive
         self.response = ResponsePhase.HEAD
         self._to_upstream(raw)
-        if head.chunked:
+        if collected is not None:
+            if head.chunked:
+                self._to_upstream_many([*encode_chunk(collected), LAST_CHUNK])
+            else:
+                self._to_upstream(collected)
+            self._request_sent()
+        elif head.chunked:
             self.body = ChunkedReader()
             self.phase = RequestPhase.BODY
         elif head.content_length:
@@ -447,7 +606,8 @@ class ClientConnection(asyncio.Protocol):
             self._abort_all()
             return
         self.response_started = True
-        self.send_to_client(error_response(status, message, close=close))
+        head_only = self.head is not None and self.head.method == "HEAD"
+        self.send_to_client(error_response(status, message, close=close, head_only=head_only))
         self._finish_record(status)
         if close:
             self.phase = RequestPhase.CLOSED
@@ -589,7 +749,18 @@ class ClientConnection(asyncio.Protocol):
             if framing is Framing.TUNNEL:
                 self._open_tunnel(raw, rest)
                 return
-            self.send_to_client(raw)
+            decision = self.decision
+            if (
+                decision is not None
+                and decision.redact
+                and framing is Framing.BODY
+                and head.status == 200
+                and isinstance(reader, (ChunkedReader, LengthReader))
+            ):
+                self.resp_collect = bytearray()  # sent once redacted, with a new length
+                self.resp_head_raw = raw
+            else:
+                self.send_to_client(raw)
             if framing is Framing.INFORMATIONAL:
                 self.resp_buf += rest
                 continue
@@ -609,12 +780,37 @@ class ClientConnection(asyncio.Protocol):
     def _response_body(self, data: bytes) -> None:
         reader = self.resp_body
         assert reader is not None
-        used = reader.feed(data)
-        self.send_to_client(data if used == len(data) else memoryview(data)[:used])
+        if self.resp_collect is not None:
+            used = self._collect_response(reader, data)
+        else:
+            used = reader.feed(data)
+            self.send_to_client(data if used == len(data) else memoryview(data)[:used])
+        if self.response is not ResponsePhase.BODY:
+            return
         if reader.done:
             self._response_done()
             if used < len(data):
                 self.upstream_data(data[used:])
+
+    def _collect_response(self, reader: BodyReader, data: bytes) -> int:
+        """Gather a response to redact; send it when complete."""
+        collected = self.resp_collect
+        assert collected is not None
+        payload: list[memoryview] = []
+        used = reader.feed(data, payload)
+        for piece in payload:
+            collected += piece
+        if len(collected) > MAX_REDACTED_RESPONSE:
+            log.error("response to redact is larger than %d bytes; closing", MAX_REDACTED_RESPONSE)
+            self.response = ResponsePhase.IDLE
+            self._abort_all()
+            return used
+        if reader.done:
+            body = redact_json(bytes(collected))
+            self.resp_collect = None
+            self.send_to_client(with_content_length(self.resp_head_raw, len(body)))
+            self.send_to_client(body)
+        return used
 
     def _response_done(self) -> None:
         self.resp_body = None
@@ -730,6 +926,25 @@ class ClientConnection(asyncio.Protocol):
             record.decision = "allow"
         for observer in self.gateway.observers:
             observer(record)
+
+
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def _media_type(content_type: bytes | None) -> str:
+    if content_type is None:
+        return ""
+    return content_type.decode("latin-1").split(";", 1)[0].strip().lower()
+
+
+def _is_form(content_type: bytes | None) -> bool:
+    return _media_type(content_type) in _FORM_TYPES
+
+
+def _is_json(content_type: bytes | None) -> bool:
+    """dockerd's CheckForJSON: the media type parses to application/json."""
+    return _media_type(content_type) == "application/json"
 
 
 def _same_origin(head: RequestHead) -> bool:

@@ -15,6 +15,7 @@ from dockward.config import GatewayConfig
 from dockward.gateway.server import Gateway
 
 log = logging.getLogger("dockward")
+WATCH_INTERVAL = 1.0
 
 
 def setup_logging(level: str) -> None:
@@ -37,6 +38,13 @@ def run_gateway(config: GatewayConfig, on_ready: Callable[[Gateway], None] | Non
     return runner(_serve(config, on_ready))
 
 
+async def _watch_files(gateway: Gateway) -> None:
+    """Reload what changed on disk (polling: no inotify dependency, 1 s latency)."""
+    while True:
+        await asyncio.sleep(WATCH_INTERVAL)
+        gateway.reload_policy(only_if_changed=True)
+
+
 async def _serve(config: GatewayConfig, on_ready: Callable[[Gateway], None] | None) -> int:
     access_log = AccessLog(config.access_log)
     gateway = Gateway(config, observers=[access_log])
@@ -50,13 +58,16 @@ async def _serve(config: GatewayConfig, on_ready: Callable[[Gateway], None] | No
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, gateway.reload_policy)
+    watcher = loop.create_task(_watch_files(gateway))
     try:
         if on_ready is not None:
             on_ready(gateway)
         await stop.wait()
         log.info("stopping")
     finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        watcher.cancel()
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             with contextlib.suppress(Exception):
                 loop.remove_signal_handler(signum)
         await gateway.stop()

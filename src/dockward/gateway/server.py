@@ -24,7 +24,8 @@ from dockward.config import GatewayConfig, TcpListenerConfig, UnixListenerConfig
 from dockward.errors import UsageError
 from dockward.gateway.connection import ClientConnection
 from dockward.gateway.events import ExchangeObserver
-from dockward.policy.engine import AdminPolicy, Policy
+from dockward.policy.engine import AdminPolicy, Policy, RolePolicy
+from dockward.policy.roles import load_policy_config
 from dockward.tls.context import build_server_context
 
 log = logging.getLogger("dockward.gateway")
@@ -83,13 +84,32 @@ class Gateway:
     ) -> None:
         self.config = config
         self.upstream_path = str(config.upstream)
-        self.policy: Policy = policy or AdminPolicy()
+        self.policy: Policy = policy or load_policy(config)
+        self._policy_mtime = _mtime(config.policy)
         self.observers: list[ExchangeObserver] = list(observers)
         self.listeners = listeners_from_config(config)
         self.connections: set[ClientConnection] = set()
         self.ssl_context: ssl.SSLContext | None = None
         if config.tls is not None:
             self.ssl_context = build_server_context(config.tls.cert, config.tls.key, config.tls.ca)
+
+    def reload_policy(self, *, only_if_changed: bool = False) -> bool:
+        """Re-read the policy file; an invalid one is refused and the old one stays in force."""
+        path = self.config.policy
+        if path is None:
+            return False
+        mtime = _mtime(path)
+        if only_if_changed and mtime == self._policy_mtime:
+            return False
+        self._policy_mtime = mtime
+        try:
+            policy = load_policy(self.config)
+        except UsageError as err:
+            log.error("policy reload refused, the previous policy stays in force: %s", err)
+            return False
+        self.policy = policy
+        log.info("policy reloaded from %s", path)
+        return True
 
     async def start(self) -> None:
         """Open every listener; ``UsageError`` with a one-line reason if one cannot be opened."""
@@ -180,6 +200,22 @@ class Gateway:
                 listener.server = None
             if listener.kind == "unix" and listener.path is not None:
                 listener.path.unlink(missing_ok=True)
+
+
+def load_policy(config: GatewayConfig) -> Policy:
+    """The policy the config names, or ``AdminPolicy`` when it names none."""
+    if config.policy is None:
+        return AdminPolicy()
+    return RolePolicy(load_policy_config(config.policy), upstream_socket=str(config.upstream))
+
+
+def _mtime(path: Path | None) -> float | None:
+    if path is None:
+        return None
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return None
 
 
 def _socket_answers(path: Path) -> bool:

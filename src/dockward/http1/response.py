@@ -105,8 +105,22 @@ def response_framing(
     return Framing.BODY, UntilCloseReader()
 
 
-def error_response(status: int, message: str, *, close: bool = False) -> bytes:
-    """A Docker-style JSON error reply; the docker CLI prints ``message``."""
+def with_content_length(raw_head: bytes, length: int) -> bytes:
+    """``raw_head`` re-framed for a body of ``length`` bytes (framing headers replaced)."""
+    lines = raw_head[:-4].split(b"\r\n")
+    kept = [
+        line
+        for line in lines[1:]
+        if line.partition(b":")[0].strip().lower() not in (b"content-length", b"transfer-encoding")
+    ]
+    return b"\r\n".join([lines[0], *kept, b"Content-Length: %d" % length]) + b"\r\n\r\n"
+
+
+def error_response(status: int, message: str, *, close: bool = False, head_only: bool = False) -> bytes:
+    """A Docker-style JSON error reply; the docker CLI prints ``message``.
+
+    ``head_only`` answers a HEAD request: the same head, no body.
+    """
     body = json.dumps({"message": f"dockward: {message}"}).encode() + b"\n"
     try:
         reason = HTTPStatus(status).phrase
@@ -117,4 +131,4 @@ def error_response(status: int, message: str, *, close: bool = False) -> bytes:
         "Content-Type: application/json\r\n"
         f"Content-Length: {len(body)}\r\n" + ("Connection: close\r\n" if close else "") + "\r\n"
     )
-    return head.encode("latin-1") + body
+    return head.encode("latin-1") + (b"" if head_only else body)

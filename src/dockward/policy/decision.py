@@ -1,7 +1,8 @@
 """``Decision``: the outcome of authorizing one request, as a value.
 
 A denial is not an exception: it carries the role and rule that decided, the human reason the
-client is shown, and the status it is answered with.
+client is shown, and the status it is answered with. In ``audit`` mode a would-be denial is
+``allowed`` with ``audit_only`` set, so it is logged and let through.
 """
 
 from __future__ import annotations
@@ -17,7 +18,14 @@ class Decision:
     reason: str = ""
     role: str | None = None
     status: int = 403
+    profile: str | None = None
+    inspect_body: bool = False  # read the JSON body before the final decision
+    inspect_request: bool = False  # run the profile checks (query, body, facts)
+    redact: bool = False  # rewrite the response without Env values and credentials
+    audit_only: bool = False  # a denial in audit mode: logged, let through
 
     @property
     def verdict(self) -> str:
+        if self.audit_only:
+            return "audit-deny"
         return "allow" if self.allowed else "deny"

@@ -1,28 +1,114 @@
 """The policy in force: decides each classified request for an identity.
 
-Until roles and profiles land (issue: policy), there is one role, ``admin``, which may perform
-every operation that classifies; routes that do not classify are denied for everyone.
+Deciding is two steps, so the gateway can stop a request as early as possible:
+
+1. ``authorize(identity, address, request)`` — role and operation, from the head alone. Its
+   ``Decision`` says whether the body must be inspected (``inspect_body``) before the final word.
+2. ``check_body(...)`` — for inspected operations, the profile checks on the decoded body, the
+   query, and facts the gateway fetched from the daemon (``facts_needed``).
+
+``AdminPolicy`` is the policy when no policy file is configured: every authenticated peer is
+``admin`` (unrestricted); routes that do not classify are still denied.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from dockward.identity import PeerIdentity
+from dockward.policy import profiles
 from dockward.policy.decision import Decision
+from dockward.policy.roles import PolicyConfig, Role, build_role
 from dockward.policy.routes import Classification
+
+DEFAULT_BODY_LIMIT = 4 * 1024 * 1024
+
+# Operations whose JSON request body the profiles read.
+JSON_BODY_OPERATIONS = frozenset(
+    {
+        "container.create",
+        "container.update",
+        "container.exec",
+        "volume.create",
+        "service.create",
+        "service.update",
+        "plugin.pull",
+        "plugin.upgrade",
+        "plugin.set",
+    }
+)
+
+# Responses that carry Env values or credentials, redacted for roles without "secrets".
+REDACTED_OPERATIONS = frozenset(
+    {
+        "container.inspect",
+        "container.exec.inspect",
+        "image.inspect",
+        "service.inspect",
+        "service.list",
+        "task.inspect",
+        "task.list",
+        "plugin.inspect",
+        "plugin.list",
+        "auth",
+    }
+)
 
 
 class Policy(Protocol):
-    def authorize(self, identity: PeerIdentity, request: Classification) -> Decision: ...
+    @property
+    def body_limit(self) -> int: ...
+
+    def authorize(
+        self, identity: PeerIdentity, address: str | None, request: Classification
+    ) -> Decision: ...
+
+    def facts_needed(
+        self, decision: Decision, request: Classification, query: Mapping[str, list[str]], body: object
+    ) -> list[profiles.FactQuery]: ...
+
+    def check_body(
+        self,
+        decision: Decision,
+        request: Classification,
+        query: Mapping[str, list[str]],
+        body: object,
+        facts: profiles.Facts,
+    ) -> Decision: ...
 
 
-class AdminPolicy:
+@dataclass(frozen=True)
+class _Unrestricted:
+    """Shared by AdminPolicy: nothing to inspect."""
+
+    body_limit: int = DEFAULT_BODY_LIMIT
+
+    def facts_needed(
+        self, decision: Decision, request: Classification, query: Mapping[str, list[str]], body: object
+    ) -> list[profiles.FactQuery]:
+        return []
+
+    def check_body(
+        self,
+        decision: Decision,
+        request: Classification,
+        query: Mapping[str, list[str]],
+        body: object,
+        facts: profiles.Facts,
+    ) -> Decision:
+        return decision
+
+
+class AdminPolicy(_Unrestricted):
     """Every authenticated peer is ``admin``; unknown routes are denied."""
 
     role = "admin"
 
-    def authorize(self, identity: PeerIdentity, request: Classification) -> Decision:
+    def authorize(
+        self, identity: PeerIdentity, address: str | None, request: Classification
+    ) -> Decision:
         route = request.route
         if route is None:
             return Decision(
@@ -33,3 +119,117 @@ class AdminPolicy:
                 role=self.role,
             )
         return Decision(allowed=True, operation=route.operation, rule="admin:all", role=self.role)
+
+
+class RolePolicy:
+    """A policy file's roles, first match wins, deny by default."""
+
+    def __init__(self, config: PolicyConfig, upstream_socket: str | None = None) -> None:
+        self.config = config
+        self.extra_sockets: tuple[str, ...] = (upstream_socket,) if upstream_socket else ()
+        self.roles: tuple[Role, ...] = tuple(build_role(item) for item in config.role)
+        self.body_limit = config.body_limit
+
+    def role_named(self, name: str) -> Role | None:
+        return next((role for role in self.roles if role.name == name), None)
+
+    def match_role(self, identity: PeerIdentity, address: str | None) -> Role | None:
+        return next((role for role in self.roles if role.matches(identity, address)), None)
+
+    def authorize(
+        self, identity: PeerIdentity, address: str | None, request: Classification
+    ) -> Decision:
+        role = self.match_role(identity, address)
+        operation = request.operation
+        if role is None:
+            where = f" from {address}" if address else ""
+            return Decision(
+                allowed=False,
+                operation=operation,
+                rule="no-role",
+                reason=f"denied: no role matches {identity.label}{where}",
+            )
+        if request.route is None:
+            if role.profile == "unrestricted" and "*" in role.allow:
+                return Decision(True, operation, "unrestricted: unknown route", role=role.name)
+            return self._deny(
+                role,
+                "unknown-route",
+                f"{request.path} is not a known Engine API route for this method",
+                operation,
+            )
+        allowed, rule = role.allows_operation(operation)
+        if not allowed:
+            return self._deny(role, rule, f"operation {operation} is not allowed", operation)
+        inspect = role.profile != "unrestricted" and operation in profiles.inspected_operations()
+        return Decision(
+            allowed=True,
+            operation=operation,
+            rule=rule,
+            role=role.name,
+            profile=role.profile,
+            inspect_body=inspect and operation in JSON_BODY_OPERATIONS,
+            inspect_request=inspect,
+            redact="secrets" not in role.grants and operation in REDACTED_OPERATIONS,
+        )
+
+    def _deny(self, role: Role, rule: str, why: str, operation: str, profile: str | None = None) -> Decision:
+        label = f'role "{role.name}"' + (f" (profile {profile})" if profile else "")
+        decision = Decision(
+            allowed=False,
+            operation=operation,
+            rule=rule,
+            reason=f"denied by {label}: {why}",
+            role=role.name,
+            profile=profile,
+        )
+        if role.mode == "audit":
+            return replace(decision, allowed=True, audit_only=True)
+        return decision
+
+    def _settings(self, role: Role, extra_sockets: tuple[str, ...] = ()) -> profiles.ProfileSettings:
+        defaults = profiles.ProfileSettings()
+        return profiles.ProfileSettings(
+            allowed_host_paths=role.host_paths,
+            allowed_runtimes=role.runtimes,
+            allowed_registries=role.registries,
+            docker_socket_paths=defaults.docker_socket_paths + extra_sockets,
+        )
+
+    def facts_needed(
+        self, decision: Decision, request: Classification, query: Mapping[str, list[str]], body: object
+    ) -> list[profiles.FactQuery]:
+        if not decision.inspect_request or decision.profile is None:
+            return []
+        return profiles.facts_needed(decision.profile, decision.operation, request.params, query, body)
+
+    def check_body(
+        self,
+        decision: Decision,
+        request: Classification,
+        query: Mapping[str, list[str]],
+        body: object,
+        facts: profiles.Facts,
+    ) -> Decision:
+        if not decision.inspect_request or decision.profile is None or decision.role is None:
+            return decision
+        role = self.role_named(decision.role)
+        assert role is not None
+        violation = profiles.check_request(
+            decision.profile,
+            decision.operation,
+            request.params,
+            query,
+            body,
+            self._settings(role, self.extra_sockets),
+            facts,
+        )
+        if violation is None:
+            return decision
+        return self._deny(
+            role,
+            f"profile {decision.profile}: {violation.field}",
+            f"{violation.field} {violation.reason}",
+            decision.operation,
+            profile=decision.profile,
+        )

@@ -48,7 +48,7 @@ CASES: list[tuple[str, str, str, dict[str, str]]] = [
     ("GET", "/containers/c1/logs", "container.logs", {"name": "c1"}),
     ("GET", "/containers/c1/stats", "container.stats", {"name": "c1"}),
     ("GET", "/containers/c1/attach/ws", "container.attach_ws", {"name": "c1"}),
-    ("GET", "/exec/e1/json", "exec.inspect", {"id": "e1"}),
+    ("GET", "/exec/e1/json", "container.exec.inspect", {"id": "e1"}),
     ("GET", "/containers/c1/archive", "container.archive.read", {"name": "c1"}),
     ("POST", "/containers/create", "container.create", {}),
     ("POST", "/containers/c1/kill", "container.kill", {"name": "c1"}),
@@ -62,8 +62,8 @@ CASES: list[tuple[str, str, str, dict[str, str]]] = [
     ("POST", "/containers/c1/attach", "container.attach", {"name": "c1"}),
     ("POST", "/containers/c1/copy", "container.copy", {"name": "c1"}),
     ("POST", "/containers/c1/exec", "container.exec", {"name": "c1"}),
-    ("POST", "/exec/e1/start", "exec.start", {"name": "e1"}),
-    ("POST", "/exec/e1/resize", "exec.resize", {"name": "e1"}),
+    ("POST", "/exec/e1/start", "container.exec.start", {"name": "e1"}),
+    ("POST", "/exec/e1/resize", "container.exec.resize", {"name": "e1"}),
     ("POST", "/containers/c1/rename", "container.rename", {"name": "c1"}),
     ("POST", "/containers/c1/update", "container.update", {"name": "c1"}),
     ("POST", "/containers/prune", "container.prune", {}),
@@ -292,7 +292,7 @@ def test_router_order_is_dockerds() -> None:
         ("GET", "/volumes/", "volume.inspect", {"name": ""}),
         ("POST", "/plugins/pull/enable", "plugin.enable", {"name": "pull"}),
         ("POST", "/networks/create/connect", "network.connect", {"id": "create"}),
-        ("GET", "/exec/a/b/json", "exec.inspect", {"id": "a/b"}),
+        ("GET", "/exec/a/b/json", "container.exec.inspect", {"id": "a/b"}),
     ],
 )
 def test_greedy_names_and_first_match(
@@ -416,7 +416,7 @@ def test_options_catch_all(path: str, version: str | None, anyroute: str) -> Non
 
 def test_hijack_routes() -> None:
     hijacked = {route.operation for route in ROUTES if route.hijack}
-    assert hijacked == {"container.attach", "container.attach_ws", "exec.start", "session", "grpc"}
+    assert hijacked == {"container.attach", "container.attach_ws", "container.exec.start", "session", "grpc"}
 
 
 def test_access_tags() -> None:
@@ -445,7 +445,7 @@ def test_access_tags() -> None:
         "plugin.inspect",
         "plugin.privileges",
     }
-    assert {"container.create", "container.exec", "exec.start", "image.pull", "image.build"} <= (
+    assert {"container.create", "container.exec", "container.exec.start", "image.pull", "image.build"} <= (
         by_access[Access.WRITE]
     )
     for operation in by_access[Access.READ]:

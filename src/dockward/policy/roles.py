@@ -1,0 +1,330 @@
+"""Roles: who (identity selectors, source networks) may do what (operations, a profile).
+
+A policy is an ordered list of roles; the first role whose selectors match the peer's identity
+and whose networks contain its address wins, and no match means deny. Operation patterns:
+
+- an exact operation name (``container.logs``);
+- a glob (``container.*``, ``*``); a glob other than the bare ``*`` never matches an
+  ``exfiltrate`` or ``admin`` operation: those are off unless named;
+- an access selector ``PREFIX.read|write|exfiltrate|admin`` (``network.read``, ``*.read``):
+  the operations under PREFIX with that access tag.
+
+``deny`` patterns are applied after ``allow`` and win.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import ipaddress
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from dockward.errors import ConfigError
+from dockward.identity import PeerIdentity
+from dockward.policy.routes import OPERATIONS, ROUTES, Access
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+ACCESS_BY_OPERATION: dict[str, Access] = {}
+for _route in ROUTES:
+    ACCESS_BY_OPERATION.setdefault(_route.operation, _route.access)
+
+# The CLI cannot work at all without these: every command pings and negotiates first.
+ALWAYS_ALLOWED = frozenset({"system.ping", "system.version"})
+GRANTS = frozenset({"secrets"})
+SELECTOR_KINDS = ("cn", "san", "spki", "serial", "uid", "gid")
+_ACCESS_SUFFIXES = {access.value: access for access in Access}
+
+
+def operation_matches(pattern: str, operation: str) -> bool:
+    """Whether one allow/deny ``pattern`` covers ``operation`` (see the module docstring)."""
+    access = ACCESS_BY_OPERATION.get(operation)
+    prefix, _, suffix = pattern.rpartition(".")
+    if suffix in _ACCESS_SUFFIXES and prefix:
+        if access is not _ACCESS_SUFFIXES[suffix]:
+            return False
+        return prefix == "*" or operation == prefix or operation.startswith(prefix + ".")
+    if pattern == "*":
+        return True
+    if not any(ch in pattern for ch in "*?["):
+        return pattern == operation
+    if access in (Access.EXFILTRATE, Access.ADMIN):
+        return False
+    return fnmatch.fnmatchcase(operation, pattern)
+
+
+def _check_pattern(pattern: str) -> str:
+    prefix, _, suffix = pattern.rpartition(".")
+    if suffix in _ACCESS_SUFFIXES and prefix:
+        return pattern
+    if any(ch in pattern for ch in "*?["):
+        if not any(fnmatch.fnmatchcase(op, pattern) for op in OPERATIONS):
+            raise ValueError(f"{pattern!r} matches no operation")
+        return pattern
+    if pattern not in OPERATIONS:
+        raise ValueError(f"{pattern!r} is not an operation (see `dockward policy explain`)")
+    return pattern
+
+
+@dataclass(frozen=True, slots=True)
+class Selector:
+    """One identity selector such as ``cn:ci-*`` or ``uid:1000``."""
+
+    kind: str
+    value: str
+
+    @classmethod
+    def parse(cls, text: str) -> Selector:
+        if text == "*":
+            return cls("*", "*")
+        kind, sep, value = text.partition(":")
+        if not sep or kind not in SELECTOR_KINDS or not value:
+            raise ValueError(
+                f"{text!r}: a client selector is '*' or KIND:VALUE with KIND one of "
+                + ", ".join(SELECTOR_KINDS)
+            )
+        if kind in ("uid", "gid") and not value.isdigit():
+            raise ValueError(f"{text!r}: {kind} must be a number")
+        if kind == "serial":
+            try:
+                int(value, 0)
+            except ValueError:
+                raise ValueError(f"{text!r}: serial must be a decimal or 0x-hex number") from None
+        if kind == "spki":
+            value = value.lower().replace(":", "")
+            if len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
+                raise ValueError(f"{text!r}: spki must be a SHA-256 in hex (64 digits)")
+        return cls(kind, value)
+
+    def matches(self, identity: PeerIdentity) -> bool:
+        kind = self.kind
+        if kind == "*":
+            return True
+        if kind == "cn":
+            return identity.common_name is not None and fnmatch.fnmatchcase(
+                identity.common_name, self.value
+            )
+        if kind == "san":
+            names = identity.dns_names + identity.uris + identity.ip_addresses
+            return any(fnmatch.fnmatchcase(name, self.value) for name in names)
+        if kind == "spki":
+            return identity.spki_sha256 == self.value
+        if kind == "serial":
+            return identity.serial == int(self.value, 0)
+        if kind == "uid":
+            return identity.uid == int(self.value)
+        return identity.gid == int(self.value)
+
+    def __str__(self) -> str:
+        return "*" if self.kind == "*" else f"{self.kind}:{self.value}"
+
+
+class RoleConfig(BaseModel):
+    """One ``[[role]]`` table."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    preset: str | None = None
+    clients: list[str] = Field(default_factory=list)
+    networks: list[str] | None = None
+    allow: list[str] | None = None
+    deny: list[str] = Field(default_factory=list)
+    profile: Literal["unrestricted", "baseline", "restricted"] | None = None
+    mode: Literal["enforce", "audit"] = "enforce"
+    host_paths: list[str] | None = None
+    runtimes: list[str] | None = None
+    registries: list[str] | None = None
+    grants: list[str] = Field(default_factory=list)
+
+    @field_validator("clients")
+    @classmethod
+    def _clients(cls, value: list[str]) -> list[str]:
+        for text in value:
+            Selector.parse(text)
+        return value
+
+    @field_validator("networks")
+    @classmethod
+    def _networks(cls, value: list[str] | None) -> list[str] | None:
+        for cidr in value or ():
+            ipaddress.ip_network(cidr, strict=False)
+        return value
+
+    @field_validator("allow", "deny")
+    @classmethod
+    def _patterns(cls, value: list[str] | None) -> list[str] | None:
+        for pattern in value or ():
+            _check_pattern(pattern)
+        return value
+
+    @field_validator("host_paths")
+    @classmethod
+    def _host_paths(cls, value: list[str] | None) -> list[str] | None:
+        for path in value or ():
+            if not path.startswith("/"):
+                raise ValueError(f"{path!r} is not an absolute path")
+        return value
+
+    @field_validator("grants")
+    @classmethod
+    def _grants(cls, value: list[str]) -> list[str]:
+        for grant in value:
+            if grant not in GRANTS:
+                raise ValueError(f"{grant!r} is not a grant (known: {', '.join(sorted(GRANTS))})")
+        return value
+
+    @model_validator(mode="after")
+    def _preset_exists(self) -> RoleConfig:
+        if self.preset is not None and self.preset not in PRESETS:
+            raise ValueError(f"preset {self.preset!r} does not exist (known: {', '.join(PRESETS)})")
+        return self
+
+
+@dataclass(frozen=True)
+class Role:
+    """A validated role, with its preset applied."""
+
+    name: str
+    selectors: tuple[Selector, ...]
+    networks: tuple[Network, ...]
+    allow: tuple[str, ...]
+    deny: tuple[str, ...]
+    profile: str
+    mode: str
+    host_paths: tuple[str, ...]
+    runtimes: tuple[str, ...]
+    registries: tuple[str, ...]
+    grants: frozenset[str]
+
+    def matches(self, identity: PeerIdentity, address: str | None) -> bool:
+        if not any(selector.matches(identity) for selector in self.selectors):
+            return False
+        if address is None or not self.networks:  # unix peers: selectors only
+            return True
+        ip = ipaddress.ip_address(address)
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        return any(ip in network for network in self.networks)
+
+    def allows_operation(self, operation: str) -> tuple[bool, str]:
+        """Whether the role grants ``operation``, and the pattern that decided."""
+        for pattern in self.deny:
+            if operation_matches(pattern, operation):
+                return False, f"deny {pattern}"
+        if operation in ALWAYS_ALLOWED:
+            return True, "always allowed"
+        for pattern in self.allow:
+            if operation_matches(pattern, operation):
+                return True, f"allow {pattern}"
+        return False, "not in allow"
+
+    def allowed_operations(self) -> list[str]:
+        return sorted(op for op in OPERATIONS if self.allows_operation(op)[0])
+
+
+@dataclass(frozen=True)
+class Preset:
+    allow: tuple[str, ...]
+    profile: str
+    description: str
+
+
+PRESETS: dict[str, Preset] = {
+    "admin": Preset(("*",), "unrestricted", "everything, including routes dockward does not know"),
+    "ci": Preset(
+        (
+            "container.*", "container.logs", "image.build", "image.pull", "image.inspect",
+            "image.list", "image.tag", "image.remove", "build.*", "session", "grpc",
+            "volume.*", "network.read", "system.info", "system.events", "distribution.inspect",
+        ),
+        "baseline",
+        "build, run, exec into and remove containers; no host escapes",
+    ),
+    "readonly": Preset(
+        ("*.read",),
+        "baseline",
+        "monitoring and dashboards: list and inspect everything, change nothing",
+    ),
+    "reverse-proxy": Preset(
+        (
+            "container.list", "container.inspect", "network.list", "network.inspect",
+            "system.events", "system.info",
+        ),
+        "baseline",
+        "reverse proxies (Traefik, Caddy): read containers, networks and events",
+    ),
+    "updater": Preset(
+        (
+            "container.list", "container.inspect", "container.create", "container.start",
+            "container.stop", "container.remove", "container.rename", "container.wait",
+            "image.pull", "image.list", "image.inspect", "image.remove", "distribution.inspect",
+            "network.read", "network.connect", "network.disconnect", "system.info",
+        ),
+        "baseline",
+        "image updaters (Watchtower): pull images and recreate containers",
+    ),
+}
+
+
+def build_role(config: RoleConfig) -> Role:
+    preset = PRESETS.get(config.preset) if config.preset else None
+    allow = config.allow if config.allow is not None else (list(preset.allow) if preset else [])
+    profile = config.profile or (preset.profile if preset else "baseline")
+    networks = config.networks if config.networks is not None else []
+    return Role(
+        name=config.name,
+        selectors=tuple(Selector.parse(text) for text in config.clients),
+        networks=tuple(ipaddress.ip_network(c, strict=False) for c in networks),
+        allow=tuple(allow),
+        deny=tuple(config.deny),
+        profile=profile,
+        mode=config.mode,
+        host_paths=tuple(config.host_paths or ()),
+        runtimes=tuple(config.runtimes if config.runtimes is not None else ("runc",)),
+        registries=tuple(config.registries or ()),
+        grants=frozenset(config.grants) | (frozenset(GRANTS) if profile == "unrestricted" else frozenset()),
+    )
+
+
+class PolicyConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    role: list[RoleConfig] = Field(default_factory=list)
+    body_limit: int = Field(default=4 * 1024 * 1024, ge=1024, le=256 * 1024 * 1024)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> PolicyConfig:
+        seen: set[str] = set()
+        for role in self.role:
+            if role.name in seen:
+                raise ValueError(f"two roles are named {role.name!r}")
+            seen.add(role.name)
+        return self
+
+
+def load_policy_config(path: Path) -> PolicyConfig:
+    """Read a policy file; ``ConfigError`` names the key and the reason."""
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"policy file {path} not found") from None
+    except OSError as err:
+        raise ConfigError(f"cannot read policy file {path}: {err.strerror}") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: invalid TOML: {err}") from None
+    return policy_config_from_dict(data, source=str(path))
+
+
+def policy_config_from_dict(data: dict[str, object], source: str = "policy") -> PolicyConfig:
+    try:
+        return PolicyConfig.model_validate(data)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else str(p)) for i, p in enumerate(first["loc"]))
+        message = first["msg"].removeprefix("Value error, ")
+        more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
+        raise ConfigError(f"{source}: {where or '(top level)'}: {message}{more}") from None
