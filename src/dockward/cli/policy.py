@@ -20,7 +20,7 @@ from dockward.policy.decision import Decision
 from dockward.policy.engine import RolePolicy
 from dockward.policy.gojson import decode_body
 from dockward.policy.paths import parse_query, split_target
-from dockward.policy.roles import PRESETS, ACCESS_BY_OPERATION, Selector, load_policy_config
+from dockward.policy.roles import ACCESS_BY_OPERATION, PRESETS, Selector, load_policy_config
 from dockward.policy.routes import classify_route
 
 app = typer.Typer(help="Check requests against a policy file, offline.", no_args_is_help=True)
@@ -29,7 +29,7 @@ ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="Policy file 
 
 
 def identity_from_selector(text: str) -> PeerIdentity:
-    """A stand-in identity for ``cn:NAME``, ``san:…``, ``spki:…``, ``serial:…``, ``uid:N``, ``gid:N``."""
+    """A stand-in identity for a selector: ``cn:NAME``, ``san:…``, ``uid:N``, …"""
     try:
         selector = Selector.parse(text)
     except ValueError as err:
@@ -61,7 +61,9 @@ def read_request(parts: list[str]) -> tuple[str, bytes, bytes | None]:
         try:
             end = find_head_end(raw)
             if end < 0:
-                raise UsageError(f"{path}: no complete HTTP request head (it ends with an empty line)")
+                raise UsageError(
+                    f"{path}: no complete HTTP request head (it ends with an empty line)"
+                )
             head = parse_request_head(raw[:end])
             rest = raw[end:]
             if head.chunked:
@@ -85,7 +87,14 @@ def read_request(parts: list[str]) -> tuple[str, bytes, bytes | None]:
     raise UsageError("REQUEST is a raw HTTP request file, or METHOD PATH [BODY.json]")
 
 
-def decide(policy: RolePolicy, identity: PeerIdentity, source: str | None, method: str, target: bytes, body: bytes | None) -> Decision:
+def decide(
+    policy: RolePolicy,
+    identity: PeerIdentity,
+    source: str | None,
+    method: str,
+    target: bytes,
+    body: bytes | None,
+) -> Decision:
     try:
         split = split_target(target)
         request = classify_route(method, split)
@@ -102,9 +111,13 @@ def decide(policy: RolePolicy, identity: PeerIdentity, source: str | None, metho
 
 @app.command("check")
 def check(
-    request: Annotated[list[str], typer.Argument(help="FILE (raw HTTP request) or METHOD PATH [BODY.json]")],
+    request: Annotated[
+        list[str], typer.Argument(help="FILE (raw HTTP request) or METHOD PATH [BODY.json]")
+    ],
     config: ConfigOption,
-    identity: Annotated[str, typer.Option(help="Who asks: cn:NAME, san:…, spki:…, serial:…, uid:N, gid:N")],
+    identity: Annotated[
+        str, typer.Option(help="Who asks: cn:NAME, san:…, spki:…, serial:…, uid:N, gid:N")
+    ],
     source: Annotated[str | None, typer.Option(help="Source address of a TCP client")] = None,
 ) -> None:
     """Print what the policy decides for REQUEST from IDENTITY, and why."""
@@ -141,14 +154,18 @@ def explain(
         names = ", ".join(r.name for r in policy.roles) or "none"
         raise UsageError(f"no role named {role!r} in {config} (roles: {names})")
     typer.echo(f"role {found.name}: profile {found.profile}, mode {found.mode}")
-    typer.echo("  clients:  " + (", ".join(str(s) for s in found.selectors) or "(none: matches nobody)"))
+    typer.echo(
+        "  clients:  " + (", ".join(str(s) for s in found.selectors) or "(none: matches nobody)")
+    )
     typer.echo("  networks: " + (", ".join(str(n) for n in found.networks) or "any"))
     if found.profile != "unrestricted":
         typer.echo("  host paths: " + (", ".join(found.host_paths) or "none"))
         typer.echo("  runtimes: " + ", ".join(found.runtimes))
         if found.registries:
             typer.echo("  registries: " + ", ".join(found.registries))
-    typer.echo("  grants:   " + (", ".join(sorted(found.grants)) or "none (Env values are redacted)"))
+    typer.echo(
+        "  grants:   " + (", ".join(sorted(found.grants)) or "none (Env values are redacted)")
+    )
     typer.echo("  allowed operations:")
     for operation in found.allowed_operations():
         typer.echo(f"    {operation:32} {ACCESS_BY_OPERATION[operation].value}")

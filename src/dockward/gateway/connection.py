@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, cast
 
 from dockward.errors import ProtocolError
 from dockward.gateway.events import ExchangeRecord
+from dockward.gateway.facts import fetch_facts
 from dockward.http1.body import (
     LAST_CHUNK,
     ChunkedReader,
@@ -45,11 +46,10 @@ from dockward.http1.response import (
     with_content_length,
 )
 from dockward.identity import PeerIdentity, identity_from_certificate, identity_from_unix_socket
-from dockward.gateway.facts import fetch_facts
 from dockward.policy.decision import Decision
 from dockward.policy.gojson import decode_body
 from dockward.policy.paths import parse_query, split_target
-from dockward.policy.profiles import Facts, FactQuery
+from dockward.policy.profiles import FactQuery, Facts
 from dockward.policy.redact import redact_json
 from dockward.policy.routes import classify_route
 from dockward.tls.session import HandshakeFailed, TLSServerSession
@@ -435,9 +435,7 @@ class ClientConnection(asyncio.Protocol):
             content_type = head.header(b"content-type")
             if not _is_json(content_type):
                 shown = content_type.decode("latin-1") if content_type else "none"
-                self._refuse(
-                    400, f"Content-Type {shown!r} is not application/json", close=True
-                )
+                self._refuse(400, f"Content-Type {shown!r} is not application/json", close=True)
                 return
             limit = policy.body_limit
             if head.content_length is not None and head.content_length > limit:
@@ -466,7 +464,9 @@ class ClientConnection(asyncio.Protocol):
         if decision.allowed:
             return True
         unread_body = self.head.has_body and not body_consumed
-        self._refuse(decision.status, decision.reason, close=unread_body or not self.head.keep_alive)
+        self._refuse(
+            decision.status, decision.reason, close=unread_body or not self.head.keep_alive
+        )
         return False
 
     def _collect_body(self, data: bytes) -> int:
@@ -511,11 +511,13 @@ class ClientConnection(asyncio.Protocol):
     async def _decide_with_facts(self, body: object, queries: list[FactQuery]) -> None:
         try:
             facts = await fetch_facts(self.gateway.upstream_path, queries)
-        except (OSError, asyncio.TimeoutError, ProtocolError, ValueError) as err:
+        except (TimeoutError, OSError, ProtocolError, ValueError) as err:
             self.client_reading.resume("deciding")
             if self.phase is RequestPhase.DECIDING:
                 reason = getattr(err, "strerror", None) or str(err) or type(err).__name__
-                self._refuse(502, f"cannot check the request with the Docker daemon: {reason}", close=True)
+                self._refuse(
+                    502, f"cannot check the request with the Docker daemon: {reason}", close=True
+                )
             return
         if self.phase is not RequestPhase.DECIDING:
             return  # the client went away meanwhile

@@ -55,11 +55,14 @@ async def _inspect(upstream: str, query: FactQuery) -> Mapping[str, object] | No
         return None
     if head.status != 200:
         raise ProtocolError(
-            f"policy lookup of {query.kind} {query.name!r} failed with status {head.status}", status=502
+            f"policy lookup of {query.kind} {query.name!r} failed with status {head.status}",
+            status=502,
         )
     document = json.loads(body)
     if not isinstance(document, dict):
-        raise ProtocolError(f"policy lookup of {query.kind} {query.name!r}: unexpected answer", status=502)
+        raise ProtocolError(
+            f"policy lookup of {query.kind} {query.name!r}: unexpected answer", status=502
+        )
     return document
 
 

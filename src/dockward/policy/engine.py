@@ -66,7 +66,11 @@ class Policy(Protocol):
     ) -> Decision: ...
 
     def facts_needed(
-        self, decision: Decision, request: Classification, query: Mapping[str, list[str]], body: object
+        self,
+        decision: Decision,
+        request: Classification,
+        query: Mapping[str, list[str]],
+        body: object,
     ) -> list[profiles.FactQuery]: ...
 
     def check_body(
@@ -86,7 +90,11 @@ class _Unrestricted:
     body_limit: int = DEFAULT_BODY_LIMIT
 
     def facts_needed(
-        self, decision: Decision, request: Classification, query: Mapping[str, list[str]], body: object
+        self,
+        decision: Decision,
+        request: Classification,
+        query: Mapping[str, list[str]],
+        body: object,
     ) -> list[profiles.FactQuery]:
         return []
 
@@ -173,7 +181,9 @@ class RolePolicy:
             redact="secrets" not in role.grants and operation in REDACTED_OPERATIONS,
         )
 
-    def _deny(self, role: Role, rule: str, why: str, operation: str, profile: str | None = None) -> Decision:
+    def _deny(
+        self, role: Role, rule: str, why: str, operation: str, profile: str | None = None
+    ) -> Decision:
         label = f'role "{role.name}"' + (f" (profile {profile})" if profile else "")
         decision = Decision(
             allowed=False,
@@ -187,7 +197,9 @@ class RolePolicy:
             return replace(decision, allowed=True, audit_only=True)
         return decision
 
-    def _settings(self, role: Role, extra_sockets: tuple[str, ...] = ()) -> profiles.ProfileSettings:
+    def _settings(
+        self, role: Role, extra_sockets: tuple[str, ...] = ()
+    ) -> profiles.ProfileSettings:
         defaults = profiles.ProfileSettings()
         return profiles.ProfileSettings(
             allowed_host_paths=role.host_paths,
@@ -197,11 +209,17 @@ class RolePolicy:
         )
 
     def facts_needed(
-        self, decision: Decision, request: Classification, query: Mapping[str, list[str]], body: object
+        self,
+        decision: Decision,
+        request: Classification,
+        query: Mapping[str, list[str]],
+        body: object,
     ) -> list[profiles.FactQuery]:
         if not decision.inspect_request or decision.profile is None:
             return []
-        return profiles.facts_needed(decision.profile, decision.operation, request.params, query, body)
+        return profiles.facts_needed(
+            decision.profile, decision.operation, request.params, query, body
+        )
 
     def check_body(
         self,

@@ -237,9 +237,22 @@ PRESETS: dict[str, Preset] = {
     "admin": Preset(("*",), "unrestricted", "everything, including routes dockward does not know"),
     "ci": Preset(
         (
-            "container.*", "container.logs", "image.build", "image.pull", "image.inspect",
-            "image.list", "image.tag", "image.remove", "build.*", "session", "grpc",
-            "volume.*", "network.read", "system.info", "system.events", "distribution.inspect",
+            "container.*",
+            "container.logs",
+            "image.build",
+            "image.pull",
+            "image.inspect",
+            "image.list",
+            "image.tag",
+            "image.remove",
+            "build.*",
+            "session",
+            "grpc",
+            "volume.*",
+            "network.read",
+            "system.info",
+            "system.events",
+            "distribution.inspect",
         ),
         "baseline",
         "build, run, exec into and remove containers; no host escapes",
@@ -251,18 +264,35 @@ PRESETS: dict[str, Preset] = {
     ),
     "reverse-proxy": Preset(
         (
-            "container.list", "container.inspect", "network.list", "network.inspect",
-            "system.events", "system.info",
+            "container.list",
+            "container.inspect",
+            "network.list",
+            "network.inspect",
+            "system.events",
+            "system.info",
         ),
         "baseline",
         "reverse proxies (Traefik, Caddy): read containers, networks and events",
     ),
     "updater": Preset(
         (
-            "container.list", "container.inspect", "container.create", "container.start",
-            "container.stop", "container.remove", "container.rename", "container.wait",
-            "image.pull", "image.list", "image.inspect", "image.remove", "distribution.inspect",
-            "network.read", "network.connect", "network.disconnect", "system.info",
+            "container.list",
+            "container.inspect",
+            "container.create",
+            "container.start",
+            "container.stop",
+            "container.remove",
+            "container.rename",
+            "container.wait",
+            "image.pull",
+            "image.list",
+            "image.inspect",
+            "image.remove",
+            "distribution.inspect",
+            "network.read",
+            "network.connect",
+            "network.disconnect",
+            "system.info",
         ),
         "baseline",
         "image updaters (Watchtower): pull images and recreate containers",
@@ -286,7 +316,8 @@ def build_role(config: RoleConfig) -> Role:
         host_paths=tuple(config.host_paths or ()),
         runtimes=tuple(config.runtimes if config.runtimes is not None else ("runc",)),
         registries=tuple(config.registries or ()),
-        grants=frozenset(config.grants) | (frozenset(GRANTS) if profile == "unrestricted" else frozenset()),
+        grants=frozenset(config.grants)
+        | (frozenset(GRANTS) if profile == "unrestricted" else frozenset()),
     )
 
 
@@ -324,7 +355,10 @@ def policy_config_from_dict(data: dict[str, object], source: str = "policy") -> 
         return PolicyConfig.model_validate(data)
     except ValidationError as err:
         first = err.errors()[0]
-        where = "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else str(p)) for i, p in enumerate(first["loc"]))
+        where = "".join(
+            f"[{p}]" if isinstance(p, int) else (f".{p}" if i else str(p))
+            for i, p in enumerate(first["loc"])
+        )
         message = first["msg"].removeprefix("Value error, ")
         more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
         raise ConfigError(f"{source}: {where or '(top level)'}: {message}{more}") from None

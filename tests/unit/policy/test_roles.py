@@ -14,7 +14,9 @@ from dockward.policy.roles import (
     policy_config_from_dict,
 )
 
-CI = PeerIdentity(kind="tls", common_name="ci-7", uris=("dockward:client:ci-7",), serial=42, spki_sha256="ab" * 32)
+CI = PeerIdentity(
+    kind="tls", common_name="ci-7", uris=("dockward:client:ci-7",), serial=42, spki_sha256="ab" * 32
+)
 UNIX = PeerIdentity(kind="unix", uid=1000, gid=999, pid=1)
 
 
@@ -103,7 +105,10 @@ def test_unrestricted_roles_have_the_secrets_grant():
 @pytest.mark.parametrize(
     ("role_fields", "message"),
     [
-        ({"allow": ["container.crate"]}, r"role\[0\]\.allow: .*'container.crate' is not an operation"),
+        (
+            {"allow": ["container.crate"]},
+            r"role\[0\]\.allow: .*'container.crate' is not an operation",
+        ),
         ({"allow": ["nothing.*"]}, r"matches no operation"),
         ({"clients": ["host:x"]}, r"role\[0\]\.clients"),
         ({"networks": ["10.0.0.300/8"]}, r"role\[0\]\.networks"),
