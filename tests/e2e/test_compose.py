@@ -45,9 +45,8 @@ def compose(gateway, tmp_path, busybox_image):
 
 
 def project_containers(dockerd, project: str) -> list[dict]:
-    return dockerd.api_json(
-        "GET", f'/containers/json?all=1&filters={{"label":["com.docker.compose.project={project}"]}}'
-    )
+    label = f"com.docker.compose.project={project}"
+    return dockerd.api_json("GET", f'/containers/json?all=1&filters={{"label":["{label}"]}}')
 
 
 def test_compose_up_logs_run_down(compose, dockerd):

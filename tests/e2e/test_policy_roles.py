@@ -8,6 +8,7 @@ import subprocess
 import uuid
 
 import pytest
+
 from support.dockerd import find_docker_cli
 from support.gateway import GatewayProcess
 from support.waiting import wait_for
