@@ -12,6 +12,7 @@ import typer
 from dockward.cli import ca as ca_cli
 from dockward.cli import gateway as gateway_cli
 from dockward.cli import policy as policy_cli
+from dockward.cli import scan as scan_cli
 from dockward.errors import DockwardError
 
 app = typer.Typer(
@@ -24,6 +25,7 @@ app = typer.Typer(
 app.add_typer(ca_cli.app, name="ca")
 app.add_typer(policy_cli.app, name="policy")
 gateway_cli.register(app)
+scan_cli.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:
