@@ -209,9 +209,7 @@ def _worker(
     results: Any,
 ) -> None:
     try:
-        results.put(
-            _work(index, target, mode, path, conns, warmup_ns, duration_ns, watch, barrier)
-        )
+        results.put(_work(index, target, mode, path, conns, warmup_ns, duration_ns, watch, barrier))
     except KeyboardInterrupt:
         pass
     except BaseException as exc:

@@ -177,8 +177,8 @@ def results_table(rows: list[Row], title: str) -> Table:
     table.add_column("metric")
     for name in TARGETS:
         table.add_column(LABELS[name], justify="right")
-    table.add_column("unix ÷ native", justify="right")
-    table.add_column("dockward ÷ native", justify="right")
+    table.add_column("unix vs native", justify="right")
+    table.add_column("dockward vs native", justify="right")
     table.add_column("target (dockward)")
     table.add_column("result")
     for row in rows:
@@ -255,8 +255,7 @@ def print_report(results: dict[str, Any], console: Console | None = None) -> lis
     machine = results["machine"]
     console.print()
     console.print(
-        "[bold]machine:[/] "
-        + ", ".join(f"{k}: {v}" for k, v in machine.items() if k != "tls")
+        "[bold]machine:[/] " + ", ".join(f"{k}: {v}" for k, v in machine.items() if k != "tls")
     )
     console.print(
         "[bold]TLS negotiated:[/] "

@@ -86,6 +86,9 @@ class TlsConfig(_Strict):
     cert: Path
     key: Path
     ca: Path = Field(description="the CA bundle client certificates are verified against")
+    crl: Path | None = Field(
+        default=None, description="PEM CRL(s), one per CA of the bundle; when set, checked always"
+    )
 
 
 def _default_listeners() -> list[TcpListenerConfig | UnixListenerConfig]:
@@ -104,6 +107,12 @@ class GatewayConfig(_Strict):
         default=None, description="policy file with [[role]] tables; none: every client is admin"
     )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    state_dir: Path | None = Field(
+        default=None, description="dockward's state directory (CA, index) for auto_renew"
+    )
+    auto_renew: bool = Field(
+        default=False, description="renew the server certificate at 2/3 of its lifetime"
+    )
 
     @field_validator("allow_networks")
     @classmethod
@@ -117,6 +126,8 @@ class GatewayConfig(_Strict):
             raise ValueError("at least one listener is needed")
         if any(isinstance(item, TcpListenerConfig) for item in self.listen) and self.tls is None:
             raise ValueError("a TCP listener needs a [tls] section (cert, key, ca)")
+        if self.auto_renew and self.state_dir is None:
+            raise ValueError("auto_renew needs state_dir (where the CA key is)")
 
 
 def load_config(path: Path) -> GatewayConfig:

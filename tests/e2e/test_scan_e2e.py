@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import gc
 import json
 import ssl
 import threading
@@ -39,6 +40,7 @@ class SocketForwarder:
         self.loop = asyncio.new_event_loop()
         self.loop.set_exception_handler(lambda _loop, _ctx: None)  # scanners abort handshakes
         self.port = 0
+        self._writers: set[asyncio.StreamWriter] = set()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -61,14 +63,24 @@ class SocketForwarder:
         for task in tasks:
             task.cancel()
         self.loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+        for writer in self._writers:
+            writer.close()
+        self.loop.run_until_complete(asyncio.sleep(0.01))
+        # Handshakes the scanner aborted leave asyncio transports for the collector; collect
+        # them here, while the loop is open, instead of inside some later test.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ResourceWarning)
+            gc.collect()
         self.loop.close()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
         try:
             up_reader, up_writer = await asyncio.open_unix_connection(self.unix_path)
         except OSError:
             writer.close()
             return
+        self._writers.add(up_writer)
 
         async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
             with contextlib.suppress(OSError, ssl.SSLError):

@@ -82,11 +82,22 @@ def up(
 
 def serve(
     config: Annotated[Path, typer.Option("--config", "-c", help="TOML configuration file")],
+    auto_renew: Annotated[
+        bool,
+        typer.Option(
+            "--auto-renew", help="Renew the server certificate at 2/3 of its life (needs state_dir)"
+        ),
+    ] = False,
 ) -> None:
     """Serve the gateway from a TOML configuration file."""
     from dockward.gateway.runner import run_gateway
 
     loaded: GatewayConfig = load_config(config)
+    if auto_renew:
+        loaded = config_from_dict(
+            {**loaded.model_dump(exclude_unset=True, mode="json"), "auto_renew": True},
+            source=str(config),
+        )
     sys.exit(run_gateway(loaded, on_ready=_ready))
 
 

@@ -25,6 +25,7 @@ import asyncio
 import enum
 import logging
 import time
+from functools import lru_cache
 from typing import TYPE_CHECKING, cast
 
 from dockward.errors import ProtocolError
@@ -37,7 +38,7 @@ from dockward.http1.body import (
     UntilCloseReader,
     encode_chunk,
 )
-from dockward.http1.request import RequestHead, find_head_end, parse_request_head
+from dockward.http1.request import RequestHead, find_head_end, parse_request_head_cached
 from dockward.http1.response import (
     Framing,
     error_response,
@@ -183,6 +184,7 @@ class ClientConnection(asyncio.Protocol):
         self._pending_head: bytes | None = None
         self.resp_collect: bytearray | None = None
         self.resp_head_raw = b""
+        self._held_head: bytes | None = None
         self._t0 = 0.0
         self._handshake_timer: asyncio.TimerHandle | None = None
 
@@ -387,14 +389,14 @@ class ClientConnection(asyncio.Protocol):
         self.head = None
         self.decision = None
         try:
-            head = parse_request_head(raw)
+            head = parse_request_head_cached(raw)
         except ProtocolError as err:
             self._refuse(err.status, str(err), close=True)
             return
         self.head = head
         record.method = head.method
         try:
-            target = split_target(head.target)
+            target = _split_target(head.target)
         except ProtocolError as err:
             record.path = head.target.split(b"?", 1)[0].decode("latin-1")[:512]
             self._refuse(err.status, str(err), close=True)
@@ -402,6 +404,11 @@ class ClientConnection(asyncio.Protocol):
         record.path = target.path
         request = self.request = classify_route(head.method, target)
         assert self.identity is not None
+        refusal = self.gateway.refusal(self.identity)
+        if refusal is not None:
+            record.decision = "deny"
+            self._refuse(403, refusal, close=True)
+            return
         policy = self.policy = self.gateway.policy
         decision = policy.authorize(self.identity, self.address, request)
         if not self._apply_decision(decision, body_consumed=False):
@@ -761,6 +768,8 @@ class ClientConnection(asyncio.Protocol):
             ):
                 self.resp_collect = bytearray()  # sent once redacted, with a new length
                 self.resp_head_raw = raw
+            elif framing is Framing.BODY and rest:
+                self._held_head = raw  # goes out with the first body bytes: one record, one write
             else:
                 self.send_to_client(raw)
             if framing is Framing.INFORMATIONAL:
@@ -786,7 +795,12 @@ class ClientConnection(asyncio.Protocol):
             used = self._collect_response(reader, data)
         else:
             used = reader.feed(data)
-            self.send_to_client(data if used == len(data) else memoryview(data)[:used])
+            chunk = data if used == len(data) else data[:used]
+            held = self._held_head
+            if held is not None:
+                self._held_head = None
+                chunk = held + chunk
+            self.send_to_client(chunk)
         if self.response is not ResponsePhase.BODY:
             return
         if reader.done:
@@ -931,6 +945,7 @@ class ClientConnection(asyncio.Protocol):
 
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_split_target = lru_cache(maxsize=1024)(split_target)
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 

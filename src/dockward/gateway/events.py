@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from dockward.identity import PeerIdentity
 
@@ -54,6 +56,44 @@ class ExchangeRecord:
         if self.hijacked:
             entry["hijacked"] = True
         return entry
+
+    def as_json_line(self) -> str:
+        """``as_log()`` serialised, built by hand: this runs once per request."""
+        dumps = json.dumps
+        line = (
+            f'{{"time":"{_timestamp(self.started)}","listener":{dumps(self.listener)},'
+            f'"source":{dumps(self.source)},"identity":{_identity_json(self.identity)},'
+            f'"method":{dumps(self.method)},"path":{dumps(self.path)},'
+            f'"operation":{dumps(self.operation)},"decision":{dumps(self.decision)},'
+            f'"rule":{dumps(self.rule)},"role":{dumps(self.role)},"status":{self.status},'
+            f'"bytes_in":{self.bytes_in},"bytes_out":{self.bytes_out},'
+            f'"duration_ms":{round(self.duration_ms, 3)}'
+        )
+        if self.reason:
+            line += f',"reason":{dumps(self.reason)}'
+        if self.hijacked:
+            line += ',"hijacked":true'
+        return line + "}\n"
+
+
+_second_cache: dict[int, str] = {}
+
+
+def _timestamp(started: float) -> str:
+    """ISO 8601 UTC with milliseconds; the part up to the second is formatted once a second."""
+    second = int(started)
+    prefix = _second_cache.get(second)
+    if prefix is None:
+        _second_cache.clear()
+        prefix = _second_cache[second] = dt.datetime.fromtimestamp(second, dt.UTC).strftime(
+            "%Y-%m-%dT%H:%M:%S"
+        )
+    return f"{prefix}.{int((started - second) * 1000):03d}+00:00"
+
+
+@lru_cache(maxsize=1024)
+def _identity_json(identity: PeerIdentity | None) -> str:
+    return json.dumps(identity.as_log() if identity else None, separators=(",", ":"))
 
 
 @dataclass(slots=True)

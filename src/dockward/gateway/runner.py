@@ -12,6 +12,7 @@ from pathlib import Path
 
 from dockward.audit.access_log import AccessLog
 from dockward.config import GatewayConfig
+from dockward.gateway.renewal import auto_renew
 from dockward.gateway.server import Gateway
 
 log = logging.getLogger("dockward")
@@ -42,7 +43,7 @@ async def _watch_files(gateway: Gateway) -> None:
     """Reload what changed on disk (polling: no inotify dependency, 1 s latency)."""
     while True:
         await asyncio.sleep(WATCH_INTERVAL)
-        gateway.reload_policy(only_if_changed=True)
+        gateway.reload(only_if_changed=True)
 
 
 async def _serve(config: GatewayConfig, on_ready: Callable[[Gateway], None] | None) -> int:
@@ -58,8 +59,9 @@ async def _serve(config: GatewayConfig, on_ready: Callable[[Gateway], None] | No
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, gateway.reload_policy)
+    loop.add_signal_handler(signal.SIGHUP, gateway.reload)
     watcher = loop.create_task(_watch_files(gateway))
+    renewer = loop.create_task(auto_renew(config)) if config.auto_renew else None
     try:
         if on_ready is not None:
             on_ready(gateway)
@@ -67,6 +69,8 @@ async def _serve(config: GatewayConfig, on_ready: Callable[[Gateway], None] | No
         log.info("stopping")
     finally:
         watcher.cancel()
+        if renewer is not None:
+            renewer.cancel()
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             with contextlib.suppress(Exception):
                 loop.remove_signal_handler(signum)

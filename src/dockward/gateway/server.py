@@ -26,7 +26,9 @@ from dockward.gateway.connection import ClientConnection
 from dockward.gateway.events import ExchangeObserver
 from dockward.policy.engine import AdminPolicy, Policy, RolePolicy
 from dockward.policy.roles import load_policy_config
-from dockward.tls.context import build_server_context
+from dockward.gateway.credentials import TLSCredentials
+from dockward.identity import PeerIdentity
+from dockward.pki.ca import check_key_permissions
 
 log = logging.getLogger("dockward.gateway")
 
@@ -89,9 +91,45 @@ class Gateway:
         self.observers: list[ExchangeObserver] = list(observers)
         self.listeners = listeners_from_config(config)
         self.connections: set[ClientConnection] = set()
-        self.ssl_context: ssl.SSLContext | None = None
+        self.credentials: TLSCredentials | None = None
         if config.tls is not None:
-            self.ssl_context = build_server_context(config.tls.cert, config.tls.key, config.tls.ca)
+            check_key_permissions(config.tls.key)
+            self.credentials = TLSCredentials(config.tls)
+
+    @property
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The context for new handshakes (established connections keep theirs)."""
+        return self.credentials.context if self.credentials is not None else None
+
+    def refusal(self, identity: PeerIdentity | None) -> str | None:
+        """Why a connection's identity may not make requests any more (revoked, no CRL)."""
+        if self.credentials is None:
+            return None
+        return self.credentials.refusal(identity)
+
+    def reload(self, *, only_if_changed: bool = False) -> None:
+        """Reload certificates, CA bundle, CRL and policy; end connections now refused."""
+        if self.credentials is not None:
+            self.credentials.reload(only_if_changed=only_if_changed)
+            self.credentials.check_freshness()
+        self.reload_policy(only_if_changed=only_if_changed)
+        self.enforce_revocations()
+
+    def enforce_revocations(self) -> int:
+        """Close every connection whose certificate is now refused; return how many."""
+        closed = 0
+        for connection in list(self.connections):
+            why = self.refusal(connection.identity)
+            if why is not None:
+                log.warning(
+                    "closing connection from %s (%s): %s",
+                    connection.source,
+                    connection.identity.label if connection.identity else "?",
+                    why,
+                )
+                connection._abort_all()
+                closed += 1
+        return closed
 
     def reload_policy(self, *, only_if_changed: bool = False) -> bool:
         """Re-read the policy file; an invalid one is refused and the old one stays in force."""

@@ -116,7 +116,9 @@ def with_content_length(raw_head: bytes, length: int) -> bytes:
     return b"\r\n".join([lines[0], *kept, b"Content-Length: %d" % length]) + b"\r\n\r\n"
 
 
-def error_response(status: int, message: str, *, close: bool = False, head_only: bool = False) -> bytes:
+def error_response(
+    status: int, message: str, *, close: bool = False, head_only: bool = False
+) -> bytes:
     """A Docker-style JSON error reply; the docker CLI prints ``message``.
 
     ``head_only`` answers a HEAD request: the same head, no body.

@@ -17,6 +17,8 @@ import ipaddress
 import os
 import re
 import secrets
+import shlex
+import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +45,7 @@ __all__ = [
     "InvalidNameError",
     "IssuedCertificate",
     "KeyMismatchError",
+    "KeyPermissionError",
     "LifetimeError",
     "MalformedFileError",
     "MissingFileError",
@@ -50,11 +53,17 @@ __all__ = [
     "PKIError",
     "PassphraseError",
     "PassphraseRequiredError",
+    "Revocation",
     "UnreadableFileError",
     "WrongPassphraseError",
+    "check_key_permissions",
     "client_uri",
+    "describe_lifetime",
     "ensure_private_dir",
+    "is_encrypted_key",
+    "lifetime",
     "load_certificate",
+    "load_certificates",
     "load_private_key",
     "validate_client_name",
     "validate_server_name",
@@ -68,6 +77,9 @@ CLOCK_SKEW = dt.timedelta(minutes=5)
 DEFAULT_CA_DAYS = 3650
 DEFAULT_SERVER_DAYS = 90
 DEFAULT_CLIENT_DAYS = 30
+# A CRL that expires locks every client out, and nothing re-signs it but `dockward ca crl`
+# (or a revocation): a month leaves room for a weekly cron job to be missed a few times.
+DEFAULT_CRL_DAYS = 30
 SERIAL_BITS = 159
 # ub-common-name (RFC 5280): longer names go into the SAN only.
 MAX_COMMON_NAME = 64
@@ -145,6 +157,10 @@ class InvalidNameError(PKIError):
 
 class LifetimeError(PKIError):
     """A requested lifetime is invalid or would outlive the CA."""
+
+
+class KeyPermissionError(PKIError):
+    """A private key file is readable or writable by group or others."""
 
 
 # -- files -------------------------------------------------------------------------------------
@@ -232,6 +248,45 @@ def load_certificate(path: Path, what: str = "certificate") -> x509.Certificate:
         return x509.load_pem_x509_certificate(data)
     except ValueError as err:
         raise MalformedFileError(f"{what} {path} is not a PEM certificate") from err
+
+
+def load_certificates(path: Path, what: str = "certificates") -> list[x509.Certificate]:
+    """Load every PEM certificate in ``path`` (a trust bundle), with one-line errors."""
+    data = _read_file(path, what)
+    try:
+        certs = x509.load_pem_x509_certificates(data)
+    except ValueError as err:
+        raise MalformedFileError(f"{what} {path} is not a PEM certificate bundle") from err
+    return certs
+
+
+def is_encrypted_key(path: Path) -> bool:
+    """Whether the PEM private key in ``path`` is encrypted (False if it cannot be read)."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return False
+    return any(marker in data for marker in _ENCRYPTED_MARKERS)
+
+
+def check_key_permissions(path: str | os.PathLike[str]) -> None:
+    """Refuse a private key that group or others may read or write, with the chmod to run.
+
+    The gateway calls this before it serves; ``dockward ca status`` reports it.
+    """
+    key = _as_path(path)
+    try:
+        info = key.stat()
+    except FileNotFoundError as err:
+        raise MissingFileError(f"private key {key} does not exist") from err
+    except OSError as err:
+        raise UnreadableFileError(f"cannot read private key {key}: {_reason(err)}") from err
+    loose = stat.S_IMODE(info.st_mode) & 0o077
+    if loose:
+        raise KeyPermissionError(
+            f"private key {key} is accessible by group or others "
+            f"(mode {stat.S_IMODE(info.st_mode):04o}): run `chmod 600 {shlex.quote(str(key))}`"
+        )
 
 
 def load_private_key(
@@ -345,6 +400,41 @@ def _check_days(days: int) -> dt.timedelta:
     return dt.timedelta(days=days)
 
 
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def lifetime(days: int | None, hours: int | None = None, *, default_days: int) -> dt.timedelta:
+    """A certificate lifetime from ``--days`` and ``--hours`` (which add up).
+
+    Neither given means ``default_days``; with only ``days``, it must be at least 1; with
+    ``hours``, both must be whole and not negative and the sum at least one hour.
+    """
+    if hours is None:
+        return _check_days(default_days if days is None else days)
+    day_count = 0 if days is None else days
+    if not (_whole(day_count) and _whole(hours)) or day_count < 0 or hours < 0:
+        raise LifetimeError(
+            f"a lifetime must be whole, non-negative days and hours (got {days!r} days, "
+            f"{hours!r} hours)"
+        )
+    total = dt.timedelta(days=day_count, hours=hours)
+    if total < dt.timedelta(hours=1):
+        raise LifetimeError("a lifetime must be at least 1 hour (got 0 days and 0 hours)")
+    return total
+
+
+def describe_lifetime(length: dt.timedelta) -> str:
+    """``30-day``, ``12-hour`` or ``2-day 6-hour``: for messages about a lifetime."""
+    hours = int(length.total_seconds() // 3600)
+    days, hours = divmod(hours, 24)
+    if not hours:
+        return f"{days}-day"
+    if not days:
+        return f"{hours}-hour"
+    return f"{days}-day {hours}-hour"
+
+
 def _key_usage(*, sign_certs: bool) -> x509.KeyUsage:
     return x509.KeyUsage(
         digital_signature=True,
@@ -396,14 +486,29 @@ class IssuedCertificate:
         write_private_file(_as_path(key_path), self.key_pem())
         write_public_file(_as_path(cert_path), self.cert_pem())
 
-    def write_bundle(self, directory: str | os.PathLike[str]) -> Path:
-        """Write ``ca.pem``, ``cert.pem`` and ``key.pem`` for ``DOCKER_CERT_PATH``; return it."""
+    def write_bundle(
+        self, directory: str | os.PathLike[str], *, trust_pem: bytes | None = None
+    ) -> Path:
+        """Write ``ca.pem``, ``cert.pem`` and ``key.pem`` for ``DOCKER_CERT_PATH``; return it.
+
+        ``ca.pem`` is the issuing CA, or ``trust_pem`` when given (during a CA rotation the
+        client must trust the old and the new CA).
+        """
         target = _as_path(directory)
         ensure_private_dir(target)
         write_private_file(target / BUNDLE_KEY, self.key_pem())
         write_public_file(target / BUNDLE_CERT, self.cert_pem())
-        write_public_file(target / BUNDLE_CA, self.ca_pem())
+        write_public_file(target / BUNDLE_CA, self.ca_pem() if trust_pem is None else trust_pem)
         return target
+
+
+@dataclass(frozen=True)
+class Revocation:
+    """One entry of a CRL: which certificate, since when, and why."""
+
+    serial: int
+    revoked_at: dt.datetime
+    reason: x509.ReasonFlags = x509.ReasonFlags.unspecified
 
 
 @dataclass(frozen=True)
@@ -422,7 +527,7 @@ class CertificateAuthority:
         now: dt.datetime | None = None,
     ) -> CertificateAuthority:
         """Make a new self-signed CA (ECDSA P-256, path length 0); ``now`` is for tests."""
-        lifetime = _check_days(days)
+        length = _check_days(days)
         if not common_name or len(common_name) > MAX_COMMON_NAME:
             raise InvalidNameError(f"a CA name must have 1 to {MAX_COMMON_NAME} characters")
         start = now.replace(microsecond=0) if now else _now()
@@ -436,7 +541,7 @@ class CertificateAuthority:
             .public_key(key.public_key())
             .serial_number(_random_serial())
             .not_valid_before(start - CLOCK_SKEW)
-            .not_valid_after(start + lifetime)
+            .not_valid_after(start + length)
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
             .add_extension(_key_usage(sign_certs=True), critical=True)
             .add_extension(ski, critical=False)
@@ -456,8 +561,13 @@ class CertificateAuthority:
         passphrase: bytes | None = None,
         *,
         now: dt.datetime | None = None,
+        allow_expired: bool = False,
     ) -> CertificateAuthority:
-        """Load a CA written by ``write`` (or any CA that may sign), checking it can still issue."""
+        """Load a CA written by ``write`` (or any CA that may sign), checking it can still issue.
+
+        ``allow_expired`` is for replacing an expired CA: it still signs nothing
+        (``issue_*`` check the date again).
+        """
         cert_file, key_file = _as_path(cert_path), _as_path(key_path)
         cert = load_certificate(cert_file, "CA certificate")
         try:
@@ -473,7 +583,7 @@ class CertificateAuthority:
         if usage is not None and not usage.key_cert_sign:
             raise NotACAError(f"{cert_file} is not a CA certificate (keyUsage lacks keyCertSign)")
         moment = now or _now()
-        if cert.not_valid_after_utc < moment:
+        if cert.not_valid_after_utc < moment and not allow_expired:
             raise ExpiredCAError(
                 f"the CA certificate {cert_file} expired on {_date(cert.not_valid_after_utc)}"
             )
@@ -513,14 +623,16 @@ class CertificateAuthority:
     def issue_server(
         self,
         names: Sequence[str],
-        days: int = DEFAULT_SERVER_DAYS,
+        days: int | None = None,
         *,
+        hours: int | None = None,
         now: dt.datetime | None = None,
     ) -> IssuedCertificate:
         """Issue a serverAuth certificate for host names and IP literals.
 
         Each name becomes a DNS or IP SAN (clients match only SANs; the CN is the first name,
-        for people reading the certificate).
+        for people reading the certificate). The lifetime is ``days`` plus ``hours``, by
+        default 90 days.
         """
         if isinstance(names, str):
             names = [names]
@@ -539,15 +651,16 @@ class CertificateAuthority:
             # RFC 5280: with an empty subject the SAN must be critical.
             san_critical=not subject,
             usage=ExtendedKeyUsageOID.SERVER_AUTH,
-            days=days,
+            length=lifetime(days, hours, default_days=DEFAULT_SERVER_DAYS),
             now=now,
         )
 
     def issue_client(
         self,
         name: str,
-        days: int = DEFAULT_CLIENT_DAYS,
+        days: int | None = None,
         *,
+        hours: int | None = None,
         now: dt.datetime | None = None,
     ) -> IssuedCertificate:
         """Issue a clientAuth certificate: CN = ``name`` and a URI SAN ``dockward:client:NAME``.
@@ -556,7 +669,8 @@ class CertificateAuthority:
         gives the gateway an identity that cannot be confused with a host name, and
         ``cryptography.x509.verification``'s client verifier refuses client certificates that
         have no SAN at all. ``name`` must be a safe file name (see ``validate_client_name``); the
-        key is never encrypted, because the docker CLI refuses encrypted client keys.
+        key is never encrypted, because the docker CLI refuses encrypted client keys. The
+        lifetime is ``days`` plus ``hours``, by default 30 days.
         """
         validate_client_name(name)
         subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
@@ -566,7 +680,7 @@ class CertificateAuthority:
             san,
             san_critical=False,
             usage=ExtendedKeyUsageOID.CLIENT_AUTH,
-            days=days,
+            length=lifetime(days, hours, default_days=DEFAULT_CLIENT_DAYS),
             now=now,
         )
 
@@ -577,18 +691,18 @@ class CertificateAuthority:
         *,
         san_critical: bool,
         usage: x509.ObjectIdentifier,
-        days: int,
+        length: dt.timedelta,
         now: dt.datetime | None,
     ) -> IssuedCertificate:
-        lifetime = _check_days(days)
         start = now.replace(microsecond=0) if now else _now()
         if self.not_after < start:
             raise ExpiredCAError(f"the CA certificate expired on {_date(self.not_after)}")
-        not_after = start + lifetime
+        not_after = start + length
         if not_after > self.not_after:
             raise LifetimeError(
-                f"a {days}-day certificate would expire on {_date(not_after)}, after the CA "
-                f"itself ({_date(self.not_after)}); choose fewer days or rotate the CA"
+                f"a {describe_lifetime(length)} certificate would expire on {_date(not_after)}, "
+                f"after the CA itself ({_date(self.not_after)}); choose fewer days or rotate "
+                "the CA"
             )
         key = ec.generate_private_key(ec.SECP256R1())
         serial = _random_serial()
@@ -615,6 +729,40 @@ class CertificateAuthority:
             serial=serial,
             not_after=cert.not_valid_after_utc,
         )
+
+    def sign_crl(
+        self,
+        revocations: Iterable[Revocation],
+        *,
+        number: int,
+        days: int = DEFAULT_CRL_DAYS,
+        now: dt.datetime | None = None,
+    ) -> x509.CertificateRevocationList:
+        """A v2 CRL of ``revocations`` with CRL number ``number``, valid for ``days``.
+
+        lastUpdate is backdated like the certificates, so that a verifier whose clock is a
+        little behind does not find the CRL "not yet valid" and lock everyone out.
+        """
+        length = _check_days(days)
+        start = now.replace(microsecond=0) if now else _now()
+        if self.not_after < start:
+            raise ExpiredCAError(f"the CA certificate expired on {_date(self.not_after)}")
+        builder = (
+            x509.CertificateRevocationListBuilder()
+            .issuer_name(self.cert.subject)
+            .last_update(start - CLOCK_SKEW)
+            .next_update(start + length)
+            .add_extension(x509.CRLNumber(number), critical=False)
+            .add_extension(self._authority_key_identifier(), critical=False)
+        )
+        for revocation in sorted(revocations, key=lambda r: r.serial):
+            entry = x509.RevokedCertificateBuilder().serial_number(revocation.serial)
+            entry = entry.revocation_date(revocation.revoked_at)
+            # RFC 5280 §5.3.1: the reason code "unspecified" SHOULD be left out.
+            if revocation.reason is not x509.ReasonFlags.unspecified:
+                entry = entry.add_extension(x509.CRLReason(revocation.reason), critical=False)
+            builder = builder.add_revoked_certificate(entry.build())
+        return builder.sign(self.key, _signing_hash(self.key))
 
     def _authority_key_identifier(self) -> x509.AuthorityKeyIdentifier:
         try:

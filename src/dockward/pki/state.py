@@ -2,15 +2,21 @@
 
 Layout (every directory 0700, every key 0600)::
 
-    STATE/ca/ca.pem            CA certificate (also the bundle clients are verified against)
-    STATE/ca/ca-key.pem        CA key, optionally encrypted
+    STATE/ca/ca.pem            the CA certificate that issues
+    STATE/ca/ca-key.pem        its key, optionally encrypted
+    STATE/ca/old/              during a CA rotation: the previous CA (ca.pem, ca-key.pem)
+    STATE/ca/bundle.pem        the trust bundle: the CA, and the previous one during a rotation;
+                               the gateway verifies clients against it and bundles hand it out
+    STATE/ca/crl.pem           one CRL per CA of the trust bundle (PEM)
+    STATE/ca/index.sqlite3     every certificate issued (``dockward.pki.index``)
     STATE/server/cert.pem      the gateway's certificate
     STATE/server/key.pem       the gateway's key
-    STATE/clients/NAME/        a DOCKER_CERT_PATH bundle: ca.pem cert.pem key.pem
+    STATE/clients/NAME/        a DOCKER_CERT_PATH bundle: ca.pem cert.pem key.pem env
 
-This module owns that layout, the first-run bootstrap (``StateDir.bootstrap``) and the
-environment lines that point the docker CLI at a bundle. Certificate profiles belong to
-``dockward.pki.ca``; printing belongs to the CLI.
+This module owns that layout, the first-run bootstrap (``StateDir.bootstrap``), the files that
+follow from the CA (trust bundle, CRL, client bundles) and the environment lines that point the
+docker CLI at a bundle. Certificate profiles belong to ``dockward.pki.ca``; operations such as
+revoke or rotate to ``dockward.pki.lifecycle``; printing belongs to the CLI.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import ipaddress
 import os
 import shlex
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,33 +35,55 @@ from cryptography.exceptions import InvalidSignature
 
 from dockward.errors import UsageError
 from dockward.pki.ca import (
+    BUNDLE_CERT,
+    BUNDLE_KEY,
+    DEFAULT_CA_DAYS,
+    DEFAULT_CRL_DAYS,
     CertificateAuthority,
+    ExpiredCAError,
     InvalidNameError,
+    IssuedCertificate,
     MalformedFileError,
     MissingFileError,
     PassphraseError,
     PKIError,
+    Revocation,
     ensure_private_dir,
     load_certificate,
     load_private_key,
     validate_client_name,
     validate_server_name,
+    write_public_file,
 )
+from dockward.pki.crl import (
+    RevocationList,
+    RevocationListError,
+    encode_crls,
+    load_revocation_list,
+)
+from dockward.pki.index import CertificateIndex, CertKind, CertStatus
 
 __all__ = [
     "ADMIN_CLIENT",
+    "BUNDLE_ENV",
     "DEFAULT_PORT",
+    "Authorities",
     "BootstrapReport",
     "CANotFoundError",
     "StateDir",
     "default_server_names",
     "default_state_dir",
     "docker_host_url",
+    "env_file",
     "env_lines",
 ]
 
 ADMIN_CLIENT = "admin"
+ADMIN_ROLE = "admin"
 DEFAULT_PORT = 2376
+DEFAULT_CLIENT_HOST = f"127.0.0.1:{DEFAULT_PORT}"
+# The file in a client bundle with DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH.
+BUNDLE_ENV = "env"
 SYSTEM_STATE_DIR = Path("/var/lib/dockward")
 
 
@@ -134,6 +163,44 @@ def env_lines(host: str, cert_path: Path) -> list[str]:
     return [f"export DOCKER_HOST={url} DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH={path}"]
 
 
+def env_file(host: str, cert_path: Path) -> bytes:
+    """The ``env`` file of a bundle: ``KEY=value`` lines for a shell, systemd or compose."""
+    url = shlex.quote(docker_host_url(host))
+    path = shlex.quote(os.path.abspath(cert_path))
+    here = shlex.quote(os.path.join(os.path.abspath(cert_path), BUNDLE_ENV))
+    return (
+        "# dockward client bundle; in a shell: set -a; . "
+        f"{here}; set +a\n"
+        f"DOCKER_HOST={url}\n"
+        "DOCKER_TLS_VERIFY=1\n"
+        f"DOCKER_CERT_PATH={path}\n"
+    ).encode()
+
+
+@dataclass(frozen=True)
+class Authorities:
+    """The CA that issues and, during a rotation, the previous one that is still trusted."""
+
+    current: CertificateAuthority
+    old: CertificateAuthority | None = None
+
+    @property
+    def all(self) -> tuple[CertificateAuthority, ...]:
+        """Every CA of the trust bundle, the issuing one first."""
+        return (self.current,) if self.old is None else (self.current, self.old)
+
+    def trust_pem(self) -> bytes:
+        """The trust bundle: each CA certificate as PEM, the issuing one first."""
+        return b"".join(ca.cert_pem() for ca in self.all)
+
+    def issuer_of(self, cert: x509.Certificate) -> CertificateAuthority | None:
+        """The CA of the bundle that signed ``cert``, if any."""
+        for ca in self.all:
+            if _issued_by(cert, ca.cert):
+                return ca
+        return None
+
+
 @dataclass(frozen=True)
 class BootstrapReport:
     """What ``StateDir.bootstrap`` did; ``notes`` say why something was replaced."""
@@ -176,6 +243,8 @@ class StateDir:
     def __repr__(self) -> str:
         return f"StateDir({str(self.path)!r})"
 
+    # -- layout ---------------------------------------------------------------------------------
+
     @property
     def ca_dir(self) -> Path:
         """The directory of the CA certificate and key."""
@@ -183,7 +252,7 @@ class StateDir:
 
     @property
     def ca_cert(self) -> Path:
-        """The CA certificate."""
+        """The certificate of the CA that issues."""
         return self.ca_dir / "ca.pem"
 
     @property
@@ -192,9 +261,35 @@ class StateDir:
         return self.ca_dir / "ca-key.pem"
 
     @property
+    def old_ca_dir(self) -> Path:
+        """Where the previous CA waits during a rotation, until ``dockward ca retire-old``."""
+        return self.ca_dir / "old"
+
+    @property
+    def old_ca_cert(self) -> Path:
+        """The previous CA's certificate, during a rotation."""
+        return self.old_ca_dir / "ca.pem"
+
+    @property
+    def old_ca_key(self) -> Path:
+        """The previous CA's key, during a rotation (it still signs its CRL)."""
+        return self.old_ca_dir / "ca-key.pem"
+
+    @property
     def ca_bundle(self) -> Path:
-        """The CA certificates the gateway verifies client certificates against."""
-        return self.ca_cert
+        """The trust bundle the gateway verifies clients against: the CA, and the previous one
+        during a rotation (PEM, issuing CA first). Client bundles get the same as ``ca.pem``."""
+        return self.ca_dir / "bundle.pem"
+
+    @property
+    def crl_path(self) -> Path:
+        """The CRL file: one PEM CRL per CA of the trust bundle."""
+        return self.ca_dir / "crl.pem"
+
+    @property
+    def index_path(self) -> Path:
+        """The SQLite index of every certificate issued."""
+        return self.ca_dir / "index.sqlite3"
 
     @property
     def server_dir(self) -> Path:
@@ -224,51 +319,256 @@ class StateDir:
         """Whether a CA certificate or key is already present."""
         return self.ca_cert.exists() or self.ca_key.exists()
 
+    def rotating(self) -> bool:
+        """Whether a CA rotation is in progress (a previous CA is still trusted)."""
+        return self.old_ca_cert.exists() or self.old_ca_key.exists()
+
+    def fix_hint(self, command: str) -> str:
+        """``dockward ca COMMAND --state-dir DIR``, for messages that say what to run."""
+        return f"dockward ca {command} --state-dir {shlex.quote(os.fspath(self.path))}"
+
+    # -- the CA ---------------------------------------------------------------------------------
+
     def create_ca(
-        self, passphrase: bytes | None = None, common_name: str = "dockward CA"
+        self,
+        passphrase: bytes | None = None,
+        common_name: str = "dockward CA",
+        *,
+        days: int = DEFAULT_CA_DAYS,
+        now: dt.datetime | None = None,
     ) -> CertificateAuthority:
-        """Make a new CA and write it, replacing any CA already there."""
+        """Make a new CA and write it, replacing any CA already there.
+
+        Every earlier CA is retired with the certificates it signed (nothing trusts them any
+        more), a rotation in progress ends, and the trust bundle and the CRL start afresh.
+        """
         ensure_private_dir(self.path)
-        ca = CertificateAuthority.create(common_name)
-        ca.write(self.ca_cert, self.ca_key, passphrase)
+        ca = CertificateAuthority.create(common_name, days, now=now)
+        with self.open_index() as index, index.transaction():
+            for entry in index.entries(CertKind.CA):
+                if entry.status is not CertStatus.RETIRED:
+                    index.retire(entry.serial)
+            index.record(ca.cert, CertKind.CA, issuer_serial=ca.serial, now=now)
+            ca.write(self.ca_cert, self.ca_key, passphrase)
+            self.remove_old_ca()
+            authorities = Authorities(ca)
+            self.write_trust_bundle(authorities)
+            self.write_crl(authorities, index, now=now)
         return ca
 
-    def load_ca(self, passphrase: bytes | None = None) -> CertificateAuthority:
+    def load_ca(
+        self, passphrase: bytes | None = None, *, allow_expired: bool = False
+    ) -> CertificateAuthority:
         """Load the CA, or explain how to make one."""
         if not self.has_ca():
             raise CANotFoundError(
                 f"no CA in {self.path}: run `dockward ca init --state-dir {self.path}` first"
             )
-        return CertificateAuthority.load(self.ca_cert, self.ca_key, passphrase)
+        try:
+            return CertificateAuthority.load(
+                self.ca_cert, self.ca_key, passphrase, allow_expired=allow_expired
+            )
+        except ExpiredCAError as err:
+            raise ExpiredCAError(
+                f"{err}: run `{self.fix_hint('rotate')}` to make a new CA and reissue "
+                "the certificates"
+            ) from err
+
+    def load_authorities(
+        self, passphrase: bytes | None = None, *, allow_expired: bool = False
+    ) -> Authorities:
+        """The issuing CA and, during a rotation, the previous one (same passphrase)."""
+        current = self.load_ca(passphrase, allow_expired=allow_expired)
+        old = None
+        if self.rotating():
+            # The previous CA may expire during the overlap; it is then simply not used.
+            old = CertificateAuthority.load(
+                self.old_ca_cert, self.old_ca_key, passphrase, allow_expired=True
+            )
+        return Authorities(current, old)
+
+    def trusted_certificates(self) -> list[x509.Certificate]:
+        """The CA certificates as the files say (no key needed): issuing first, then old."""
+        certs = [load_certificate(self.ca_cert, "CA certificate")]
+        if self.old_ca_cert.exists():
+            certs.append(load_certificate(self.old_ca_cert, "previous CA certificate"))
+        return certs
+
+    def remove_old_ca(self) -> None:
+        """Delete the previous CA's files (the end of a rotation)."""
+        for path in (self.old_ca_key, self.old_ca_cert):
+            path.unlink(missing_ok=True)
+        if self.old_ca_dir.is_dir():
+            self.old_ca_dir.rmdir()
+
+    # -- files that follow from the CA ----------------------------------------------------------
+
+    def open_index(self) -> CertificateIndex:
+        """Open the index; a new index first records the certificates already on disk."""
+        index = CertificateIndex.open(self.index_path)
+        if index.created:
+            try:
+                self._adopt(index)
+            except BaseException:
+                index.close()
+                raise
+        return index
+
+    def _adopt(self, index: CertificateIndex) -> None:
+        # A state directory from before the index existed: record what it holds, so that
+        # `ca list` shows it and `ca revoke` can find it.
+        cas: list[x509.Certificate] = []
+        for path in (self.old_ca_cert, self.ca_cert):
+            cert = _try_load(path)
+            if cert is not None:
+                cas.append(cert)
+                index.record(cert, CertKind.CA, issuer_serial=cert.serial_number)
+        leaves: list[tuple[Path, CertKind, str | None]] = [
+            (self.server_cert, CertKind.SERVER, None)
+        ]
+        if self.clients_dir.is_dir():
+            for directory in sorted(self.clients_dir.iterdir()):
+                role = ADMIN_ROLE if directory.name == ADMIN_CLIENT else None
+                leaves.append((directory / BUNDLE_CERT, CertKind.CLIENT, role))
+        for path, kind, role in leaves:
+            cert = _try_load(path)
+            issuer = next((ca for ca in cas if _issued_by(cert, ca)), None) if cert else None
+            if cert is not None and issuer is not None:
+                index.record(cert, kind, issuer_serial=issuer.serial_number, role=role)
+
+    def write_trust_bundle(self, authorities: Authorities) -> None:
+        """Write the trust bundle (0644): the issuing CA, then the previous one if rotating."""
+        write_public_file(self.ca_bundle, authorities.trust_pem())
+
+    def write_crl(
+        self,
+        authorities: Authorities,
+        index: CertificateIndex,
+        *,
+        days: int = DEFAULT_CRL_DAYS,
+        now: dt.datetime | None = None,
+    ) -> RevocationList:
+        """Sign a fresh CRL for each CA of the bundle and write them; return what was written.
+
+        A CRL lists the revoked certificates of its CA that have not expired yet.
+        """
+        moment = now or dt.datetime.now(dt.UTC).replace(microsecond=0)
+        crls = []
+        for ca in authorities.all:
+            revoked = [
+                Revocation(
+                    entry.serial,
+                    entry.revoked_at or moment,
+                    entry.revocation_reason or x509.ReasonFlags.unspecified,
+                )
+                for entry in index.issued_by(ca.serial)
+                if entry.status is CertStatus.REVOKED and not entry.expired(moment)
+            ]
+            number = index.next_crl_number(ca.serial)
+            crls.append(ca.sign_crl(revoked, number=number, days=days, now=moment))
+        write_public_file(self.crl_path, encode_crls(crls))
+        return load_revocation_list(self.crl_path, self.ca_bundle, now=moment)
+
+    def ensure_published(
+        self,
+        authorities: Authorities,
+        index: CertificateIndex,
+        *,
+        now: dt.datetime | None = None,
+    ) -> list[str]:
+        """Rewrite the trust bundle if it is stale and the CRL if it is unusable or due.
+
+        Returns notes about what was repaired (nothing for a CRL merely due for re-signing).
+        """
+        notes: list[str] = []
+        try:
+            bundle = self.ca_bundle.read_bytes()
+        except FileNotFoundError:
+            bundle = None
+        if bundle != authorities.trust_pem():
+            self.write_trust_bundle(authorities)
+            if bundle is not None:
+                notes.append(f"trust bundle {self.ca_bundle} did not match the CA; rewritten")
+        try:
+            crl = load_revocation_list(self.crl_path, self.ca_bundle, now=now)
+        except RevocationListError as err:
+            if self.crl_path.exists():
+                notes.append(f"{str(err).split(': run', 1)[0]}; re-signed")
+            self.write_crl(authorities, index, now=now)
+        else:
+            if crl.needs_refresh(now):
+                self.write_crl(authorities, index, now=now)
+        return notes
+
+    def write_client_bundle(
+        self,
+        name: str,
+        issued: IssuedCertificate,
+        trust_pem: bytes,
+        host: str = DEFAULT_CLIENT_HOST,
+    ) -> Path:
+        """Write STATE/clients/NAME: ca.pem (the trust bundle), cert.pem, key.pem and env."""
+        directory = self.client_dir(name)
+        ensure_private_dir(self.clients_dir)
+        issued.write_bundle(directory, trust_pem=trust_pem)
+        write_public_file(directory / BUNDLE_ENV, env_file(host, directory))
+        return directory
+
+    # -- first run ------------------------------------------------------------------------------
 
     def bootstrap(
-        self, server_names: list[str], passphrase: bytes | None = None
+        self,
+        server_names: list[str],
+        passphrase: bytes | None = None,
+        *,
+        client_host: str = DEFAULT_CLIENT_HOST,
     ) -> BootstrapReport:
-        """Make whatever is missing: the CA, a server certificate, an ``admin`` client bundle.
+        """Make whatever is missing: the CA, a server certificate, an ``admin`` client bundle,
+        the trust bundle and the CRL; record what it issues in the index.
 
         Later runs reuse what exists, even if ``server_names`` changed. A server certificate or
-        admin bundle that has expired, does not parse, or was not signed by the current CA is
-        issued anew (and a note says why); an unreadable CA is an error, never replaced.
+        admin bundle that has expired, does not parse, or was not signed by a CA of the trust
+        bundle is issued anew (and a note says why); an unreadable CA is an error, never
+        replaced. A CRL that is missing, broken or two thirds through its validity is re-signed.
+        ``client_host`` goes into the admin bundle's ``env`` file.
         """
         ensure_private_dir(self.path)
         notes: list[str] = []
         created_ca = not self.has_ca()
-        ca = self.create_ca(passphrase) if created_ca else self.load_ca(passphrase)
+        if created_ca:
+            self.create_ca(passphrase)
+        authorities = self.load_authorities(passphrase)
+        ca = authorities.current
 
-        server_problem = _leaf_problem(self.server_cert, self.server_key, ca)
-        if server_problem:
-            if server_problem != "missing":
-                notes.append(f"server certificate {self.server_cert} {server_problem}; reissued")
-            ensure_private_dir(self.server_dir)
-            ca.issue_server(server_names).write(self.server_cert, self.server_key)
+        with self.open_index() as index:
+            server_problem = _leaf_problem(self.server_cert, self.server_key, authorities.all)
+            if server_problem:
+                if server_problem != "missing":
+                    notes.append(
+                        f"server certificate {self.server_cert} {server_problem}; reissued"
+                    )
+                issued = ca.issue_server(server_names)
+                with index.transaction():
+                    index.record(issued.cert, CertKind.SERVER, issuer_serial=ca.serial)
+                    ensure_private_dir(self.server_dir)
+                    issued.write(self.server_cert, self.server_key)
 
-        admin_dir = self.client_dir(ADMIN_CLIENT)
-        admin_problem = _leaf_problem(admin_dir / "cert.pem", admin_dir / "key.pem", ca)
-        if admin_problem:
-            if admin_problem != "missing":
-                notes.append(f"admin bundle {admin_dir} {admin_problem}; reissued")
-            ensure_private_dir(self.clients_dir)
-            ca.issue_client(ADMIN_CLIENT).write_bundle(admin_dir)
+            admin_dir = self.client_dir(ADMIN_CLIENT)
+            admin_problem = _leaf_problem(
+                admin_dir / BUNDLE_CERT, admin_dir / BUNDLE_KEY, authorities.all
+            )
+            if admin_problem:
+                if admin_problem != "missing":
+                    notes.append(f"admin bundle {admin_dir} {admin_problem}; reissued")
+                issued = ca.issue_client(ADMIN_CLIENT)
+                with index.transaction():
+                    index.record(
+                        issued.cert, CertKind.CLIENT, issuer_serial=ca.serial, role=ADMIN_ROLE
+                    )
+                    self.write_client_bundle(
+                        ADMIN_CLIENT, issued, authorities.trust_pem(), client_host
+                    )
+            notes.extend(self.ensure_published(authorities, index))
 
         return BootstrapReport(
             state_dir=self.path,
@@ -280,7 +580,24 @@ class StateDir:
         )
 
 
-def _leaf_problem(cert_path: Path, key_path: Path, ca: CertificateAuthority) -> str | None:
+def _try_load(path: Path) -> x509.Certificate | None:
+    try:
+        return x509.load_pem_x509_certificate(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+
+
+def _issued_by(cert: x509.Certificate, ca: x509.Certificate) -> bool:
+    try:
+        cert.verify_directly_issued_by(ca)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
+
+
+def _leaf_problem(
+    cert_path: Path, key_path: Path, authorities: Sequence[CertificateAuthority]
+) -> str | None:
     """Why an existing leaf cannot be reused (``"missing"`` if absent), or None if it can."""
     if not cert_path.exists() and not key_path.exists():
         return "missing"
@@ -294,9 +611,7 @@ def _leaf_problem(cert_path: Path, key_path: Path, ca: CertificateAuthority) -> 
         return "did not parse"
     if cert.public_key() != key.public_key():
         return "did not match its key"
-    try:
-        cert.verify_directly_issued_by(ca.cert)
-    except (ValueError, TypeError, InvalidSignature):
+    if not any(_issued_by(cert, ca.cert) for ca in authorities):
         return "was not issued by the current CA"
     if cert.not_valid_after_utc <= dt.datetime.now(dt.UTC):
         return f"expired on {cert.not_valid_after_utc:%Y-%m-%d}"

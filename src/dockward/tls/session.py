@@ -61,10 +61,11 @@ class TLSServerSession:
         if self.peer_closed:
             return Received(b"", completed, True)
         pieces: list[bytes] = []
-        read = self._object.read
+        obj = self._object
+        incoming = self._incoming
         while True:
             try:
-                piece = read(READ_SIZE)
+                piece = obj.read(READ_SIZE)
             except ssl.SSLWantReadError:
                 break
             except ssl.SSLZeroReturnError:
@@ -75,6 +76,8 @@ class TLSServerSession:
                 self.peer_closed = True
                 break
             pieces.append(piece)
+            if not incoming.pending and not obj.pending():
+                break  # all consumed: skip the read that would only raise SSLWantReadError
         plaintext = pieces[0] if len(pieces) == 1 else b"".join(pieces)
         return Received(plaintext, completed, self.peer_closed)
 

@@ -685,3 +685,101 @@ def test_the_client_refuses_a_server_certificate_without_the_dialled_name(
     )
     assert isinstance(answer, ssl.SSLCertVerificationError)
     assert "Hostname mismatch" in str(answer)
+
+
+# -- lifetimes in hours, key permissions, bundles ----------------------------------------------
+
+
+def test_hours_add_to_days() -> None:
+    ca = CertificateAuthority.create(days=30, now=NOW)
+    assert ca.issue_client("a", hours=12, now=NOW).not_after == NOW + dt.timedelta(hours=12)
+    assert ca.issue_client("a", days=2, hours=3, now=NOW).not_after == NOW + dt.timedelta(
+        days=2, hours=3
+    )
+    assert ca.issue_server(["h"], days=0, hours=1, now=NOW).not_after == NOW + dt.timedelta(hours=1)
+    long_lived = CertificateAuthority.create(days=365, now=NOW)
+    assert long_lived.issue_server(["h"], now=NOW).not_after == NOW + dt.timedelta(days=90)
+    assert long_lived.issue_client("a", now=NOW).not_after == NOW + dt.timedelta(days=30)
+
+
+@pytest.mark.parametrize(
+    ("days", "hours", "message"),
+    [
+        (0, 0, "a lifetime must be at least 1 hour (got 0 days and 0 hours)"),
+        (None, 0, "a lifetime must be at least 1 hour (got 0 days and 0 hours)"),
+        (-1, 5, "a lifetime must be whole, non-negative days and hours (got -1 days, 5 hours)"),
+        (0, None, "a lifetime must be a whole number of days, at least 1 (got 0)"),
+    ],
+)
+def test_bad_lifetimes(days: int | None, hours: int | None, message: str) -> None:
+    ca = CertificateAuthority.create(days=30, now=NOW)
+    with pytest.raises(LifetimeError) as caught:
+        ca.issue_client("a", days, hours=hours, now=NOW)
+    assert str(caught.value) == message
+
+
+def test_an_hours_lifetime_that_outlives_the_ca() -> None:
+    short = CertificateAuthority.create(days=1, now=NOW)
+    with pytest.raises(LifetimeError, match=r"^a 1-day 1-hour certificate would expire"):
+        short.issue_client("a", hours=25, now=NOW)
+    with pytest.raises(LifetimeError, match=r"^a 2-hour certificate would expire"):
+        CertificateAuthority.create(days=1, now=NOW).issue_client(
+            "a", hours=2, now=NOW + dt.timedelta(hours=23)
+        )
+
+
+def test_check_key_permissions(tmp_path: Path, client: IssuedCertificate) -> None:
+    from dockward.pki.ca import KeyPermissionError, check_key_permissions
+
+    key = tmp_path / "my key.pem"
+    client.write(tmp_path / "cert.pem", key)
+    check_key_permissions(key)
+    for loose in (0o640, 0o604, 0o660, 0o644):
+        os.chmod(key, loose)
+        with pytest.raises(KeyPermissionError) as caught:
+            check_key_permissions(key)
+        assert str(caught.value) == (
+            f"private key {key} is accessible by group or others (mode {loose:04o}): "
+            f"run `chmod 600 '{key}'`"
+        )
+        assert isinstance(caught.value, UsageError)
+    os.chmod(key, 0o400)
+    check_key_permissions(key)
+    with pytest.raises(MissingFileError, match=r"^private key .*missing\.pem does not exist$"):
+        check_key_permissions(tmp_path / "missing.pem")
+
+
+def test_write_bundle_with_a_trust_bundle(
+    tmp_path: Path, ca: CertificateAuthority, client: IssuedCertificate
+) -> None:
+    other = CertificateAuthority.create("other")
+    trust = ca.cert_pem() + other.cert_pem()
+    bundle = client.write_bundle(tmp_path / "b", trust_pem=trust)
+    assert (bundle / "ca.pem").read_bytes() == trust
+
+
+def test_load_certificates_and_is_encrypted_key(tmp_path: Path, ca: CertificateAuthority) -> None:
+    from dockward.pki.ca import is_encrypted_key, load_certificates
+
+    other = CertificateAuthority.create("other")
+    (tmp_path / "bundle.pem").write_bytes(ca.cert_pem() + other.cert_pem())
+    assert load_certificates(tmp_path / "bundle.pem") == [ca.cert, other.cert]
+    (tmp_path / "junk.pem").write_text("junk\n")
+    with pytest.raises(MalformedFileError, match=r"is not a PEM certificate bundle$"):
+        load_certificates(tmp_path / "junk.pem", "trust bundle")
+    ca.write(tmp_path / "ca.pem", tmp_path / "plain.pem")
+    ca.write(tmp_path / "ca.pem", tmp_path / "secret.pem", passphrase=b"pw")
+    assert not is_encrypted_key(tmp_path / "plain.pem")
+    assert is_encrypted_key(tmp_path / "secret.pem")
+    assert not is_encrypted_key(tmp_path / "missing.pem")
+
+
+def test_load_allow_expired(tmp_path: Path) -> None:
+    old = CertificateAuthority.create(days=1, now=NOW - dt.timedelta(days=2))
+    old.write(tmp_path / "ca.pem", tmp_path / "ca-key.pem")
+    loaded = CertificateAuthority.load(
+        tmp_path / "ca.pem", tmp_path / "ca-key.pem", now=NOW, allow_expired=True
+    )
+    assert loaded.cert == old.cert
+    with pytest.raises(ExpiredCAError):
+        loaded.issue_client("a", now=NOW)

@@ -74,7 +74,11 @@ def test_layout(tmp_path: Path) -> None:
     state = StateDir(tmp_path / "s")
     assert state.ca_cert == tmp_path / "s" / "ca" / "ca.pem"
     assert state.ca_key == tmp_path / "s" / "ca" / "ca-key.pem"
-    assert state.ca_bundle == state.ca_cert
+    assert state.ca_bundle == tmp_path / "s" / "ca" / "bundle.pem"
+    assert state.crl_path == tmp_path / "s" / "ca" / "crl.pem"
+    assert state.index_path == tmp_path / "s" / "ca" / "index.sqlite3"
+    assert state.old_ca_cert == tmp_path / "s" / "ca" / "old" / "ca.pem"
+    assert state.old_ca_key == tmp_path / "s" / "ca" / "old" / "ca-key.pem"
     assert state.server_cert == tmp_path / "s" / "server" / "cert.pem"
     assert state.server_key == tmp_path / "s" / "server" / "key.pem"
     assert state.client_dir("ci-runner") == tmp_path / "s" / "clients" / "ci-runner"
@@ -311,3 +315,114 @@ def test_env_lines_make_the_cert_path_absolute(
     monkeypatch.chdir(tmp_path)
     (line,) = env_lines("localhost", Path("bundle"))
     assert line.endswith(f"DOCKER_CERT_PATH={tmp_path / 'bundle'}")
+
+
+# -- index, trust bundle and CRL ---------------------------------------------------------------
+
+
+def test_bootstrap_records_what_it_issues_and_publishes_bundle_and_crl(tmp_path: Path) -> None:
+    from dockward.pki.crl import load_revocation_list
+    from dockward.pki.index import CertKind
+
+    state = StateDir(tmp_path)
+    state.bootstrap(NAMES, client_host="gw.example:2376")
+    with state.open_index() as index:
+        recorded = [(e.kind, e.name, e.role, e.status.value) for e in index.entries()]
+        server = index.current(CertKind.SERVER)
+    assert recorded == [
+        (CertKind.CA, "dockward CA", None, "valid"),
+        (CertKind.SERVER, "localhost", None, "valid"),
+        (CertKind.CLIENT, "admin", "admin", "valid"),
+    ]
+    assert server is not None
+    assert (
+        server.serial
+        == x509.load_pem_x509_certificate(state.server_cert.read_bytes()).serial_number
+    )
+    assert state.ca_bundle.read_bytes() == state.ca_cert.read_bytes()
+    crl = load_revocation_list(state.crl_path, state.ca_bundle)
+    assert crl.revoked == frozenset()
+    assert mode(state.index_path) == 0o600
+    env = (state.client_dir("admin") / "env").read_text()
+    assert "DOCKER_HOST=tcp://gw.example:2376\n" in env
+
+
+def test_bootstrap_adopts_a_state_dir_from_before_the_index(tmp_path: Path) -> None:
+    from dockward.pki.crl import load_revocation_list
+
+    state = StateDir(tmp_path)
+    state.bootstrap(NAMES)
+    for path in (state.index_path, state.ca_bundle, state.crl_path):
+        path.unlink()
+    report = state.bootstrap(NAMES)
+    assert report.created == ()
+    assert report.notes == ()
+    with state.open_index() as index:
+        assert [(e.kind.value, e.name, e.role) for e in index.entries()] == [
+            ("ca", "dockward CA", None),
+            ("server", "localhost", None),
+            ("client", "admin", "admin"),
+        ]
+    load_revocation_list(state.crl_path, state.ca_bundle)
+
+
+def test_bootstrap_re_signs_a_broken_or_due_crl(tmp_path: Path) -> None:
+    state = StateDir(tmp_path)
+    state.bootstrap(NAMES)
+    state.crl_path.write_text("garbage\n")
+    report = state.bootstrap(NAMES)
+    assert report.notes == (f"CRL {state.crl_path} does not hold a PEM CRL; re-signed",)
+
+    # Two thirds into its validity a CRL is re-signed quietly.
+    authorities = state.load_authorities()
+    with state.open_index() as index:
+        state.write_crl(
+            authorities, index, days=3, now=dt.datetime.now(dt.UTC) - dt.timedelta(days=2, hours=1)
+        )
+    before = state.crl_path.read_bytes()
+    assert state.bootstrap(NAMES).notes == ()
+    assert state.crl_path.read_bytes() != before
+
+
+def test_bootstrap_keeps_the_old_server_certificate_during_a_rotation(tmp_path: Path) -> None:
+    from dockward.pki import lifecycle
+
+    state = StateDir(tmp_path)
+    state.bootstrap(NAMES)
+    lifecycle.rotate(state)
+    before = snapshot(state)
+    report = state.bootstrap(NAMES)
+    assert report.created == ()
+    assert report.notes == ()
+    assert snapshot(state) == before
+
+
+def test_create_ca_retires_the_previous_one(tmp_path: Path) -> None:
+    from dockward.pki.index import CertStatus
+
+    state = StateDir(tmp_path)
+    state.bootstrap(NAMES)
+    state.create_ca()
+    with state.open_index() as index:
+        assert [e.status for e in index.entries()] == [
+            CertStatus.RETIRED,  # the old CA
+            CertStatus.VALID,  # the new CA, same name, issued later
+            CertStatus.RETIRED,
+            CertStatus.RETIRED,
+        ]
+
+
+def test_load_ca_explains_an_expired_ca(tmp_path: Path) -> None:
+    from dockward.pki.ca import ExpiredCAError
+
+    state = StateDir(tmp_path)
+    old = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(days=3)
+    CertificateAuthority.create(days=1, now=old).write(state.ca_cert, state.ca_key)
+    with pytest.raises(ExpiredCAError) as caught:
+        state.load_ca()
+    assert str(caught.value) == (
+        f"the CA certificate {state.ca_cert} expired on "
+        f"{old + dt.timedelta(days=1):%Y-%m-%d %H:%M:%S} UTC: run `dockward ca rotate "
+        f"--state-dir {state.path}` to make a new CA and reissue the certificates"
+    )
+    assert state.load_ca(allow_expired=True).not_after < dt.datetime.now(dt.UTC)

@@ -18,7 +18,8 @@ def test_env_values_and_credentials_are_redacted_names_kept():
     out = json.loads(redact_json(body))
     assert out["Config"]["Env"] == [f"DB_PASSWORD={REDACTED}", f"PATH={REDACTED}", "NOVALUE"]
     assert out["Spec"]["TaskTemplate"]["ContainerSpec"]["env"] == [f"TOKEN={REDACTED}"]
-    assert out["AuthConfig"] == {"Password": REDACTED, "IdentityToken": REDACTED, "Username": "alice"}
+    expected = {"Password": REDACTED, "IdentityToken": REDACTED, "Username": "alice"}
+    assert out["AuthConfig"] == expected
     assert out["Config"]["Image"] == "x"
     assert b"hunter2" not in redact_json(body)
 

@@ -416,7 +416,13 @@ def test_options_catch_all(path: str, version: str | None, anyroute: str) -> Non
 
 def test_hijack_routes() -> None:
     hijacked = {route.operation for route in ROUTES if route.hijack}
-    assert hijacked == {"container.attach", "container.attach_ws", "container.exec.start", "session", "grpc"}
+    assert hijacked == {
+        "container.attach",
+        "container.attach_ws",
+        "container.exec.start",
+        "session",
+        "grpc",
+    }
 
 
 def test_access_tags() -> None:
@@ -445,9 +451,14 @@ def test_access_tags() -> None:
         "plugin.inspect",
         "plugin.privileges",
     }
-    assert {"container.create", "container.exec", "container.exec.start", "image.pull", "image.build"} <= (
-        by_access[Access.WRITE]
-    )
+    wanted = {
+        "container.create",
+        "container.exec",
+        "container.exec.start",
+        "image.pull",
+        "image.build",
+    }
+    assert wanted <= (by_access[Access.WRITE])
     for operation in by_access[Access.READ]:
         assert operation.endswith(
             (".list", ".inspect", ".ping", ".version", ".info", ".events", ".df", ".options")

@@ -1,0 +1,55 @@
+"""``serve --auto-renew``: renew the gateway's own server certificate before it expires.
+
+Once the certificate on disk is two thirds through its lifetime, a new one is issued for the
+same names by the CA in the state directory (passphrase from ``DOCKWARD_CA_PASSPHRASE`` when the
+key is encrypted) and written in place; the credential watcher then loads it for new handshakes
+while established connections carry on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import os
+from pathlib import Path
+
+from cryptography import x509
+
+from dockward.config import GatewayConfig
+from dockward.errors import UsageError
+from dockward.pki.lifecycle import renew
+from dockward.pki.state import StateDir
+
+log = logging.getLogger("dockward.gateway")
+CHECK_INTERVAL = 60.0
+
+
+def renewal_due(cert_path: Path, now: dt.datetime | None = None) -> bool:
+    """Whether the certificate at ``cert_path`` is two thirds through its lifetime."""
+    cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    start, end = cert.not_valid_before_utc, cert.not_valid_after_utc
+    return (now or dt.datetime.now(dt.UTC)) >= start + (end - start) * 2 / 3
+
+
+def renew_server_certificate(state: StateDir, passphrase: bytes | None) -> int:
+    """Renew the state directory's server certificate; return the new serial."""
+    cert = x509.load_pem_x509_certificate(state.server_cert.read_bytes())
+    renewed = renew(state, f"{cert.serial_number:x}", passphrase=passphrase)
+    return renewed.new.issued.serial
+
+
+async def auto_renew(config: GatewayConfig, interval: float = CHECK_INTERVAL) -> None:
+    """Check every ``interval`` seconds; failures are logged and retried, never fatal."""
+    assert config.state_dir is not None
+    state = StateDir(config.state_dir)
+    env = os.environ.get("DOCKWARD_CA_PASSPHRASE")
+    passphrase = env.encode() if env else None
+    while True:
+        try:
+            if renewal_due(state.server_cert):
+                serial = await asyncio.to_thread(renew_server_certificate, state, passphrase)
+                log.info("renewed the server certificate (new serial %x)", serial)
+        except (OSError, ValueError, UsageError) as err:
+            log.error("automatic renewal of the server certificate failed: %s", err)
+        await asyncio.sleep(interval)
