@@ -35,8 +35,12 @@ def compose(gateway, tmp_path, busybox_image):
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [binary, "-p", project, *args], cwd=tmp_path, env=env,
-            capture_output=True, text=True, timeout=180,
+            [binary, "-p", project, *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=180,
         )
 
     run.project = project  # type: ignore[attr-defined]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
+import time
 import uuid
 from pathlib import Path
 
@@ -112,6 +113,8 @@ def test_events_stream(docker, busybox_image, dockerd):
     label = name("events")
     watcher = docker.popen(
         "events",
+        "--since",
+        str(int(time.time()) - 1),  # replays events from before the stream was set up
         "--filter",
         f"label=test={label}",
         "--format",

@@ -8,6 +8,7 @@ import socket
 import ssl
 import tarfile
 import threading
+import time
 import uuid
 
 import pytest
@@ -103,7 +104,8 @@ def test_images_load_and_save_round_trip(sdk, busybox_image, dockerd):
 def test_events_stream_reaches_the_sdk(sdk, busybox_image):
     label = uuid.uuid4().hex
     seen: list[str] = []
-    stream = sdk.events(decode=True, filters={"label": f"t={label}"})
+    since = int(time.time()) - 1  # replays events from before the stream was set up
+    stream = sdk.events(decode=True, filters={"label": f"t={label}"}, since=since)
 
     def read() -> None:
         for event in stream:

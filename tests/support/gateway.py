@@ -88,6 +88,8 @@ class GatewayProcess:
         allow_networks: list[str] | None = None,
         unix_socket: Path | None = None,
         policy: str | None = None,
+        tls: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         self.pki = pki
         self.upstream = upstream
@@ -100,7 +102,7 @@ class GatewayProcess:
             listeners.append({"unix": str(unix_socket), "mode": "0600"})
         self.config = self.dir / "dockward.toml"
         self.policy = self.dir / "policy.toml"
-        extra: dict[str, Any] = {}
+        extra = dict(extra or {})
         if policy is not None:
             self.policy.write_text(policy)
             extra["policy"] = str(self.policy)
@@ -111,7 +113,8 @@ class GatewayProcess:
                     "upstream": upstream,
                     "access_log": str(self.access_log),
                     "allow_networks": allow_networks or ["127.0.0.0/8", "::1/128"],
-                    "tls": {
+                    "tls": tls
+                    or {
                         "cert": str(pki.server_cert),
                         "key": str(pki.server_key),
                         "ca": str(pki.ca_bundle),
@@ -203,6 +206,8 @@ class GatewayProcess:
 
 def _toml(top: dict[str, Any], listeners: list[dict[str, Any]]) -> str:
     def value(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
         if isinstance(v, str):
             return json.dumps(v)
         if isinstance(v, list):

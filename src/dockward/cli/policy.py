@@ -7,12 +7,14 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from dockward.errors import ProtocolError, UsageError
+from dockward.gateway.facts import MAX_ROUNDS
 from dockward.http1.body import ChunkedReader
 from dockward.http1.request import find_head_end, parse_request_head
 from dockward.identity import PeerIdentity
@@ -20,6 +22,7 @@ from dockward.policy.decision import Decision
 from dockward.policy.engine import RolePolicy
 from dockward.policy.gojson import decode_body
 from dockward.policy.paths import parse_query, split_target
+from dockward.policy.profiles import FactQuery
 from dockward.policy.roles import ACCESS_BY_OPERATION, PRESETS, Selector, load_policy_config
 from dockward.policy.routes import classify_route
 
@@ -103,8 +106,13 @@ def decide(
             return decision
         query = parse_query(split.query)
         decoded = decode_body(body) if body and decision.inspect_body else None
-        queries = policy.facts_needed(decision, request, query, decoded)
-        return policy.check_body(decision, request, query, decoded, {q: None for q in queries})
+        facts: dict[FactQuery, Mapping[str, object] | None] = {}
+        for _ in range(MAX_ROUNDS):  # offline: every lookup answers "no such object"
+            queries = policy.facts_needed(decision, request, query, decoded, facts)
+            if not queries:
+                break
+            facts.update(dict.fromkeys(queries))
+        return policy.check_body(decision, request, query, decoded, facts)
     except ProtocolError as err:
         return Decision(False, "unknown", "malformed", f"refused: {err}", status=err.status)
 

@@ -25,12 +25,13 @@ import asyncio
 import enum
 import logging
 import time
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import TYPE_CHECKING, cast
 
 from dockward.errors import ProtocolError
 from dockward.gateway.events import ExchangeRecord
-from dockward.gateway.facts import fetch_facts
+from dockward.gateway.facts import MAX_ROUNDS, fetch_facts
 from dockward.http1.body import (
     LAST_CHUNK,
     ChunkedReader,
@@ -516,8 +517,16 @@ class ClientConnection(asyncio.Protocol):
         asyncio.get_running_loop().create_task(self._decide_with_facts(body, queries))
 
     async def _decide_with_facts(self, body: object, queries: list[FactQuery]) -> None:
+        assert self.request is not None and self.decision is not None
+        facts: dict[FactQuery, Mapping[str, object] | None] = {}
         try:
-            facts = await fetch_facts(self.gateway.upstream_path, queries)
+            for _ in range(MAX_ROUNDS):
+                facts.update(await fetch_facts(self.gateway.upstream_path, queries))
+                queries = self.policy.facts_needed(
+                    self.decision, self.request, self.query, body, facts
+                )
+                if not queries:
+                    break
         except (TimeoutError, OSError, ProtocolError, ValueError) as err:
             self.client_reading.resume("deciding")
             if self.phase is RequestPhase.DECIDING:

@@ -20,7 +20,12 @@ from dockward.policy.profiles import FactQuery
 
 FACT_TIMEOUT = 10.0
 MAX_FACT_BYTES = 16 * 1024 * 1024
-_PATHS = {"container": "/containers/{}/json", "volume": "/volumes/{}"}
+_PATHS = {
+    "container": "/containers/{}/json",
+    "volume": "/volumes/{}",
+    "network": "/networks/{}",
+}
+MAX_ROUNDS = 4  # a container, then its volumes and networks; more means something is wrong
 
 
 async def fetch_facts(

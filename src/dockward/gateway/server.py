@@ -23,12 +23,12 @@ from pathlib import Path
 from dockward.config import GatewayConfig, TcpListenerConfig, UnixListenerConfig, parse_host_port
 from dockward.errors import UsageError
 from dockward.gateway.connection import ClientConnection
-from dockward.gateway.events import ExchangeObserver
-from dockward.policy.engine import AdminPolicy, Policy, RolePolicy
-from dockward.policy.roles import load_policy_config
 from dockward.gateway.credentials import TLSCredentials
+from dockward.gateway.events import ExchangeObserver
 from dockward.identity import PeerIdentity
 from dockward.pki.ca import check_key_permissions
+from dockward.policy.engine import AdminPolicy, Policy, RolePolicy
+from dockward.policy.roles import load_policy_config
 
 log = logging.getLogger("dockward.gateway")
 

@@ -25,20 +25,8 @@ from dockward.policy.routes import Classification
 
 DEFAULT_BODY_LIMIT = 4 * 1024 * 1024
 
-# Operations whose JSON request body the profiles read.
-JSON_BODY_OPERATIONS = frozenset(
-    {
-        "container.create",
-        "container.update",
-        "container.exec",
-        "volume.create",
-        "service.create",
-        "service.update",
-        "plugin.pull",
-        "plugin.upgrade",
-        "plugin.set",
-    }
-)
+# Operations whose JSON request body the profiles read (the rest stream through undecoded).
+JSON_BODY_OPERATIONS = profiles.json_body_operations()
 
 # Responses that carry Env values or credentials, redacted for roles without "secrets".
 REDACTED_OPERATIONS = frozenset(
@@ -71,6 +59,7 @@ class Policy(Protocol):
         request: Classification,
         query: Mapping[str, list[str]],
         body: object,
+        facts: profiles.Facts | None = None,
     ) -> list[profiles.FactQuery]: ...
 
     def check_body(
@@ -95,6 +84,7 @@ class _Unrestricted:
         request: Classification,
         query: Mapping[str, list[str]],
         body: object,
+        facts: profiles.Facts | None = None,
     ) -> list[profiles.FactQuery]:
         return []
 
@@ -214,11 +204,12 @@ class RolePolicy:
         request: Classification,
         query: Mapping[str, list[str]],
         body: object,
+        facts: profiles.Facts | None = None,
     ) -> list[profiles.FactQuery]:
         if not decision.inspect_request or decision.profile is None:
             return []
         return profiles.facts_needed(
-            decision.profile, decision.operation, request.params, query, body
+            decision.profile, decision.operation, request.params, query, body, facts
         )
 
     def check_body(

@@ -1,42 +1,1221 @@
-"""Placeholder until the profile checks land (being written)."""
+"""Container profiles: what ``baseline`` and ``restricted`` refuse, as a table of checks.
+
+``CHECKS`` is read top to bottom; each row names the operations it applies to, the least
+profile it belongs to (a ``baseline`` row also applies under ``restricted``), what it refuses,
+and the function that looks. Adding a check is adding a row. ``check_request`` returns the first
+``Violation`` in table order; ``unrestricted`` checks nothing.
+
+The checks see requests as dockerd will act on them:
+
+* bodies come from ``dockward.policy.gojson.decode_body`` (Go's case-insensitive keys, no
+  folded duplicates) and are read through ``GoObject``'s Go-typed accessors, which raise
+  ``ProtocolError`` (400) where dockerd's decoder would fail;
+* a container create is checked in its inner ``HostConfig`` *and* in the top-level object read
+  as a HostConfig, which dockerd before 27.0 applies when ``HostConfig`` is absent (a dangerous
+  setting in either refuses); the restricted *requirements* (limits, ``CapDrop``,
+  ``no-new-privileges``) must be met by the inner ``HostConfig``, which every daemon honours;
+* query parameters are read with Go's ``r.Form.Get`` (the first value) or ``r.Form[k]`` (all
+  values), as the handler does;
+* host paths are compared after Go's ``path.Clean``;
+* state the request does not carry comes from the daemon's own inspect answers (``Facts``): the
+  options of a named volume, the mounts and privileges of a container one execs into, writes
+  files into or takes volumes from, the driver of a network a service joins. ``facts_needed``
+  lists the lookups still missing; call it again with what was fetched until it returns ``[]``
+  (at most three rounds: a container, then its volumes). A lookup the caller did not make is a
+  violation ("could not be checked"), never an implicit allow.
+
+Pure functions: no I/O, no logging. Decisions where the daemon's behaviour left a choice are
+documented on the rows and in docs/policy.md ("Profiles").
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from functools import cached_property
+from typing import Literal, TypeAlias
+
+from dockward.errors import ProtocolError
+from dockward.policy.capabilities import ALL, DEFAULT_CAPABILITIES, normalize_capability
+from dockward.policy.gojson import GoObject
+from dockward.policy.images import looks_like_image_id, parse_image_reference, registry_allows
+from dockward.policy.paths import go_bool, go_path_clean
+
+__all__ = [
+    "CHECKS",
+    "DEFAULT_MASKED_PATHS",
+    "DEFAULT_READONLY_PATHS",
+    "PROFILES",
+    "SAFE_SYSCTLS",
+    "Check",
+    "FactQuery",
+    "Facts",
+    "ProfileSettings",
+    "Violation",
+    "check_request",
+    "facts_needed",
+    "inspected_operations",
+    "json_body_operations",
+]
+
+PROFILES = ("unrestricted", "baseline", "restricted")
+Profile: TypeAlias = Literal["unrestricted", "baseline", "restricted"]
 
 
 @dataclass(frozen=True)
 class ProfileSettings:
+    """Per-role settings the checks consult."""
+
     allowed_host_paths: tuple[str, ...] = ()
+    """Host path prefixes bind mounts may use (absolute; compared after ``path.Clean``)."""
     allowed_runtimes: tuple[str, ...] = ("runc",)
+    """Runtimes a container may name in ``HostConfig.Runtime`` (empty = daemon default)."""
     allowed_registries: tuple[str, ...] = ()
+    """restricted: image name prefixes, whole path components (``registry.example.com/``)."""
     docker_socket_paths: tuple[str, ...] = ("/var/run/docker.sock", "/run/docker.sock")
+    """Never mountable, nor any directory above them, even under an allowed path."""
 
 
 @dataclass(frozen=True)
 class Violation:
+    """Why a request is refused: ``f"{field} {reason}"`` reads as one sentence."""
+
     field: str
     reason: str
+    check: str = ""
+    """The name of the ``CHECKS`` row that refused (stable, for logs and rules)."""
+
+    def __str__(self) -> str:
+        return f"{self.field} {self.reason}"
 
 
 @dataclass(frozen=True)
 class FactQuery:
-    kind: Literal["container", "volume"]
+    """A lookup of daemon state: ``GET /containers/{name}/json``, ``/volumes/{name}`` or
+    ``/networks/{name}``."""
+
+    kind: Literal["container", "volume", "network"]
     name: str
 
 
-Facts = Mapping[FactQuery, Mapping[str, object] | None]
+Facts: TypeAlias = Mapping[FactQuery, Mapping[str, object] | None]
+"""The daemon's inspect answers; ``None`` = the daemon does not know the object (404)."""
 
 
-def inspected_operations() -> frozenset[str]:
-    return frozenset()
+# --- constants the checks use --------------------------------------------------------------
+
+SAFE_SYSCTLS: frozenset[str] = frozenset(
+    {
+        # Kubernetes Pod Security Standards, baseline "Sysctls" (v1.32): namespaced, and
+        # isolated from the host and other pods.
+        "kernel.shm_rmid_forced",
+        "net.ipv4.ip_local_port_range",
+        "net.ipv4.ip_unprivileged_port_start",
+        "net.ipv4.tcp_syncookies",
+        "net.ipv4.ping_group_range",
+        "net.ipv4.ip_local_reserved_ports",
+        "net.ipv4.tcp_keepalive_time",
+        "net.ipv4.tcp_fin_timeout",
+        "net.ipv4.tcp_keepalive_intvl",
+        "net.ipv4.tcp_keepalive_probes",
+    }
+)
+
+# The paths dockerd masks and makes read-only by default (moby oci/defaults.go), over the
+# versions we know: 20.10 and later added /sys/devices/virtual/powercap, 28 /proc/interrupts.
+# Sending MaskedPaths or ReadonlyPaths *replaces* the daemon's list, so any list that leaves
+# one of these out unmasks it.
+DEFAULT_MASKED_PATHS: tuple[str, ...] = (
+    "/proc/acpi",
+    "/proc/asound",
+    "/proc/interrupts",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/sys/devices/virtual/powercap",
+    "/sys/firmware",
+)
+DEFAULT_READONLY_PATHS: tuple[str, ...] = (
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+)
+
+# SELinux types a container may ask for (Kubernetes baseline "SELinux"); spc_t and the like
+# are unconfined.
+SAFE_SELINUX_TYPES = frozenset({"container_t", "container_init_t", "container_kvm_t"})
+
+_LOCAL_DRIVERS = frozenset({"", "local"})
+_NAMESPACES = (
+    ("NetworkMode", "network"),
+    ("PidMode", "PID"),
+    ("IpcMode", "IPC"),
+    ("UTSMode", "UTS"),
+    ("UsernsMode", "user"),
+    ("CgroupnsMode", "cgroup"),
+)
+# strconv.ParseBool
+_GO_TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
+_GO_FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
+_GO_ATOI = re.compile(r"[+-]?[0-9]+")
+_VALID_MOUNT_MODES = re.compile(
+    r"(?:(?:ro|rw|z|Z|nocopy|shared|rshared|slave|rslave|private|rprivate"
+    r"|consistent|cached|delegated)(?:,|$))+"
+)
 
 
-def facts_needed(profile: str, operation: str, params: Mapping[str, str], query: Mapping[str, list[str]], body: object) -> list[FactQuery]:
+# --- the request as the checks read it -----------------------------------------------------
+
+
+class _MissingFact(Exception):
+    def __init__(self, query: FactQuery) -> None:
+        super().__init__(query)
+        self.query = query
+
+
+@dataclass(frozen=True)
+class _Section:
+    """A JSON object dockerd decodes into a known type, and how a user names its fields."""
+
+    obj: GoObject
+    prefix: str
+
+    def path(self, name: str) -> str:
+        return f"{self.prefix}{name}"
+
+
+_Finding: TypeAlias = tuple[str, str]  # (field, reason)
+
+
+class _Request:
+    """One request's inputs, with the views the checks share (computed once, on demand)."""
+
+    def __init__(
+        self,
+        operation: str,
+        params: Mapping[str, str],
+        query: Mapping[str, list[str]],
+        body: object,
+        settings: ProfileSettings,
+        facts: Facts,
+        missing: list[FactQuery] | None = None,
+    ) -> None:
+        self.operation = operation
+        self.params = params
+        self.query = query
+        self.body = body
+        self.settings = settings
+        self.facts = facts
+        self.missing = missing  # not None: record missing facts, read them as "not found"
+
+    def fact(self, query: FactQuery) -> Mapping[str, object] | None:
+        if query in self.facts:
+            return self.facts[query]
+        if self.missing is None:
+            raise _MissingFact(query)
+        if query not in self.missing:
+            self.missing.append(query)
+        return None
+
+    def first(self, key: str) -> str | None:
+        """``r.Form.Get(key)``: the first value, ``None`` when absent."""
+        values = self.query.get(key)
+        return values[0] if values else None
+
+    def every(self, key: str) -> list[str]:
+        """``r.Form[key]``: all values."""
+        return list(self.query.get(key, ()))
+
+    @cached_property
+    def body_object(self) -> GoObject:
+        if self.body is None:
+            return GoObject()
+        if isinstance(self.body, GoObject):
+            return self.body
+        raise ProtocolError(f"the {self.operation} request body must be a JSON object")
+
+    @cached_property
+    def host_configs(self) -> list[_Section]:
+        """Objects dockerd reads as a HostConfig: the inner one and, pre-27, the top level."""
+        if self.operation != "container.create":
+            return []
+        top = self.body_object
+        inner = top.obj("HostConfig")
+        sections = [_Section(inner, "HostConfig.")] if inner is not None else []
+        sections.append(_Section(top, "(top level) "))
+        return sections
+
+    @cached_property
+    def required_host_config(self) -> _Section:
+        """Where restricted's requirements must be met: the inner HostConfig."""
+        return _Section(self.body_object.obj("HostConfig") or GoObject(), "HostConfig.")
+
+    @cached_property
+    def resources(self) -> list[_Section]:
+        """Objects holding ``container.Resources`` fields (create, and update's body)."""
+        if self.operation == "container.update":
+            return [_Section(self.body_object, "")]
+        return self.host_configs
+
+    @cached_property
+    def task_template(self) -> GoObject:
+        if self.operation not in ("service.create", "service.update"):
+            return GoObject()
+        return self.body_object.obj("TaskTemplate") or GoObject()
+
+    @cached_property
+    def container_specs(self) -> list[_Section]:
+        if self.operation not in ("service.create", "service.update"):
+            return []
+        spec = self.task_template.obj("ContainerSpec")
+        return [] if spec is None else [_Section(spec, "TaskTemplate.ContainerSpec.")]
+
+    @cached_property
+    def limits(self) -> _Section:
+        resources = self.task_template.obj("Resources") or GoObject()
+        return _Section(resources.obj("Limits") or GoObject(), "TaskTemplate.Resources.Limits.")
+
+    @cached_property
+    def target(self) -> tuple[str, Mapping[str, object]] | None:
+        """The existing container the request acts on, as the daemon inspects it."""
+        name = self.params.get("name")
+        if not name:
+            return None
+        inspect = self.fact(FactQuery("container", name))
+        return None if inspect is None else (name, inspect)
+
+
+def _mapping(value: object) -> Mapping[str, object]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _string(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _strings(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [item for item in value if isinstance(item, str)]
     return []
 
 
-def check_request(profile: str, operation: str, params: Mapping[str, str], query: Mapping[str, list[str]], body: object, settings: ProfileSettings, facts: Facts) -> Violation | None:
+# --- host paths and volumes ----------------------------------------------------------------
+
+
+def _clean_host_path(path: str) -> str:
+    """Go's ``path.Clean`` of an absolute path (no trailing slash, ``..`` stops at ``/``)."""
+    cleaned = go_path_clean(path)
+    return cleaned.rstrip("/") or "/"
+
+
+def _under(path: str, prefix: str) -> bool:
+    """``path`` is ``prefix`` or lies below it (both clean and absolute)."""
+    return path == prefix or path.startswith(prefix.rstrip("/") + "/")
+
+
+def _host_path_problem(source: str, settings: ProfileSettings) -> str | None:
+    """Why binding host path ``source`` is refused, as "host path ..." (or ``None``).
+
+    Outside ``allowed_host_paths``: refused. The Docker socket, anything below it and every
+    directory above it (``/var/run``, ``/``): refused even under an allowed path.
+    """
+    if not source.startswith("/"):
+        return f'host path "{source}", which is not absolute'
+    path = _clean_host_path(source)
+    shown = f'"{source}"' if path == source else f'"{source}" (= "{path}")'
+    allowed = [_clean_host_path(prefix) for prefix in settings.allowed_host_paths]
+    allowed_text = ", ".join(allowed) or "none"
+    sockets = [_clean_host_path(socket) for socket in settings.docker_socket_paths]
+    if not any(_under(path, prefix) for prefix in allowed):
+        if any(_under(path, socket) for socket in sockets):
+            return f"host path {shown}, the Docker socket (allowed: {allowed_text})"
+        return f"host path {shown} (allowed: {allowed_text})"
+    for socket in sockets:
+        if _under(path, socket) or _under(socket, path):
+            return f"host path {shown}, which exposes the Docker socket {socket} (never allowed)"
+    return None
+
+
+def _local_options_problem(options: Mapping[str, str], settings: ProfileSettings) -> str | None:
+    """Why local-driver volume options reach the host, as a verb phrase (or ``None``).
+
+    The local driver mounts ``device`` on the volume's directory with ``type`` and the mount
+    flags in ``o``. ``o=bind`` (or ``rbind``) binds a host path, judged like any bind; any other
+    ``type`` than ``tmpfs`` (ext4, xfs, overlay, nfs, cifs, none) mounts a host device, host
+    directories or a network filesystem, and is refused. A tmpfs volume is fine.
+    """
+    folded = {key.lower(): value for key, value in options.items()}
+    mount_type, device = folded.get("type", ""), folded.get("device", "")
+    flags = {flag.strip().lower() for flag in folded.get("o", "").split(",")}
+    if flags & {"bind", "rbind"}:
+        problem = _host_path_problem(device, settings)
+        return None if problem is None else f"binds {problem}"
+    if mount_type.lower() != "tmpfs" and (mount_type or device):
+        return (
+            f'mounts device "{device}" with type "{mount_type}" (only tmpfs volumes may '
+            "set mount options)"
+        )
+    return None
+
+
+def _volume_options_problem(
+    driver: str, options: Mapping[str, str], settings: ProfileSettings
+) -> str | None:
+    """Driver options of a volume being created: local judged, plugin options refused."""
+    if driver in _LOCAL_DRIVERS:
+        return _local_options_problem(options, settings)
+    if options:
+        return f'passes options to volume plugin "{driver}", which dockward cannot judge'
+    return None
+
+
+def _named_volume_problem(req: _Request, name: str) -> str | None:
+    """Why mounting the existing volume ``name`` reaches the host (``None``: it does not).
+
+    A volume that does not exist yet is created without options; a plugin's volume was made by
+    someone allowed to use that plugin and is not second-guessed.
+    """
+    volume = req.fact(FactQuery("volume", name))
+    if volume is None or _string(volume.get("Driver")) not in _LOCAL_DRIVERS:
+        return None
+    options = {key: _string(value) for key, value in _mapping(volume.get("Options")).items()}
+    problem = _local_options_problem(options, req.settings)
+    return None if problem is None else f'uses volume "{name}", which {problem}'
+
+
+def _parse_bind(spec: str) -> tuple[str, str] | None:
+    """The linux volume parser's ``splitRawSpec``: (source, target); ``None`` if invalid.
+
+    ``/src:/dst[:mode]`` binds a host path, ``name:/dst[:mode]`` a named volume, a lone
+    ``/dst`` creates an anonymous volume (source ``""``).
+    """
+    if spec.count(":") > 2:
+        return None
+    parts = spec.split(":")
+    if not parts[0]:
+        return None
+    if len(parts) == 1:
+        return "", parts[0]
+    if len(parts) == 2 and _VALID_MOUNT_MODES.fullmatch(parts[1]):
+        return None  # "/dst:ro": dockerd's "invalid volume specification"
+    return parts[0], parts[1]
+
+
+def _mount_problem(req: _Request, mount: GoObject) -> str | None:
+    """Why one ``mount.Mount`` reaches the host, as a verb phrase (or ``None``)."""
+    kind = mount.str_of("Type") or ""
+    source = mount.str_of("Source") or ""
+    match kind.lower():
+        case "bind":
+            problem = _host_path_problem(source, req.settings)
+            return None if problem is None else f"binds {problem}"
+        case "volume":
+            options = mount.obj("VolumeOptions") or GoObject()
+            driver_config = options.obj("DriverConfig") or GoObject()
+            problem = _volume_options_problem(
+                driver_config.str_of("Name") or "",
+                driver_config.str_map_of("Options"),
+                req.settings,
+            )
+            if problem is not None:
+                return f"creates a volume that {problem}"
+            return _named_volume_problem(req, source) if source else None
+        case "tmpfs" | "image":
+            return None
+        case "npipe":
+            return "is a named-pipe mount (how Windows exposes the Docker engine)"
+        case "cluster":
+            return "is a cluster (CSI) volume, which dockward cannot judge"
+        case _:
+            return f'has type "{kind}", which dockward does not know'
+
+
+def _inspected_mount_problems(req: _Request, inspect: Mapping[str, object]) -> Iterator[str]:
+    """Host-reaching mounts of an existing container, from its inspect ``Mounts``."""
+    mounts = inspect.get("Mounts")
+    for mount in mounts if isinstance(mounts, list) else []:
+        mount = _mapping(mount)
+        kind = _string(mount.get("Type"))
+        if kind == "bind":
+            problem = _host_path_problem(_string(mount.get("Source")), req.settings)
+            if problem is not None:
+                yield f"mounts {problem}"
+        elif kind == "volume" and _string(mount.get("Driver")) in _LOCAL_DRIVERS:
+            name = _string(mount.get("Name"))
+            if name and (problem := _named_volume_problem(req, name)) is not None:
+                yield problem
+        elif kind == "npipe":
+            yield "mounts a named pipe"
+
+
+# --- the checks ----------------------------------------------------------------------------
+
+
+def _privileged(req: _Request) -> Iterator[_Finding]:
+    for section in req.host_configs:
+        if section.obj.bool_of("Privileged"):
+            yield (
+                section.path("Privileged"),
+                "is true: a privileged container has every capability and host device",
+            )
+
+
+def _namespaces(req: _Request) -> Iterator[_Finding]:
+    for section in req.host_configs:
+        for name, namespace in _NAMESPACES:
+            mode = section.obj.str_of(name) or ""
+            if mode.lower() == "host":
+                yield (
+                    section.path(name),
+                    f'is "{mode}": it shares the host\'s {namespace} namespace',
+                )
+            elif mode.lower().startswith("container:"):
+                yield (
+                    section.path(name),
+                    f'is "{mode}": it joins another container\'s {namespace} namespace',
+                )
+        cgroup = section.obj.str_of("Cgroup") or ""
+        if cgroup:
+            yield section.path("Cgroup"), f'is "{cgroup}": it joins another container\'s cgroup'
+
+
+def _binds(req: _Request) -> Iterator[_Finding]:
+    for section in req.host_configs:
+        for spec in section.obj.strings_of("Binds"):
+            bind = _parse_bind(spec)
+            if bind is None:
+                yield section.path("Binds"), f'holds "{spec}", which is not a valid bind'
+                continue
+            source = bind[0]
+            if source.startswith("/"):
+                problem = _host_path_problem(source, req.settings)
+                if problem is not None:
+                    yield section.path("Binds"), f"mounts {problem}"
+            elif source and (problem := _named_volume_problem(req, source)) is not None:
+                yield section.path("Binds"), problem
+
+
+def _mounts(req: _Request) -> Iterator[_Finding]:
+    for section in [*req.host_configs, *req.container_specs]:
+        for index, mount in enumerate(section.obj.objects_of("Mounts")):
+            problem = _mount_problem(req, mount)
+            if problem is not None:
+                yield section.path(f"Mounts[{index}]"), problem
+
+
+def _volumes_from(req: _Request) -> Iterator[_Finding]:
+    for section in req.host_configs:
+        for spec in section.obj.strings_of("VolumesFrom"):
+            name = spec.partition(":")[0]
+            source = req.fact(FactQuery("container", name)) if name else None
+            if source is None:
+                continue  # dockerd answers "No such container"
+            for problem in _inspected_mount_problems(req, source):
+                yield (
+                    section.path("VolumesFrom"),
+                    f'takes the volumes of container "{name}", which {problem}',
+                )
+
+
+def _capabilities(req: _Request) -> Iterator[_Finding]:
+    lists: list[tuple[str, list[str]]] = []
+    for section in req.host_configs:
+        lists.append((section.path("CapAdd"), section.obj.strslice_of("CapAdd")))
+        # API 1.40 only (Docker 19.03): the exact capability set, replacing the default one.
+        lists.append((section.path("Capabilities"), section.obj.strslice_of("Capabilities")))
+    for section in req.container_specs:
+        lists.append((section.path("CapabilityAdd"), section.obj.strings_of("CapabilityAdd")))
+    for path, names in lists:
+        for name in names:
+            capability = normalize_capability(name)
+            spelled = "" if capability == name else f' (sent as "{name}")'
+            if capability == ALL:
+                yield path, f"adds ALL capabilities{spelled}"
+            elif capability not in DEFAULT_CAPABILITIES:
+                yield path, f"adds {capability}{spelled}, which is not in Docker's default set"
+
+
+def _devices(req: _Request) -> Iterator[_Finding]:
+    for section in req.resources:
+        devices = section.obj.objects_of("Devices")
+        if devices:
+            host = devices[0].str_of("PathOnHost") or "?"
+            yield section.path("Devices"), f'maps host devices into the container ("{host}")'
+        rules = section.obj.strings_of("DeviceCgroupRules")
+        if rules:
+            yield section.path("DeviceCgroupRules"), f'allows host devices ("{rules[0]}")'
+        if section.obj.items_of("DeviceRequests"):
+            yield section.path("DeviceRequests"), "requests host devices from a device driver"
+    reservations = (req.task_template.obj("Resources") or GoObject()).obj("Reservations")
+    if reservations is not None and reservations.items_of("GenericResources"):
+        yield (
+            "TaskTemplate.Resources.Reservations.GenericResources",
+            "requests node devices (generic resources such as GPUs)",
+        )
+
+
+def _security_option_problem(option: str) -> str | None:
+    """Why one ``--security-opt`` value is refused (``daemon_unix.go`` ``parseSecurityOpt``)."""
+    if option == "no-new-privileges":
+        return None
+    if option == "disable":
+        return "disables SELinux labeling"
+    separator = "=" if "=" in option else ":" if ":" in option else None
+    if separator is None:
+        return "is not a security option dockerd accepts"
+    key, _, value = option.partition(separator)
+    match key.lower():
+        case "seccomp":
+            if value == "unconfined":
+                return "disables seccomp"
+            if value not in ("", "builtin"):
+                return "sets a custom seccomp profile (only the daemon's default is allowed)"
+        case "apparmor":
+            if value.lower() == "unconfined":
+                return "disables AppArmor"
+        case "label":
+            kind, _, name = value.partition(":")
+            if value.lower() == "disable":
+                return "disables SELinux labeling"
+            if kind == "type" and name not in SAFE_SELINUX_TYPES:
+                return (
+                    f"sets SELinux type {name} (allowed: {', '.join(sorted(SAFE_SELINUX_TYPES))})"
+                )
+            if kind != "level" and kind != "type":
+                return f"sets the SELinux {kind or 'label'} (only type and level may be set)"
+        case "no-new-privileges":
+            if value not in _GO_TRUE and value not in _GO_FALSE:
+                return "is not a security option dockerd accepts"
+        case "writable-cgroups":
+            if value not in _GO_FALSE:
+                return "makes the cgroup filesystem writable"
+        case "systempaths":
+            return "unmasks /proc and /sys paths"
+        case _:
+            return "is not a security option dockward knows"
+    return None
+
+
+def _security_options(req: _Request) -> Iterator[_Finding]:
+    lists = [(s.path("SecurityOpt"), s.obj.strings_of("SecurityOpt")) for s in req.host_configs]
+    if req.operation == "image.build":
+        lists.append(("query securityopt", req.every("securityopt")))
+    for path, options in lists:
+        for option in options:
+            problem = _security_option_problem(option)
+            if problem is not None:
+                yield path, f'holds "{option}", which {problem}'
+    for section in req.container_specs:
+        privileges = section.obj.obj("Privileges")
+        if privileges is None:
+            continue
+        path = section.path("Privileges.")
+        seccomp = (privileges.obj("Seccomp") or GoObject()).str_of("Mode") or ""
+        if seccomp.lower() == "unconfined":
+            yield path + "Seccomp.Mode", 'is "unconfined": it disables seccomp'
+        elif seccomp.lower() == "custom":
+            yield path + "Seccomp.Mode", 'is "custom": only the default seccomp profile is allowed'
+        apparmor = (privileges.obj("AppArmor") or GoObject()).str_of("Mode") or ""
+        if apparmor.lower() == "disabled":
+            yield path + "AppArmor.Mode", 'is "disabled": it disables AppArmor'
+        selinux = privileges.obj("SELinuxContext")
+        if selinux is not None:
+            if selinux.bool_of("Disable"):
+                yield path + "SELinuxContext.Disable", "is true: it disables SELinux labeling"
+            selinux_type = selinux.str_of("Type") or ""
+            if selinux_type and selinux_type not in SAFE_SELINUX_TYPES:
+                yield path + "SELinuxContext.Type", f'is "{selinux_type}", not a confined type'
+            for name in ("User", "Role"):
+                if selinux.str_of(name):
+                    yield path + f"SELinuxContext.{name}", "is set (only type and level may be)"
+
+
+def _system_paths(req: _Request) -> Iterator[_Finding]:
+    for section in req.host_configs:
+        for name, defaults in (
+            ("MaskedPaths", DEFAULT_MASKED_PATHS),
+            ("ReadonlyPaths", DEFAULT_READONLY_PATHS),
+        ):
+            if section.obj.field(name) is None:
+                continue  # null or absent: the daemon's defaults
+            paths = {_clean_host_path(path) for path in section.obj.strings_of(name)}
+            missing = [path for path in defaults if path not in paths]
+            if len(missing) == len(defaults):
+                yield section.path(name), "replaces the daemon's default list and drops all of it"
+            elif missing:
+                yield (
+                    section.path(name),
+                    f"replaces the daemon's default list and drops {', '.join(missing)}",
+                )
+
+
+def _cgroup_parent(req: _Request) -> Iterator[_Finding]:
+    for section in req.resources:
+        parent = section.obj.str_of("CgroupParent") or ""
+        if parent:
+            yield (
+                section.path("CgroupParent"),
+                f'is "{parent}": it places the container in a host cgroup',
+            )
+    if req.operation == "image.build" and (build_parent := req.first("cgroupparent")):
+        yield (
+            "query cgroupparent",
+            f'is "{build_parent}": it places build containers in a host cgroup',
+        )
+
+
+def _sysctls(req: _Request) -> Iterator[_Finding]:
+    for section in [*req.host_configs, *req.container_specs]:
+        for key in section.obj.str_map_of("Sysctls"):
+            if key.replace("/", ".") not in SAFE_SYSCTLS:
+                yield (
+                    section.path("Sysctls"),
+                    f'sets "{key}", which is not a safe namespaced sysctl',
+                )
+
+
+def _runtime(req: _Request) -> Iterator[_Finding]:
+    allowed = req.settings.allowed_runtimes
+    for section in req.host_configs:
+        runtime = section.obj.str_of("Runtime") or ""
+        if runtime and runtime not in allowed:
+            yield (
+                section.path("Runtime"),
+                f'is "{runtime}" (allowed: {", ".join(allowed) or "none"})',
+            )
+
+
+def _working_directory(req: _Request) -> Iterator[_Finding]:
+    candidates: list[tuple[str, str]] = []
+    if req.operation in ("container.create", "container.exec"):
+        candidates.append(("WorkingDir", req.body_object.str_of("WorkingDir") or ""))
+    for section in req.container_specs:
+        candidates.append((section.path("Dir"), section.obj.str_of("Dir") or ""))
+    for path, directory in candidates:
+        if directory and _under(_clean_host_path("/" + directory), "/proc"):
+            yield (
+                path,
+                f'is "{directory}": a working directory under /proc can reach host files '
+                "through leaked descriptors (runc CVE-2024-21626)",
+            )
+
+
+def _start_host_config(req: _Request) -> Iterator[_Finding]:
+    if req.body is not None:
+        yield (
+            "HostConfig (start body)",
+            "is refused: dockerd applies it as the container's new HostConfig (API < 1.24); "
+            "set options when creating the container",
+        )
+
+
+def _checkpoint_directory(req: _Request) -> Iterator[_Finding]:
+    if req.operation == "container.start" and (directory := req.first("checkpoint-dir")):
+        yield "query checkpoint-dir", f'is "{directory}": it names a host directory'
+    if req.operation == "checkpoint.create":
+        directory = req.body_object.str_of("CheckpointDir") or ""
+        if directory:
+            yield "CheckpointDir", f'is "{directory}": it names a host directory'
+
+
+def _exec_privileged(req: _Request) -> Iterator[_Finding]:
+    if req.body_object.bool_of("Privileged"):
+        yield "Privileged", "is true: the process would get every capability and host device"
+
+
+_TARGET_ACTIONS = {
+    "container.exec": "exec into it",
+    "container.archive.write": "writing files into it",
+    "container.attach": "attaching to its input",
+    "container.attach_ws": "attaching to its input",
+}
+
+
+def _target_container(req: _Request) -> Iterator[_Finding]:
+    """exec, file writes and stdin attach reach whatever the container itself can reach."""
+    if req.operation in ("container.attach", "container.attach_ws") and not go_bool(
+        req.first("stdin")
+    ):
+        return
+    target = req.target
+    if target is None:
+        return  # the daemon answers "No such container"
+    name, inspect = target
+    host = _mapping(inspect.get("HostConfig"))
+    problems: list[str] = []
+    if host.get("Privileged") is True:
+        problems.append("is privileged")
+    for field_name, namespace in _NAMESPACES[:5]:  # cgroupns is "host" by default on cgroup v1
+        if _string(host.get(field_name)) == "host":
+            problems.append(f"shares the host's {namespace} namespace")
+    added = [normalize_capability(cap) for cap in _strings(host.get("CapAdd"))]
+    beyond = [cap for cap in added if cap not in DEFAULT_CAPABILITIES]
+    if beyond:
+        problems.append(f"has the added capabilities {', '.join(beyond)}")
+    if isinstance(host.get("Devices"), list) and host["Devices"]:
+        problems.append("has host devices")
+    problems.extend(_inspected_mount_problems(req, inspect))
+    action = _TARGET_ACTIONS[req.operation]
+    for problem in problems:
+        yield f'container "{name}"', f"{problem}; {action} is refused"
+
+
+def _volume_create(req: _Request) -> Iterator[_Finding]:
+    body = req.body_object
+    driver = body.str_of("Driver") or ""
+    problem = _volume_options_problem(driver, body.str_map_of("DriverOpts"), req.settings)
+    if problem is not None:
+        yield "DriverOpts", problem
+    if body.field("ClusterVolumeSpec") is not None:
+        yield "ClusterVolumeSpec", "creates a cluster (CSI) volume, which dockward cannot judge"
+
+
+def _plugin_privileges(req: _Request) -> Iterator[_Finding]:
+    if req.operation in ("plugin.pull", "plugin.upgrade"):
+        if req.body is not None and not isinstance(req.body, list):
+            raise ProtocolError("a plugin privileges body must be a JSON array")
+        privileges = req.body or []
+        path = "privileges"
+    else:
+        spec = req.task_template.obj("PluginSpec")
+        privileges = [] if spec is None else spec.items_of("PluginPrivilege")
+        path = "TaskTemplate.PluginSpec.PluginPrivilege"
+    names = [
+        (item.str_of("Name") or "?") if isinstance(item, GoObject) else "?" for item in privileges
+    ]
+    if names:
+        yield path, f"request {', '.join(names)}: plugins that need privileges are refused"
+
+
+def _plugin_configuration(req: _Request) -> Iterator[_Finding]:
+    if req.operation == "plugin.set":
+        yield (
+            "plugin settings",
+            "are refused: they can point a plugin's mounts and devices at the host",
+        )
+    else:
+        yield "plugin archive", "is refused: its config.json can ask for any privilege"
+
+
+def _build_network(req: _Request) -> Iterator[_Finding]:
+    mode = req.first("networkmode") or ""
+    if mode.lower() == "host":
+        yield "query networkmode", 'is "host": build steps would share the host\'s network'
+    elif mode.lower().startswith("container:"):
+        yield "query networkmode", f'is "{mode}": build steps would join a container\'s network'
+
+
+def _remote_context(req: _Request) -> Iterator[_Finding]:
+    if req.operation == "image.build":
+        remote = req.first("remote") or ""
+        if remote and remote != "client-session":
+            yield (
+                "query remote",
+                f'is "{remote}": the daemon would fetch the build context itself (URL or Git)',
+            )
+    else:
+        source = req.first("fromSrc") or ""
+        if source and source != "-":
+            yield "query fromSrc", f'is "{source}": the daemon would download the image itself'
+
+
+def _service_networks(req: _Request) -> Iterator[_Finding]:
+    attachments = [
+        ("TaskTemplate.Networks", req.task_template.objects_of("Networks")),
+        ("Networks", req.body_object.objects_of("Networks")),  # deprecated spelling
+    ]
+    for path, networks in attachments:
+        for network in networks:
+            target = network.str_of("Target") or ""
+            if not target:
+                continue
+            if target.lower() == "host":
+                yield path, "attaches the tasks to the host's network"
+                continue
+            found = req.fact(FactQuery("network", target))
+            if found is not None and (
+                _string(found.get("Driver")) == "host" or _string(found.get("Name")) == "host"
+            ):
+                yield path, f'attaches the tasks to network "{target}", the host\'s network'
+
+
+def _service_rollback(req: _Request) -> Iterator[_Finding]:
+    if req.first("rollback") == "previous":
+        yield (
+            "query rollback",
+            'is "previous": it restores a spec dockward has not checked; send the spec instead',
+        )
+
+
+# restricted: requirements
+
+
+def _is_root(user: str) -> bool:
+    """The user part of ``user[:group]`` is root: empty (image default), "root" or uid 0."""
+    name = user.partition(":")[0]
+    if name == "" or name.lower() == "root":
+        return True
+    return _GO_ATOI.fullmatch(name) is not None and int(name) == 0
+
+
+def _non_root(req: _Request) -> Iterator[_Finding]:
+    need = "restricted containers must run as a non-root user"
+    users: list[tuple[str, str]] = []
+    if req.operation == "container.create":
+        users.append(("User", req.body_object.str_of("User") or ""))
+    for section in req.container_specs:
+        users.append((section.path("User"), section.obj.str_of("User") or ""))
+    if req.operation == "container.exec":
+        user = req.body_object.str_of("User") or ""
+        if user:
+            users.append(("User", user))
+        elif (target := req.target) is not None:  # without User, exec runs as the container's
+            default = _string(_mapping(target[1].get("Config")).get("User"))
+            if _is_root(default):
+                shown = f'"{default}"' if default else "the image's default user"
+                yield "User", f'is not set and container "{target[0]}" runs as {shown}: {need}'
+    for path, user in users:
+        if not user:
+            yield path, f"is not set (the image's user may be root): {need}"
+        elif _is_root(user):
+            yield path, f'is "{user}": {need}'
+
+
+def _effective_no_new_privileges(options: list[str]) -> bool:
+    enabled = False
+    for option in options:
+        if option == "no-new-privileges":
+            enabled = True
+            continue
+        separator = "=" if "=" in option else ":"
+        key, _, value = option.partition(separator)
+        if key == "no-new-privileges":
+            enabled = value in _GO_TRUE
+    return enabled
+
+
+def _no_new_privileges(req: _Request) -> Iterator[_Finding]:
+    if req.operation == "container.create":
+        section = req.required_host_config
+        if not _effective_no_new_privileges(section.obj.strings_of("SecurityOpt")):
+            yield (
+                section.path("SecurityOpt"),
+                'lacks "no-new-privileges": restricted containers must not gain privileges',
+            )
+    for section in req.container_specs:
+        privileges = section.obj.obj("Privileges") or GoObject()
+        if not privileges.bool_of("NoNewPrivileges"):
+            yield (
+                section.path("Privileges.NoNewPrivileges"),
+                "is not true: restricted containers must not gain privileges",
+            )
+
+
+def _drop_all_capabilities(req: _Request) -> Iterator[_Finding]:
+    lists: list[tuple[str, list[str]]] = []
+    if req.operation == "container.create":
+        section = req.required_host_config
+        lists.append((section.path("CapDrop"), section.obj.strslice_of("CapDrop")))
+    for section in req.container_specs:
+        lists.append((section.path("CapabilityDrop"), section.obj.strings_of("CapabilityDrop")))
+    for path, names in lists:
+        if ALL not in {normalize_capability(name) for name in names}:
+            yield path, 'lacks "ALL": restricted containers drop every capability they do not add'
+
+
+def _limits(req: _Request) -> Iterator[_Finding]:
+    if req.operation == "container.create":
+        section = req.required_host_config
+        memory = section.obj.int_of("Memory") or 0
+        if memory <= 0:
+            yield section.path("Memory"), "is not set: restricted containers need a memory limit"
+        nano_cpus = section.obj.int_of("NanoCpus") or 0
+        quota = section.obj.int_of("CpuQuota") or 0
+        if nano_cpus <= 0 and quota <= 0:
+            yield (
+                section.path("NanoCpus"),
+                "is not set (nor CpuQuota): restricted containers need a CPU limit",
+            )
+        pids = section.obj.int_of("PidsLimit") or 0
+        if pids <= 0:
+            yield section.path("PidsLimit"), "is not set: restricted containers need a PIDs limit"
+    elif req.operation == "container.update":
+        # 0 and null mean "unchanged"; these would lift a limit.
+        body = req.body_object
+        for name in ("Memory", "NanoCpus", "CpuQuota"):
+            value = body.int_of(name)
+            if value is not None and value < 0:
+                yield name, f"is {value}: it would remove the container's limit"
+        pids_limit = body.int_of("PidsLimit")
+        if pids_limit is not None and pids_limit <= 0:
+            yield "PidsLimit", f"is {pids_limit}: it would remove the container's PIDs limit"
+    elif req.container_specs:
+        limits = req.limits
+        for name, what in (("MemoryBytes", "memory"), ("NanoCPUs", "CPU"), ("Pids", "PIDs")):
+            if (limits.obj.int_of(name) or 0) <= 0:
+                yield limits.path(name), f"is not set: restricted services need a {what} limit"
+
+
+def _image_problem(image: str, settings: ProfileSettings) -> str | None:
+    allowed = ", ".join(settings.allowed_registries) or "none"
+    if not image:
+        return "is not set"
+    if looks_like_image_id(image):
+        return (
+            f'is "{image}", which dockerd may resolve as a local image ID; name an image '
+            f"from an allowed registry ({allowed}) or pin it by digest"
+        )
+    try:
+        reference = parse_image_reference(image)
+    except ValueError as err:
+        return f'is "{image}": {err}'
+    if reference.pinned or registry_allows(reference, settings.allowed_registries):
+        return None
+    return (
+        f'is "{image}" ({reference.name}), not from an allowed registry ({allowed}) '
+        "and not pinned by digest"
+    )
+
+
+def _image_registry(req: _Request) -> Iterator[_Finding]:
+    images: list[tuple[str, str]] = []
+    if req.operation == "container.create":
+        images.append(("Image", req.body_object.str_of("Image") or ""))
+    for section in req.container_specs:
+        images.append((section.path("Image"), section.obj.str_of("Image") or ""))
+    for path, image in images:
+        problem = _image_problem(image, req.settings)
+        if problem is not None:
+            yield path, problem
+
+
+# --- the table -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Check:
+    """One row: ``run`` yields (field, reason) for each refused setting it finds."""
+
+    name: str
+    profile: Literal["baseline", "restricted"]
+    operations: frozenset[str]
+    field: str
+    refuses: str
+    run: Callable[[_Request], Iterator[_Finding]] = dataclasses.field(repr=False)
+    uses_facts: bool = False
+
+
+_CREATE = "container.create"
+_UPDATE = "container.update"
+_START = "container.start"
+_EXEC = "container.exec"
+_SERVICE = ("service.create", "service.update")
+
+
+def _ops(*names: str | Iterable[str]) -> frozenset[str]:
+    flat: set[str] = set()
+    for name in names:
+        flat.update([name] if isinstance(name, str) else name)
+    return frozenset(flat)
+
+
+# fmt: off
+CHECKS: tuple[Check, ...] = (
+    # baseline: no way onto the host
+    Check("privileged", "baseline", _ops(_CREATE), "HostConfig.Privileged",
+          "Privileged true", _privileged),
+    Check("host-namespaces", "baseline", _ops(_CREATE),
+          "HostConfig.NetworkMode, PidMode, IpcMode, UTSMode, UsernsMode, CgroupnsMode, Cgroup",
+          '"host" or "container:<id>" (joining the host\'s or another container\'s namespace)',
+          _namespaces),
+    Check("host-path-binds", "baseline", _ops(_CREATE), "HostConfig.Binds",
+          "host paths outside allowed_host_paths, the Docker socket or a directory above it, "
+          "named volumes created with bind or device options", _binds, uses_facts=True),
+    Check("host-path-mounts", "baseline", _ops(_CREATE, _SERVICE),
+          "HostConfig.Mounts, TaskTemplate.ContainerSpec.Mounts",
+          "bind mounts as Binds; volume mounts whose DriverConfig binds or mounts devices, or "
+          "passes options to a plugin; existing volumes with such options; npipe, cluster and "
+          "unknown types", _mounts, uses_facts=True),
+    Check("volumes-from", "baseline", _ops(_CREATE), "HostConfig.VolumesFrom",
+          "taking the volumes of a container whose mounts reach the host", _volumes_from,
+          uses_facts=True),
+    Check("capabilities", "baseline", _ops(_CREATE, _SERVICE),
+          "HostConfig.CapAdd, HostConfig.Capabilities, TaskTemplate.ContainerSpec.CapabilityAdd",
+          "capabilities outside Docker's default set, ALL, any spelling", _capabilities),
+    Check("devices", "baseline", _ops(_CREATE, _UPDATE, _SERVICE),
+          "HostConfig.Devices, DeviceCgroupRules, DeviceRequests; "
+          "TaskTemplate.Resources.Reservations.GenericResources", "any entry", _devices),
+    Check("security-options", "baseline", _ops(_CREATE, _SERVICE, "image.build"),
+          "HostConfig.SecurityOpt, query securityopt, TaskTemplate.ContainerSpec.Privileges",
+          "unconfined or custom seccomp, unconfined AppArmor, SELinux disabled or unconfined "
+          "type/user/role, writable-cgroups, systempaths, unknown options", _security_options),
+    Check("system-paths", "baseline", _ops(_CREATE), "HostConfig.MaskedPaths, ReadonlyPaths",
+          "a list (even []) that leaves out a path the daemon masks or makes read-only",
+          _system_paths),
+    Check("cgroup-parent", "baseline", _ops(_CREATE, _UPDATE, "image.build"),
+          "HostConfig.CgroupParent, query cgroupparent", "any value", _cgroup_parent),
+    Check("sysctls", "baseline", _ops(_CREATE, _SERVICE),
+          "HostConfig.Sysctls, TaskTemplate.ContainerSpec.Sysctls",
+          "sysctls outside the safe namespaced set", _sysctls),
+    Check("runtime", "baseline", _ops(_CREATE), "HostConfig.Runtime",
+          "runtimes outside allowed_runtimes", _runtime),
+    Check("proc-working-dir", "baseline", _ops(_CREATE, _EXEC, _SERVICE),
+          "WorkingDir, TaskTemplate.ContainerSpec.Dir", "directories under /proc",
+          _working_directory),
+    Check("start-host-config", "baseline", _ops(_START), "container start body",
+          "any body (a HostConfig at start, API < 1.24)", _start_host_config),
+    Check("checkpoint-dir", "baseline", _ops(_START, "checkpoint.create"),
+          "query checkpoint-dir, CheckpointDir", "any host directory", _checkpoint_directory),
+    Check("exec-privileged", "baseline", _ops(_EXEC), "Privileged (exec)", "Privileged true",
+          _exec_privileged),
+    Check("target-container", "baseline",
+          _ops(_EXEC, "container.archive.write", "container.attach", "container.attach_ws"),
+          "the container named in the path",
+          "exec, file upload or stdin attach into a container that is privileged, shares a "
+          "host namespace, has added capabilities or devices, or mounts host paths",
+          _target_container, uses_facts=True),
+    Check("volume-options", "baseline", _ops("volume.create"),
+          "DriverOpts, ClusterVolumeSpec",
+          "local options that bind host paths outside the allow-list or mount devices; plugin "
+          "options; cluster volumes", _volume_create),
+    Check("plugin-privileges", "baseline", _ops("plugin.pull", "plugin.upgrade", _SERVICE),
+          "privileges body, TaskTemplate.PluginSpec.PluginPrivilege", "any privilege",
+          _plugin_privileges),
+    Check("plugin-configuration", "baseline", _ops("plugin.set", "plugin.create"),
+          "plugin set, plugin create", "every request", _plugin_configuration),
+    Check("build-network", "baseline", _ops("image.build"), "query networkmode",
+          '"host" or "container:<id>"', _build_network),
+    Check("remote-fetch", "baseline", _ops("image.build", "image.pull"),
+          "query remote (build), query fromSrc (import)",
+          "a URL or Git context the daemon fetches itself", _remote_context),
+    Check("service-host-network", "baseline", _ops(_SERVICE),
+          "TaskTemplate.Networks, Networks", "the host network, by name or ID",
+          _service_networks, uses_facts=True),
+    Check("service-rollback", "baseline", _ops("service.update"), "query rollback",
+          '"previous" (a spec dockward has not seen)', _service_rollback),
+    # restricted: baseline, plus requirements
+    Check("non-root-user", "restricted", _ops(_CREATE, _EXEC, _SERVICE),
+          "User, TaskTemplate.ContainerSpec.User",
+          'empty, "root", uid 0 (also "0:0", "root:x"); an exec without User into a root '
+          "container", _non_root, uses_facts=True),
+    Check("no-new-privileges", "restricted", _ops(_CREATE, _SERVICE),
+          "HostConfig.SecurityOpt, TaskTemplate.ContainerSpec.Privileges.NoNewPrivileges",
+          "missing no-new-privileges", _no_new_privileges),
+    Check("drop-all-capabilities", "restricted", _ops(_CREATE, _SERVICE),
+          "HostConfig.CapDrop, TaskTemplate.ContainerSpec.CapabilityDrop", 'missing "ALL"',
+          _drop_all_capabilities),
+    Check("resource-limits", "restricted", _ops(_CREATE, _UPDATE, _SERVICE),
+          "HostConfig.Memory, NanoCpus/CpuQuota, PidsLimit; TaskTemplate.Resources.Limits",
+          "missing limits; an update that lifts one", _limits),
+    Check("image-registry", "restricted", _ops(_CREATE, _SERVICE),
+          "Image, TaskTemplate.ContainerSpec.Image",
+          "images outside allowed_registries and not pinned by digest; image IDs",
+          _image_registry),
+)
+# fmt: on
+
+_JSON_BODIES = frozenset(
+    {
+        "container.create",
+        "container.update",
+        "container.start",
+        "container.exec",
+        "volume.create",
+        "service.create",
+        "service.update",
+        "plugin.pull",
+        "plugin.upgrade",
+        "checkpoint.create",
+    }
+)
+
+
+def inspected_operations() -> frozenset[str]:
+    """Operations whose body, query or target the baseline and restricted profiles check."""
+    return frozenset().union(*(check.operations for check in CHECKS))
+
+
+def json_body_operations() -> frozenset[str]:
+    """Inspected operations whose body is JSON and must be decoded (``decode_body``).
+
+    The others are judged on their query and facts alone; their bodies (build contexts, file
+    archives, image tarballs) stream through undecoded and are passed as ``None``.
+    """
+    return _JSON_BODIES
+
+
+def _checks_for(profile: str, operation: str) -> list[Check]:
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r} (known: {', '.join(PROFILES)})")
+    if profile == "unrestricted":
+        return []
+    return [
+        check
+        for check in CHECKS
+        if operation in check.operations
+        and (check.profile == "baseline" or profile == "restricted")
+    ]
+
+
+def facts_needed(
+    profile: str,
+    operation: str,
+    params: Mapping[str, str],
+    query: Mapping[str, list[str]],
+    body: object,
+    facts: Facts | None = None,
+) -> list[FactQuery]:
+    """The daemon lookups ``check_request`` still needs, given the ``facts`` fetched so far.
+
+    Call it again with the answers merged in until it returns ``[]``: a container's volumes
+    are only known once the container has been inspected. Raises ``ProtocolError`` for a body
+    dockerd would refuse.
+    """
+    missing: list[FactQuery] = []
+    request = _Request(operation, params, query, body, ProfileSettings(), facts or {}, missing)
+    for check in _checks_for(profile, operation):
+        if check.uses_facts:
+            for _ in check.run(request):
+                pass
+    return missing
+
+
+def check_request(
+    profile: str,
+    operation: str,
+    params: Mapping[str, str],
+    query: Mapping[str, list[str]],
+    body: object,
+    settings: ProfileSettings,
+    facts: Facts,
+) -> Violation | None:
+    """The first violation of ``profile`` in table order, or ``None`` if the request passes.
+
+    ``body`` is ``decode_body``'s result (``None`` for no body, or for operations outside
+    ``json_body_operations``). Raises ``ProtocolError`` (400) where dockerd's own decoding would
+    fail (a string where a boolean belongs, ...). A fact ``facts_needed`` asked for but absent
+    from ``facts`` is a violation.
+    """
+    request = _Request(operation, params, query, body, settings, facts)
+    for check in _checks_for(profile, operation):
+        try:
+            for path, reason in check.run(request):
+                return Violation(path, reason, check.name)
+        except _MissingFact as missing:
+            return Violation(
+                check.field,
+                f"could not be checked: the daemon was not asked about {missing.query.kind} "
+                f'"{missing.query.name}"',
+                check.name,
+            )
     return None
