@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from rich.console import Console  # noqa: E402
 
-from bench import loadgen, procstat, report, transfers  # noqa: E402
+from bench import loadgen, policy_bench, procstat, report, transfers  # noqa: E402
 from bench.loadgen import Target  # noqa: E402
 from support.dockerd import DockerDaemon, find_docker_cli  # noqa: E402
 from support.gateway import GatewayProcess, TestPKI  # noqa: E402
@@ -333,6 +333,8 @@ class Bench:
         results["load"] = self.load_rows()
         results["machine"]["tls"] = {n: r["tls"] for n, r in results["load"]["ping"].items()}
         results["transfers"], results["rss"] = self.transfers()
+        _step("policy decision micro-benchmark (container create under a baseline role)")
+        results["policy_decision"] = policy_bench.measure()
         log = self.gateway.log()
         results["gateway_tracebacks"] = log.count("Traceback")
         return results
@@ -384,6 +386,7 @@ def main(argv: list[str] | None = None) -> int:
         console.print("[bold]interrupted[/]: everything the benchmark started has been stopped")
         return 130
     rows = report.print_report(results, Console(width=200, highlight=False))
+    Console(width=200, highlight=False).print(policy_bench.describe(results["policy_decision"]))
     results["rows"] = [row.as_dict() for row in rows]
     if results["gateway_tracebacks"]:
         console.print(f"[bold red]dockward logged {results['gateway_tracebacks']} traceback(s)[/]")

@@ -126,6 +126,10 @@ class RolePolicy:
         self.config = config
         self.extra_sockets: tuple[str, ...] = (upstream_socket,) if upstream_socket else ()
         self.roles: tuple[Role, ...] = tuple(build_role(item) for item in config.role)
+        # built once: the settings memoise derived values (clean paths, sets) for every request
+        self._settings_of = {
+            role.name: self._settings(role, self.extra_sockets) for role in self.roles
+        }
         self.body_limit = config.body_limit
 
     def role_named(self, name: str) -> Role | None:
@@ -230,7 +234,7 @@ class RolePolicy:
             request.params,
             query,
             body,
-            self._settings(role, self.extra_sockets),
+            self._settings_of[role.name],
             facts,
         )
         if violation is None:

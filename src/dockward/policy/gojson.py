@@ -108,9 +108,17 @@ def go_fold(text: str) -> str:
     their folds are equal: ``go_fold("Bindſ") == go_fold("BINDS") == "BINDS"``. ASCII letters
     fold to upper case, because ``A`` < ``a`` < any non-ASCII member of the orbit.
     """
-    if text.isascii():
-        return text.upper()
-    return text.translate(_fold_table())
+    folded = _fold_cache.get(text)
+    if folded is None:
+        folded = text.upper() if text.isascii() else text.translate(_fold_table())
+        if len(text) <= _FOLD_CACHE_KEY_MAX and len(_fold_cache) < _FOLD_CACHE_SIZE:
+            _fold_cache[text] = folded  # field names and the keys clients send repeat
+    return folded
+
+
+_fold_cache: dict[str, str] = {}
+_FOLD_CACHE_SIZE = 16384
+_FOLD_CACHE_KEY_MAX = 64
 
 
 def go_equal_fold(a: str, b: str) -> bool:
@@ -172,7 +180,8 @@ class GoObject(dict[str, object]):
 
     def __init__(self, pairs: Iterable[tuple[str, object]] | Mapping[str, object] = ()) -> None:
         items = list(pairs.items()) if isinstance(pairs, Mapping) else list(pairs)
-        by_fold = {go_fold(key): key for key, _ in items}
+        # ASCII keys (nearly all) fold inline: this runs for every object of every body
+        by_fold = {(key.upper() if key.isascii() else go_fold(key)): key for key, _ in items}
         if len(by_fold) != len(items):
             _refuse_duplicate(items)
         super().__init__(items)
@@ -201,7 +210,7 @@ class GoObject(dict[str, object]):
         """The key Go would decode into the struct field ``name``, or ``None``."""
         if dict.__contains__(self, name):
             return name
-        return self._by_fold.get(go_fold(name))
+        return self._by_fold.get(name.upper() if name.isascii() else go_fold(name))
 
     def field(self, name: str) -> object | None:
         """The value of struct field ``name``: exact key, else the folded one; null -> None."""

@@ -39,7 +39,7 @@ from typing import Literal, TypeAlias
 
 from dockward.errors import ProtocolError
 from dockward.policy.capabilities import ALL, DEFAULT_CAPABILITIES, normalize_capability
-from dockward.policy.gojson import GoObject
+from dockward.policy.gojson import GoObject, go_fold
 from dockward.policy.images import looks_like_image_id, parse_image_reference, registry_allows
 from dockward.policy.paths import go_bool, go_path_clean
 
@@ -250,7 +250,8 @@ class _Request:
         top = self.body_object
         inner = top.obj("HostConfig")
         sections = [_Section(inner, "HostConfig.")] if inner is not None else []
-        sections.append(_Section(top, "(top level) "))
+        if not _only_config_keys(top):
+            sections.append(_Section(top, "(top level) "))
         return sections
 
     @cached_property
@@ -291,6 +292,25 @@ class _Request:
             return None
         inspect = self.fact(FactQuery("container", name))
         return None if inspect is None else (name, inspect)
+
+
+# container.Config's JSON fields plus the create request's own: a top level holding only these
+# cannot carry a legacy HostConfig field, so the second pass over it can be skipped. Any other key
+# (a HostConfig field, or anything unknown) keeps the top level under inspection.
+_CREATE_TOP_LEVEL_KEYS = frozenset(
+    name.upper()
+    for name in (
+        "Hostname", "Domainname", "User", "AttachStdin", "AttachStdout", "AttachStderr",
+        "ExposedPorts", "Tty", "OpenStdin", "StdinOnce", "Env", "Cmd", "Healthcheck",
+        "ArgsEscaped", "Image", "Volumes", "WorkingDir", "Entrypoint", "NetworkDisabled",
+        "MacAddress", "OnBuild", "Labels", "StopSignal", "StopTimeout", "Shell",
+        "HostConfig", "NetworkingConfig",
+    )
+)
+
+
+def _only_config_keys(top: GoObject) -> bool:
+    return all(go_fold(key) in _CREATE_TOP_LEVEL_KEYS for key in top)
 
 
 def _mapping(value: object) -> Mapping[str, object]:
