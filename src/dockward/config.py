@@ -130,30 +130,38 @@ class GatewayConfig(_Strict):
             raise ValueError("auto_renew needs state_dir (where the CA key is)")
 
 
-def load_config(path: Path) -> GatewayConfig:
-    """Read and validate a TOML config file; ``ConfigError`` names the key and the reason."""
+def read_toml(path: Path, what: str) -> dict[str, object]:
+    """A TOML file as a dict; ``ConfigError`` for a missing, unreadable or invalid file."""
     try:
         text = path.read_text()
     except FileNotFoundError:
-        raise ConfigError(f"config file {path} not found") from None
+        raise ConfigError(f"{what} {path} not found") from None
     except OSError as err:
-        raise ConfigError(f"cannot read config file {path}: {err.strerror}") from None
+        raise ConfigError(f"cannot read {what} {path}: {err.strerror}") from None
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: invalid TOML: {err}") from None
-    return config_from_dict(data, source=str(path))
+
+
+def validation_error(err: ValidationError, source: str) -> ConfigError:
+    """The first validation problem as ``SOURCE: key.path[0].name: reason (and N more)``."""
+    first = err.errors()[0]
+    message = first["msg"].removeprefix("Value error, ")
+    more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
+    return ConfigError(f"{source}: {_location(first['loc'])}: {message}{more}")
+
+
+def load_config(path: Path) -> GatewayConfig:
+    """Read and validate a TOML config file; ``ConfigError`` names the key and the reason."""
+    return config_from_dict(read_toml(path, "config file"), source=str(path))
 
 
 def config_from_dict(data: dict[str, object], source: str = "config") -> GatewayConfig:
     try:
         return GatewayConfig.model_validate(data)
     except ValidationError as err:
-        first = err.errors()[0]
-        where = _location(first["loc"])
-        message = first["msg"].removeprefix("Value error, ")
-        more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
-        raise ConfigError(f"{source}: {where}: {message}{more}") from None
+        raise validation_error(err, source) from None
     except ValueError as err:
         raise ConfigError(f"{source}: {err}") from None
 

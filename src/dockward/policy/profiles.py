@@ -300,11 +300,33 @@ class _Request:
 _CREATE_TOP_LEVEL_KEYS = frozenset(
     name.upper()
     for name in (
-        "Hostname", "Domainname", "User", "AttachStdin", "AttachStdout", "AttachStderr",
-        "ExposedPorts", "Tty", "OpenStdin", "StdinOnce", "Env", "Cmd", "Healthcheck",
-        "ArgsEscaped", "Image", "Volumes", "WorkingDir", "Entrypoint", "NetworkDisabled",
-        "MacAddress", "OnBuild", "Labels", "StopSignal", "StopTimeout", "Shell",
-        "HostConfig", "NetworkingConfig",
+        "Hostname",
+        "Domainname",
+        "User",
+        "AttachStdin",
+        "AttachStdout",
+        "AttachStderr",
+        "ExposedPorts",
+        "Tty",
+        "OpenStdin",
+        "StdinOnce",
+        "Env",
+        "Cmd",
+        "Healthcheck",
+        "ArgsEscaped",
+        "Image",
+        "Volumes",
+        "WorkingDir",
+        "Entrypoint",
+        "NetworkDisabled",
+        "MacAddress",
+        "OnBuild",
+        "Labels",
+        "StopSignal",
+        "StopTimeout",
+        "Shell",
+        "HostConfig",
+        "NetworkingConfig",
     )
 )
 

@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import fnmatch
 import ipaddress
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from dockward.errors import ConfigError
+from dockward.config import read_toml, validation_error
 from dockward.identity import PeerIdentity
 from dockward.policy.routes import OPERATIONS, ROUTES, Access
 
@@ -339,26 +338,11 @@ class PolicyConfig(BaseModel):
 
 def load_policy_config(path: Path) -> PolicyConfig:
     """Read a policy file; ``ConfigError`` names the key and the reason."""
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"policy file {path} not found") from None
-    except OSError as err:
-        raise ConfigError(f"cannot read policy file {path}: {err.strerror}") from None
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{path}: invalid TOML: {err}") from None
-    return policy_config_from_dict(data, source=str(path))
+    return policy_config_from_dict(read_toml(path, "policy file"), source=str(path))
 
 
 def policy_config_from_dict(data: dict[str, object], source: str = "policy") -> PolicyConfig:
     try:
         return PolicyConfig.model_validate(data)
     except ValidationError as err:
-        first = err.errors()[0]
-        where = "".join(
-            f"[{p}]" if isinstance(p, int) else (f".{p}" if i else str(p))
-            for i, p in enumerate(first["loc"])
-        )
-        message = first["msg"].removeprefix("Value error, ")
-        more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
-        raise ConfigError(f"{source}: {where or '(top level)'}: {message}{more}") from None
+        raise validation_error(err, source) from None
