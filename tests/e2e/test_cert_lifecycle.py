@@ -126,19 +126,20 @@ def test_revoke_ends_a_live_logs_stream_and_refuses_the_next_command(
         dockerd.api("DELETE", f"/containers/{name}?force=1")
 
 
-def test_server_certificate_rotation_keeps_a_live_events_stream(
+def test_server_certificate_rotation_keeps_live_events_and_logs_streams(
     gateway, state, busybox_image, dockerd
 ):
     admin = state.client_dir("admin")
     before = served_serial(gateway, admin)
     label = uuid.uuid4().hex
+    # --since: events from before the stream was set up are replayed, so none is missed
+    since = str(int(time.time()) - 1)
     events = subprocess.Popen(
-        # --since: events from before the stream was set up are replayed, so none is missed
         [
             find_docker_cli(),
             "events",
             "--since",
-            str(int(time.time()) - 1),
+            since,
             "--filter",
             f"label=t={label}",
             "--format",
@@ -148,28 +149,82 @@ def test_server_certificate_rotation_keeps_a_live_events_stream(
         stderr=subprocess.PIPE,
         env=gateway.env(admin),
     )
+    talker = f"talker-{label[:8]}"
+    assert (
+        docker(
+            gateway,
+            admin,
+            "run",
+            "-d",
+            "--name",
+            talker,
+            busybox_image,
+            "sh",
+            "-c",
+            "i=0; while true; do echo line$i; i=$((i+1)); sleep 0.1; done",
+        ).returncode
+        == 0
+    )
+    logs = subprocess.Popen(
+        [find_docker_cli(), "logs", "-f", talker],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=gateway.env(admin),
+    )
+    created = []
     try:
-        first = dockerd.api_json(
-            "POST", "/containers/create", {"Image": busybox_image, "Labels": {"t": label}}
+        created.append(
+            dockerd.api_json(
+                "POST", "/containers/create", {"Image": busybox_image, "Labels": {"t": label}}
+            )
         )
         assert events.stdout is not None and events.stdout.readline().strip() == b"create"
+        assert logs.stdout is not None and logs.stdout.readline().startswith(b"line")
         ca(state, "renew", f"{before:x}")
         wait_for(
             lambda: served_serial(gateway, admin) != before,
             what="new handshakes to get the new certificate",
         )
-        second = dockerd.api_json(
-            "POST", "/containers/create", {"Image": busybox_image, "Labels": {"t": label}}
+        created.append(
+            dockerd.api_json(
+                "POST", "/containers/create", {"Image": busybox_image, "Labels": {"t": label}}
+            )
         )
-        assert (
-            events.stdout.readline().strip() == b"create"
-        )  # the old connection is still streaming
-        assert events.poll() is None
+        # the connections opened under the old certificate are still streaming
+        assert events.stdout.readline().strip() == b"create"
+        mark = logs.stdout.readline()
+        later = [logs.stdout.readline() for _ in range(5)]
+        assert all(line.startswith(b"line") for line in [mark, *later])
+        assert events.poll() is None and logs.poll() is None
     finally:
-        events.kill()
-        events.communicate()
-    for container in (first, second):
+        for process in (events, logs):
+            process.kill()
+            process.communicate()
+        dockerd.api("DELETE", f"/containers/{talker}?force=1")
+    for container in created:
         dockerd.api("DELETE", f"/containers/{container['Id']}?force=1")
+
+
+def test_serve_refuses_a_private_key_readable_by_others(state, dockerd):
+    os.chmod(state.server_key, 0o644)
+    tls = {
+        "cert": str(state.server_cert),
+        "key": str(state.server_key),
+        "ca": str(state.ca_bundle),
+        "crl": str(state.crl_path),
+    }
+    gateway = GatewayProcess(
+        TestPKI(state.path.parent / "unused-pki"), dockerd.socket_path, tls=tls
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "dockward", "serve", "--config", str(gateway.config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert f"chmod 600 {state.server_key}" in result.stderr, result.stderr
+    assert result.stderr.count("\n") == 1
 
 
 def test_ca_rotation_overlap_then_retire(gateway, state):
