@@ -24,6 +24,7 @@ _PATHS = {
     "container": "/containers/{}/json",
     "volume": "/volumes/{}",
     "network": "/networks/{}",
+    "exec": "/exec/{}/json",
 }
 MAX_ROUNDS = 4  # a container, then its volumes and networks; more means something is wrong
 

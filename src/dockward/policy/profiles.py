@@ -93,10 +93,10 @@ class Violation:
 
 @dataclass(frozen=True)
 class FactQuery:
-    """A lookup of daemon state: ``GET /containers/{name}/json``, ``/volumes/{name}`` or
-    ``/networks/{name}``."""
+    """A lookup of daemon state: ``GET /containers/{name}/json``, ``/volumes/{name}``,
+    ``/networks/{name}`` or ``/exec/{id}/json``."""
 
-    kind: Literal["container", "volume", "network"]
+    kind: Literal["container", "volume", "network", "exec"]
     name: str
 
 
@@ -559,9 +559,22 @@ def _volumes_from(req: _Request) -> Iterator[_Finding]:
     for section in req.host_configs:
         for spec in section.obj.strings_of("VolumesFrom"):
             name = spec.partition(":")[0]
-            source = req.fact(FactQuery("container", name)) if name else None
+            # "/web" is how dockerd stores the name "web", and it accepts that spelling; but
+            # the lookup path cannot carry the slash (the daemon's router redirects
+            # /containers//web/json), so ask for "web". That answer speaks for "/web" only
+            # if it is the container *named* web: GET /containers/web/json tries IDs first,
+            # and a container may be renamed to another one's full ID.
+            lookup = name[1:] if name.startswith("/") else name
+            source = req.fact(FactQuery("container", lookup)) if lookup else None
             if source is None:
                 continue  # dockerd answers "No such container"
+            if lookup != name and _string(source.get("Name")) != name:
+                yield (
+                    section.path("VolumesFrom"),
+                    f'names container "{name}", but "{lookup}" is the ID of container '
+                    f'"{_string(source.get("Name")).lstrip("/")}": refused as ambiguous',
+                )
+                continue
             for problem in _inspected_mount_problems(req, source):
                 yield (
                     section.path("VolumesFrom"),
@@ -777,6 +790,7 @@ def _exec_privileged(req: _Request) -> Iterator[_Finding]:
 
 _TARGET_ACTIONS = {
     "container.exec": "exec into it",
+    "container.exec.start": "starting an exec in it",
     "container.archive.write": "writing files into it",
     "container.attach": "attaching to its input",
     "container.attach_ws": "attaching to its input",
@@ -793,6 +807,38 @@ def _target_container(req: _Request) -> Iterator[_Finding]:
     if target is None:
         return  # the daemon answers "No such container"
     name, inspect = target
+    action = _TARGET_ACTIONS[req.operation]
+    for problem in _container_problems(req, inspect):
+        yield f'container "{name}"', f"{problem}; {action} is refused"
+
+
+def _exec_start(req: _Request) -> Iterator[_Finding]:
+    """Starting an exec someone else created: judge it as if it were being created now.
+
+    Exec IDs are visible in ``docker inspect``, so a role that may start execs could otherwise
+    start a privileged one an admin prepared, or one inside an unconfined container.
+    """
+    exec_id = req.params.get("name", "")
+    if not exec_id:
+        return
+    info = req.fact(FactQuery("exec", exec_id))
+    if info is None:
+        return  # the daemon answers "No such exec instance" (or the lookup is still to come)
+    shown = f'exec "{exec_id[:12]}"'
+    if _mapping(info.get("ProcessConfig")).get("privileged") is True:
+        yield shown, "was created with Privileged true; starting it is refused"
+    container_id = _string(info.get("ContainerID"))
+    if not container_id:
+        return
+    inspect = req.fact(FactQuery("container", container_id))
+    if inspect is None:
+        return
+    action = _TARGET_ACTIONS[req.operation]
+    for problem in _container_problems(req, inspect):
+        yield shown, f"runs in a container that {problem}; {action} is refused"
+
+
+def _container_problems(req: _Request, inspect: Mapping[str, object]) -> list[str]:
     host = _mapping(inspect.get("HostConfig"))
     problems: list[str] = []
     if host.get("Privileged") is True:
@@ -806,10 +852,53 @@ def _target_container(req: _Request) -> Iterator[_Finding]:
         problems.append(f"has the added capabilities {', '.join(beyond)}")
     if isinstance(host.get("Devices"), list) and host["Devices"]:
         problems.append("has host devices")
+    # a device cgroup rule lets the container's root mknod and open host devices (CAP_MKNOD
+    # is in the default set); device requests hand it GPUs and the like
+    if rules := _strings(host.get("DeviceCgroupRules")):
+        problems.append(f'may open host devices (device cgroup rule "{rules[0]}")')
+    if isinstance(host.get("DeviceRequests"), list) and host["DeviceRequests"]:
+        problems.append("has host devices from a device driver")
+    problems.extend(_inspected_confinement_problems(host))
     problems.extend(_inspected_mount_problems(req, inspect))
-    action = _TARGET_ACTIONS[req.operation]
-    for problem in problems:
-        yield f'container "{name}"', f"{problem}; {action} is refused"
+    return problems
+
+
+# The masked and read-only paths every daemon since 17.06 sets (the newer ones, such as
+# /proc/interrupts, are missing from containers an older daemon made, which are not unmasked).
+_CORE_MASKED_PATHS = ("/proc/kcore", "/proc/keys", "/proc/sched_debug", "/proc/timer_list")
+_CORE_READONLY_PATHS = ("/proc/sys", "/proc/sysrq-trigger")
+
+
+def _inspected_confinement_problems(host: Mapping[str, object]) -> Iterator[str]:
+    """Confinement an existing container runs without (its processes, and an exec's, too).
+
+    Only what ``security-options`` and ``system-paths`` refuse as unconfined is judged, not a
+    custom (maybe stricter) seccomp profile: a root process with a writable /proc/sys (write
+    ``kernel/core_pattern``) or without seccomp or AppArmor is a step from the host.
+    """
+    for option in _strings(host.get("SecurityOpt")):
+        separator = "=" if "=" in option else ":"
+        key, _, value = option.partition(separator)
+        key, value = key.lower(), value.lower()
+        if (
+            (key in ("seccomp", "apparmor") and value == "unconfined")
+            or (key == "label" and value == "disable")
+            or option == "disable"
+            or (key == "writable-cgroups" and value not in _GO_FALSE)
+        ):
+            yield f'runs with "{option}"'
+    for name, core in (
+        ("MaskedPaths", _CORE_MASKED_PATHS),
+        ("ReadonlyPaths", _CORE_READONLY_PATHS),
+    ):
+        paths = host.get(name)
+        if not isinstance(paths, list):
+            continue  # privileged (judged above) or unknown: nothing to compare
+        kept = {_clean_host_path(path) for path in _strings(paths)}
+        dropped = [path for path in core if path not in kept]
+        if dropped:
+            what = "masked" if name == "MaskedPaths" else "read-only"
+            yield f"has {', '.join(dropped)} no longer {what} ({name})"
 
 
 def _volume_create(req: _Request) -> Iterator[_Finding]:
@@ -1126,6 +1215,10 @@ CHECKS: tuple[Check, ...] = (
           "exec, file upload or stdin attach into a container that is privileged, shares a "
           "host namespace, has added capabilities or devices, or mounts host paths",
           _target_container, uses_facts=True),
+    Check("exec-start", "baseline", _ops("container.exec.start"),
+          "the exec named in the path",
+          "starting an exec created privileged, or one in a container the target-container "
+          "check refuses", _exec_start, uses_facts=True),
     Check("volume-options", "baseline", _ops("volume.create"),
           "DriverOpts, ClusterVolumeSpec",
           "local options that bind host paths outside the allow-list or mount devices; plugin "

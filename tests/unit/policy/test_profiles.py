@@ -521,6 +521,35 @@ def test_volumes_from_a_container_with_host_mounts() -> None:
     assert "volume" in refused("container.create", body, daemon=daemon).reason
 
 
+def test_volumes_from_a_name_with_its_leading_slash() -> None:
+    """dockerd accepts "/admin" for "admin"; the lookup asks for "admin" (the daemon's router
+    would redirect /containers//admin/json) and must land on the container so named."""
+    body = create({"VolumesFrom": ["/admin:ro"]})
+    hostile = {**HOSTILE, "Name": "/admin"}
+    assert facts_needed(
+        "baseline", "container.create", {}, {}, decode_body(json.dumps(body).encode())
+    ) == [container("admin")]
+    violation = refused("container.create", body, daemon={container("admin"): hostile})
+    assert violation.reason.startswith('takes the volumes of container "/admin", which mounts')
+    allowed(
+        "container.create",
+        create({"VolumesFrom": ["/web"]}),
+        daemon={container("web"): {**HARMLESS, "Name": "/web"}},
+    )
+    allowed("container.create", create({"VolumesFrom": ["/ghost"]}))
+
+
+def test_volumes_from_a_slash_name_that_the_lookup_resolves_as_an_id_is_refused() -> None:
+    """``/<id of B>`` is the container *named* so (which may be a renamed hostile one), while
+    the lookup of ``<id of B>`` finds B by its ID first: the answer does not speak for it."""
+    full_id = "ab" * 32
+    body = create({"VolumesFrom": [f"/{full_id}"]})
+    harmless_by_id = {**HARMLESS, "Id": full_id, "Name": "/innocent"}
+    violation = refused("container.create", body, daemon={container(full_id): harmless_by_id})
+    assert violation.field == "HostConfig.VolumesFrom"
+    assert "refused as ambiguous" in violation.reason
+
+
 def test_volumes_from_a_harmless_or_missing_container_pass() -> None:
     allowed(
         "container.create", create({"VolumesFrom": ["web"]}), daemon={container("web"): HARMLESS}
@@ -728,6 +757,14 @@ def test_privileged_exec() -> None:
         ({"HostConfig": {"NetworkMode": "host"}}, "shares the host's network namespace"),
         ({"HostConfig": {"CapAdd": ["SYS_ADMIN"]}}, "CAP_SYS_ADMIN"),
         ({"HostConfig": {"Devices": [{"PathOnHost": "/dev/sda"}]}}, "has host devices"),
+        ({"HostConfig": {"DeviceCgroupRules": ["b *:* rwm"]}}, "may open host devices"),
+        ({"HostConfig": {"DeviceRequests": [{"Driver": "nvidia"}]}}, "from a device driver"),
+        ({"HostConfig": {"SecurityOpt": ["seccomp=unconfined"]}}, '"seccomp=unconfined"'),
+        ({"HostConfig": {"SecurityOpt": ["apparmor:unconfined"]}}, '"apparmor:unconfined"'),
+        ({"HostConfig": {"SecurityOpt": ["label=disable"]}}, '"label=disable"'),
+        ({"HostConfig": {"SecurityOpt": ["writable-cgroups=true"]}}, "writable-cgroups"),
+        ({"HostConfig": {"ReadonlyPaths": []}}, "/proc/sys, /proc/sysrq-trigger no longer"),
+        ({"HostConfig": {"MaskedPaths": ["/proc/kcore"]}}, "/proc/keys, /proc/sched_debug"),
         (HOSTILE, 'mounts host path "/"'),
         (
             {"Mounts": [{"Type": "bind", "Source": "/var/run/docker.sock", "Destination": "/s"}]},
@@ -757,6 +794,60 @@ def test_reaching_into_a_container_that_reaches_the_host(
     )
     assert violation.field == 'container "admin"'
     assert problem in violation.reason and action in violation.reason
+
+
+# What dockerd 20.10 reports for a container made with default settings: confined.
+DOCKERD_20_10_DEFAULTS = {
+    "HostConfig": {
+        "Privileged": False,
+        "CgroupnsMode": "host",
+        "SecurityOpt": None,
+        "DeviceCgroupRules": None,
+        "DeviceRequests": None,
+        "MaskedPaths": [
+            "/proc/asound",
+            "/proc/acpi",
+            "/proc/kcore",
+            "/proc/keys",
+            "/proc/latency_stats",
+            "/proc/timer_list",
+            "/proc/timer_stats",
+            "/proc/sched_debug",
+            "/proc/scsi",
+            "/sys/firmware",
+        ],
+        "ReadonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
+    },
+    "Mounts": [],
+}
+
+
+@pytest.mark.parametrize(
+    "host_config",
+    [
+        {},
+        {"SecurityOpt": ["no-new-privileges", "seccomp={}", "label=level:s0", "apparmor=x"]},
+        {"SecurityOpt": ["writable-cgroups=false"]},
+        {"MaskedPaths": None, "ReadonlyPaths": None},
+    ],
+    ids=["defaults", "confining-options", "cgroups-read-only", "lists-unknown"],
+)
+def test_reaching_into_a_confined_container_passes(host_config: dict[str, object]) -> None:
+    defaults: dict[str, object] = DOCKERD_20_10_DEFAULTS["HostConfig"]  # type: ignore[assignment]
+    inspect = {"HostConfig": {**defaults, **host_config}}
+    for operation, query in (
+        ("container.exec", {}),
+        ("container.archive.write", {"path": ["/"]}),
+        ("container.attach", {"stdin": ["1"]}),
+    ):
+        body = {"Cmd": ["sh"]} if operation == "container.exec" else None
+        allowed(
+            operation,
+            body,
+            params={"name": "web"},
+            query=query,
+            daemon={container("web"): inspect},
+        )
 
 
 def test_reaching_into_a_container_through_a_host_volume_takes_two_lookups() -> None:
