@@ -59,13 +59,13 @@ class ExchangeRecord:
 
     def as_json_line(self) -> str:
         """``as_log()`` serialised, built by hand: this runs once per request."""
-        dumps = json.dumps
+        dumps, quoted = json.dumps, _quoted  # quoted: few distinct values, memoised
         line = (
-            f'{{"time":"{_timestamp(self.started)}","listener":{dumps(self.listener)},'
+            f'{{"time":"{_timestamp(self.started)}","listener":{quoted(self.listener)},'
             f'"source":{dumps(self.source)},"identity":{_identity_json(self.identity)},'
-            f'"method":{dumps(self.method)},"path":{dumps(self.path)},'
-            f'"operation":{dumps(self.operation)},"decision":{dumps(self.decision)},'
-            f'"rule":{dumps(self.rule)},"role":{dumps(self.role)},"status":{self.status},'
+            f'"method":{quoted(self.method)},"path":{dumps(self.path)},'
+            f'"operation":{quoted(self.operation)},"decision":{quoted(self.decision)},'
+            f'"rule":{quoted(self.rule)},"role":{quoted(self.role)},"status":{self.status},'
             f'"bytes_in":{self.bytes_in},"bytes_out":{self.bytes_out},'
             f'"duration_ms":{round(self.duration_ms, 3)}'
         )
@@ -76,6 +76,7 @@ class ExchangeRecord:
         return line + "}\n"
 
 
+_quoted = lru_cache(maxsize=4096)(json.dumps)
 _second_cache: dict[int, str] = {}
 
 

@@ -21,7 +21,7 @@ from dockward.identity import PeerIdentity
 from dockward.policy import profiles
 from dockward.policy.decision import Decision
 from dockward.policy.roles import PolicyConfig, Role, build_role
-from dockward.policy.routes import Classification
+from dockward.policy.routes import OPERATIONS, Classification
 
 DEFAULT_BODY_LIMIT = 4 * 1024 * 1024
 
@@ -116,7 +116,13 @@ class AdminPolicy(_Unrestricted):
                 reason=f"denied: {request.path} is not a known Engine API route for this method",
                 role=self.role,
             )
-        return Decision(allowed=True, operation=route.operation, rule="admin:all", role=self.role)
+        return _ADMIN_ALLOWS[route.operation]
+
+
+_ADMIN_ALLOWS = {
+    operation: Decision(allowed=True, operation=operation, rule="admin:all", role="admin")
+    for operation in OPERATIONS
+}
 
 
 class RolePolicy:
@@ -131,12 +137,22 @@ class RolePolicy:
             role.name: self._settings(role, self.extra_sockets) for role in self.roles
         }
         self.body_limit = config.body_limit
+        self._role_cache: dict[tuple[PeerIdentity, str | None], Role | None] = {}
 
     def role_named(self, name: str) -> Role | None:
         return next((role for role in self.roles if role.name == name), None)
 
     def match_role(self, identity: PeerIdentity, address: str | None) -> Role | None:
-        return next((role for role in self.roles if role.matches(identity, address)), None)
+        key = (identity, address)
+        try:
+            return self._role_cache[key]
+        except KeyError:
+            pass
+        role = next((role for role in self.roles if role.matches(identity, address)), None)
+        if len(self._role_cache) >= 4096:  # a policy object lives until the next reload
+            self._role_cache.clear()
+        self._role_cache[key] = role
+        return role
 
     def authorize(
         self, identity: PeerIdentity, address: str | None, request: Classification
