@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 from support.dockerd import find_docker_cli
-from support.gateway import GatewayProcess
+from support.gateway import GatewayProcess, read_until_close, tls_connect
 from support.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -114,6 +114,25 @@ def test_env_values_are_redacted_without_the_secrets_grant(roles_gateway, busybo
             roles_gateway, "admin", "inspect", "--format", "{{json .Config.Env}}", name
         )
         assert "DB_PASSWORD=hunter2" in as_admin.stdout
+    finally:
+        dockerd.api("DELETE", f"/containers/{name}?force=1")
+
+
+def test_env_redaction_also_holds_for_http10_close_delimited_answers(
+    roles_gateway, busybox_image, dockerd
+):
+    name = f"env10-{uuid.uuid4().hex[:6]}"
+    dockerd.api_json(
+        "POST",
+        f"/containers/create?name={name}",
+        {"Image": busybox_image, "Cmd": ["true"], "Env": ["DB_PASSWORD=hunter2"]},
+    )
+    try:
+        with tls_connect(roles_gateway, roles_gateway.pki.client("ci-1")) as sock:
+            sock.sendall(f"GET /v1.41/containers/{name}/json HTTP/1.0\r\n\r\n".encode())
+            answer = read_until_close(sock)
+        assert answer.startswith(b"HTTP/1.0 200 ")
+        assert b"hunter2" not in answer and b"DB_PASSWORD=<redacted>" in answer
     finally:
         dockerd.api("DELETE", f"/containers/{name}?force=1")
 

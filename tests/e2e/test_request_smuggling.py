@@ -6,6 +6,7 @@ socket must show that no such container exists.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 
@@ -106,6 +107,16 @@ CASES = {
         400,
     ),
     "http-2.0-version": (lambda n: create_head(n, "Host: x", CL, version="HTTP/2.0") + BODY, 400),
+    # Go ignores Transfer-Encoding on HTTP/1.0: dockerd would read no body at all
+    "http10-chunked": (
+        lambda n: (
+            create_head(n, "Host: x", "Transfer-Encoding: chunked", version="HTTP/1.0")
+            + b"%x\r\n" % len(BODY)
+            + BODY
+            + b"\r\n0\r\n\r\n"
+        ),
+        400,
+    ),
 }
 
 
@@ -172,3 +183,76 @@ def test_unknown_route_is_denied_and_the_connection_stays_usable(gateway, pki):
         assert b"not a known Engine API route" in first
         sock.sendall(b"GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         assert read_until_close(sock).startswith(b"HTTP/1.1 200 ")
+
+
+def read_response(sock) -> bytes:
+    """One Content-Length response from a raw socket."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        piece = sock.recv(65536)
+        assert piece, data
+        data += piece
+    head, _, rest = data.partition(b"\r\n\r\n")
+    length = int(
+        next(
+            line.split(b":")[1]
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length")
+        )
+    )
+    while len(rest) < length:
+        rest += sock.recv(65536)
+    return head + b"\r\n\r\n" + rest
+
+
+@pytest.mark.parametrize("variant", ["connection-close", "body-over-256k"])
+def test_a_body_the_daemon_never_read_does_not_become_a_request(variant, gateway, pki, dockerd):
+    """dockerd may answer before reading a body and close; what follows must go nowhere."""
+    name = f"smuggle-early-{variant}-{uuid.uuid4().hex[:6]}"
+    hidden = create_head(name, "Host: x", CL, "Content-Type: application/json") + BODY
+    declared = len(hidden) + 1 if variant == "connection-close" else 300 * 1024
+    extra = "Connection: close\r\n" if variant == "connection-close" else ""
+    with tls_connect(gateway, pki.client("admin")) as sock:
+        sock.sendall(
+            f"GET /v1.41/containers/json HTTP/1.1\r\nHost: x\r\n{extra}"
+            f"Content-Length: {declared}\r\n\r\n".encode()
+        )
+        assert read_response(sock).startswith(b"HTTP/1.1 200 ")
+        with contextlib.suppress(OSError):
+            sock.sendall(hidden)  # inside the declared body, which dockerd will never read
+        read_until_close(sock)
+    assert dockerd.api("GET", f"/containers/{name}/json")[0] == 404
+
+
+def test_a_request_pipelined_right_behind_a_body_is_answered(gateway, pki, dockerd, busybox_image):
+    name = f"pipelined-{uuid.uuid4().hex[:6]}"
+    head = create_head(name, "Host: x", CL, "Content-Type: application/json")
+    with tls_connect(gateway, pki.client("admin")) as sock:
+        sock.sendall(head + BODY[:5])
+        sock.sendall(BODY[5:] + b"GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        answers = read_until_close(sock)
+    assert answers.startswith(b"HTTP/1.1 201 ") and b"HTTP/1.1 200 OK" in answers
+    dockerd.api("DELETE", f"/containers/{name}?force=1")
+
+
+def test_a_malformed_second_request_gets_an_answer_and_a_log_line(gateway, pki):
+    with tls_connect(gateway, pki.client("admin")) as sock:
+        sock.sendall(b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert read_response(sock).startswith(b"HTTP/1.1 200 ")
+        sock.sendall(b"GET /_ping HTTP/1.1\nHost: x\n\n")
+        assert read_until_close(sock).startswith(b"HTTP/1.1 400 ")
+    entries = gateway.access_entries()
+    assert any(e["decision"] == "refuse" and "bare LF" in e.get("reason", "") for e in entries)
+
+
+def test_refusals_after_the_route_allowed_are_logged_as_refusals(gateway, pki):
+    with tls_connect(gateway, pki.client("admin")) as sock:
+        sock.sendall(
+            b"GET /v1.41/containers/json HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
+            b"Upgrade: tcp\r\n\r\n"
+        )
+        assert read_until_close(sock).startswith(b"HTTP/1.1 400 ")
+    entry = [
+        e for e in gateway.access_entries() if "Upgrade is not accepted" in e.get("reason", "")
+    ]
+    assert entry and entry[-1]["decision"] == "refuse"

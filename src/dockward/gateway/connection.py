@@ -25,7 +25,7 @@ import asyncio
 import enum
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from functools import lru_cache
 from typing import TYPE_CHECKING, cast
 
@@ -188,6 +188,7 @@ class ClientConnection(asyncio.Protocol):
         self._held_head: bytes | None = None
         self._t0 = 0.0
         self._handshake_timer: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
 
     # ----------------------------------------------------------------- client transport
 
@@ -315,6 +316,7 @@ class ClientConnection(asyncio.Protocol):
         transport.close()
 
     def _abort_all(self) -> None:
+        self.phase = RequestPhase.CLOSED
         if self.transport is not None:
             self.transport.abort()
         self._close_upstream()
@@ -327,7 +329,9 @@ class ClientConnection(asyncio.Protocol):
             self._to_upstream(data)
             return
         if phase is RequestPhase.BODY and not self.inbuf:
-            self._request_body(data)
+            used = self._request_body(data)
+            if used < len(data) and self.phase is not RequestPhase.CLOSED:
+                self.inbuf += data[used:]  # the next request, pipelined behind the body
             if self.phase is not RequestPhase.BODY:
                 self._process()
             return
@@ -344,6 +348,7 @@ class ClientConnection(asyncio.Protocol):
                 try:
                     end = find_head_end(self.inbuf, self._scan_from)
                 except ProtocolError as err:
+                    self._begin_record()
                     self._refuse(err.status, str(err), close=True)
                     return
                 if end < 0:
@@ -377,7 +382,8 @@ class ClientConnection(asyncio.Protocol):
                     self.client_reading.pause("pipelined")
                 return
 
-    def _start_request(self, raw: bytes) -> None:
+    def _begin_record(self) -> ExchangeRecord:
+        """Start the record (and the per-exchange state) of a new request."""
         self._t0 = time.perf_counter()
         record = self.record = ExchangeRecord(
             started=time.time(),
@@ -389,6 +395,10 @@ class ClientConnection(asyncio.Protocol):
         self.close_after = False
         self.head = None
         self.decision = None
+        return record
+
+    def _start_request(self, raw: bytes) -> None:
+        record = self._begin_record()
         try:
             head = parse_request_head_cached(raw)
         except ProtocolError as err:
@@ -514,7 +524,7 @@ class ClientConnection(asyncio.Protocol):
             return
         self.phase = RequestPhase.DECIDING
         self.client_reading.pause("deciding")
-        asyncio.get_running_loop().create_task(self._decide_with_facts(body, queries))
+        self._spawn(self._decide_with_facts(body, queries))
 
     async def _decide_with_facts(self, body: object, queries: list[FactQuery]) -> None:
         assert self.request is not None and self.decision is not None
@@ -564,6 +574,7 @@ class ClientConnection(asyncio.Protocol):
         self.collected_body = None
         self.close_after = not head.keep_alive
         self.response = ResponsePhase.HEAD
+        self._ensure_upstream()
         self._to_upstream(raw)
         if collected is not None:
             if head.chunked:
@@ -618,7 +629,8 @@ class ClientConnection(asyncio.Protocol):
         """Answer the client ourselves; the daemon never sees this request."""
         record = self.record
         if record is not None:
-            record.decision = record.decision or "refuse"
+            if record.decision not in ("deny", "audit-deny"):
+                record.decision = "refuse"  # also after an allow: the daemon never saw it
             record.reason = message
         if self.response_started:  # too late for a reply: cut the connection
             self._abort_all()
@@ -651,11 +663,22 @@ class ClientConnection(asyncio.Protocol):
                 self._close_client()
                 self._close_upstream()
             return
+        if self.phase is RequestPhase.SENT and self._awaiting_hijack():
+            return  # stdin EOF before the 101: passed on when the tunnel opens (_open_tunnel)
         if self.phase is RequestPhase.BODY:
             log.info("client %s closed in the middle of a request body", self.source)
         self.phase = RequestPhase.CLOSED
         self._close_client()
         self._close_upstream()
+
+    def _awaiting_hijack(self) -> bool:
+        request = self.request
+        return (
+            request is not None
+            and request.route is not None
+            and request.route.hijack
+            and self.response is ResponsePhase.HEAD
+        )
 
     # ------------------------------------------------------------ upstream side
 
@@ -664,13 +687,27 @@ class ClientConnection(asyncio.Protocol):
         if upstream is not None:
             upstream.write(data)
             return
+        if not self._connecting:
+            # The daemon connection went away in the middle of an exchange. Never open a new
+            # one here: the rest of a body would reach dockerd as requests nobody checked.
+            log.warning("the Docker daemon closed the connection of %s mid-request", self.source)
+            self._abort_all()
+            return
         self._pending.append(bytes(data))
         self._pending_bytes += len(data)
         if self._pending_bytes > BUFFER_LIMIT:
             self.client_reading.pause("connecting")
-        if not self._connecting:
+
+    def _ensure_upstream(self) -> None:
+        """Open the daemon connection if there is none: only ever at the start of an exchange."""
+        if self.upstream is None and not self._connecting:
             self._connecting = True
-            asyncio.get_running_loop().create_task(self._connect())
+            self._spawn(self._connect())
+
+    def _spawn(self, coroutine: Coroutine[object, object, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _to_upstream_many(self, pieces: list[bytes | memoryview]) -> None:
         if self.upstream is not None:
@@ -724,6 +761,7 @@ class ClientConnection(asyncio.Protocol):
     def _close_upstream(self) -> None:
         upstream = self.upstream
         self.upstream = None
+        self.client_reading.resume("upstream-slow")
         if upstream is not None:
             upstream.close()
 
@@ -773,7 +811,7 @@ class ClientConnection(asyncio.Protocol):
                 and decision.redact
                 and framing is Framing.BODY
                 and head.status == 200
-                and isinstance(reader, (ChunkedReader, LengthReader))
+                and reader is not None
             ):
                 self.resp_collect = bytearray()  # sent once redacted, with a new length
                 self.resp_head_raw = raw
@@ -800,16 +838,22 @@ class ClientConnection(asyncio.Protocol):
     def _response_body(self, data: bytes) -> None:
         reader = self.resp_body
         assert reader is not None
-        if self.resp_collect is not None:
-            used = self._collect_response(reader, data)
-        else:
-            used = reader.feed(data)
-            chunk = data if used == len(data) else data[:used]
-            held = self._held_head
-            if held is not None:
-                self._held_head = None
-                chunk = held + chunk
-            self.send_to_client(chunk)
+        try:
+            if self.resp_collect is not None:
+                used = self._collect_response(reader, data)
+            else:
+                used = reader.feed(data)
+                chunk = data if used == len(data) else data[:used]
+                held = self._held_head
+                if held is not None:
+                    self._held_head = None
+                    chunk = held + chunk
+                self.send_to_client(chunk)
+        except ProtocolError as err:  # the daemon is trusted, but never crash the loop
+            log.error("bad response body from the Docker daemon: %s", err)
+            self.response = ResponsePhase.IDLE
+            self._abort_all()
+            return
         if self.response is not ResponsePhase.BODY:
             return
         if reader.done:
@@ -842,12 +886,20 @@ class ClientConnection(asyncio.Protocol):
         self.response = ResponsePhase.DONE
         if self.phase is RequestPhase.SENT:
             self._exchange_done()
+        elif self.close_after and self.phase is RequestPhase.BODY:
+            # dockerd answered before reading the whole body and will close: so do we
+            self.phase = RequestPhase.CLOSED
+            if self.record is not None:
+                self._finish_record(self.record.status)
+            self._close_client()
+            self._close_upstream()
 
     def _exchange_done(self) -> None:
         record = self.record
         if record is not None:
             self._finish_record(record.status)
         self.response = ResponsePhase.IDLE
+        self.response_started = False
         self.head = None
         self.request = None
         if self.close_after or self.client_eof:
@@ -893,6 +945,11 @@ class ClientConnection(asyncio.Protocol):
             return True
         if response is ResponsePhase.BODY and isinstance(self.resp_body, UntilCloseReader):
             self.close_after = True
+            if self.resp_collect is not None:  # a close-delimited answer to redact (HTTP/1.0)
+                body = redact_json(bytes(self.resp_collect))
+                self.resp_collect = None
+                self.send_to_client(with_content_length(self.resp_head_raw, len(body)))
+                self.send_to_client(body)
             self._response_done()
             if self.phase is not RequestPhase.CLOSED:
                 # the response is complete but the request body is not: nothing more can happen
@@ -907,9 +964,25 @@ class ClientConnection(asyncio.Protocol):
             else:
                 self._bad_gateway("the Docker daemon closed the connection without answering")
             return False
-        # idle keep-alive connection closed by the daemon: reconnect on the next request
-        self.upstream = None
+        self._upstream_gone()
         return False
+
+    def _upstream_gone(self) -> None:
+        """The daemon connection ended outside a response (its reader said nothing is pending).
+
+        Between exchanges that is a closed keep-alive connection: the next request opens a new
+        one. In the middle of one (a request body still streaming after the answer) the rest of
+        the body must not be sent anywhere: close the client as dockerd closed us.
+        """
+        self.upstream = None
+        self.client_reading.resume("upstream-slow")
+        if self.phase is RequestPhase.HEAD and self.response is ResponsePhase.IDLE:
+            return
+        if self.phase is not RequestPhase.CLOSED and self.phase is not RequestPhase.TUNNEL:
+            self.phase = RequestPhase.CLOSED
+            if self.record is not None:
+                self._finish_record(self.record.status)
+            self._close_client()
 
     def _flush_close_notify(self) -> None:
         assert self.tls is not None and self.transport is not None
@@ -921,6 +994,7 @@ class ClientConnection(asyncio.Protocol):
             return
         self._upstream_protocol = None
         self.upstream = None
+        self.client_reading.resume("upstream-slow")
         if self.phase is RequestPhase.TUNNEL:
             self._close_client()
         elif (
@@ -931,6 +1005,8 @@ class ClientConnection(asyncio.Protocol):
                 self._abort_all()
             else:
                 self._bad_gateway("the Docker daemon closed the connection without answering")
+        else:
+            self._upstream_gone()
 
     def _bad_gateway(self, reason: str) -> None:
         log.error("bad response from the Docker daemon: %s", reason)

@@ -142,6 +142,9 @@ def parse_request_head(raw: bytes) -> RequestHead:
     if version == "1.1" and b"host" not in counts:
         raise ProtocolError("missing Host header")
     if transfer_encoding is not None:
+        if version == "1.0":
+            # Go ignores Transfer-Encoding on HTTP/1.0: dockerd would not read this body at all
+            raise ProtocolError("Transfer-Encoding on an HTTP/1.0 request")
         if content_length is not None:
             raise ProtocolError("Content-Length together with Transfer-Encoding")
         if transfer_encoding != b"chunked":
