@@ -107,6 +107,12 @@ class GatewayConfig(_Strict):
         default=None, description="policy file with [[role]] tables; none: every client is admin"
     )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    head_timeout: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="seconds a client may take to send a request head once it started one",
+    )
     state_dir: Path | None = Field(
         default=None, description="dockward's state directory (CA, index) for auto_renew"
     )

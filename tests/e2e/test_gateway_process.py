@@ -239,3 +239,19 @@ def test_missing_config_file_exits_2(tmp_path):
     result = dockward("serve", "--config", str(tmp_path / "nope.toml"))
     assert result.returncode == 2
     assert result.stderr.strip() == f"dockward: config file {tmp_path / 'nope.toml'} not found"
+
+
+def test_a_slow_request_head_is_cut_but_an_idle_connection_is_not(pki, dockerd):
+    from support.gateway import read_until_close, tls_connect
+
+    with GatewayProcess(pki, dockerd.socket_path, extra={"head_timeout": 0.5}) as gateway:
+        with (
+            tls_connect(gateway, pki.client("admin")) as idle,
+            tls_connect(gateway, pki.client("admin")) as slow,
+        ):
+            slow.sendall(b"GET /_ping HTTP/1.1\r\nHost: x\r\n")  # never finished
+            assert read_until_close(slow).startswith(b"HTTP/1.1 408 ")
+            # an idle keep-alive connection (no partial head) is left alone, as dockerd does
+            idle.sendall(b"GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            assert read_until_close(idle).startswith(b"HTTP/1.1 200 ")
+        assert "not complete in time" in gateway.log()

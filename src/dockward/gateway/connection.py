@@ -189,6 +189,7 @@ class ClientConnection(asyncio.Protocol):
         self._t0 = 0.0
         self._handshake_timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._head_timer: asyncio.TimerHandle | None = None
 
     # ----------------------------------------------------------------- client transport
 
@@ -255,6 +256,8 @@ class ClientConnection(asyncio.Protocol):
         self.gateway.connections.discard(self)
         if self._handshake_timer is not None:
             self._handshake_timer.cancel()
+        if self._head_timer is not None:
+            self._head_timer.cancel()
         if self.record is not None:
             self._finish_record(self.record.status or 499)
         self.phase = RequestPhase.CLOSED
@@ -265,6 +268,13 @@ class ClientConnection(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self.upstream_reading.resume("client-slow")
+
+    def _head_timeout(self) -> None:
+        self._head_timer = None
+        if self.phase is RequestPhase.HEAD and self.inbuf:
+            log.warning("request head from %s not complete in time; closing", self.source)
+            self._begin_record()
+            self._refuse(408, "request head not received in time", close=True)
 
     def _handshake_timeout(self) -> None:
         if self.phase is RequestPhase.HANDSHAKE and self.transport is not None:
@@ -353,7 +363,14 @@ class ClientConnection(asyncio.Protocol):
                     return
                 if end < 0:
                     self._scan_from = len(self.inbuf)
+                    if self._head_timer is None:  # a slow head may not hold the connection
+                        self._head_timer = asyncio.get_running_loop().call_later(
+                            self.gateway.config.head_timeout, self._head_timeout
+                        )
                     return
+                if self._head_timer is not None:
+                    self._head_timer.cancel()
+                    self._head_timer = None
                 raw = bytes(self.inbuf[:end])
                 del self.inbuf[:end]
                 self._scan_from = 0
