@@ -39,7 +39,12 @@ from dockward.http1.body import (
     UntilCloseReader,
     encode_chunk,
 )
-from dockward.http1.request import RequestHead, find_head_end, parse_request_head_cached
+from dockward.http1.request import (
+    RequestHead,
+    find_head_end,
+    parse_request_head_cached,
+    replace_request_target,
+)
 from dockward.http1.response import (
     Framing,
     error_response,
@@ -180,6 +185,7 @@ class ClientConnection(asyncio.Protocol):
         self.policy: Policy = gateway.policy
         self.decision: Decision | None = None
         self.query: dict[str, list[str]] = {}
+        self.target_query = ""
         self.collected: bytearray | None = None
         self.collected_body: bytes | None = None
         self._pending_head: bytes | None = None
@@ -430,6 +436,7 @@ class ClientConnection(asyncio.Protocol):
             self._refuse(err.status, str(err), close=True)
             return
         record.path = target.path
+        self.target_query = target.query
         request = self.request = classify_route(head.method, target)
         assert self.identity is not None
         refusal = self.gateway.refusal(self.identity)
@@ -580,7 +587,9 @@ class ClientConnection(asyncio.Protocol):
             return
         raw = self._pending_head
         assert raw is not None
-        self._forward_request(raw, self.collected_body)
+        self._forward_request(
+            _pin_target_container(raw, self.request, self.target_query, facts), self.collected_body
+        )
 
     def _forward_request(self, raw: bytes, collected: bytes | None = None) -> None:
         """Send the head (and a body read for inspection) to the daemon, then stream the rest."""
@@ -1044,6 +1053,33 @@ class ClientConnection(asyncio.Protocol):
             record.decision = "allow"
         for observer in self.gateway.observers:
             observer(record)
+
+
+# Operations judged on the container their path names (profiles' target-container check).
+_PINNED_OPERATIONS = frozenset(
+    {"container.exec", "container.archive.write", "container.attach", "container.attach_ws"}
+)
+
+
+def _pin_target_container(raw: bytes, request: Classification, query: str, facts: Facts) -> bytes:
+    """Name the checked container by its ID in the forwarded request.
+
+    The policy judged the container the daemon described for this name; between that lookup
+    and the request, the name could be moved to another container (``docker rename``). Sending
+    the ID makes dockerd act on exactly the container that was checked.
+    """
+    route = request.route
+    name = request.params.get("name")
+    if route is None or route.operation not in _PINNED_OPERATIONS or not name:
+        return raw
+    inspect = facts.get(FactQuery("container", name))
+    container_id = inspect.get("Id") if inspect else None
+    if not isinstance(container_id, str) or not container_id.isalnum():
+        return raw  # unknown container: dockerd answers 404 by itself
+    path = route.template.replace("{name:.*}", container_id)
+    prefix = f"/v{request.api_version}" if request.api_version is not None else ""
+    target = f"{prefix}{path}" + (f"?{query}" if query else "")
+    return replace_request_target(raw, target.encode("ascii"))
 
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})

@@ -168,6 +168,14 @@ def parse_request_head(raw: bytes) -> RequestHead:
     )
 
 
+def replace_request_target(raw: bytes, target: bytes) -> bytes:
+    """``raw`` (a parsed, valid head) with its request-line target replaced by ``target``."""
+    line_end = raw.index(b"\r\n")
+    method, _, rest = raw[:line_end].partition(b" ")
+    _, _, version = rest.rpartition(b" ")
+    return b"%s %s %s%s" % (method, target, version, raw[line_end:])
+
+
 @lru_cache(maxsize=512)
 def _parse_cached(raw: bytes) -> RequestHead:
     return parse_request_head(raw)
