@@ -745,7 +745,7 @@ def test_plugin_pull_with_privileges_is_denied_before_any_pull(gw, dockerd):
         ("POST", "/swarm/init", "swarm.init"),
         ("POST", "/plugins/evil/enable", "plugin.enable"),
         ("POST", "/plugins/evil/set", "plugin.set"),
-        ("POST", "/networks/create", "network.create"),
+        ("POST", "/networks/prune", "network.prune"),
         ("POST", "/auth", "auth"),
         ("POST", "/containers/x/checkpoints", "checkpoint.create"),
     ],

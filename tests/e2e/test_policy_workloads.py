@@ -8,7 +8,6 @@ removed through the daemon's own socket.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import subprocess
@@ -18,22 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from dockward.policy.roles import PRESETS
 from support.dockerd import find_docker_cli
 from support.gateway import GatewayProcess
 
 pytestmark = pytest.mark.e2e
 
-# The ci preset has no network.create/remove/connect/disconnect, which compose uses for its
-# default network: the compose test runs as a role that adds them.
-COMPOSE_ALLOW = [
-    *PRESETS["ci"].allow,
-    "network.create",
-    "network.remove",
-    "network.connect",
-    "network.disconnect",
-]
-POLICY = f"""
+POLICY = """
 [[role]]
 name = "admin"
 preset = "admin"
@@ -45,13 +34,6 @@ preset = "ci"
 profile = "baseline"
 clients = ["cn:ci-*"]
 host_paths = ["/srv/ci"]
-
-[[role]]
-name = "compose"
-profile = "baseline"
-clients = ["cn:compose-*"]
-host_paths = ["/srv/ci"]
-allow = {json.dumps(COMPOSE_ALLOW)}
 """
 
 
@@ -259,7 +241,7 @@ volumes:
 """
 
 
-@pytest.fixture(params=["compose-1"])
+@pytest.fixture(params=["ci-1"])
 def compose(request, gw, dockerd, tmp_path, busybox_image, srv_ci):
     binary = shutil.which("docker-compose")
     assert binary, "docker-compose is missing: run `make install-tests`"
@@ -312,10 +294,15 @@ def test_compose_up_run_down(compose, dockerd, srv_ci):
     assert os.path.isdir(srv_ci)
 
 
-@pytest.mark.parametrize("compose", ["ci-1"], indirect=True)
-def test_compose_default_network_needs_network_create_beyond_the_ci_preset(compose, dockerd):
-    up = compose("up", "-d")
-    assert up.returncode != 0
-    assert 'dockward: denied by role "ci": operation network.create is not allowed' in up.stderr
-    label = f"com.docker.compose.project={compose.project}"
-    assert dockerd.api_json("GET", f'/networks?filters={{"label":["{label}"]}}') == []
+def test_a_network_on_a_host_interface_is_refused_to_ci(gw, dockerd):
+    name = f"dwnet{uuid.uuid4().hex[:6]}"
+    result = subprocess.run(
+        [find_docker_cli(), "network", "create", "-d", "macvlan", "-o", "parent=lo", name],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=gw.env(gw.pki.client("ci-1")),
+    )
+    assert result.returncode != 0
+    assert 'denied by role "ci" (profile baseline): Driver is "macvlan"' in result.stderr
+    assert dockerd.api("GET", f"/networks/{name}")[0] == 404

@@ -938,6 +938,39 @@ def _plugin_configuration(req: _Request) -> Iterator[_Finding]:
         yield "plugin archive", "is refused: its config.json can ask for any privilege"
 
 
+_SAFE_NETWORK_DRIVERS = frozenset({"", "bridge"})
+_SAFE_NETWORK_OPTIONS = frozenset(
+    {"com.docker.network.driver.mtu", "com.docker.network.bridge.enable_icc"}
+)
+
+
+def _network_create(req: _Request) -> Iterator[_Finding]:
+    """A network must stay a private bridge: no host interfaces, bridges or routes.
+
+    macvlan and ipvlan put containers on a host interface's network; a bridge named after an
+    existing host bridge (``com.docker.network.bridge.name``) joins it; a chosen subnet can
+    shadow a route the host depends on. Compose's default network asks for none of these.
+    """
+    body = req.body_object
+    driver = body.str_of("Driver") or ""
+    if driver not in _SAFE_NETWORK_DRIVERS:
+        yield "Driver", f'is "{driver}": only private bridge networks are allowed'
+    for key in body.str_map_of("Options"):
+        if key not in _SAFE_NETWORK_OPTIONS:
+            yield "Options", f'sets "{key}": driver options beyond the MTU and ICC are refused'
+    ipam = body.obj("IPAM")
+    if ipam is not None:
+        if (ipam.str_of("Driver") or "default") != "default":
+            yield "IPAM.Driver", f'is "{ipam.str_of("Driver")}": only the default IPAM driver'
+        if ipam.objects_of("Config"):
+            yield "IPAM.Config", "chooses subnets: a subnet can shadow a route of the host"
+    for flag in ("Ingress", "ConfigOnly"):
+        if body.bool_of(flag):
+            yield flag, "is true: swarm and config-only networks are refused"
+    if body.obj("ConfigFrom") is not None:
+        yield "ConfigFrom", "takes its configuration from another network: refused"
+
+
 def _build_network(req: _Request) -> Iterator[_Finding]:
     mode = req.first("networkmode") or ""
     if mode.lower() == "host":
@@ -1228,6 +1261,11 @@ CHECKS: tuple[Check, ...] = (
           _plugin_privileges),
     Check("plugin-configuration", "baseline", _ops("plugin.set", "plugin.create"),
           "plugin set, plugin create", "every request", _plugin_configuration),
+    Check("network-create", "baseline", _ops("network.create"),
+          "Driver, Options, IPAM, Ingress, ConfigOnly, ConfigFrom",
+          "drivers other than bridge (macvlan, ipvlan, overlay, ...), driver options beyond MTU "
+          "and ICC (a host bridge name), custom IPAM drivers or subnets, swarm and config-only "
+          "networks", _network_create),
     Check("build-network", "baseline", _ops("image.build"), "query networkmode",
           '"host" or "container:<id>"', _build_network),
     Check("remote-fetch", "baseline", _ops("image.build", "image.pull"),
@@ -1266,6 +1304,7 @@ _JSON_BODIES = frozenset(
         "container.start",
         "container.exec",
         "volume.create",
+        "network.create",
         "service.create",
         "service.update",
         "plugin.pull",

@@ -249,12 +249,16 @@ PRESETS: dict[str, Preset] = {
             "grpc",
             "volume.*",
             "network.read",
+            "network.create",  # compose's per-project network; checked by the profile
+            "network.remove",
+            "network.connect",
+            "network.disconnect",
             "system.info",
             "system.events",
             "distribution.inspect",
         ),
         "baseline",
-        "build, run, exec into and remove containers; no host escapes",
+        "build, run, exec into and remove containers, compose projects; no host escapes",
     ),
     "readonly": Preset(
         ("*.read",),

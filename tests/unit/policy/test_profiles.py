@@ -1290,3 +1290,38 @@ def test_violations_name_their_check() -> None:
         seen.add(refused(operation, body, **kwargs).check)
     assert seen == {"privileged", "non-root-user", "build-network"}
     assert all(re.fullmatch(r"[a-z0-9-]+", check.name) for check in CHECKS)
+
+
+# --- network create --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"Name": "proj_default", "Driver": "bridge", "Labels": {"com.docker.compose.project": "p"}},
+        {"Name": "n", "CheckDuplicate": True},
+        {"Name": "n", "Options": {"com.docker.network.driver.mtu": "1400"}},
+        {"Name": "n", "IPAM": {"Driver": "default", "Config": [], "Options": {}}},
+        {"Name": "n", "Internal": True, "Attachable": True},
+    ],
+)
+def test_private_bridge_networks_are_allowed(body):
+    allowed("network.create", body)
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"Name": "n", "Driver": "macvlan", "Options": {"parent": "eth0"}}, "Driver"),
+        ({"Name": "n", "driver": "ipvlan"}, "Driver"),
+        ({"Name": "n", "Driver": "host"}, "Driver"),
+        ({"Name": "n", "Options": {"com.docker.network.bridge.name": "docker0"}}, "Options"),
+        ({"Name": "n", "IPAM": {"Config": [{"Subnet": "10.0.0.0/8"}]}}, "IPAM.Config"),
+        ({"Name": "n", "IPAM": {"Driver": "custom"}}, "IPAM.Driver"),
+        ({"Name": "n", "Ingress": True}, "Ingress"),
+        ({"Name": "n", "ConfigOnly": True}, "ConfigOnly"),
+        ({"Name": "n", "ConfigFrom": {"Network": "other"}}, "ConfigFrom"),
+    ],
+)
+def test_networks_reaching_the_host_are_refused(body, field):
+    assert refused("network.create", body).field == field
