@@ -914,11 +914,7 @@ class ClientConnection(asyncio.Protocol):
             self._exchange_done()
         elif self.close_after and self.phase is RequestPhase.BODY:
             # dockerd answered before reading the whole body and will close: so do we
-            self.phase = RequestPhase.CLOSED
-            if self.record is not None:
-                self._finish_record(self.record.status)
-            self._close_client()
-            self._close_upstream()
+            self._close_after_answer()
 
     def _exchange_done(self) -> None:
         record = self.record
@@ -979,9 +975,7 @@ class ClientConnection(asyncio.Protocol):
             self._response_done()
             if self.phase is not RequestPhase.CLOSED:
                 # the response is complete but the request body is not: nothing more can happen
-                self.phase = RequestPhase.CLOSED
-                self._finish_record(self.record.status if self.record else 0)
-                self._close_client()
+                self._close_after_answer()
             return False
         if response in (ResponsePhase.HEAD, ResponsePhase.BODY):
             if self.response_started:
@@ -1005,10 +999,15 @@ class ClientConnection(asyncio.Protocol):
         if self.phase is RequestPhase.HEAD and self.response is ResponsePhase.IDLE:
             return
         if self.phase is not RequestPhase.CLOSED and self.phase is not RequestPhase.TUNNEL:
-            self.phase = RequestPhase.CLOSED
-            if self.record is not None:
-                self._finish_record(self.record.status)
-            self._close_client()
+            self._close_after_answer()
+
+    def _close_after_answer(self) -> None:
+        """End an exchange whose answer was sent but whose request can go no further."""
+        self.phase = RequestPhase.CLOSED
+        if self.record is not None:
+            self._finish_record(self.record.status)
+        self._close_client()
+        self._close_upstream()
 
     def _flush_close_notify(self) -> None:
         assert self.tls is not None and self.transport is not None
