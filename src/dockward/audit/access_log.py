@@ -1,7 +1,10 @@
 """The access log: one JSON line per request, appended as it completes.
 
-Lines completed during one turn of the event loop are written together at the end of that turn
-(one ``write`` for many requests under load; nothing waits longer than the current turn).
+Lines are written in batches: at most ``FLUSH_INTERVAL`` seconds after the first unwritten one,
+at once when ``FLUSH_LINES`` are waiting, and on shutdown. Under load that is one ``write`` for
+hundreds of requests instead of one per event-loop turn (a write per request cost about a sixth
+of the gateway's CPU on ``GET /_ping``). A gateway killed with SIGKILL loses at most the last
+``FLUSH_INTERVAL`` of lines; a clean stop (SIGTERM, SIGINT) loses nothing.
 
 It subscribes to the gateway's exchange events (the gateway does not import it). A line holds
 time, identity, source, method, path, operation, decision, status, bytes each way and duration.
@@ -17,6 +20,9 @@ import sys
 from pathlib import Path
 
 from dockward.gateway.events import ExchangeRecord
+
+FLUSH_INTERVAL = 0.05
+FLUSH_LINES = 1024
 
 
 class AccessLog:
@@ -37,14 +43,17 @@ class AccessLog:
     def __call__(self, record: ExchangeRecord) -> None:
         if self._fd < 0:
             return
-        if not self._pending:
+        pending = self._pending
+        if not pending:
             try:
-                asyncio.get_running_loop().call_soon(self.flush)
+                asyncio.get_running_loop().call_later(FLUSH_INTERVAL, self.flush)
             except RuntimeError:  # no loop (offline use): write at once
-                self._pending.append(record.as_json_line())
+                pending.append(record.as_json_line())
                 self.flush()
                 return
-        self._pending.append(record.as_json_line())
+        pending.append(record.as_json_line())
+        if len(pending) >= FLUSH_LINES:
+            self.flush()
 
     def flush(self) -> None:
         if not self._pending or self._fd < 0:

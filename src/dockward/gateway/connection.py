@@ -26,11 +26,11 @@ import enum
 import logging
 import time
 from collections.abc import Coroutine, Mapping
-from functools import lru_cache
 from typing import TYPE_CHECKING, cast
 
 from dockward.errors import ProtocolError
-from dockward.gateway.events import ExchangeRecord
+from dockward.gateway.analysis import analyse_head_cached, media_type
+from dockward.gateway.events import ExchangeRecord, peer_json
 from dockward.gateway.facts import MAX_ROUNDS, fetch_facts
 from dockward.http1.body import (
     LAST_CHUNK,
@@ -40,25 +40,25 @@ from dockward.http1.body import (
     encode_chunk,
 )
 from dockward.http1.request import (
+    HTTP2_PREFACE,
+    MAX_HEAD_BYTES,
     RequestHead,
     find_head_end,
-    parse_request_head_cached,
     replace_request_target,
 )
 from dockward.http1.response import (
     Framing,
     error_response,
-    parse_response_head,
+    parse_response_head_cached,
     response_framing,
     with_content_length,
 )
 from dockward.identity import PeerIdentity, identity_from_certificate, identity_from_unix_socket
 from dockward.policy.decision import Decision
 from dockward.policy.gojson import decode_body
-from dockward.policy.paths import parse_query, split_target
+from dockward.policy.paths import parse_query
 from dockward.policy.profiles import FactQuery, Facts
 from dockward.policy.redact import redact_json
-from dockward.policy.routes import classify_route
 from dockward.tls.session import HandshakeFailed, TLSServerSession
 
 if TYPE_CHECKING:
@@ -196,6 +196,7 @@ class ClientConnection(asyncio.Protocol):
         self._handshake_timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._head_timer: asyncio.TimerHandle | None = None
+        self._peer_json = ""
 
     # ----------------------------------------------------------------- client transport
 
@@ -232,8 +233,9 @@ class ClientConnection(asyncio.Protocol):
         if tls is None:
             self._client_plaintext(data)
             return
+        was_established, was_closed = tls.established, tls.peer_closed
         try:
-            received = tls.receive(data)
+            plaintext = tls.receive(data)
         except HandshakeFailed as failed:
             self._flush_tls()
             log.warning("TLS handshake with %s failed: %s", self.source, failed.reason)
@@ -243,12 +245,12 @@ class ClientConnection(asyncio.Protocol):
             log.info("connection from %s: %s", self.source, err)
             self._abort_all()
             return
-        if received.handshake_completed:
+        if not was_established and tls.established:
             self._established()
         self._flush_tls()
-        if received.plaintext:
-            self._client_plaintext(received.plaintext)
-        if received.peer_closed:
+        if plaintext:
+            self._client_plaintext(plaintext)
+        if tls.peer_closed and not was_closed:
             self._client_half_closed()
 
     def eof_received(self) -> bool:
@@ -316,8 +318,7 @@ class ClientConnection(asyncio.Protocol):
         if tls is None:
             transport.write(data)
         elif not tls.sent_close:
-            tls.send(data)
-            out = tls.data_to_send()
+            out = tls.encrypt(data)
             if out:
                 transport.write(out)
 
@@ -341,6 +342,9 @@ class ClientConnection(asyncio.Protocol):
 
     def _client_plaintext(self, data: bytes) -> None:
         phase = self.phase
+        if phase is RequestPhase.HEAD and not self.inbuf and _one_whole_head(data):
+            self._start_request(data)  # the common case: nothing buffered, nothing to scan
+            return
         if phase is RequestPhase.TUNNEL:
             self._to_upstream(data)
             return
@@ -408,11 +412,14 @@ class ClientConnection(asyncio.Protocol):
     def _begin_record(self) -> ExchangeRecord:
         """Start the record (and the per-exchange state) of a new request."""
         self._t0 = time.perf_counter()
+        if not self._peer_json:
+            self._peer_json = peer_json(self.listener.where, self.source, self.identity)
         record = self.record = ExchangeRecord(
             started=time.time(),
             source=self.source,
             listener=self.listener.where,
             identity=self.identity,
+            peer_json=self._peer_json,
         )
         self.response_started = False
         self.close_after = False
@@ -423,47 +430,35 @@ class ClientConnection(asyncio.Protocol):
     def _start_request(self, raw: bytes) -> None:
         record = self._begin_record()
         try:
-            head = parse_request_head_cached(raw)
+            seen = analyse_head_cached(raw)
         except ProtocolError as err:
             self._refuse(err.status, str(err), close=True)
             return
-        self.head = head
+        head = self.head = seen.head
         record.method = head.method
-        try:
-            target = _split_target(head.target)
-        except ProtocolError as err:
-            record.path = head.target.split(b"?", 1)[0].decode("latin-1")[:512]
-            self._refuse(err.status, str(err), close=True)
+        record.path = seen.log_path
+        target, request = seen.target, seen.request
+        if target is None or request is None:
+            error = seen.target_error
+            assert error is not None
+            self._refuse(error.status, str(error), close=True)
             return
-        record.path = target.path
         self.target_query = target.query
-        request = self.request = classify_route(head.method, target)
-        assert self.identity is not None
-        refusal = self.gateway.refusal(self.identity)
+        self.request = request
+        identity = self.identity
+        assert identity is not None
+        refusal = self.gateway.refusal(identity)
         if refusal is not None:
             record.decision = "deny"
             self._refuse(403, refusal, close=True)
             return
         policy = self.policy = self.gateway.policy
-        decision = policy.authorize(self.identity, self.address, request)
+        decision = policy.authorize(identity, self.address, request)
         if not self._apply_decision(decision, body_consumed=False):
             return
-        route = request.route
-        if route is not None:
-            if head.upgrade is not None and not route.hijack:
-                self._refuse(400, f"Upgrade is not accepted on {route.operation}", close=True)
-                return
-            if route.operation == "container.attach_ws" and not _same_origin(head):
-                self._refuse(
-                    403,
-                    "WebSocket attach refused: the Origin header does not match Host "
-                    "(cross-site WebSocket attach is blocked)",
-                    close=True,
-                )
-                return
-        if head.method in _BODY_METHODS and _is_form(head.header(b"content-type")):
-            # Go's ParseForm lets a form body override the query string: never forward one.
-            self._refuse(415, "form-encoded and multipart bodies are not accepted", close=True)
+        if seen.head_refusal is not None:
+            status, message = seen.head_refusal
+            self._refuse(status, message, close=True)
             return
         if not decision.inspect_request:
             self._forward_request(raw)
@@ -600,8 +595,12 @@ class ClientConnection(asyncio.Protocol):
         self.collected_body = None
         self.close_after = not head.keep_alive
         self.response = ResponsePhase.HEAD
-        self._ensure_upstream()
-        self._to_upstream(raw)
+        upstream = self.upstream
+        if upstream is not None:
+            upstream.write(raw)  # keep-alive: the daemon connection is already there
+        else:
+            self._ensure_upstream()
+            self._to_upstream(raw)
         if collected is not None:
             if head.chunked:
                 self._to_upstream_many([*encode_chunk(collected), LAST_CHUNK])
@@ -793,6 +792,8 @@ class ClientConnection(asyncio.Protocol):
 
     def upstream_data(self, data: bytes) -> None:
         response = self.response
+        if response is ResponsePhase.HEAD and not self.resp_buf and self._whole_response(data):
+            return
         if response is ResponsePhase.TUNNEL:
             self.send_to_client(data)
             return
@@ -806,6 +807,38 @@ class ClientConnection(asyncio.Protocol):
         self.resp_buf += data
         self._response_head()
 
+    def _whole_response(self, data: bytes) -> bool:
+        """Answer at once when ``data`` is one whole plain response: a head with Content-Length
+        and exactly that body (most API answers). False leaves ``data`` to the general path."""
+        end = data.find(b"\r\n\r\n") + 4
+        if end < 4:
+            return False
+        try:
+            head = parse_response_head_cached(data[:end])
+        except ProtocolError:
+            return False  # the general path reports it
+        status, request, decision = head.status, self.request, self.decision
+        if (
+            head.content_length != len(data) - end
+            or head.chunked
+            or status < 200
+            or status in (204, 304)
+            or request is None
+            or self.head is None
+            or self.head.method == "HEAD"
+            or (request.route is not None and request.route.hijack)
+            or (decision is not None and decision.redact)
+        ):
+            return False
+        assert self.record is not None
+        self.record.status = status
+        self.response_started = True
+        if head.close:
+            self.close_after = True
+        self.send_to_client(data)
+        self._response_done()
+        return True
+
     def _response_head(self) -> None:
         while self.response is ResponsePhase.HEAD:
             end = self.resp_buf.find(b"\r\n\r\n")
@@ -817,7 +850,7 @@ class ClientConnection(asyncio.Protocol):
             rest = bytes(self.resp_buf[end + 4 :])
             self.resp_buf.clear()
             try:
-                head = parse_response_head(raw)
+                head = parse_response_head_cached(raw)
             except ProtocolError as err:
                 self._bad_gateway(str(err))
                 return
@@ -930,7 +963,8 @@ class ClientConnection(asyncio.Protocol):
             self._close_upstream()
             return
         self.phase = RequestPhase.HEAD
-        self.client_reading.resume("pipelined")
+        if self.client_reading.reasons:
+            self.client_reading.resume("pipelined")
         if self.inbuf:
             self._process()
 
@@ -944,7 +978,8 @@ class ClientConnection(asyncio.Protocol):
         self.send_to_client(head)
         if rest:
             self.send_to_client(rest)
-        self.client_reading.resume("pipelined")
+        if self.client_reading.reasons:
+            self.client_reading.resume("pipelined")
         if self.inbuf:
             data = bytes(self.inbuf)
             self.inbuf.clear()
@@ -1081,31 +1116,16 @@ def _pin_target_container(raw: bytes, request: Classification, query: str, facts
     return replace_request_target(raw, target.encode("ascii"))
 
 
-_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
-_split_target = lru_cache(maxsize=1024)(split_target)
-_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
-
-
-def _media_type(content_type: bytes | None) -> str:
-    if content_type is None:
-        return ""
-    return content_type.decode("latin-1").split(";", 1)[0].strip().lower()
-
-
-def _is_form(content_type: bytes | None) -> bool:
-    return _media_type(content_type) in _FORM_TYPES
+def _one_whole_head(data: bytes) -> bool:
+    """True when ``data`` is exactly one complete request head, nothing before or after it."""
+    return (
+        data.endswith(b"\r\n\r\n")
+        and data.find(b"\r\n\r\n") == len(data) - 4
+        and len(data) <= MAX_HEAD_BYTES
+        and data[:3] != HTTP2_PREFACE[:3]  # find_head_end explains the preface
+    )
 
 
 def _is_json(content_type: bytes | None) -> bool:
     """dockerd's CheckForJSON: the media type parses to application/json."""
-    return _media_type(content_type) == "application/json"
-
-
-def _same_origin(head: RequestHead) -> bool:
-    """True when a WebSocket request has no Origin, or one whose host:port equals Host."""
-    origin = head.header(b"origin")
-    if origin is None:
-        return True
-    host = head.header(b"host") or b""
-    _, _, rest = origin.partition(b"://")
-    return rest.rstrip(b"/").lower() == host.lower()
+    return media_type(content_type) == "application/json"

@@ -31,6 +31,7 @@ class ExchangeRecord:
     bytes_out: int = 0
     duration_ms: float = 0.0
     hijacked: bool = False
+    peer_json: str = ""  # listener, source and identity as JSON members, once per connection
 
     def as_log(self) -> dict[str, object]:
         entry: dict[str, object] = {
@@ -59,18 +60,18 @@ class ExchangeRecord:
 
     def as_json_line(self) -> str:
         """``as_log()`` serialised, built by hand: this runs once per request."""
-        dumps, quoted = json.dumps, _quoted  # quoted: few distinct values, memoised
+        quoted = _quoted  # few distinct values, memoised
+        peer = self.peer_json or peer_json(self.listener, self.source, self.identity)
         line = (
-            f'{{"time":"{_timestamp(self.started)}","listener":{quoted(self.listener)},'
-            f'"source":{dumps(self.source)},"identity":{_identity_json(self.identity)},'
-            f'"method":{quoted(self.method)},"path":{dumps(self.path)},'
+            f'{{"time":"{_timestamp(self.started)}",{peer},'
+            f'"method":{quoted(self.method)},"path":{quoted(self.path)},'
             f'"operation":{quoted(self.operation)},"decision":{quoted(self.decision)},'
             f'"rule":{quoted(self.rule)},"role":{quoted(self.role)},"status":{self.status},'
             f'"bytes_in":{self.bytes_in},"bytes_out":{self.bytes_out},'
             f'"duration_ms":{round(self.duration_ms, 3)}'
         )
         if self.reason:
-            line += f',"reason":{dumps(self.reason)}'
+            line += f',"reason":{json.dumps(self.reason)}'
         if self.hijacked:
             line += ',"hijacked":true'
         return line + "}\n"
@@ -92,9 +93,10 @@ def _timestamp(started: float) -> str:
     return f"{prefix}.{int((started - second) * 1000):03d}+00:00"
 
 
-@lru_cache(maxsize=1024)
-def _identity_json(identity: PeerIdentity | None) -> str:
-    return json.dumps(identity.as_log() if identity else None, separators=(",", ":"))
+def peer_json(listener: str, source: str, identity: PeerIdentity | None) -> str:
+    """The ``listener``, ``source`` and ``identity`` members of a log line (one per connection)."""
+    who = json.dumps(identity.as_log() if identity else None, separators=(",", ":"))
+    return f'"listener":{json.dumps(listener)},"source":{json.dumps(source)},"identity":{who}'
 
 
 @dataclass(slots=True)

@@ -9,7 +9,6 @@ Anything else raises ``ProtocolError`` with the status to answer.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 import httptools
 
@@ -174,21 +173,6 @@ def replace_request_target(raw: bytes, target: bytes) -> bytes:
     method, _, rest = raw[:line_end].partition(b" ")
     _, _, version = rest.rpartition(b" ")
     return b"%s %s %s%s" % (method, target, version, raw[line_end:])
-
-
-@lru_cache(maxsize=512)
-def _parse_cached(raw: bytes) -> RequestHead:
-    return parse_request_head(raw)
-
-
-def parse_request_head_cached(raw: bytes) -> RequestHead:
-    """``parse_request_head``, remembering small heads: clients repeat the same requests.
-
-    The result is shared between callers, who must treat it as read-only.
-    """
-    if len(raw) > 2048:
-        return parse_request_head(raw)
-    return _parse_cached(raw)
 
 
 def _parse_content_length(value: bytes) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 import json
 from dataclasses import dataclass
+from functools import lru_cache
 from http import HTTPStatus
 
 from dockward.errors import ProtocolError
@@ -20,7 +21,7 @@ RAW_STREAM_TYPES = (
 )
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class ResponseHead:
     status: int
     raw: bytes
@@ -74,6 +75,17 @@ def parse_response_head(raw: bytes) -> ResponseHead:
         elif key == b"content-type":
             content_type = value.strip()
     return ResponseHead(status, raw, content_length, chunked, close, content_type)
+
+
+_parse_cached = lru_cache(maxsize=512)(parse_response_head)
+
+
+def parse_response_head_cached(raw: bytes) -> ResponseHead:
+    """``parse_response_head``, remembering small heads: dockerd repeats the same answers (only
+    ``Date`` changes, once a second). The result is shared and immutable."""
+    if len(raw) > 4096:
+        return parse_response_head(raw)
+    return _parse_cached(raw)
 
 
 def response_framing(

@@ -11,7 +11,6 @@ ours without closing anything else. The caller moves bytes: ``receive()`` cipher
 from __future__ import annotations
 
 import ssl
-from dataclasses import dataclass
 
 READ_SIZE = 256 * 1024
 
@@ -22,15 +21,6 @@ class HandshakeFailed(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-
-
-@dataclass(slots=True)
-class Received:
-    """What one ``receive()`` produced."""
-
-    plaintext: bytes
-    handshake_completed: bool = False
-    peer_closed: bool = False
 
 
 class TLSServerSession:
@@ -46,23 +36,38 @@ class TLSServerSession:
         self.peer_closed = False
         self.sent_close = False
 
-    def receive(self, data: bytes) -> Received:
-        """Feed ciphertext from the peer; return the plaintext it completes."""
+    def receive(self, data: bytes) -> bytes:
+        """Feed ciphertext from the peer; return the plaintext it completes.
+
+        The handshake completing shows as ``established`` turning true; the peer's close_notify
+        as ``peer_closed`` (after the plaintext that preceded it is returned).
+        """
         self._incoming.write(data)
-        completed = False
         if not self.established:
             try:
                 self._object.do_handshake()
             except ssl.SSLWantReadError:
-                return Received(b"")
+                return b""
             except ssl.SSLError as err:
                 raise HandshakeFailed(_reason(err)) from None
-            self.established = completed = True
+            self.established = True
         if self.peer_closed:
-            return Received(b"", completed, True)
-        pieces: list[bytes] = []
+            return b""
         obj = self._object
-        incoming = self._incoming
+        try:
+            plaintext = obj.read(READ_SIZE)
+        except ssl.SSLWantReadError:
+            return b""
+        except ssl.SSLZeroReturnError:
+            plaintext = b""
+        except ssl.SSLError as err:
+            raise ConnectionError(f"TLS error: {_reason(err)}") from None
+        if not plaintext:
+            self.peer_closed = True
+            return b""
+        if not self._incoming.pending and not obj.pending():
+            return plaintext  # all consumed (the common case): one read, no exception
+        pieces = [plaintext]
         while True:
             try:
                 piece = obj.read(READ_SIZE)
@@ -76,15 +81,20 @@ class TLSServerSession:
                 self.peer_closed = True
                 break
             pieces.append(piece)
-            if not incoming.pending and not obj.pending():
-                break  # all consumed: skip the read that would only raise SSLWantReadError
-        plaintext = pieces[0] if len(pieces) == 1 else b"".join(pieces)
-        return Received(plaintext, completed, self.peer_closed)
+            if not self._incoming.pending and not obj.pending():
+                break
+        return b"".join(pieces)
 
     def send(self, plaintext: bytes | bytearray | memoryview) -> None:
         """Encrypt ``plaintext``; each call yields its own TLS record(s)."""
         if plaintext:
             self._object.write(plaintext)
+
+    def encrypt(self, plaintext: bytes | bytearray | memoryview) -> bytes:
+        """``send(plaintext)`` then ``data_to_send()``: the ciphertext to write now."""
+        if plaintext:
+            self._object.write(plaintext)
+        return self._outgoing.read()
 
     def close_notify(self) -> None:
         """Queue our close_notify (write side closed, reading still possible)."""

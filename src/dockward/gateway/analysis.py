@@ -1,0 +1,95 @@
+"""What a request head alone says: its parse, its target, its route, and head-only refusals.
+
+Clients repeat the same few heads (``GET /_ping``, ``GET /containers/json``), so the analysis is
+remembered per raw head. Everything here depends on the head's bytes only, never on who sent
+them: the policy decision is made afresh for every request. Cached results are shared and must
+be treated as read-only. Heads carrying credentials (``X-Registry-Auth``, ``Authorization``)
+are never remembered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from dockward.errors import ProtocolError
+from dockward.http1.request import RequestHead, parse_request_head
+from dockward.policy.paths import RequestTarget, split_target
+from dockward.policy.routes import Classification, classify_route
+
+MAX_REMEMBERED_HEAD = 2048
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+
+
+@dataclass(frozen=True, slots=True)
+class HeadAnalysis:
+    """One request head, parsed and classified.
+
+    ``target_error`` is set (and ``target``/``request`` are ``None``) when the target cannot be
+    read; ``head_refusal`` is a ``(status, message)`` the head earns whatever the policy says
+    (Upgrade on a route that does not hijack, a cross-origin WebSocket, a form body).
+    """
+
+    head: RequestHead
+    log_path: str
+    target: RequestTarget | None
+    request: Classification | None
+    target_error: ProtocolError | None
+    head_refusal: tuple[int, str] | None
+
+
+def analyse_head(raw: bytes) -> HeadAnalysis:
+    """Parse and classify ``raw``; raises ``ProtocolError`` when the head itself is malformed."""
+    head = parse_request_head(raw)
+    try:
+        target = split_target(head.target)
+    except ProtocolError as err:
+        log_path = head.target.split(b"?", 1)[0].decode("latin-1")[:512]
+        return HeadAnalysis(head, log_path, None, None, err, None)
+    request = classify_route(head.method, target)
+    return HeadAnalysis(head, target.path, target, request, None, _head_refusal(head, request))
+
+
+_analyse_cached = lru_cache(maxsize=1024)(analyse_head)
+
+
+def analyse_head_cached(raw: bytes) -> HeadAnalysis:
+    """``analyse_head``, remembered for small heads without credentials."""
+    if len(raw) > MAX_REMEMBERED_HEAD or b"auth" in raw.lower():
+        return analyse_head(raw)
+    return _analyse_cached(raw)
+
+
+def _head_refusal(head: RequestHead, request: Classification) -> tuple[int, str] | None:
+    route = request.route
+    if route is not None:
+        if head.upgrade is not None and not route.hijack:
+            return 400, f"Upgrade is not accepted on {route.operation}"
+        if route.operation == "container.attach_ws" and not _same_origin(head):
+            return (
+                403,
+                "WebSocket attach refused: the Origin header does not match Host "
+                "(cross-site WebSocket attach is blocked)",
+            )
+    if head.method in _BODY_METHODS and media_type(head.header(b"content-type")) in _FORM_TYPES:
+        # Go's ParseForm lets a form body override the query string: never forward one.
+        return 415, "form-encoded and multipart bodies are not accepted"
+    return None
+
+
+def media_type(content_type: bytes | None) -> str:
+    """The lower-case media type of a Content-Type value, without parameters."""
+    if content_type is None:
+        return ""
+    return content_type.decode("latin-1").split(";", 1)[0].strip().lower()
+
+
+def _same_origin(head: RequestHead) -> bool:
+    """True when a WebSocket request has no Origin, or one whose host:port equals Host."""
+    origin = head.header(b"origin")
+    if origin is None:
+        return True
+    host = head.header(b"host") or b""
+    _, _, rest = origin.partition(b"://")
+    return rest.rstrip(b"/").lower() == host.lower()
