@@ -5,7 +5,7 @@ STATE_DIR ?= $(if $(filter 0,$(shell id -u)),/var/lib/dockward,$(HOME)/.local/st
 LISTEN    ?= 127.0.0.1:2376
 UPSTREAM  ?= /var/run/docker.sock
 
-.PHONY: install install-tests run test unit e2e bench lint clean
+.PHONY: install install-tests run test unit e2e bench bench-floor lint clean
 
 install:
 	@scripts/bootstrap.sh
@@ -28,6 +28,9 @@ e2e: install-tests
 
 bench: install-tests
 	$(BIN)/python -m bench.run
+
+bench-floor: install-tests
+	$(BIN)/python -m bench.floor
 
 lint: install-tests
 	$(BIN)/ruff check src tests bench

@@ -1,0 +1,105 @@
+"""The least a Python mutual-TLS relay can do per request: the floor dockward is measured against.
+
+Same building blocks as dockward (uvloop, ``ssl.SSLObject`` over memory BIOs, one daemon
+connection per client), none of its work: no HTTP parsing, no policy, no access log, no
+half-close, no flow control. It decrypts what the client sends and writes it to the Docker
+socket, and encrypts what the daemon answers. Never use it for anything but ``bench.floor``:
+it authenticates clients by certificate but authorizes nothing.
+
+Usage: ``python -m bench.floor_relay CERT KEY CA UPSTREAM_SOCKET PORT`` (listens on 127.0.0.1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import sys
+
+import uvloop
+
+READ_SIZE = 256 * 1024
+
+
+class DaemonSide(asyncio.Protocol):
+    def __init__(self, client: ClientSide) -> None:
+        self.client = client
+
+    def data_received(self, data: bytes) -> None:
+        self.client.tls.write(data)
+        self.client.transport.write(self.client.outgoing.read())
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.client.transport.close()
+
+
+class ClientSide(asyncio.Protocol):
+    def __init__(self, context: ssl.SSLContext, upstream: str) -> None:
+        self.incoming, self.outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.tls = context.wrap_bio(self.incoming, self.outgoing, server_side=True)
+        self.upstream_path = upstream
+        self.daemon: asyncio.Transport | None = None
+        self.waiting: list[bytes] = []
+        self.established = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport: asyncio.Transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.incoming.write(data)
+        if not self.established:
+            try:
+                self.tls.do_handshake()
+            except ssl.SSLWantReadError:
+                self.transport.write(self.outgoing.read())
+                return
+            except ssl.SSLError:
+                self.transport.close()
+                return
+            self.established = True
+            self.transport.write(self.outgoing.read())
+            asyncio.get_running_loop().create_task(self.connect())
+        try:
+            plaintext = self.tls.read(READ_SIZE)
+        except ssl.SSLWantReadError:
+            return
+        except ssl.SSLError:
+            self.transport.close()
+            return
+        if not plaintext:
+            self.transport.close()
+        elif self.daemon is None:
+            self.waiting.append(plaintext)
+        else:
+            self.daemon.write(plaintext)
+
+    async def connect(self) -> None:
+        loop = asyncio.get_running_loop()
+        daemon, _ = await loop.create_unix_connection(lambda: DaemonSide(self), self.upstream_path)
+        self.daemon = daemon  # type: ignore[assignment]
+        daemon.writelines(self.waiting)
+        self.waiting.clear()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.daemon is not None:
+            self.daemon.close()
+
+
+async def serve(cert: str, key: str, ca: str, upstream: str, port: int) -> None:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    context.load_verify_locations(ca)
+    context.verify_mode = ssl.CERT_REQUIRED
+    context.options |= ssl.OP_NO_TICKET
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: ClientSide(context, upstream), "127.0.0.1", port)
+    await server.serve_forever()
+
+
+def main(argv: list[str]) -> int:
+    cert, key, ca, upstream, port = argv
+    uvloop.run(serve(cert, key, ca, upstream, int(port)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
