@@ -3,8 +3,8 @@
 Clients repeat the same few heads (``GET /_ping``, ``GET /containers/json``), so the analysis is
 remembered per raw head. Everything here depends on the head's bytes only, never on who sent
 them: the policy decision is made afresh for every request. Cached results are shared and must
-be treated as read-only. Heads carrying credentials (``X-Registry-Auth``, ``Authorization``)
-are never remembered.
+be treated as read-only. Heads carrying credentials (``X-Registry-Auth``, ``X-Registry-Config``,
+``Authorization``, ``Proxy-Authorization``) are never remembered.
 """
 
 from __future__ import annotations
@@ -26,16 +26,17 @@ _FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-da
 class HeadAnalysis:
     """One request head, parsed and classified.
 
-    ``target_error`` is set (and ``target``/``request`` are ``None``) when the target cannot be
-    read; ``head_refusal`` is a ``(status, message)`` the head earns whatever the policy says
-    (Upgrade on a route that does not hijack, a cross-origin WebSocket, a form body).
+    ``target_error`` is a ``(status, message)`` (and ``target``/``request`` are ``None``) when
+    the target cannot be read; ``head_refusal`` is a ``(status, message)`` the head earns
+    whatever the policy says (Upgrade on a route that does not hijack, a cross-origin WebSocket,
+    a form body).
     """
 
     head: RequestHead
     log_path: str
     target: RequestTarget | None
     request: Classification | None
-    target_error: ProtocolError | None
+    target_error: tuple[int, str] | None
     head_refusal: tuple[int, str] | None
 
 
@@ -46,7 +47,7 @@ def analyse_head(raw: bytes) -> HeadAnalysis:
         target = split_target(head.target)
     except ProtocolError as err:
         log_path = head.target.split(b"?", 1)[0].decode("latin-1")[:512]
-        return HeadAnalysis(head, log_path, None, None, err, None)
+        return HeadAnalysis(head, log_path, None, None, (err.status, str(err)), None)
     request = classify_route(head.method, target)
     return HeadAnalysis(head, target.path, target, request, None, _head_refusal(head, request))
 
@@ -56,9 +57,15 @@ _analyse_cached = lru_cache(maxsize=1024)(analyse_head)
 
 def analyse_head_cached(raw: bytes) -> HeadAnalysis:
     """``analyse_head``, remembered for small heads without credentials."""
-    if len(raw) > MAX_REMEMBERED_HEAD or b"auth" in raw.lower():
+    if len(raw) > MAX_REMEMBERED_HEAD or _carries_credentials(raw):
         return analyse_head(raw)
     return _analyse_cached(raw)
+
+
+def _carries_credentials(raw: bytes) -> bool:
+    """True when a header line is one that can carry credentials (names compared lower-case)."""
+    lowered = raw.lower()
+    return b"\nx-registry-" in lowered or b"authorization:" in lowered
 
 
 def _head_refusal(head: RequestHead, request: Classification) -> tuple[int, str] | None:

@@ -439,9 +439,9 @@ class ClientConnection(asyncio.Protocol):
         record.path = seen.log_path
         target, request = seen.target, seen.request
         if target is None or request is None:
-            error = seen.target_error
-            assert error is not None
-            self._refuse(error.status, str(error), close=True)
+            assert seen.target_error is not None
+            status, message = seen.target_error
+            self._refuse(status, message, close=True)
             return
         self.target_query = target.query
         self.request = request
@@ -827,7 +827,8 @@ class ClientConnection(asyncio.Protocol):
             or self.head is None
             or self.head.method == "HEAD"
             or (request.route is not None and request.route.hijack)
-            or (decision is not None and decision.redact)
+            or decision is None
+            or decision.redact
         ):
             return False
         assert self.record is not None

@@ -60,11 +60,11 @@ class ExchangeRecord:
 
     def as_json_line(self) -> str:
         """``as_log()`` serialised, built by hand: this runs once per request."""
-        quoted = _quoted  # few distinct values, memoised
+        quoted = _quoted  # memoised: only for fields with few, gateway-chosen values
         peer = self.peer_json or peer_json(self.listener, self.source, self.identity)
         line = (
             f'{{"time":"{_timestamp(self.started)}",{peer},'
-            f'"method":{quoted(self.method)},"path":{quoted(self.path)},'
+            f'"method":{quoted(self.method)},"path":{json.dumps(self.path)},'
             f'"operation":{quoted(self.operation)},"decision":{quoted(self.decision)},'
             f'"rule":{quoted(self.rule)},"role":{quoted(self.role)},"status":{self.status},'
             f'"bytes_in":{self.bytes_in},"bytes_out":{self.bytes_out},'

@@ -74,6 +74,8 @@ async def _serve(config: GatewayConfig, on_ready: Callable[[Gateway], None] | No
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             with contextlib.suppress(Exception):
                 loop.remove_signal_handler(signum)
-        await gateway.stop()
-        access_log.close()
+        try:
+            await gateway.stop()
+        finally:
+            access_log.close()
     return 0

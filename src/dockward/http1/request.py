@@ -33,14 +33,14 @@ _SINGLETON_HEADERS = frozenset(
 )
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class RequestHead:
     """One parsed request head; ``raw`` is forwarded to the daemon byte for byte."""
 
     method: str
     target: bytes
     http_version: str
-    headers: list[tuple[bytes, bytes]]
+    headers: tuple[tuple[bytes, bytes], ...]
     raw: bytes
     content_length: int | None
     chunked: bool
@@ -158,7 +158,7 @@ def parse_request_head(raw: bytes) -> RequestHead:
         method=method,
         target=target,
         http_version=version,
-        headers=collector.headers,
+        headers=tuple(collector.headers),
         raw=raw,
         content_length=content_length,
         chunked=transfer_encoding is not None,

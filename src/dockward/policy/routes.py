@@ -347,9 +347,18 @@ def _lookup(buckets: _Buckets, method: str, path: str) -> tuple[int, str | None,
 _BUCKETS = _bucket_routes(ROUTES)
 
 
+MAX_REMEMBERED_PATH = 512  # longer paths are looked up every time: the cache stays small
+
+
 @lru_cache(maxsize=4096)
-def _match(method: str, path: str) -> tuple[int, str | None, str, _Params]:
+def _match_cached(method: str, path: str) -> tuple[int, str | None, str, _Params]:
     return _lookup(_BUCKETS, method, path)
+
+
+def _match(method: str, path: str) -> tuple[int, str | None, str, _Params]:
+    if len(path) > MAX_REMEMBERED_PATH:
+        return _lookup(_BUCKETS, method, path)
+    return _match_cached(method, path)
 
 
 def classify_route(method: str, target: RequestTarget) -> Classification:

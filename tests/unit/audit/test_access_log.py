@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
+import logging
 
 from dockward.audit import access_log
 from dockward.audit.access_log import AccessLog
@@ -83,3 +85,51 @@ def test_without_an_event_loop_each_line_is_written_at_once(tmp_path):
     log(record())
     assert len(lines(target)) == 1
     log.close()
+
+
+class FlakyWrite:
+    """``os.write`` that fails with ENOSPC until ``healed``."""
+
+    def __init__(self) -> None:
+        self.healed = False
+        self.real = access_log.os.write
+
+    def __call__(self, fd: int, data: bytes) -> int:
+        if not self.healed:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return self.real(fd, data)
+
+
+def test_a_failing_disk_neither_breaks_requests_nor_loses_lines(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(access_log, "FLUSH_LINES", 2)
+    flaky = FlakyWrite()
+    monkeypatch.setattr(access_log.os, "write", flaky)
+    target = tmp_path / "access.log"
+    log = AccessLog(target)
+    with caplog.at_level(logging.ERROR, logger="dockward.audit"):
+        for n in range(5):
+            log(record(f"/{n}"))  # a full batch flushes here: it must not raise
+        log.flush()
+    assert target.read_text() == ""
+    assert sum("cannot write the access log" in r.message for r in caplog.records) == 1
+    flaky.healed = True
+    log(record("/5"))
+    log.close()
+    assert [entry["path"] for entry in lines(target)] == [f"/{n}" for n in range(6)]
+
+
+def test_a_backlog_over_its_limit_drops_the_oldest_whole_lines(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(access_log, "MAX_BACKLOG", 1000)
+    flaky = FlakyWrite()
+    monkeypatch.setattr(access_log.os, "write", flaky)
+    target = tmp_path / "access.log"
+    log = AccessLog(target)
+    with caplog.at_level(logging.ERROR, logger="dockward.audit"):
+        for n in range(20):
+            log(record(f"/{n}"))  # no event loop: each one is flushed (and fails) at once
+    assert any("dropped the" in r.message for r in caplog.records)
+    flaky.healed = True
+    log.close()
+    kept = [entry["path"] for entry in lines(target)]  # whole lines only: each one parses
+    assert kept and kept[-1] == "/19" and len(kept) < 20
+    assert kept == [f"/{n}" for n in range(20 - len(kept), 20)]

@@ -615,3 +615,13 @@ def test_buckets_synthetic_examples() -> None:
     assert op("GET", "/v1.41/b/x") == "b.inspect"
     assert op("POST", "/a/x/json") == "a.post"
     assert op("POST", "/b/x") == "all"
+
+
+def test_long_paths_are_classified_but_not_remembered() -> None:
+    from dockward.policy import routes
+
+    before = routes._match_cached.cache_info().currsize
+    name = "c" * 100_000
+    request = classify_route("GET", split_target(f"/v1.41/containers/{name}/json".encode()))
+    assert request.operation == "container.inspect" and request.params == {"name": name}
+    assert routes._match_cached.cache_info().currsize == before
