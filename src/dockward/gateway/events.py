@@ -64,7 +64,7 @@ class ExchangeRecord:
         peer = self.peer_json or peer_json(self.listener, self.source, self.identity)
         line = (
             f'{{"time":"{_timestamp(self.started)}",{peer},'
-            f'"method":{quoted(self.method)},"path":{json.dumps(self.path)},'
+            f'"method":{quoted(self.method)},"path":{_json_string(self.path)},'
             f'"operation":{quoted(self.operation)},"decision":{quoted(self.decision)},'
             f'"rule":{quoted(self.rule)},"role":{quoted(self.role)},"status":{self.status},'
             f'"bytes_in":{self.bytes_in},"bytes_out":{self.bytes_out},'
@@ -79,6 +79,13 @@ class ExchangeRecord:
 
 _quoted = lru_cache(maxsize=4096)(json.dumps)
 _second_cache: dict[int, str] = {}
+
+
+def _json_string(text: str) -> str:
+    """``json.dumps(text)``, without its overhead for the usual plain-ASCII path."""
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+        return f'"{text}"'
+    return json.dumps(text)
 
 
 def _milliseconds(value: float) -> str:

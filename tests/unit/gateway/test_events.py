@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from dockward.gateway import events
 from dockward.gateway.events import ExchangeRecord, peer_json
 
@@ -56,3 +59,8 @@ def test_client_chosen_paths_are_not_memoised():
     for n in range(50):
         record(method="GET", path=f"/unique/{n}" + "x" * 10_000).as_json_line()
     assert events._quoted.cache_info().currsize <= before + 2  # method/decision values only
+
+
+@given(st.text())
+def test_quoted_strings_read_back(text):
+    assert json.loads(events._json_string(text)) == text
