@@ -10,7 +10,6 @@ be treated as read-only. Heads carrying credentials (``X-Registry-Auth``, ``X-Re
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 from dockward.errors import ProtocolError
 from dockward.http1.request import RequestHead, parse_request_head
@@ -52,14 +51,21 @@ def analyse_head(raw: bytes) -> HeadAnalysis:
     return HeadAnalysis(head, target.path, target, request, None, _head_refusal(head, request))
 
 
-_analyse_cached = lru_cache(maxsize=1024)(analyse_head)
+REMEMBERED_HEADS = 1024
+_remembered: dict[bytes, HeadAnalysis] = {}
 
 
 def analyse_head_cached(raw: bytes) -> HeadAnalysis:
-    """``analyse_head``, remembered for small heads without credentials."""
-    if len(raw) > MAX_REMEMBERED_HEAD or _carries_credentials(raw):
-        return analyse_head(raw)
-    return _analyse_cached(raw)
+    """``analyse_head``, remembered for small heads without credentials (oldest out first)."""
+    seen = _remembered.get(raw)
+    if seen is not None:
+        return seen
+    seen = analyse_head(raw)
+    if len(raw) <= MAX_REMEMBERED_HEAD and not _carries_credentials(raw):
+        if len(_remembered) >= REMEMBERED_HEADS:
+            del _remembered[next(iter(_remembered))]
+        _remembered[raw] = seen
+    return seen
 
 
 def _carries_credentials(raw: bytes) -> bool:

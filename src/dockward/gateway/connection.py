@@ -1119,11 +1119,11 @@ def _pin_target_container(raw: bytes, request: Classification, query: str, facts
 
 def _one_whole_head(data: bytes) -> bool:
     """True when ``data`` is exactly one complete request head, nothing before or after it."""
+    size = len(data)
     return (
-        data.endswith(b"\r\n\r\n")
-        and data.find(b"\r\n\r\n") == len(data) - 4
-        and len(data) <= MAX_HEAD_BYTES
-        and data[:3] != HTTP2_PREFACE[:3]  # find_head_end explains the preface
+        4 <= size <= MAX_HEAD_BYTES
+        and data.find(b"\r\n\r\n") == size - 4
+        and not data.startswith(HTTP2_PREFACE[:3])  # find_head_end explains the preface
     )
 
 
