@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from types import MappingProxyType
 
 from dockward.policy.paths import RequestTarget
 
@@ -264,7 +265,7 @@ class Classification:
     route: Route | None
     api_version: str | None
     path: str
-    params: dict[str, str]
+    params: Mapping[str, str]  # read-only: classifications are shared between requests
 
     @property
     def operation(self) -> str:
@@ -369,4 +370,6 @@ def classify_route(method: str, target: RequestTarget) -> Classification:
     """
     index, version, path, params = _match(method, target.path)
     route = ROUTES[index] if index >= 0 else None
-    return Classification(route=route, api_version=version, path=path, params=dict(params))
+    return Classification(
+        route=route, api_version=version, path=path, params=MappingProxyType(dict(params))
+    )

@@ -490,9 +490,11 @@ def test_compile_template() -> None:
             compile_template(bad)
 
 
-def test_params_are_fresh_per_call() -> None:
+def test_params_are_read_only() -> None:
+    # classifications are shared between requests (the head-analysis cache): nobody may edit them
     first = classify("GET", "/containers/c1/json")
-    first.params["name"] = "mutated"
+    with pytest.raises(TypeError):
+        first.params["name"] = "mutated"  # type: ignore[index]
     assert classify("GET", "/containers/c1/json").params == {"name": "c1"}
 
 
