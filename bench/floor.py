@@ -17,7 +17,6 @@ import contextlib
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -29,9 +28,7 @@ from rich.table import Table  # noqa: E402
 
 from bench import loadgen  # noqa: E402
 from bench.loadgen import Target  # noqa: E402
-from bench.run import KEEPALIVE  # noqa: E402
-from support.dockerd import DockerDaemon  # noqa: E402
-from support.gateway import GatewayProcess, TestPKI  # noqa: E402
+from bench.run import KEEPALIVE, Bench  # noqa: E402
 from support.images import build_busybox_image  # noqa: E402
 from support.waiting import free_port, wait_for  # noqa: E402
 
@@ -51,19 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     console = Console(width=160, highlight=False)
     with contextlib.ExitStack() as stack:
-        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="dw-floor-")))
-        pki = TestPKI(tmp / "pki")
-        bundle = pki.client("admin")
-        native_port, floor_port = free_port(), free_port()
-        daemon = DockerDaemon(
-            tls_listen=("127.0.0.1", native_port),
-            tls_ca=pki.ca_bundle,
-            tls_cert=pki.server_cert,
-            tls_key=pki.server_key,
-        )
-        stack.enter_context(daemon)
-        gateway = GatewayProcess(pki, daemon.socket_path)
-        stack.enter_context(gateway)
+        bench = Bench(stack, {"warmup_s": 0.5, "duration_s": args.duration})  # dockerd + dockward
+        pki, daemon, floor_port = bench.pki, bench.daemon, free_port()
         floor = subprocess.Popen(
             [
                 sys.executable,
@@ -82,15 +68,12 @@ def main(argv: list[str] | None = None) -> int:
         wait_for(lambda: _accepts(floor_port), what="the floor relay to listen")
         image = build_busybox_image(daemon)
         daemon.cli("run", "-d", "--network", "none", image, "sleep", "3600", check=True)
-        assert gateway.process is not None
-        dockerd = [daemon.process.pid, *daemon._related_pids()] if daemon.process else []
+        dockerd = bench.dockerd_pids()
+        floor_target = Target("floor", port=floor_port, bundle=bench.bundle)
         paths = {
-            "native": (Target("native", port=native_port, bundle=bundle), {}),
-            "floor": (Target("floor", port=floor_port, bundle=bundle), {"relay": [floor.pid]}),
-            "dockward": (
-                Target("dockward", port=gateway.port, bundle=bundle),
-                {"relay": [gateway.process.pid]},
-            ),
+            "native": (bench.targets["native"], {}),
+            "floor": (floor_target, {"relay": [floor.pid]}),
+            "dockward": (bench.targets["dockward"], {"relay": [bench.gateway_pid]}),
         }
         table = Table(title="keep-alive, 8 connections: dockward against the floor relay")
         columns = ("path", "via", "req/s", "vs native", "p50 ms", "relay µs/req", "dockerd µs/req")
@@ -104,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
                     target,
                     mode="keepalive",
                     path=path,
-                    warmup_s=0.5,
+                    warmup_s=bench.options["warmup_s"],
                     duration_s=args.duration,
                     watch={"dockerd": dockerd, **watch},
                     **KEEPALIVE,

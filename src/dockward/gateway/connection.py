@@ -808,8 +808,8 @@ class ClientConnection(asyncio.Protocol):
         self._response_head()
 
     def _whole_response(self, data: bytes) -> bool:
-        """Answer at once when ``data`` is one whole plain response: a head with Content-Length
-        and exactly that body (most API answers). False leaves ``data`` to the general path."""
+        """Answer at once when ``data`` is one whole plain response: a head and exactly the body
+        its framing announces (most API answers). False leaves ``data`` to the general path."""
         end = data.find(b"\r\n\r\n") + 4
         if end < 4:
             return False
@@ -817,22 +817,19 @@ class ClientConnection(asyncio.Protocol):
             head = parse_response_head_cached(data[:end])
         except ProtocolError:
             return False  # the general path reports it
-        status, request, decision = head.status, self.request, self.decision
-        if (
-            head.content_length != len(data) - end
-            or head.chunked
-            or status < 200
-            or status in (204, 304)
-            or request is None
-            or self.head is None
-            or self.head.method == "HEAD"
-            or (request.route is not None and request.route.hijack)
-            or decision is None
-            or decision.redact
+        request, decision = self.request, self.decision
+        if request is None or self.head is None or decision is None or decision.redact:
+            return False
+        hijack = request.route is not None and request.route.hijack
+        framing, reader = response_framing(head, self.head.method, hijack)
+        body = len(data) - end
+        if not (
+            (framing is Framing.NONE and body == 0)
+            or (isinstance(reader, LengthReader) and reader.remaining == body)
         ):
             return False
         assert self.record is not None
-        self.record.status = status
+        self.record.status = head.status
         self.response_started = True
         if head.close:
             self.close_after = True

@@ -53,21 +53,8 @@ class TLSServerSession:
             self.established = True
         if self.peer_closed:
             return b""
-        obj = self._object
-        try:
-            plaintext = obj.read(READ_SIZE)
-        except ssl.SSLWantReadError:
-            return b""
-        except ssl.SSLZeroReturnError:
-            plaintext = b""
-        except ssl.SSLError as err:
-            raise ConnectionError(f"TLS error: {_reason(err)}") from None
-        if not plaintext:
-            self.peer_closed = True
-            return b""
-        if not self._incoming.pending and not obj.pending():
-            return plaintext  # all consumed (the common case): one read, no exception
-        pieces = [plaintext]
+        obj, incoming = self._object, self._incoming
+        pieces: list[bytes] = []
         while True:
             try:
                 piece = obj.read(READ_SIZE)
@@ -81,9 +68,9 @@ class TLSServerSession:
                 self.peer_closed = True
                 break
             pieces.append(piece)
-            if not self._incoming.pending and not obj.pending():
-                break
-        return b"".join(pieces)
+            if not incoming.pending and not obj.pending():
+                break  # all consumed: skip the read that would only raise SSLWantReadError
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
     def send(self, plaintext: bytes | bytearray | memoryview) -> None:
         """Encrypt ``plaintext``; each call yields its own TLS record(s)."""

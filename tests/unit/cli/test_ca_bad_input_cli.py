@@ -17,16 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from dockward.cli import main
 from dockward.pki.index import CertKind
 from dockward.pki.state import StateDir
+from support.cli import ok, run
 
 NOBODY = 65534
-
-
-@pytest.fixture(autouse=True)
-def no_ambient_passphrase(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("DOCKWARD_CA_PASSPHRASE", raising=False)
 
 
 @pytest.fixture
@@ -50,18 +45,6 @@ def own_dir(tmp_path: Path) -> Iterator[Path]:
         os.seteuid(0)
         os.setegid(0)
         shutil.rmtree(base)
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str | os.PathLike[str]) -> tuple[int, str, str]:
-    code = main([os.fspath(arg) for arg in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def ok(capsys: pytest.CaptureFixture[str], *argv: str | os.PathLike[str]) -> str:
-    code, out, err = run(capsys, *argv)
-    assert (code, err) == (0, ""), err
-    return out
 
 
 def fails(capsys: pytest.CaptureFixture[str], *argv: str | os.PathLike[str]) -> str:

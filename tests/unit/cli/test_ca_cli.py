@@ -10,26 +10,15 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from dockward.cli import main
 from dockward.pki.ca import CertificateAuthority
 from dockward.pki.index import CertKind
 from dockward.pki.state import StateDir
-
-
-@pytest.fixture(autouse=True)
-def no_ambient_passphrase(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("DOCKWARD_CA_PASSPHRASE", raising=False)
+from support.cli import run
 
 
 @pytest.fixture
 def state(tmp_path: Path) -> StateDir:
     return StateDir(tmp_path / "state")
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str | os.PathLike[str]) -> tuple[int, str, str]:
-    code = main([os.fspath(arg) for arg in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def init(capsys: pytest.CaptureFixture[str], state: StateDir, *extra: str) -> None:

@@ -9,17 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from dockward.cli import main
 from dockward.pki import lifecycle
 from dockward.pki.crl import load_revocation_list
-from dockward.pki.index import CertKind, IndexEntry
+from dockward.pki.index import CertKind
 from dockward.pki.state import StateDir
-
-
-@pytest.fixture(autouse=True)
-def plain_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("DOCKWARD_CA_PASSPHRASE", "FORCE_COLOR", "NO_COLOR"):
-        monkeypatch.delenv(name, raising=False)
+from support.cli import current, ok, run
 
 
 @pytest.fixture
@@ -29,25 +23,6 @@ def state(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> StateDir:
     ok(capsys, "ca", "issue", "server", "localhost", "127.0.0.1", "--state-dir", state.path)
     ok(capsys, "ca", "issue", "client", "alice", "--role", "ci", "--state-dir", state.path)
     return state
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str | os.PathLike[str]) -> tuple[int, str, str]:
-    code = main([os.fspath(arg) for arg in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def ok(capsys: pytest.CaptureFixture[str], *argv: str | os.PathLike[str]) -> str:
-    code, out, err = run(capsys, *argv)
-    assert (code, err) == (0, ""), err
-    return out
-
-
-def current(state: StateDir, kind: CertKind, name: str | None = None) -> IndexEntry:
-    with state.open_index() as index:
-        entry = index.current(kind, name)
-    assert entry is not None
-    return entry
 
 
 def date(when: dt.datetime) -> str:

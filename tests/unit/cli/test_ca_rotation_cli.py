@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import shlex
 import stat
 import tarfile
@@ -12,15 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from dockward.cli import main
 from dockward.pki.crl import load_revocation_list
 from dockward.pki.index import CertKind, IndexEntry
 from dockward.pki.state import StateDir
-
-
-@pytest.fixture(autouse=True)
-def no_ambient_passphrase(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("DOCKWARD_CA_PASSPHRASE", raising=False)
+from support.cli import current, ok, run
 
 
 @pytest.fixture
@@ -30,25 +24,6 @@ def state(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> StateDir:
     ok(capsys, "ca", "issue", "server", "localhost", "--state-dir", state.path)
     ok(capsys, "ca", "issue", "client", "alice", "--role", "ci", "--state-dir", state.path)
     return state
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str | os.PathLike[str]) -> tuple[int, str, str]:
-    code = main([os.fspath(arg) for arg in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def ok(capsys: pytest.CaptureFixture[str], *argv: str | os.PathLike[str]) -> str:
-    code, out, err = run(capsys, *argv)
-    assert (code, err) == (0, ""), err
-    return out
-
-
-def current(state: StateDir, kind: CertKind, name: str | None = None) -> IndexEntry:
-    with state.open_index() as index:
-        entry = index.current(kind, name)
-    assert entry is not None
-    return entry
 
 
 def date(entry: IndexEntry) -> str:

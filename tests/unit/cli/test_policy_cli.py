@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dockward.cli import main
+from support.cli import run
 
 POLICY = """
 [[role]]
@@ -32,12 +32,6 @@ def policy(tmp_path):
     path = tmp_path / "policy.toml"
     path.write_text(POLICY)
     return path
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_allowed_request_exits_0(capsys, policy):
