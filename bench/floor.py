@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -28,7 +29,7 @@ from rich.table import Table  # noqa: E402
 
 from bench import loadgen  # noqa: E402
 from bench.loadgen import Target  # noqa: E402
-from bench.run import KEEPALIVE, Bench  # noqa: E402
+from bench.run import KEEPALIVE, PROFILES, Bench  # noqa: E402
 from support.images import build_busybox_image  # noqa: E402
 from support.waiting import free_port, wait_for  # noqa: E402
 
@@ -41,14 +42,70 @@ def _accepts(port: int) -> bool:
     return False
 
 
+def _keepalive_rows(bench: Bench, paths: dict[str, Target], table: Table, duration: float) -> None:
+    for path in PATHS:
+        native_rate = 0.0
+        for name, target in paths.items():
+            time.sleep(0.5)
+            result = loadgen.run_load(
+                target,
+                mode="keepalive",
+                path=path,
+                warmup_s=bench.options["warmup_s"],
+                duration_s=duration,
+                watch=bench.watch_now(name),
+                **KEEPALIVE,
+            )
+            s = result.summary()
+            done = max(1, s["completed"])
+            if name == "native":
+                native_rate = s["rate_per_s"]
+            relay = s["watched_cpu_s"].get(name)
+            table.add_row(
+                f"GET {path} keep-alive",
+                name,
+                f"{s['rate_per_s']:,.0f} req/s",
+                f"{s['rate_per_s'] / native_rate:.2f}×" if native_rate else "—",
+                f"p50 {s['p50_ms']:.3f} ms",
+                "—" if relay is None else f"{relay / done * 1e6:.1f} µs/req",
+                f"{s['watched_cpu_s']['dockerd'] / done * 1e6:.1f} µs/req",
+            )
+
+
+def _transfer_rows(bench: Bench, paths: dict[str, Target], table: Table) -> None:
+    results, _rss = bench.transfers()
+    for kind in ("save", "exec"):
+        runs = results[kind]["runs"]
+        rate = {n: statistics.median(r["mib_per_s"] for r in runs[n]) for n in paths}
+        for name in paths:
+            gib = results[kind]["bytes"] / (1 << 30)
+            relay = [r["watched_cpu_s"].get(name) for r in runs[name]]
+            dockerd = statistics.median(r["watched_cpu_s"]["dockerd"] for r in runs[name]) / gib
+            label = "docker save" if kind == "save" else "docker exec stream"
+            table.add_row(
+                f"{label} {results[kind]['size_label']}",
+                name,
+                f"{rate[name]:,.0f} MiB/s",
+                f"{rate[name] / rate['native']:.2f}×",
+                f"median of {len(runs[name])}",
+                "—" if None in relay else f"{statistics.median(relay) / gib:.2f} s/GiB",
+                f"{dockerd:.2f} s/GiB",
+            )
+
+
 def main(argv: list[str] | None = None) -> int:
     description = __doc__.split("\n")[0]
     parser = argparse.ArgumentParser(prog="python -m bench.floor", description=description)
-    parser.add_argument("--duration", type=float, default=5.0, help="seconds per row")
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per keep-alive row")
+    parser.add_argument(
+        "--keepalive-only", action="store_true", help="skip the docker save and exec transfers"
+    )
+    parser.add_argument("--quick", action="store_true", help="small transfers, one run each")
     args = parser.parse_args(argv)
     console = Console(width=160, highlight=False)
+    options = {**PROFILES["quick" if args.quick else "full"], "duration_s": args.duration}
     with contextlib.ExitStack() as stack:
-        bench = Bench(stack, {"warmup_s": 0.5, "duration_s": args.duration})  # dockerd + dockward
+        bench = Bench(stack, options)  # dockerd (with its native TLS) + dockward
         pki, daemon, floor_port = bench.pki, bench.daemon, free_port()
         floor = subprocess.Popen(
             [
@@ -66,46 +123,21 @@ def main(argv: list[str] | None = None) -> int:
         stack.callback(floor.wait)
         stack.callback(floor.kill)
         wait_for(lambda: _accepts(floor_port), what="the floor relay to listen")
-        image = build_busybox_image(daemon)
-        daemon.cli("run", "-d", "--network", "none", image, "sleep", "3600", check=True)
-        dockerd = bench.dockerd_pids()
-        floor_target = Target("floor", port=floor_port, bundle=bench.bundle)
-        paths = {
-            "native": (bench.targets["native"], {}),
-            "floor": (floor_target, {"relay": [floor.pid]}),
-            "dockward": (bench.targets["dockward"], {"relay": [bench.gateway_pid]}),
-        }
-        table = Table(title="keep-alive, 8 connections: dockward against the floor relay")
-        columns = ("path", "via", "req/s", "vs native", "p50 ms", "relay µs/req", "dockerd µs/req")
+        bench.targets["floor"] = Target("floor", port=floor_port, bundle=bench.bundle)
+        bench.relay_pids["floor"] = floor.pid
+        if args.keepalive_only:
+            image = build_busybox_image(daemon)
+            daemon.cli("run", "-d", "--network", "none", image, "sleep", "3600", check=True)
+        else:
+            bench.prepare()  # also the big image and the exec container
+        paths = {name: bench.targets[name] for name in ("native", "floor", "dockward")}
+        table = Table(title="dockward against the floor relay (same run, same clients)")
+        columns = ("row", "via", "rate", "vs native", "", "relay CPU", "dockerd CPU")
         for column in columns:
-            table.add_column(column, justify="left" if column in ("path", "via") else "right")
-        for path in PATHS:
-            native_rate = 0.0
-            for name, (target, watch) in paths.items():
-                time.sleep(0.5)
-                result = loadgen.run_load(
-                    target,
-                    mode="keepalive",
-                    path=path,
-                    warmup_s=bench.options["warmup_s"],
-                    duration_s=args.duration,
-                    watch={"dockerd": dockerd, **watch},
-                    **KEEPALIVE,
-                )
-                s = result.summary()
-                done = max(1, s["completed"])
-                if name == "native":
-                    native_rate = s["rate_per_s"]
-                relay = s["watched_cpu_s"].get("relay")
-                table.add_row(
-                    path,
-                    name,
-                    f"{s['rate_per_s']:,.0f}",
-                    f"{s['rate_per_s'] / native_rate:.2f}×" if native_rate else "—",
-                    f"{s['p50_ms']:.3f}",
-                    "—" if relay is None else f"{relay / done * 1e6:.1f}",
-                    f"{s['watched_cpu_s']['dockerd'] / done * 1e6:.1f}",
-                )
+            table.add_column(column, justify="left" if column in ("row", "via") else "right")
+        _keepalive_rows(bench, paths, table, args.duration)
+        if not args.keepalive_only:
+            _transfer_rows(bench, paths, table)
     console.print(table)
     return 0
 

@@ -1,9 +1,11 @@
 """The least a Python mutual-TLS relay can do per request: the floor dockward is measured against.
 
 Same building blocks as dockward (uvloop, ``ssl.SSLObject`` over memory BIOs, one daemon
-connection per client), none of its work: no HTTP parsing, no policy, no access log, no
-half-close, no flow control. It decrypts what the client sends and writes it to the Docker
-socket, and encrypts what the daemon answers. Never use it for anything but ``bench.floor``:
+connection per client), none of its work: no HTTP parsing, no policy, no access log. It
+decrypts what the client sends and writes it to the Docker socket, and encrypts what the daemon
+answers. It does only what the benchmark's transfers need besides: a half-close in each direction
+(``docker exec`` closes its sending side and reads on) and pausing the daemon side while the
+client's write buffer is full. Never use it for anything but ``bench.floor``:
 it authenticates clients by certificate but authorizes nothing.
 
 Usage: ``python -m bench.floor_relay CERT KEY CA UPSTREAM_SOCKET PORT`` (listens on 127.0.0.1).
@@ -12,6 +14,7 @@ Usage: ``python -m bench.floor_relay CERT KEY CA UPSTREAM_SOCKET PORT`` (listens
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 import sys
 
@@ -28,8 +31,12 @@ class DaemonSide(asyncio.Protocol):
         self.client.tls.write(data)
         self.client.transport.write(self.client.outgoing.read())
 
+    def eof_received(self) -> bool:
+        self.client.daemon_done()
+        return False
+
     def connection_lost(self, exc: Exception | None) -> None:
-        self.client.transport.close()
+        self.client.daemon_done()
 
 
 class ClientSide(asyncio.Protocol):
@@ -40,6 +47,7 @@ class ClientSide(asyncio.Protocol):
         self.daemon: asyncio.Transport | None = None
         self.waiting: list[bytes] = []
         self.established = False
+        self.client_done = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport: asyncio.Transport = transport  # type: ignore[assignment]
@@ -58,19 +66,41 @@ class ClientSide(asyncio.Protocol):
             self.established = True
             self.transport.write(self.outgoing.read())
             asyncio.get_running_loop().create_task(self.connect())
-        try:
-            plaintext = self.tls.read(READ_SIZE)
-        except ssl.SSLWantReadError:
-            return
-        except ssl.SSLError:
+        while True:  # every record that is complete, as dockward's session does
+            try:
+                plaintext = self.tls.read(READ_SIZE)
+            except ssl.SSLWantReadError:
+                return
+            except ssl.SSLZeroReturnError:  # close_notify: the client is done sending
+                self.client_done = True
+                if self.daemon is not None:
+                    self.daemon.write_eof()
+                return
+            except ssl.SSLError:
+                self.transport.close()
+                return
+            if self.daemon is None:
+                self.waiting.append(plaintext)
+            else:
+                self.daemon.write(plaintext)
+            if not self.incoming.pending and not self.tls.pending():
+                return
+
+    def daemon_done(self) -> None:
+        """The daemon finished answering: close_notify, then close."""
+        if not self.transport.is_closing():
+            with contextlib.suppress(ssl.SSLError):
+                self.tls.unwrap()
+            self.transport.write(self.outgoing.read())
             self.transport.close()
-            return
-        if not plaintext:
-            self.transport.close()
-        elif self.daemon is None:
-            self.waiting.append(plaintext)
-        else:
-            self.daemon.write(plaintext)
+
+    def pause_writing(self) -> None:
+        if self.daemon is not None:
+            self.daemon.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.daemon is not None:
+            self.daemon.resume_reading()
 
     async def connect(self) -> None:
         loop = asyncio.get_running_loop()
@@ -78,6 +108,8 @@ class ClientSide(asyncio.Protocol):
         self.daemon = daemon  # type: ignore[assignment]
         daemon.writelines(self.waiting)
         self.waiting.clear()
+        if self.client_done:
+            daemon.write_eof()
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.daemon is not None:

@@ -110,6 +110,7 @@ class Bench:
         stack.enter_context(self.gateway)
         assert self.gateway.process is not None
         self.gateway_pid = self.gateway.process.pid
+        self.relay_pids = {"dockward": self.gateway_pid}  # paths with a process of their own
         self.targets = {
             "unix": Target("unix", unix_path=self.daemon.socket_path),
             "native": Target("native", port=port, bundle=self.bundle),
@@ -127,14 +128,15 @@ class Bench:
 
     def watch_now(self, target: str) -> dict[str, list[int]]:
         watch = {"dockerd": self.dockerd_pids()}
-        if target == "dockward":
-            watch["dockward"] = [self.gateway_pid]
+        if target in self.relay_pids:
+            watch[target] = [self.relay_pids[target]]
         return watch
 
     def watch_live(self, target: str) -> dict[str, Callable[[], list[int]]]:
         watch: dict[str, Callable[[], list[int]]] = {"dockerd": self.dockerd_pids}
-        if target == "dockward":
-            watch["dockward"] = lambda: [self.gateway_pid]
+        if target in self.relay_pids:
+            pid = self.relay_pids[target]
+            watch[target] = lambda: [pid]
         return watch
 
     # -- the docker CLI on each path -------------------------------------------------------
@@ -247,24 +249,29 @@ class Bench:
         rss_before = procstat.memory_kib(pid, "VmRSS")
         peak_reset = procstat.reset_peak_rss(pid)
 
-        # Untimed, counted runs: warm the page cache and check that dockward delivers every byte.
-        _step("checking byte counts (untimed): docker save via unix socket and via dockward")
+        # Untimed, counted runs: warm the page cache and check that every relay (dockward, and
+        # the floor relay in bench.floor) delivers every byte: one that truncates looks fast.
+        relays = [name for name in self.targets if name not in ("unix", "native")]
+        _step(f"checking byte counts (untimed): docker save via unix socket, {', '.join(relays)}")
         reference = transfers.counted(save_cmd, self.cli_env("unix"), timeout=timeout)
-        through = transfers.counted(save_cmd, self.cli_env("dockward"), timeout=timeout)
-        if through != reference:
-            raise transfers.TransferError(
-                f"docker save via dockward delivered {through} bytes, the unix socket {reference}"
-            )
-        got = transfers.counted(exec_cmd, self.cli_env("dockward"), timeout=timeout)
-        if got != self.exec_bytes:
-            raise transfers.TransferError(
-                f"exec stream via dockward delivered {got} bytes, expected {self.exec_bytes}"
-            )
+        for name in relays:
+            through = transfers.counted(save_cmd, self.cli_env(name), timeout=timeout)
+            if through != reference:
+                raise transfers.TransferError(
+                    f"docker save via {name} delivered {through} bytes, the unix socket {reference}"
+                )
+            got = transfers.counted(exec_cmd, self.cli_env(name), timeout=timeout)
+            if got != self.exec_bytes:
+                raise transfers.TransferError(
+                    f"exec stream via {name} delivered {got} bytes, expected {self.exec_bytes}"
+                )
 
-        save_runs: dict[str, list[dict[str, Any]]] = {n: [] for n in self.targets}
-        exec_runs: dict[str, list[dict[str, Any]]] = {n: [] for n in self.targets}
+        names = list(self.targets)
+        save_runs: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
+        exec_runs: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
         for rep in range(o["repeats"]):
-            for name in self.targets:
+            order = names[rep % len(names) :] + names[: rep % len(names)]  # nobody always last
+            for name in order:
                 r = transfers.timed(
                     save_cmd,
                     self.cli_env(name),
@@ -276,7 +283,7 @@ class Bench:
                 )
                 save_runs[name].append(r.summary())
                 _step(f"save #{rep + 1}  {name:<8} {r.seconds:6.2f} s  {r.mib_per_s:7.0f} MiB/s")
-            for name in self.targets:
+            for name in order:
                 r = transfers.timed(
                     exec_cmd,
                     self.cli_env(name),

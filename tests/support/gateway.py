@@ -7,10 +7,12 @@ serve --config FILE`` exactly as a user would and reads the bound address from i
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import ssl
@@ -93,7 +95,7 @@ class GatewayProcess:
     ) -> None:
         self.pki = pki
         self.upstream = upstream
-        self.dir = Path(tempfile.mkdtemp(prefix="dw-gw-"))
+        self.dir = _scratch_dir()
         self.access_log = self.dir / "access.log"
         self.log_path = self.dir / "gateway.log"
         self.unix_socket = unix_socket
@@ -202,6 +204,19 @@ class GatewayProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+_BASE: Path | None = None
+
+
+def _scratch_dir() -> Path:
+    """A directory for one gateway's files, under one base removed when this process exits
+    (tests read a gateway's logs after stopping it, so it cannot go with the gateway)."""
+    global _BASE
+    if _BASE is None:
+        _BASE = Path(tempfile.mkdtemp(prefix="dw-gw-"))
+        atexit.register(shutil.rmtree, _BASE, ignore_errors=True)
+    return Path(tempfile.mkdtemp(dir=_BASE))
 
 
 def _toml(top: dict[str, Any], listeners: list[dict[str, Any]]) -> str:
