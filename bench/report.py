@@ -93,9 +93,11 @@ def build_rows(results: dict[str, Any]) -> list[Row]:
     rows: list[Row] = []
     for kind, label in (("ping", "GET /_ping"), ("containers", "GET /containers/json")):
         conns = load[kind]["dockward"]["connections"]
+        runs = load[kind]["dockward"].get("repeats", 1)
+        median = f", median of {runs}" if runs > 1 else ""
         rows.append(
             Row(
-                f"{label} keep-alive, {conns} conns: req/s",
+                f"{label} keep-alive, {conns} conns: req/s{median}",
                 load_values(kind, "rate_per_s"),
                 lambda v: f"{v:,.0f}",
                 ratio=_higher,

@@ -59,6 +59,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "exec_mb": 500,
         "warmup_s": 0.5,
         "duration_s": 5.0,
+        "load_repeats": 3,
         "repeats": 5,
     },
     "quick": {
@@ -66,6 +67,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "exec_mb": 50,
         "warmup_s": 0.3,
         "duration_s": 1.0,
+        "load_repeats": 1,
         "repeats": 1,
     },
 }
@@ -210,6 +212,8 @@ class Bench:
     # -- measurements ---------------------------------------------------------------------
 
     def load_rows(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """Each row ``load_repeats`` times per path, paths rotated; the median run by rate is
+        reported (with every run's rate), so one unlucky five seconds does not decide a row."""
         o = self.options
         out: dict[str, dict[str, dict[str, Any]]] = {}
         plan = (
@@ -217,26 +221,29 @@ class Bench:
             ("containers", "keepalive", "/containers/json", KEEPALIVE),
             ("connect", "connect", "/_ping", CONNECT),
         )
+        names = list(self.targets)
         for kind, mode, path, shape in plan:
-            out[kind] = {}
-            for name, target in self.targets.items():
-                result = loadgen.run_load(
-                    target,
-                    mode=mode,
-                    path=path,
-                    warmup_s=o["warmup_s"],
-                    duration_s=o["duration_s"],
-                    watch=self.watch_now(name),
-                    **shape,
-                )
-                s = result.summary()
-                out[kind][name] = s
-                _step(
-                    f"{kind:<10} {name:<8} {s['rate_per_s']:>9,.0f}/s  p50 {s['p50_ms']:.3f} ms"
-                    f"  p99 {s['p99_ms']:.3f} ms  errors {s['errors']}"
-                )
-                if s["errors"]:
-                    raise RuntimeError(f"{s['errors']} non-200 answers on {kind} via {name}")
+            runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+            for rep in range(o["load_repeats"]):
+                for name in names[rep % len(names) :] + names[: rep % len(names)]:
+                    result = loadgen.run_load(
+                        self.targets[name],
+                        mode=mode,
+                        path=path,
+                        warmup_s=o["warmup_s"],
+                        duration_s=o["duration_s"],
+                        watch=self.watch_now(name),
+                        **shape,
+                    )
+                    s = result.summary()
+                    runs[name].append(s)
+                    _step(
+                        f"{kind:<10} #{rep + 1} {name:<8} {s['rate_per_s']:>9,.0f}/s  "
+                        f"p50 {s['p50_ms']:.3f} ms  p99 {s['p99_ms']:.3f} ms  errors {s['errors']}"
+                    )
+                    if s["errors"]:
+                        raise RuntimeError(f"{s['errors']} non-200 answers on {kind} via {name}")
+            out[kind] = {name: _median_run(r) for name, r in runs.items()}
         return out
 
     def transfers(self) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -335,7 +342,8 @@ class Bench:
             f"bench.loadgen, keep-alive {KEEPALIVE['processes']} processes × "
             f"{KEEPALIVE['connections_per_process']} blocking connections, connect "
             f"{CONNECT['processes']} processes; {self.options['warmup_s']:g}s warm-up + "
-            f"{self.options['duration_s']:g}s per row"
+            f"{self.options['duration_s']:g}s per row, {self.options['load_repeats']} run(s) per "
+            "path in rotated order, the median run shown"
         )
         results["load"] = self.load_rows()
         results["machine"]["tls"] = {n: r["tls"] for n, r in results["load"]["ping"].items()}
@@ -345,6 +353,16 @@ class Bench:
         log = self.gateway.log()
         results["gateway_tracebacks"] = log.count("Traceback")
         return results
+
+
+def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run with the median rate (the lower middle one for an even count), plus all rates."""
+    ranked = sorted(runs, key=lambda r: r["rate_per_s"])
+    return {
+        **ranked[(len(ranked) - 1) // 2],
+        "repeats": len(runs),
+        "rates": [r["rate_per_s"] for r in runs],
+    }
 
 
 def _jsonable(value: Any) -> Any:
@@ -365,6 +383,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="smoke run: small sizes, 1 s rows")
     parser.add_argument("--json", metavar="FILE", type=Path, help="also write the results here")
     parser.add_argument("--duration", type=float, help="seconds per load row (after warm-up)")
+    parser.add_argument("--load-repeats", type=int, help="runs per load row and path (median)")
     parser.add_argument("--repeats", type=int, help="timed runs per transfer and path")
     parser.add_argument("--image-mb", type=int, help="size of the image for docker save (MiB)")
     parser.add_argument("--exec-mb", type=int, help="size of the exec stream (MiB)")
@@ -377,6 +396,7 @@ def main(argv: list[str] | None = None) -> int:
     options = dict(PROFILES[mode])
     for key, value in (
         ("duration_s", args.duration),
+        ("load_repeats", args.load_repeats),
         ("repeats", args.repeats),
         ("image_mb", args.image_mb),
         ("exec_mb", args.exec_mb),
