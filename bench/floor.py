@@ -1,14 +1,15 @@
-"""How close dockward comes to the cheapest possible Python relay, on the keep-alive rows.
+"""How close dockward comes to the cheapest possible Python relay, on the same rows as make bench.
 
 ``make bench`` compares dockward with dockerd's own TLS. This answers a different question:
 how much of the gap is dockward's own work (parsing, policy, access log, flow control), and
 how much any Python relay on this machine pays (two more sockets, two more wake-ups, one more
-process sharing the cores). It runs the keep-alive rows of ``make bench`` against dockerd's
-native TLS, the floor relay (``bench/floor_relay.py``: decrypt, forward, encrypt, nothing else)
-and dockward, in the same run, with the same load generator.
+process sharing the cores). It runs the keep-alive rows and the ``docker save`` and exec
+transfers of ``make bench`` against dockerd's native TLS, the floor relay
+(``bench/floor_relay.py``: decrypt, forward, encrypt, nothing else) and dockward, in the same
+run, with the same clients.
 
-Usage: ``.venv/bin/python -m bench.floor [--duration S]`` from the repository root, as root.
-"""
+Usage: ``.venv/bin/python -m bench.floor [--duration S] [--keepalive-only] [--quick]`` from the
+repository root, as root."""
 
 from __future__ import annotations
 
