@@ -20,7 +20,7 @@ import sys
 
 import uvloop
 
-READ_SIZE = 256 * 1024
+from dockward.tls.session import READ_SIZE
 
 
 class DaemonSide(asyncio.Protocol):

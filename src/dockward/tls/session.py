@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import ssl
 
-READ_SIZE = 256 * 1024
+# One read returns at most one record's plaintext, 16 KiB. A bigger buffer is allocated and
+# shrunk on every read for nothing, and past glibc's mmap threshold (128 KiB until raised) that
+# costs an mmap, an mremap and a munmap per record: about 11 µs per request measured in-process.
+READ_SIZE = 16 * 1024
 
 
 class HandshakeFailed(Exception):

@@ -113,6 +113,18 @@ def test_each_send_is_its_own_record(pki):
     assert client.obj.read(65536) == b"\x01\x00\x00\x00\x00\x00\x00\x02hi"
 
 
+def test_every_complete_record_comes_out_of_one_receive(pki):
+    # a 1 MiB upload in full 16 KiB records plus a short one, all in one delivery
+    srv = server(pki)
+    client = Client(pki, "alice")
+    client.handshake(srv)
+    upload = bytes(range(256)) * 4096 + b"tail"
+    client.obj.write(upload)
+    ciphertext = client.outgoing.read()
+    assert srv.receive(ciphertext[:-10]) == upload[: len(upload) - 4]  # last record incomplete
+    assert srv.receive(ciphertext[-10:]) == b"tail"
+
+
 @pytest.mark.parametrize(
     ("bundle", "reason"),
     [
