@@ -3,10 +3,10 @@
 Same building blocks as dockward (uvloop, ``ssl.SSLObject`` over memory BIOs, one daemon
 connection per client), none of its work: no HTTP parsing, no policy, no access log. It
 decrypts what the client sends and writes it to the Docker socket, and encrypts what the daemon
-answers. It does only what the benchmark's transfers need besides: a half-close in each direction
-(``docker exec`` closes its sending side and reads on) and pausing the daemon side while the
-client's write buffer is full. Never use it for anything but ``bench.floor``:
-it authenticates clients by certificate but authorizes nothing.
+answers. Besides, it does only what the benchmark's transfers need: a half-close in each
+direction (``docker exec`` closes its sending side and reads on), and pausing the daemon side
+while the client's write buffer is full. Never use it for anything but ``bench.floor``: it
+authenticates clients by certificate but authorizes nothing.
 
 Usage: ``python -m bench.floor_relay CERT KEY CA UPSTREAM_SOCKET PORT`` (listens on 127.0.0.1).
 """
