@@ -60,15 +60,14 @@ class ExchangeRecord:
 
     def as_json_line(self) -> str:
         """``as_log()`` serialised, built by hand: this runs once per request."""
-        quoted = _quoted  # memoised: only for fields with few, gateway-chosen values
         peer = self.peer_json or peer_json(self.listener, self.source, self.identity)
+        request = _request_members(
+            self.method, self.path, self.operation, self.decision, self.rule, self.role
+        )
         line = (
-            f'{{"time":"{_timestamp(self.started)}",{peer},'
-            f'"method":{quoted(self.method)},"path":{_json_string(self.path)},'
-            f'"operation":{quoted(self.operation)},"decision":{quoted(self.decision)},'
-            f'"rule":{quoted(self.rule)},"role":{quoted(self.role)},"status":{self.status},'
-            f'"bytes_in":{self.bytes_in},"bytes_out":{self.bytes_out},'
-            f'"duration_ms":{_milliseconds(self.duration_ms)}'
+            f'{{"time":"{_timestamp(self.started)}",{peer},{request},'
+            f'"status":{self.status},"bytes_in":{self.bytes_in},"bytes_out":{self.bytes_out},'
+            f'"duration_ms":{self.duration_ms:.3f}'  # the same decimals as round(value, 3)
         )
         if self.reason:
             line += f',"reason":{json.dumps(self.reason)}'
@@ -77,8 +76,32 @@ class ExchangeRecord:
         return line + "}\n"
 
 
-_quoted = lru_cache(maxsize=4096)(json.dumps)
-_second_cache: dict[int, str] = {}
+_quoted = lru_cache(maxsize=4096)(json.dumps)  # only for fields with few, gateway-chosen values
+_members: dict[tuple[str, str, str, str, str, str | None], str] = {}
+MEMBERS_KEPT = 4096
+MEMO_PATH_MAX = 512  # longer, client-chosen paths are formatted each time, never kept
+_MILLIS = tuple(f".{n:03d}+00:00" for n in range(1000))
+_second, _second_text = -1, ""  # the last whole second formatted, and its text
+
+
+def _request_members(
+    method: str, path: str, operation: str, decision: str, rule: str, role: str | None
+) -> str:
+    """The ``method`` to ``role`` members; the same few combinations recur, so they are kept."""
+    key = (method, path, operation, decision, rule, role)
+    members = _members.get(key)
+    if members is None:
+        quoted = _quoted
+        members = (
+            f'"method":{quoted(method)},"path":{_json_string(path)},'
+            f'"operation":{quoted(operation)},"decision":{quoted(decision)},'
+            f'"rule":{quoted(rule)},"role":{quoted(role)}'
+        )
+        if len(path) <= MEMO_PATH_MAX:
+            if len(_members) >= MEMBERS_KEPT:
+                _members.clear()
+            _members[key] = members
+    return members
 
 
 def _json_string(text: str) -> str:
@@ -88,22 +111,15 @@ def _json_string(text: str) -> str:
     return json.dumps(text)
 
 
-def _milliseconds(value: float) -> str:
-    """``value`` with three decimals (integer arithmetic: float formatting is slow)."""
-    micros = round(value * 1000)
-    return f"{micros // 1000}.{micros % 1000:03d}"
-
-
 def _timestamp(started: float) -> str:
     """ISO 8601 UTC with milliseconds; the part up to the second is formatted once a second."""
+    global _second, _second_text
     second = int(started)
-    prefix = _second_cache.get(second)
-    if prefix is None:
-        _second_cache.clear()
-        prefix = _second_cache[second] = dt.datetime.fromtimestamp(second, dt.UTC).strftime(
-            "%Y-%m-%dT%H:%M:%S"
-        )
-    return f"{prefix}.{int((started - second) * 1000):03d}+00:00"
+    if second != _second:
+        _second_text = dt.datetime.fromtimestamp(second, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        _second = second
+    # started - second is exact and at most 1 - 2**-22 for any time after 1970: index <= 999
+    return _second_text + _MILLIS[int((started - second) * 1000)]
 
 
 def peer_json(listener: str, source: str, identity: PeerIdentity | None) -> str:

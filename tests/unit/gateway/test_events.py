@@ -56,9 +56,30 @@ def test_the_per_connection_prefix_gives_the_same_line():
 
 def test_client_chosen_paths_are_not_memoised():
     before = events._quoted.cache_info().currsize
+    kept = len(events._members)
     for n in range(50):
         record(method="GET", path=f"/unique/{n}" + "x" * 10_000).as_json_line()
     assert events._quoted.cache_info().currsize <= before + 2  # method/decision values only
+    assert len(events._members) == kept  # long paths are never kept
+
+
+def test_kept_request_members_are_bounded():
+    for n in range(events.MEMBERS_KEPT + 10):
+        line = record(method="GET", path=f"/containers/c{n}/json").as_json_line()
+        assert json.loads(line)["path"] == f"/containers/c{n}/json"
+    assert len(events._members) <= events.MEMBERS_KEPT
+
+
+def test_timestamps_across_seconds_and_durations_to_the_microsecond():
+    for started, shown in (
+        (1_800_000_000.0625, "2027-01-15T08:00:00.062+00:00"),
+        (1_800_000_001.9995, "2027-01-15T08:00:01.999+00:00"),
+        (1_800_000_000.5, "2027-01-15T08:00:00.500+00:00"),
+    ):
+        rec = record(started=started, duration_ms=0.0004)
+        entry = json.loads(rec.as_json_line())
+        assert entry["time"] == shown == rec.as_log()["time"]
+        assert entry["duration_ms"] == 0.0
 
 
 @given(st.text())
