@@ -118,7 +118,7 @@ def _timestamp(started: float) -> str:
     if second != _second:
         _second_text = dt.datetime.fromtimestamp(second, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
         _second = second
-    # started - second is exact and at most 1 - 2**-22 for any time after 1970: index <= 999
+    # started - second is exact and at least one ulp below 1, so the index is at most 999
     return _second_text + _MILLIS[int((started - second) * 1000)]
 
 
