@@ -225,7 +225,7 @@ class Bench:
         for kind, mode, path, shape in plan:
             runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
             for rep in range(o["load_repeats"]):
-                for name in names[rep % len(names) :] + names[: rep % len(names)]:
+                for name in _rotated(names, rep):
                     result = loadgen.run_load(
                         self.targets[name],
                         mode=mode,
@@ -274,34 +274,31 @@ class Bench:
                 )
 
         names = list(self.targets)
-        save_runs: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
-        exec_runs: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
+        plan = (
+            ("save", "docker save", save_cmd, reference),
+            ("exec", "exec stream", exec_cmd, self.exec_bytes),
+        )
+        runs: dict[str, dict[str, list[dict[str, Any]]]] = {
+            kind: {n: [] for n in names} for kind, *_ in plan
+        }
         for rep in range(o["repeats"]):
-            order = names[rep % len(names) :] + names[: rep % len(names)]  # nobody always last
-            for name in order:
-                r = transfers.timed(
-                    save_cmd,
-                    self.cli_env(name),
-                    target=name,
-                    what="docker save",
-                    nbytes=reference,
-                    watch=self.watch_live(name),
-                    timeout=timeout,
-                )
-                save_runs[name].append(r.summary())
-                _step(f"save #{rep + 1}  {name:<8} {r.seconds:6.2f} s  {r.mib_per_s:7.0f} MiB/s")
-            for name in order:
-                r = transfers.timed(
-                    exec_cmd,
-                    self.cli_env(name),
-                    target=name,
-                    what="exec stream",
-                    nbytes=self.exec_bytes,
-                    watch=self.watch_live(name),
-                    timeout=timeout,
-                )
-                exec_runs[name].append(r.summary())
-                _step(f"exec #{rep + 1}  {name:<8} {r.seconds:6.2f} s  {r.mib_per_s:7.0f} MiB/s")
+            order = _rotated(names, rep)
+            for kind, what, command, nbytes in plan:
+                for name in order:
+                    r = transfers.timed(
+                        command,
+                        self.cli_env(name),
+                        target=name,
+                        what=what,
+                        nbytes=nbytes,
+                        watch=self.watch_live(name),
+                        timeout=timeout,
+                    )
+                    runs[kind][name].append(r.summary())
+                    _step(
+                        f"{kind} #{rep + 1}  {name:<8} {r.seconds:6.2f} s  {r.mib_per_s:7.0f} MiB/s"
+                    )
+        save_runs, exec_runs = runs["save"], runs["exec"]
 
         peak = procstat.memory_kib(pid, "VmHWM")
         rss = {
@@ -353,6 +350,12 @@ class Bench:
         log = self.gateway.log()
         results["gateway_tracebacks"] = log.count("Traceback")
         return results
+
+
+def _rotated(names: list[str], rep: int) -> list[str]:
+    """``names`` started ``rep`` places later: over the repeats, no path always runs last."""
+    shift = rep % len(names)
+    return names[shift:] + names[:shift]
 
 
 def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:

@@ -932,11 +932,16 @@ class ClientConnection(asyncio.Protocol):
             self._abort_all()
             return used
         if reader.done:
-            body = redact_json(bytes(collected))
-            self.resp_collect = None
-            self.send_to_client(with_content_length(self.resp_head_raw, len(body)))
-            self.send_to_client(body)
+            self._send_redacted()
         return used
+
+    def _send_redacted(self) -> None:
+        """Send the gathered response, redacted, under its head with the new length."""
+        assert self.resp_collect is not None
+        body = redact_json(bytes(self.resp_collect))
+        self.resp_collect = None
+        self.send_to_client(with_content_length(self.resp_head_raw, len(body)))
+        self.send_to_client(body)
 
     def _response_done(self) -> None:
         self.resp_body = None
@@ -1001,10 +1006,7 @@ class ClientConnection(asyncio.Protocol):
         if response is ResponsePhase.BODY and isinstance(self.resp_body, UntilCloseReader):
             self.close_after = True
             if self.resp_collect is not None:  # a close-delimited answer to redact (HTTP/1.0)
-                body = redact_json(bytes(self.resp_collect))
-                self.resp_collect = None
-                self.send_to_client(with_content_length(self.resp_head_raw, len(body)))
-                self.send_to_client(body)
+                self._send_redacted()
             self._response_done()
             if self.phase is not RequestPhase.CLOSED:
                 # the response is complete but the request body is not: nothing more can happen
@@ -1114,13 +1116,16 @@ def _pin_target_container(raw: bytes, request: Classification, query: str, facts
     return replace_request_target(raw, target.encode("ascii"))
 
 
+_PREFACE_START = HTTP2_PREFACE[:3]
+
+
 def _one_whole_head(data: bytes) -> bool:
     """True when ``data`` is exactly one complete request head, nothing before or after it."""
     size = len(data)
     return (
         4 <= size <= MAX_HEAD_BYTES
         and data.find(b"\r\n\r\n") == size - 4
-        and not data.startswith(HTTP2_PREFACE[:3])  # find_head_end explains the preface
+        and not data.startswith(_PREFACE_START)  # find_head_end explains the preface
     )
 
 

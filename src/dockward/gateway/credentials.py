@@ -25,11 +25,12 @@ from dockward.tls.context import build_server_context
 log = logging.getLogger("dockward.gateway")
 
 
-def _mtime(path: Path | None) -> float | None:
+def modified_ns(path: Path | None) -> int | None:
+    """``path``'s modification time, or None when there is no path or no file (reload checks)."""
     if path is None:
         return None
     try:
-        return path.stat().st_mtime_ns / 1e9
+        return path.stat().st_mtime_ns
     except OSError:
         return None
 
@@ -60,8 +61,8 @@ class TLSCredentials:
         config = self.config
         return (config.cert, config.key, config.ca, config.crl)
 
-    def _read_stamps(self) -> tuple[float | None, ...]:
-        return tuple(_mtime(path) for path in self._paths())
+    def _read_stamps(self) -> tuple[int | None, ...]:
+        return tuple(modified_ns(path) for path in self._paths())
 
     def _load(self) -> CredentialState:
         config = self.config

@@ -23,7 +23,7 @@ from pathlib import Path
 from dockward.config import GatewayConfig, TcpListenerConfig, UnixListenerConfig, parse_host_port
 from dockward.errors import UsageError
 from dockward.gateway.connection import ClientConnection
-from dockward.gateway.credentials import TLSCredentials
+from dockward.gateway.credentials import TLSCredentials, modified_ns
 from dockward.gateway.events import ExchangeObserver
 from dockward.identity import PeerIdentity
 from dockward.pki.ca import check_key_permissions
@@ -87,7 +87,7 @@ class Gateway:
         self.config = config
         self.upstream_path = str(config.upstream)
         self.policy: Policy = policy or load_policy(config)
-        self._policy_mtime = _mtime(config.policy)
+        self._policy_mtime = modified_ns(config.policy)
         self.observers: list[ExchangeObserver] = list(observers)
         self.listeners = listeners_from_config(config)
         self.connections: set[ClientConnection] = set()
@@ -136,7 +136,7 @@ class Gateway:
         path = self.config.policy
         if path is None:
             return False
-        mtime = _mtime(path)
+        mtime = modified_ns(path)
         if only_if_changed and mtime == self._policy_mtime:
             return False
         self._policy_mtime = mtime
@@ -245,15 +245,6 @@ def load_policy(config: GatewayConfig) -> Policy:
     if config.policy is None:
         return AdminPolicy()
     return RolePolicy(load_policy_config(config.policy), upstream_socket=str(config.upstream))
-
-
-def _mtime(path: Path | None) -> float | None:
-    if path is None:
-        return None
-    try:
-        return path.stat().st_mtime
-    except OSError:
-        return None
 
 
 def _socket_answers(path: Path) -> bool:
