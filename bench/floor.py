@@ -78,11 +78,11 @@ def _transfer_rows(bench: Bench, paths: dict[str, Target], table: Table) -> None
     for kind in ("save", "exec"):
         runs = results[kind]["runs"]
         rate = {n: statistics.median(r["mib_per_s"] for r in runs[n]) for n in paths}
+        gib = results[kind]["bytes"] / (1 << 30)
+        label = "docker save" if kind == "save" else "docker exec stream"
         for name in paths:
-            gib = results[kind]["bytes"] / (1 << 30)
             relay = [r["watched_cpu_s"].get(name) for r in runs[name]]
             dockerd = statistics.median(r["watched_cpu_s"]["dockerd"] for r in runs[name]) / gib
-            label = "docker save" if kind == "save" else "docker exec stream"
             table.add_row(
                 f"{label} {results[kind]['size_label']}",
                 name,
