@@ -26,6 +26,13 @@ def init(capsys: pytest.CaptureFixture[str], state: StateDir, *extra: str) -> No
     assert (code, err) == (0, "")
 
 
+def run_issue(
+    capsys: pytest.CaptureFixture[str], state: StateDir, *argv: str
+) -> tuple[int, str, str]:
+    """``dockward ca issue ARGV --state-dir STATE``: (exit code, stdout, stderr)."""
+    return run(capsys, "ca", "issue", *argv, "--state-dir", state.path)
+
+
 def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
@@ -151,7 +158,7 @@ def test_a_passphrase_for_an_unencrypted_ca(
 ) -> None:
     init(capsys, state)
     monkeypatch.setenv("DOCKWARD_CA_PASSPHRASE", "pw")
-    code, _, err = run(capsys, "ca", "issue", "client", "alice", "--state-dir", state.path)
+    code, _, err = run_issue(capsys, state, "client", "alice")
     assert code == 2
     assert err == f"dockward: CA key {state.ca_key} is not encrypted, but a passphrase was given\n"
 
@@ -160,7 +167,7 @@ def test_a_passphrase_for_an_unencrypted_ca(
 
 
 def test_issue_server_without_a_ca(capsys: pytest.CaptureFixture[str], state: StateDir) -> None:
-    code, out, err = run(capsys, "ca", "issue", "server", "localhost", "--state-dir", state.path)
+    code, out, err = run_issue(capsys, state, "server", "localhost")
     assert (code, out) == (2, "")
     assert err == (
         f"dockward: no CA in {state.path}: run `dockward ca init --state-dir {state.path}` first\n"
@@ -169,18 +176,8 @@ def test_issue_server_without_a_ca(capsys: pytest.CaptureFixture[str], state: St
 
 def test_issue_server(capsys: pytest.CaptureFixture[str], state: StateDir) -> None:
     init(capsys, state)
-    code, out, err = run(
-        capsys,
-        "ca",
-        "issue",
-        "server",
-        "Gateway.Example",
-        "127.0.0.1",
-        "::1",
-        "--days",
-        "7",
-        "--state-dir",
-        state.path,
+    code, out, err = run_issue(
+        capsys, state, "server", "Gateway.Example", "127.0.0.1", "::1", "--days", "7"
     )
     assert (code, err) == (0, "")
     cert = x509.load_pem_x509_certificate(state.server_cert.read_bytes())
@@ -198,9 +195,7 @@ def test_issue_server(capsys: pytest.CaptureFixture[str], state: StateDir) -> No
 def test_issue_server_refuses_a_bad_name_before_touching_the_ca(
     capsys: pytest.CaptureFixture[str], state: StateDir
 ) -> None:
-    code, out, err = run(
-        capsys, "ca", "issue", "server", "ok.example", "no_way", "--state-dir", state.path
-    )
+    code, out, err = run_issue(capsys, state, "server", "ok.example", "no_way")
     assert (code, out) == (2, "")
     assert err == (
         "dockward: invalid server name 'no_way': not an IP address or a DNS name "
@@ -212,9 +207,7 @@ def test_issue_server_refuses_to_outlive_the_ca(
     capsys: pytest.CaptureFixture[str], state: StateDir
 ) -> None:
     init(capsys, state)
-    code, out, err = run(
-        capsys, "ca", "issue", "server", "localhost", "--days", "4000", "--state-dir", state.path
-    )
+    code, out, err = run_issue(capsys, state, "server", "localhost", "--days", "4000")
     assert (code, out) == (2, "")
     assert err.startswith("dockward: a 4000-day certificate would expire on ")
     assert err.endswith(" UTC); choose fewer days or rotate the CA\n")
@@ -225,9 +218,7 @@ def test_issue_server_refuses_to_outlive_the_ca(
 
 def test_days_must_be_positive(capsys: pytest.CaptureFixture[str], state: StateDir) -> None:
     init(capsys, state)
-    code, _, _ = run(
-        capsys, "ca", "issue", "server", "localhost", "--days", "0", "--state-dir", state.path
-    )
+    code, _, _ = run_issue(capsys, state, "server", "localhost", "--days", "0")
     assert code == 2
     assert not state.server_cert.exists()
 
@@ -239,7 +230,7 @@ def test_issue_client_writes_a_bundle_and_prints_the_environment(
     capsys: pytest.CaptureFixture[str], state: StateDir
 ) -> None:
     init(capsys, state)
-    code, out, err = run(capsys, "ca", "issue", "client", "ci-runner", "--state-dir", state.path)
+    code, out, err = run_issue(capsys, state, "client", "ci-runner")
     assert (code, err) == (0, "")
     bundle = state.client_dir("ci-runner")
     cert = x509.load_pem_x509_certificate((bundle / "cert.pem").read_bytes())
@@ -266,9 +257,7 @@ def test_issue_client_host(
     capsys: pytest.CaptureFixture[str], state: StateDir, host: str, docker_host: str
 ) -> None:
     init(capsys, state)
-    code, out, _ = run(
-        capsys, "ca", "issue", "client", "bob", "--host", host, "--state-dir", state.path
-    )
+    code, out, _ = run_issue(capsys, state, "client", "bob", "--host", host)
     assert code == 0
     assert f"  export DOCKER_HOST={docker_host} DOCKER_TLS_VERIFY=1 " in out
 
@@ -277,9 +266,7 @@ def test_issue_client_refuses_a_bad_host_before_writing(
     capsys: pytest.CaptureFixture[str], state: StateDir
 ) -> None:
     init(capsys, state)
-    code, out, err = run(
-        capsys, "ca", "issue", "client", "bob", "--host", "gw:99999", "--state-dir", state.path
-    )
+    code, out, err = run_issue(capsys, state, "client", "bob", "--host", "gw:99999")
     assert (code, out) == (2, "")
     assert err == "dockward: invalid host 'gw:99999': the port must be a number from 1 to 65535\n"
     assert not state.client_dir("bob").exists()
@@ -290,7 +277,7 @@ def test_issue_client_refuses_unsafe_names(
     capsys: pytest.CaptureFixture[str], state: StateDir, name: str
 ) -> None:
     init(capsys, state)
-    code, out, err = run(capsys, "ca", "issue", "client", name, "--state-dir", state.path)
+    code, out, err = run_issue(capsys, state, "client", name)
     assert (code, out) == (2, "")
     assert err == (
         f"dockward: invalid client name {name!r}: use 1 to 64 of A-Z a-z 0-9 . _ - "
@@ -303,9 +290,9 @@ def test_reissuing_a_client_replaces_its_bundle(
     capsys: pytest.CaptureFixture[str], state: StateDir
 ) -> None:
     init(capsys, state)
-    assert run(capsys, "ca", "issue", "client", "alice", "--state-dir", state.path)[0] == 0
+    assert run_issue(capsys, state, "client", "alice")[0] == 0
     first = (state.client_dir("alice") / "cert.pem").read_bytes()
-    assert run(capsys, "ca", "issue", "client", "alice", "--state-dir", state.path)[0] == 0
+    assert run_issue(capsys, state, "client", "alice")[0] == 0
     assert (state.client_dir("alice") / "cert.pem").read_bytes() != first
     assert sorted(p.name for p in state.client_dir("alice").iterdir()) == [
         "ca.pem",
@@ -342,10 +329,10 @@ def test_init_encrypt_asks_twice_on_a_terminal(
 
     # Later commands ask for it once.
     terminal.append("s3cret")
-    code, _, err = run(capsys, "ca", "issue", "client", "alice", "--state-dir", state.path)
+    code, _, err = run_issue(capsys, state, "client", "alice")
     assert (code, err) == (0, "")
     terminal.append("wrong")
-    code, _, err = run(capsys, "ca", "issue", "client", "alice", "--state-dir", state.path)
+    code, _, err = run_issue(capsys, state, "client", "alice")
     assert (code, err) == (2, f"dockward: wrong passphrase for CA key {state.ca_key}\n")
     # Commands that do not sign ask nothing.
     code, _, _ = run(capsys, "ca", "list", "--state-dir", state.path)
@@ -382,9 +369,7 @@ def test_init_days(capsys: pytest.CaptureFixture[str], state: StateDir) -> None:
     init(capsys, state, "--days", "30")
     ca = CertificateAuthority.load(state.ca_cert, state.ca_key)
     assert (ca.not_after - ca.cert.not_valid_before_utc).days == 30
-    code, _, err = run(
-        capsys, "ca", "issue", "client", "a", "--days", "31", "--state-dir", state.path
-    )
+    code, _, err = run_issue(capsys, state, "client", "a", "--days", "31")
     assert code == 2
     assert err.startswith("dockward: a 31-day certificate would expire on ")
 
@@ -393,19 +378,7 @@ def test_issue_client_with_role_and_hours(
     capsys: pytest.CaptureFixture[str], state: StateDir
 ) -> None:
     init(capsys, state)
-    code, out, err = run(
-        capsys,
-        "ca",
-        "issue",
-        "client",
-        "ci-runner",
-        "--role",
-        "ci",
-        "--hours",
-        "8",
-        "--state-dir",
-        state.path,
-    )
+    code, out, err = run_issue(capsys, state, "client", "ci-runner", "--role", "ci", "--hours", "8")
     assert (code, err) == (0, "")
     bundle = state.client_dir("ci-runner")
     cert = x509.load_pem_x509_certificate((bundle / "cert.pem").read_bytes())
@@ -424,37 +397,13 @@ def test_issue_client_hours_and_days_add_up(
     capsys: pytest.CaptureFixture[str], state: StateDir
 ) -> None:
     init(capsys, state)
-    code, _, err = run(
-        capsys,
-        "ca",
-        "issue",
-        "server",
-        "localhost",
-        "--days",
-        "1",
-        "--hours",
-        "2",
-        "--state-dir",
-        state.path,
-    )
+    code, _, err = run_issue(capsys, state, "server", "localhost", "--days", "1", "--hours", "2")
     assert (code, err) == (0, "")
     cert = x509.load_pem_x509_certificate(state.server_cert.read_bytes())
     assert cert.not_valid_after_utc - cert.not_valid_before_utc == dt.timedelta(
         days=1, hours=2, minutes=5
     )
-    code, _, err = run(
-        capsys,
-        "ca",
-        "issue",
-        "server",
-        "localhost",
-        "--days",
-        "0",
-        "--hours",
-        "0",
-        "--state-dir",
-        state.path,
-    )
+    code, _, err = run_issue(capsys, state, "server", "localhost", "--days", "0", "--hours", "0")
     assert (code, err) == (
         2,
         "dockward: a lifetime must be at least 1 hour (got 0 days and 0 hours)\n",
