@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from support.dockerd import DockerDaemon, find_docker_cli
-from support.gateway import GatewayProcess, TestPKI
+from support.clients import DockerCLI
+from support.dockerd import DockerDaemon
+from support.gateway import GatewayProcess, TestPKI, serving
 
 
 @pytest.fixture(scope="session")
@@ -21,40 +20,8 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> TestPKI:
 @pytest.fixture(scope="session")
 def gateway(pki: TestPKI, dockerd: DockerDaemon) -> Iterator[GatewayProcess]:
     """The gateway every end-to-end test goes through (admin role, loopback allow-list)."""
-    with GatewayProcess(pki, dockerd.socket_path) as process:
+    with serving(pki, dockerd.socket_path) as process:
         yield process
-    assert "Traceback" not in process.log(), process.log()[-6000:]
-
-
-class DockerCLI:
-    """The real ``docker`` CLI pointed at the gateway with a client bundle."""
-
-    def __init__(self, gateway: GatewayProcess, bundle: Path | None = None) -> None:
-        self.gateway = gateway
-        self.bundle = bundle
-
-    def env(self, **extra: str) -> dict[str, str]:
-        return {**self.gateway.env(self.bundle), **extra}
-
-    def __call__(
-        self,
-        *args: str,
-        input: bytes | None = None,
-        timeout: float = 120.0,
-        env: dict[str, str] | None = None,
-    ) -> subprocess.CompletedProcess[bytes]:
-        return subprocess.run(
-            [find_docker_cli(), *args],
-            input=input,
-            capture_output=True,
-            env=self.env(**(env or {})),
-            timeout=timeout,
-        )
-
-    def popen(self, *args: str, **kwargs: object) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(  # type: ignore[call-overload,no-any-return]
-            [find_docker_cli(), *args], env=self.env(), **kwargs
-        )
 
 
 @pytest.fixture(scope="session")

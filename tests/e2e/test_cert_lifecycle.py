@@ -16,7 +16,7 @@ from cryptography import x509
 
 from dockward.pki.lifecycle import issue_server
 from dockward.pki.state import StateDir
-from support.dockerd import find_docker_cli
+from support.clients import DockerCLI
 from support.gateway import GatewayProcess, TestPKI
 from support.waiting import wait_for
 
@@ -41,8 +41,8 @@ def state(tmp_path: Path) -> StateDir:
     return directory
 
 
-@pytest.fixture
-def gateway(state: StateDir, dockerd, busybox_image):
+def state_gateway(state: StateDir, dockerd, extra: dict | None = None) -> GatewayProcess:
+    """A gateway (not started) serving the state directory's certificates, CA bundle and CRL."""
     tls = {
         "cert": str(state.server_cert),
         "key": str(state.server_key),
@@ -51,23 +51,17 @@ def gateway(state: StateDir, dockerd, busybox_image):
     }
     # TestPKI only supplies the temp dir layout; every certificate here comes from the state dir
     pki = TestPKI(state.path.parent / "unused-pki")
-    with GatewayProcess(
-        pki, dockerd.socket_path, tls=tls, extra={"state_dir": str(state.path)}
-    ) as process:
+    return GatewayProcess(pki, dockerd.socket_path, tls=tls, extra=extra)
+
+
+@pytest.fixture
+def gateway(state: StateDir, dockerd, busybox_image):
+    with state_gateway(state, dockerd, extra={"state_dir": str(state.path)}) as process:
         yield process
 
 
-def docker(
-    gateway: GatewayProcess, bundle: Path, *args: str, **kwargs
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [find_docker_cli(), *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=gateway.env(bundle),
-        **kwargs,
-    )
+def docker(gateway: GatewayProcess, bundle: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return DockerCLI(gateway, bundle)(*args, text=True, timeout=60)
 
 
 def served_serial(gateway: GatewayProcess, bundle: Path) -> int:
@@ -103,11 +97,8 @@ def test_revoke_ends_a_live_logs_stream_and_refuses_the_next_command(
         ).returncode
         == 0
     )
-    follower = subprocess.Popen(
-        [find_docker_cli(), "logs", "-f", name],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=gateway.env(alice),
+    follower = DockerCLI(gateway, alice).popen(
+        "logs", "-f", name, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
     try:
         assert follower.stdout is not None and follower.stdout.readline() == b"tick\n"
@@ -134,20 +125,17 @@ def test_server_certificate_rotation_keeps_live_events_and_logs_streams(
     label = uuid.uuid4().hex
     # --since: events from before the stream was set up are replayed, so none is missed
     since = str(int(time.time()) - 1)
-    events = subprocess.Popen(
-        [
-            find_docker_cli(),
-            "events",
-            "--since",
-            since,
-            "--filter",
-            f"label=t={label}",
-            "--format",
-            "{{.Action}}",
-        ],
+    as_admin = DockerCLI(gateway, admin)
+    events = as_admin.popen(
+        "events",
+        "--since",
+        since,
+        "--filter",
+        f"label=t={label}",
+        "--format",
+        "{{.Action}}",
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env=gateway.env(admin),
     )
     talker = f"talker-{label[:8]}"
     assert (
@@ -165,12 +153,7 @@ def test_server_certificate_rotation_keeps_live_events_and_logs_streams(
         ).returncode
         == 0
     )
-    logs = subprocess.Popen(
-        [find_docker_cli(), "logs", "-f", talker],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=gateway.env(admin),
-    )
+    logs = as_admin.popen("logs", "-f", talker, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     created = []
     try:
         created.append(
@@ -207,15 +190,7 @@ def test_server_certificate_rotation_keeps_live_events_and_logs_streams(
 
 def test_serve_refuses_a_private_key_readable_by_others(state, dockerd):
     os.chmod(state.server_key, 0o644)
-    tls = {
-        "cert": str(state.server_cert),
-        "key": str(state.server_key),
-        "ca": str(state.ca_bundle),
-        "crl": str(state.crl_path),
-    }
-    gateway = GatewayProcess(
-        TestPKI(state.path.parent / "unused-pki"), dockerd.socket_path, tls=tls
-    )
+    gateway = state_gateway(state, dockerd)
     result = subprocess.run(
         [sys.executable, "-m", "dockward", "serve", "--config", str(gateway.config)],
         capture_output=True,
@@ -280,14 +255,7 @@ def test_expired_crl_refuses_everyone_with_a_clear_log_line(state, dockerd, busy
         index.close()
     crl = x509.load_pem_x509_crl(state.crl_path.read_bytes())
     assert crl.next_update_utc is not None and crl.next_update_utc < dt.datetime.now(dt.UTC)
-    tls = {
-        "cert": str(state.server_cert),
-        "key": str(state.server_key),
-        "ca": str(state.ca_bundle),
-        "crl": str(state.crl_path),
-    }
-    pki = TestPKI(state.path.parent / "unused-pki")
-    with GatewayProcess(pki, dockerd.socket_path, tls=tls) as gateway:
+    with state_gateway(state, dockerd) as gateway:
         result = docker(gateway, state.client_dir("admin"), "ps")
         assert result.returncode != 0
         assert "refusing every client until the CRL is fixed" in gateway.log()
@@ -305,15 +273,8 @@ def test_auto_renew_replaces_an_aging_server_certificate(tmp_path, dockerd, busy
     # a server certificate already 80% through a 10-day life
     issued_at = dt.datetime.now(dt.UTC) - dt.timedelta(days=8)
     old = issue_server(state, ["localhost", "127.0.0.1"], days=10, now=issued_at).issued
-    tls = {
-        "cert": str(state.server_cert),
-        "key": str(state.server_key),
-        "ca": str(state.ca_bundle),
-        "crl": str(state.crl_path),
-    }
-    pki = TestPKI(tmp_path / "unused-pki")
     extra = {"state_dir": str(state.path), "auto_renew": True}
-    with GatewayProcess(pki, dockerd.socket_path, tls=tls, extra=extra) as gateway:
+    with state_gateway(state, dockerd, extra=extra) as gateway:
         admin = state.client_dir("admin")
         wait_for(
             lambda: served_serial(gateway, admin) != old.serial,

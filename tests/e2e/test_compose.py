@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import uuid
 
 import pytest
+
+from support.clients import ComposeProject
 
 pytestmark = pytest.mark.e2e
 
@@ -24,26 +24,8 @@ services:
 
 @pytest.fixture
 def compose(gateway, tmp_path, busybox_image):
-    binary = shutil.which("docker-compose")
-    assert binary, "docker-compose is missing: run `make install-tests`"
+    run = ComposeProject(gateway, tmp_path, f"dw{uuid.uuid4().hex[:8]}")
     (tmp_path / "docker-compose.yml").write_text(COMPOSE_FILE.format(image=busybox_image))
-    project = f"dw{uuid.uuid4().hex[:8]}"
-    env = gateway.env()
-    # docker-py would verify the gateway against these instead of DOCKER_CERT_PATH/ca.pem
-    for variable in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
-        env.pop(variable, None)
-
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [binary, "-p", project, *args],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=180,
-        )
-
-    run.project = project  # type: ignore[attr-defined]
     yield run
     run("down", "--timeout", "1")
 

@@ -13,12 +13,12 @@ import http.client
 import json
 import os
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from support.gateway import GatewayProcess, tls_connect
+from support.gateway import GatewayProcess, serving, tls_connect
+from support.raw_http import Reply, assert_denied, encode_chunks, send, send_raw
 
 pytestmark = pytest.mark.e2e
 
@@ -52,72 +52,16 @@ def allowed_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def gw(pki, dockerd, busybox_image, allowed_dir):
     policy = POLICY.replace("{allowed}", str(allowed_dir))
-    with GatewayProcess(pki, dockerd.socket_path, policy=policy) as process:
+    with serving(pki, dockerd.socket_path, policy=policy) as process:
         yield process
-    assert "Traceback" not in process.log(), process.log()[-6000:]
 
 
 # --- helpers --------------------------------------------------------------------------------
 
 
-@dataclass
-class Reply:
-    status: int
-    headers: http.client.HTTPMessage
-    body: bytes
-
-    @property
-    def message(self) -> str:
-        try:
-            return str(json.loads(self.body)["message"])
-        except (ValueError, KeyError, TypeError):
-            return self.body.decode(errors="replace")
-
-    def __repr__(self) -> str:
-        return f"Reply({self.status}, {self.body[:400]!r})"
-
-
-def encode_chunks(chunks: list[bytes], extension: bytes = b"") -> bytes:
-    return b"".join(b"%x%s\r\n%s\r\n" % (len(c), extension, c) for c in chunks) + b"0\r\n\r\n"
-
-
-def send_raw(gateway: GatewayProcess, who: str, raw: bytes) -> Reply:
-    with tls_connect(gateway, gateway.pki.client(who)) as sock:
-        sock.sendall(raw)
-        response = http.client.HTTPResponse(sock)  # type: ignore[arg-type]
-        response.begin()
-        return Reply(response.status, response.headers, response.read())
-
-
-def send(
-    gateway: GatewayProcess,
-    who: str,
-    method: str,
-    target: str,
-    body: bytes | None = None,
-    *,
-    content_type: str | None = "application/json",
-    headers: tuple[str, ...] = (),
-    chunks: list[bytes] | None = None,
-) -> Reply:
-    """One hand-written request on its own TLS connection (``Connection: close``)."""
-    lines = [f"{method} {target} HTTP/1.1", "Host: docker", "Connection: close", *headers]
-    payload = b""
-    if chunks is not None:
-        lines.append("Transfer-Encoding: chunked")
-        payload = encode_chunks(chunks)
-    elif body is not None:
-        lines.append(f"Content-Length: {len(body)}")
-        payload = body
-    if content_type is not None and (body is not None or chunks is not None):
-        lines.append(f"Content-Type: {content_type}")
-    return send_raw(gateway, who, ("\r\n".join(lines) + "\r\n\r\n").encode() + payload)
-
-
-def assert_denied(reply: Reply, field: str, role: str = "ci", profile: str = "baseline") -> None:
-    assert reply.status == 403, reply
-    prefix = f'dockward: denied by role "{role}" (profile {profile}): {field} '
-    assert reply.message.startswith(prefix), reply.message
+def create_as_ci(gateway: GatewayProcess, name: str, body: bytes | None = None, **options) -> Reply:
+    """``POST /v1.41/containers/create?name=NAME`` as ``ci-1``; ``options`` go to ``send``."""
+    return send(gateway, "ci-1", "POST", f"/v1.41/containers/create?name={name}", body, **options)
 
 
 def container_ids(dockerd) -> set[str]:
@@ -471,13 +415,7 @@ def test_dangerous_create_is_denied_and_the_daemon_creates_nothing(
     template, field = CREATE_ATTACKS[case]
     name = unique(case)
     before = container_ids(dockerd)
-    reply = send(
-        gw,
-        "ci-1",
-        "POST",
-        f"/v1.41/containers/create?name={name}",
-        fill(template, busybox_image, dockerd),
-    )
+    reply = create_as_ci(gw, name, fill(template, busybox_image, dockerd))
     assert_denied(reply, field)
     assert_no_container(dockerd, name, before)
 
@@ -567,13 +505,7 @@ ALLOWED_CREATES: dict[str, tuple[str, object]] = {
 def test_harmless_create_is_allowed(case, gw, dockerd, busybox_image):
     template, check = ALLOWED_CREATES[case]
     name = unique(case)
-    reply = send(
-        gw,
-        "ci-1",
-        "POST",
-        f"/v1.41/containers/create?name={name}",
-        fill(template, busybox_image, dockerd),
-    )
+    reply = create_as_ci(gw, name, fill(template, busybox_image, dockerd))
     try:
         assert reply.status == 201, reply
         assert check(dockerd.api_json("GET", f"/containers/{name}/json"))  # type: ignore[operator]
@@ -677,7 +609,7 @@ def test_duplicate_keys_are_refused_with_400(case, gw, dockerd, busybox_image):
     name = unique(case)
     before = container_ids(dockerd)
     body = fill(DUPLICATES[case], busybox_image, dockerd)
-    reply = send(gw, "ci-1", "POST", f"/v1.41/containers/create?name={name}", body)
+    reply = create_as_ci(gw, name, body)
     assert reply.status == 400, reply
     assert reply.message.startswith("dockward: duplicate JSON key "), reply.message
     assert_no_container(dockerd, name, before)
@@ -717,7 +649,7 @@ def test_documents_read_differently_or_invalid_are_refused_with_400(
     name = unique(case)
     before = container_ids(dockerd)
     body = ODD_DOCUMENTS[case].replace(b"IMG", json.dumps(busybox_image).encode())
-    reply = send(gw, "ci-1", "POST", f"/v1.41/containers/create?name={name}", body)
+    reply = create_as_ci(gw, name, body)
     assert reply.status == 400, reply
     assert reply.message.startswith("dockward: "), reply.message
     assert_no_container(dockerd, name, before)
@@ -773,7 +705,7 @@ def test_chunked_body_is_read_whole_and_checked(case, gw, dockerd, busybox_image
         chunks = [body[:at], body[at:]]
     else:
         chunks = CHUNKINGS[case](body)
-    reply = send(gw, "ci-1", "POST", f"/v1.41/containers/create?name={name}", chunks=chunks)
+    reply = create_as_ci(gw, name, chunks=chunks)
     assert_denied(reply, "HostConfig.Privileged")
     assert_no_container(dockerd, name, before)
 
@@ -880,14 +812,7 @@ def test_expect_100_continue_body_is_still_checked(gw, dockerd, busybox_image):
     name = unique("expect")
     before = container_ids(dockerd)
     body = fill(PRIVILEGED, busybox_image, dockerd)
-    reply = send(
-        gw,
-        "ci-1",
-        "POST",
-        f"/v1.41/containers/create?name={name}",
-        body,
-        headers=("Expect: 100-continue",),
-    )
+    reply = create_as_ci(gw, name, body, headers=("Expect: 100-continue",))
     assert_denied(reply, "HostConfig.Privileged")
     assert_no_container(dockerd, name, before)
 
@@ -987,14 +912,7 @@ def test_content_type_variants_never_let_an_unchecked_body_through(
     name = unique(case)
     before = container_ids(dockerd)
     body = fill(PRIVILEGED, busybox_image, dockerd)
-    reply = send(
-        gw,
-        "ci-1",
-        "POST",
-        f"/v1.41/containers/create?name={name}",
-        body,
-        content_type=content_type,
-    )
+    reply = create_as_ci(gw, name, body, content_type=content_type)
     if status == 403:
         assert_denied(reply, "HostConfig.Privileged")
     else:
@@ -1007,13 +925,6 @@ def test_two_content_types_are_refused(gw, dockerd, busybox_image):
     name = unique("two-ct")
     before = container_ids(dockerd)
     body = fill(PRIVILEGED, busybox_image, dockerd)
-    reply = send(
-        gw,
-        "ci-1",
-        "POST",
-        f"/v1.41/containers/create?name={name}",
-        body,
-        headers=("Content-Type: text/plain",),
-    )
+    reply = create_as_ci(gw, name, body, headers=("Content-Type: text/plain",))
     assert reply.status == 400, reply
     assert_no_container(dockerd, name, before)

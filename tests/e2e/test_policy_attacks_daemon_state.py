@@ -8,19 +8,17 @@ administrator straight on the daemon's socket, as they would be on a real host.
 
 from __future__ import annotations
 
-import http.client
 import io
 import json
-import subprocess
 import tarfile
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from support.dockerd import find_docker_cli
-from support.gateway import GatewayProcess, tls_connect
+from support.clients import DockerCLI
+from support.gateway import GatewayProcess, serving
+from support.raw_http import Reply, assert_denied, send
 from support.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -65,54 +63,6 @@ mode = "audit"
 """
 
 
-@dataclass
-class Reply:
-    status: int
-    body: bytes
-
-    @property
-    def message(self) -> str:
-        try:
-            return str(json.loads(self.body)["message"])
-        except (ValueError, KeyError, TypeError):
-            return self.body.decode(errors="replace")
-
-    def __repr__(self) -> str:
-        return f"Reply({self.status}, {self.body[:400]!r})"
-
-
-def send(
-    gateway: GatewayProcess,
-    who: str,
-    method: str,
-    target: str,
-    body: bytes | dict | list | None = None,
-    *,
-    content_type: str | None = "application/json",
-    headers: tuple[str, ...] = (),
-) -> Reply:
-    """One hand-written request on its own TLS connection (``Connection: close``)."""
-    connection = () if any(h.startswith("Connection:") for h in headers) else ("Connection: close",)
-    lines = [f"{method} {target} HTTP/1.1", "Host: docker", *connection, *headers]
-    payload = b""
-    if body is not None:
-        payload = body if isinstance(body, bytes) else json.dumps(body).encode()
-        lines.append(f"Content-Length: {len(payload)}")
-        if content_type is not None:
-            lines.append(f"Content-Type: {content_type}")
-    with tls_connect(gateway, gateway.pki.client(who)) as sock:
-        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + payload)
-        response = http.client.HTTPResponse(sock)  # type: ignore[arg-type]
-        response.begin()
-        return Reply(response.status, response.read())
-
-
-def assert_denied(reply: Reply, field: str, role: str = "ci", profile: str = "baseline") -> None:
-    assert reply.status == 403, reply
-    prefix = f'dockward: denied by role "{role}" (profile {profile}): {field} '
-    assert reply.message.startswith(prefix), reply.message
-
-
 def assert_operation_denied(reply: Reply, role: str, operation: str) -> None:
     assert reply.status == 403, reply
     expected = f'dockward: denied by role "{role}": operation {operation} is not allowed'
@@ -146,13 +96,7 @@ def tar_of(files: dict[str, bytes]) -> bytes:
 
 
 def docker_as(gateway: GatewayProcess, who: str, *args: str, **env: str):
-    return subprocess.run(
-        [find_docker_cli(), *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**gateway.env(gateway.pki.client(who)), **env},
-    )
+    return DockerCLI(gateway, gateway.pki.client(who))(*args, text=True, timeout=60, env=env)
 
 
 # --- fixtures: the gateway and the administrator's objects ----------------------------------
@@ -172,9 +116,8 @@ def forbidden_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def gw(pki, dockerd, busybox_image, allowed_dir):
     policy = POLICY.replace("{allowed}", str(allowed_dir))
-    with GatewayProcess(pki, dockerd.socket_path, policy=policy) as process:
+    with serving(pki, dockerd.socket_path, policy=policy) as process:
         yield process
-    assert "Traceback" not in process.log(), process.log()[-6000:]
 
 
 class AdminObjects:

@@ -6,10 +6,11 @@ import os
 import signal
 import subprocess
 import uuid
+from collections.abc import Iterator
 
 import pytest
 
-from support.dockerd import find_docker_cli
+from support.clients import DockerCLI
 from support.gateway import GatewayProcess, read_until_close, tls_connect
 from support.waiting import wait_for
 
@@ -47,13 +48,20 @@ def roles_gateway(pki, dockerd, busybox_image):
 
 
 def docker_as(gateway: GatewayProcess, who: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [find_docker_cli(), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=gateway.env(gateway.pki.client(who)),
+    return DockerCLI(gateway, gateway.pki.client(who))(*args, text=True)
+
+
+@pytest.fixture
+def secret_container(dockerd, busybox_image) -> Iterator[str]:
+    """A container made on the daemon's socket with ``DB_PASSWORD=hunter2`` in its Env."""
+    name = f"env-{uuid.uuid4().hex[:6]}"
+    dockerd.api_json(
+        "POST",
+        f"/containers/create?name={name}",
+        {"Image": busybox_image, "Cmd": ["true"], "Env": ["DB_PASSWORD=hunter2"]},
     )
+    yield name
+    dockerd.api("DELETE", f"/containers/{name}?force=1")
 
 
 def test_readonly_role_can_look_but_not_touch(roles_gateway, busybox_image, dockerd):
@@ -97,44 +105,26 @@ def test_audit_mode_lets_a_would_deny_through_and_logs_it(roles_gateway, busybox
     dockerd.api("DELETE", f"/containers/{name}?force=1")
 
 
-def test_env_values_are_redacted_without_the_secrets_grant(roles_gateway, busybox_image, dockerd):
-    name = f"env-{uuid.uuid4().hex[:6]}"
-    dockerd.api_json(
-        "POST",
-        f"/containers/create?name={name}",
-        {"Image": busybox_image, "Cmd": ["true"], "Env": ["DB_PASSWORD=hunter2"]},
+def test_env_values_are_redacted_without_the_secrets_grant(roles_gateway, secret_container):
+    as_ci = docker_as(
+        roles_gateway, "ci-1", "inspect", "--format", "{{json .Config.Env}}", secret_container
     )
-    try:
-        as_ci = docker_as(
-            roles_gateway, "ci-1", "inspect", "--format", "{{json .Config.Env}}", name
-        )
-        assert as_ci.returncode == 0, as_ci.stderr
-        assert "hunter2" not in as_ci.stdout and "DB_PASSWORD=<redacted>" in as_ci.stdout
-        as_admin = docker_as(
-            roles_gateway, "admin", "inspect", "--format", "{{json .Config.Env}}", name
-        )
-        assert "DB_PASSWORD=hunter2" in as_admin.stdout
-    finally:
-        dockerd.api("DELETE", f"/containers/{name}?force=1")
+    assert as_ci.returncode == 0, as_ci.stderr
+    assert "hunter2" not in as_ci.stdout and "DB_PASSWORD=<redacted>" in as_ci.stdout
+    as_admin = docker_as(
+        roles_gateway, "admin", "inspect", "--format", "{{json .Config.Env}}", secret_container
+    )
+    assert "DB_PASSWORD=hunter2" in as_admin.stdout
 
 
 def test_env_redaction_also_holds_for_http10_close_delimited_answers(
-    roles_gateway, busybox_image, dockerd
+    roles_gateway, secret_container
 ):
-    name = f"env10-{uuid.uuid4().hex[:6]}"
-    dockerd.api_json(
-        "POST",
-        f"/containers/create?name={name}",
-        {"Image": busybox_image, "Cmd": ["true"], "Env": ["DB_PASSWORD=hunter2"]},
-    )
-    try:
-        with tls_connect(roles_gateway, roles_gateway.pki.client("ci-1")) as sock:
-            sock.sendall(f"GET /v1.41/containers/{name}/json HTTP/1.0\r\n\r\n".encode())
-            answer = read_until_close(sock)
-        assert answer.startswith(b"HTTP/1.0 200 ")
-        assert b"hunter2" not in answer and b"DB_PASSWORD=<redacted>" in answer
-    finally:
-        dockerd.api("DELETE", f"/containers/{name}?force=1")
+    with tls_connect(roles_gateway, roles_gateway.pki.client("ci-1")) as sock:
+        sock.sendall(f"GET /v1.41/containers/{secret_container}/json HTTP/1.0\r\n\r\n".encode())
+        answer = read_until_close(sock)
+    assert answer.startswith(b"HTTP/1.0 200 ")
+    assert b"hunter2" not in answer and b"DB_PASSWORD=<redacted>" in answer
 
 
 def test_policy_reloads_on_sighup_and_refuses_an_invalid_one(pki, dockerd, busybox_image):

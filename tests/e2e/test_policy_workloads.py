@@ -10,15 +10,14 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from support.dockerd import find_docker_cli
-from support.gateway import GatewayProcess
+from support.clients import ComposeProject, DockerCLI
+from support.gateway import GatewayProcess, serving
 
 pytestmark = pytest.mark.e2e
 
@@ -39,9 +38,8 @@ host_paths = ["/srv/ci"]
 
 @pytest.fixture(scope="module")
 def gw(pki, dockerd, busybox_image):
-    with GatewayProcess(pki, dockerd.socket_path, policy=POLICY) as process:
+    with serving(pki, dockerd.socket_path, policy=POLICY) as process:
         yield process
-    assert "Traceback" not in process.log(), process.log()[-6000:]
 
 
 @pytest.fixture(scope="module")
@@ -60,13 +58,7 @@ def srv_ci() -> Iterator[Path]:
 
 
 def ci(gateway: GatewayProcess, *args: str, input: bytes | None = None, **env: str):
-    return subprocess.run(
-        [find_docker_cli(), *args],
-        input=input,
-        capture_output=True,
-        timeout=120,
-        env={**gateway.env(gateway.pki.client("ci-1")), **env},
-    )
+    return DockerCLI(gateway, gateway.pki.client("ci-1"))(*args, input=input, env=env)
 
 
 def unique(what: str) -> str:
@@ -243,27 +235,11 @@ volumes:
 
 @pytest.fixture(params=["ci-1"])
 def compose(request, gw, dockerd, tmp_path, busybox_image, srv_ci):
-    binary = shutil.which("docker-compose")
-    assert binary, "docker-compose is missing: run `make install-tests`"
+    project = f"dwci{uuid.uuid4().hex[:8]}"
+    run = ComposeProject(gw, tmp_path, project, gw.pki.client(request.param))
     (tmp_path / "docker-compose.yml").write_text(
         COMPOSE_FILE.format(image=busybox_image, bind=srv_ci)
     )
-    project = f"dwci{uuid.uuid4().hex[:8]}"
-    env = gw.env(gw.pki.client(request.param))
-    for variable in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
-        env.pop(variable, None)  # docker-py would verify the gateway against these
-
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [binary, "-p", project, *args],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=180,
-        )
-
-    run.project = project  # type: ignore[attr-defined]
     yield run
     label = f"com.docker.compose.project={project}"
     for container in dockerd.api_json(
@@ -296,12 +272,9 @@ def test_compose_up_run_down(compose, dockerd, srv_ci):
 
 def test_a_network_on_a_host_interface_is_refused_to_ci(gw, dockerd):
     name = f"dwnet{uuid.uuid4().hex[:6]}"
-    result = subprocess.run(
-        [find_docker_cli(), "network", "create", "-d", "macvlan", "-o", "parent=lo", name],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=gw.env(gw.pki.client("ci-1")),
+    as_ci = DockerCLI(gw, gw.pki.client("ci-1"))
+    result = as_ci(
+        "network", "create", "-d", "macvlan", "-o", "parent=lo", name, text=True, timeout=60
     )
     assert result.returncode != 0
     assert 'denied by role "ci" (profile baseline): Driver is "macvlan"' in result.stderr

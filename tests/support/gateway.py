@@ -8,6 +8,7 @@ serve --config FILE`` exactly as a user would and reads the bound address from i
 from __future__ import annotations
 
 import atexit
+import contextlib
 import datetime as dt
 import json
 import os
@@ -20,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -204,6 +206,14 @@ class GatewayProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@contextlib.contextmanager
+def serving(pki: TestPKI, upstream: str, **options: Any) -> Iterator[GatewayProcess]:
+    """A ``GatewayProcess`` running for the block; afterwards its log must hold no traceback."""
+    with GatewayProcess(pki, upstream, **options) as process:
+        yield process
+    assert "Traceback" not in process.log(), process.log()[-6000:]
 
 
 _BASE: Path | None = None
