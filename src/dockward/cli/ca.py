@@ -16,12 +16,11 @@ import json
 import os
 import shlex
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from cryptography import x509
 from rich.console import Console
 from rich.text import Text
 
@@ -36,12 +35,13 @@ from dockward.pki.ca import (
     IssuedCertificate,
     PassphraseRequiredError,
     is_encrypted_key,
+    os_error_reason,
     validate_client_name,
     validate_server_name,
     write_private_file,
 )
 from dockward.pki.crl import RevocationList, parse_reason
-from dockward.pki.index import CertKind, IndexEntry
+from dockward.pki.index import CertKind, IndexEntry, format_serial
 from dockward.pki.state import (
     BUNDLE_ENV,
     DEFAULT_CLIENT_HOST,
@@ -165,7 +165,7 @@ def issue_server_command(
         )
         typer.echo(
             f"wrote server certificate {state.server_cert} for "
-            f"{', '.join(_san_values(done.issued))} ({_describe(done.issued)})"
+            f"{', '.join(done.entry.sans)} ({_describe(done.issued)})"
         )
         typer.echo(f"wrote server key {state.server_key} (mode 0600)")
 
@@ -241,12 +241,7 @@ def list_command(
             )
             for row in rows
         ]
-        styles = [""] + [_row_style(row) for row in rows]
-        widths = [max(len(line[i]) for line in table) for i in range(len(_LIST_HEADER))]
-        console = _console()
-        for line, style in zip(table, styles, strict=True):
-            text = "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True))
-            console.print(Text(text.rstrip(), style=style))
+        _print_table(table, [""] + [_row_style(row) for row in rows])
 
 
 def _row_style(row: lifecycle.ListedCertificate) -> str:
@@ -290,7 +285,7 @@ def revoke_command(
             state, reference, reason=flag, passphrase=_passphrase(state, passphrase_file)
         )
         for entry in done.entries:
-            typer.echo(f"revoked {_label(entry)} (serial {entry.serial_hex}, reason {flag.value})")
+            typer.echo(f"revoked {entry.label} (serial {entry.serial_hex}, reason {flag.value})")
         _print_crl(done.crl)
         if any(entry.kind is CertKind.SERVER for entry in done.entries):
             name = done.entries[0].name
@@ -351,7 +346,7 @@ def renew_command(
             passphrase=_passphrase(state, passphrase_file),
         )
         new = done.new
-        typer.echo(f"renewed {_label(new.entry)} ({_role(new.entry)}{_describe(new.issued)})")
+        typer.echo(f"renewed {new.entry.label} ({_role(new.entry)}{_describe(new.issued)})")
         if new.entry.kind is CertKind.SERVER:
             typer.echo(f"wrote server certificate {state.server_cert} and key {state.server_key}")
         else:
@@ -442,7 +437,7 @@ def retire_old_command(
         for entry in done.stranded:
             role = f" --role {entry.role}" if entry.role else ""
             typer.echo(
-                f"stops working: {_label(entry)} (serial {entry.serial_hex}) was not reissued; "
+                f"stops working: {entry.label} (serial {entry.serial_hex}) was not reissued; "
                 f"`{state.fix_hint(f'issue client {entry.name}{role}')}` makes a new one"
             )
         _print_crl(done.crl)
@@ -571,11 +566,7 @@ def _print_status(report: lifecycle.StatusReport) -> None:
             )
         )
         styles.append("yellow" if item.action else "")
-    widths = [max(len(line[i]) for line in table) for i in range(4)]
-    console = _console()
-    for line, style in zip(table, styles, strict=True):
-        cells = [cell.ljust(width) for cell, width in zip(line[:4], widths, strict=True)]
-        console.print(Text("  ".join([*cells, line[4]]), style=style))
+    _print_table(table, styles)
     count = sum(1 for item in report.items if item.action)
     days = report.window.days
     if count:
@@ -629,8 +620,9 @@ def _read_passphrase(passphrase_file: Path | None) -> bytes | None:
     try:
         data = passphrase_file.read_bytes()
     except OSError as err:
-        reason = (err.strerror or str(err)).lower()
-        raise UsageError(f"cannot read passphrase file {passphrase_file}: {reason}") from err
+        raise UsageError(
+            f"cannot read passphrase file {passphrase_file}: {os_error_reason(err)}"
+        ) from err
     data = data.removesuffix(b"\n").removesuffix(b"\r")
     if not data:
         raise UsageError(f"passphrase file {passphrase_file} is empty")
@@ -648,33 +640,29 @@ def _errors() -> Iterator[None]:
         raise UsageError(f"{err} {_PASSPHRASE_HINT}") from err
     except OSError as err:
         where = f"{err.filename}: " if err.filename else ""
-        raise UsageError(f"{where}{(err.strerror or str(err)).lower()}") from err
+        raise UsageError(f"{where}{os_error_reason(err)}") from err
 
 
-def _console() -> Console:
-    # Colour only on a terminal (or with FORCE_COLOR); never wrap: the lines are a table.
-    return Console(highlight=False, soft_wrap=True, emoji=False, markup=False)
+def _print_table(table: Sequence[Sequence[str]], styles: Sequence[str]) -> None:
+    """Columns two spaces apart, each as wide as its widest cell (but the last); one style a
+    line. Colour only on a terminal (or with FORCE_COLOR); never wrapped."""
+    widths = [max(len(line[i]) for line in table) for i in range(len(table[0]) - 1)]
+    console = Console(highlight=False, soft_wrap=True, emoji=False, markup=False)
+    for line, style in zip(table, styles, strict=True):
+        cells = [cell.ljust(width) for cell, width in zip(line[:-1], widths, strict=True)]
+        console.print(Text("  ".join([*cells, line[-1]]), style=style))
 
 
 def _print_json(data: dict[str, Any]) -> None:
     typer.echo(json.dumps(data, indent=2))
 
 
-def _san_values(issued: IssuedCertificate) -> list[str]:
-    san = issued.cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    return [str(entry.value) for entry in san]
-
-
 def _describe(issued: IssuedCertificate) -> str:
-    return f"serial {issued.serial:040x}, expires {_date(issued.not_after)}"
+    return f"serial {format_serial(issued.serial)}, expires {_date(issued.not_after)}"
 
 
 def _role(entry: IndexEntry) -> str:
     return f"role {entry.role}, " if entry.role else ""
-
-
-def _label(entry: IndexEntry) -> str:
-    return "CA" if entry.kind is CertKind.CA else f"{entry.kind.value} {entry.name}"
 
 
 def _bundle_files() -> str:

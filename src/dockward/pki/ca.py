@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import (
@@ -58,13 +59,17 @@ __all__ = [
     "WrongPassphraseError",
     "check_key_permissions",
     "client_uri",
+    "common_name",
     "describe_lifetime",
     "ensure_private_dir",
     "is_encrypted_key",
+    "issued_by",
     "lifetime",
     "load_certificate",
+    "load_certificate_with_pem",
     "load_certificates",
     "load_private_key",
+    "os_error_reason",
     "validate_client_name",
     "validate_server_name",
     "write_private_file",
@@ -186,7 +191,9 @@ def ensure_private_dir(path: Path) -> None:
                     f"cannot create directory {directory}: a file is in the way"
                 ) from None
         except OSError as err:
-            raise FileWriteError(f"cannot create directory {directory}: {_reason(err)}") from err
+            raise FileWriteError(
+                f"cannot create directory {directory}: {os_error_reason(err)}"
+            ) from err
 
 
 def write_private_file(path: Path, data: bytes) -> None:
@@ -208,7 +215,7 @@ def _write_atomically(path: Path, data: bytes, mode: int) -> None:
     try:
         fd = os.open(tmp, flags, mode)
     except OSError as err:
-        raise FileWriteError(f"cannot write {path}: {_reason(err)}") from err
+        raise FileWriteError(f"cannot write {path}: {os_error_reason(err)}") from err
     try:
         try:
             os.fchmod(fd, mode)  # the umask may have taken bits away; never adds any
@@ -221,7 +228,7 @@ def _write_atomically(path: Path, data: bytes, mode: int) -> None:
         os.replace(tmp, path)
     except OSError as err:
         tmp.unlink(missing_ok=True)
-        raise FileWriteError(f"cannot write {path}: {_reason(err)}") from err
+        raise FileWriteError(f"cannot write {path}: {os_error_reason(err)}") from err
 
 
 def _read_file(path: Path, what: str) -> bytes:
@@ -230,10 +237,11 @@ def _read_file(path: Path, what: str) -> bytes:
     except FileNotFoundError as err:
         raise MissingFileError(f"{what} {path} does not exist") from err
     except OSError as err:
-        raise UnreadableFileError(f"cannot read {what} {path}: {_reason(err)}") from err
+        raise UnreadableFileError(f"cannot read {what} {path}: {os_error_reason(err)}") from err
 
 
-def _reason(err: OSError) -> str:
+def os_error_reason(err: OSError) -> str:
+    """An ``OSError``'s reason for a one-line message: ``permission denied``."""
     return (err.strerror or str(err)).lower()
 
 
@@ -243,9 +251,16 @@ def _as_path(path: str | os.PathLike[str]) -> Path:
 
 def load_certificate(path: Path, what: str = "certificate") -> x509.Certificate:
     """Load the first PEM certificate in ``path``, with one-line errors."""
+    return load_certificate_with_pem(path, what)[0]
+
+
+def load_certificate_with_pem(
+    path: Path, what: str = "certificate"
+) -> tuple[x509.Certificate, bytes]:
+    """``load_certificate``, and the file's bytes as read (to hand them on unchanged)."""
     data = _read_file(path, what)
     try:
-        return x509.load_pem_x509_certificate(data)
+        return x509.load_pem_x509_certificate(data), data
     except ValueError as err:
         raise MalformedFileError(f"{what} {path} is not a PEM certificate") from err
 
@@ -258,6 +273,21 @@ def load_certificates(path: Path, what: str = "certificates") -> list[x509.Certi
     except ValueError as err:
         raise MalformedFileError(f"{what} {path} is not a PEM certificate bundle") from err
     return certs
+
+
+def common_name(cert: x509.Certificate) -> str | None:
+    """The certificate's first subject CN, if it has one."""
+    names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(names[0].value) if names else None
+
+
+def issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """Whether ``issuer`` signed ``cert`` (names and signature; not dates or usages)."""
+    try:
+        cert.verify_directly_issued_by(issuer)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
 
 
 def is_encrypted_key(path: Path) -> bool:
@@ -280,7 +310,7 @@ def check_key_permissions(path: str | os.PathLike[str]) -> None:
     except FileNotFoundError as err:
         raise MissingFileError(f"private key {key} does not exist") from err
     except OSError as err:
-        raise UnreadableFileError(f"cannot read private key {key}: {_reason(err)}") from err
+        raise UnreadableFileError(f"cannot read private key {key}: {os_error_reason(err)}") from err
     loose = stat.S_IMODE(info.st_mode) & 0o077
     if loose:
         raise KeyPermissionError(

@@ -24,9 +24,8 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
-from cryptography.x509.oid import NameOID
 
-from dockward.pki.ca import PKIError, load_certificates
+from dockward.pki.ca import PKIError, common_name, load_certificates, os_error_reason
 
 __all__ = [
     "REASONS",
@@ -154,8 +153,7 @@ def _date(when: dt.datetime) -> str:
 
 
 def _ca_label(cert: x509.Certificate) -> str:
-    names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-    label = str(names[0].value) if names else cert.subject.rfc4514_string()
+    label = common_name(cert) or cert.subject.rfc4514_string()
     return f"{label!r} (serial {cert.serial_number:040x})"
 
 
@@ -183,8 +181,7 @@ def load_revocation_list(
     except FileNotFoundError as err:
         raise MissingCRLError(f"no CRL at {crl_path}: run `{fix}` to write one") from err
     except OSError as err:
-        why = (err.strerror or str(err)).lower()
-        raise MalformedCRLError(f"cannot read CRL {crl_path}: {why}") from err
+        raise MalformedCRLError(f"cannot read CRL {crl_path}: {os_error_reason(err)}") from err
     blocks = _PEM_CRL.findall(data)
     try:
         crls = [x509.load_pem_x509_crl(block) for block in blocks]

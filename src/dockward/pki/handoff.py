@@ -30,7 +30,8 @@ from dockward.pki.ca import (
     BUNDLE_KEY,
     PKIError,
     ensure_private_dir,
-    load_certificate,
+    load_certificate_with_pem,
+    os_error_reason,
     validate_client_name,
     write_private_file,
     write_public_file,
@@ -80,7 +81,7 @@ def client_credentials(
         raise UnknownClientError(
             f"no client named {name!r} in {state.path}: issue one with `{issue}`"
         )
-    cert = load_certificate(source / BUNDLE_CERT, "client certificate")
+    cert, cert_pem = load_certificate_with_pem(source / BUNDLE_CERT, "client certificate")
     moment = now or dt.datetime.now(dt.UTC)
     with state.open_index() as index:
         entry = index.get(cert.serial_number)
@@ -107,7 +108,7 @@ def client_credentials(
         entry=entry,
         source=source,
         ca_pem=_trust_pem(state),
-        cert_pem=_read(source / BUNDLE_CERT),
+        cert_pem=cert_pem,
         key_pem=_read(source / BUNDLE_KEY),
     )
 
@@ -125,8 +126,7 @@ def _read(path: Path) -> bytes:
     try:
         return path.read_bytes()
     except OSError as err:
-        reason = (err.strerror or str(err)).lower()
-        raise PKIError(f"cannot read {path}: {reason}") from err
+        raise PKIError(f"cannot read {path}: {os_error_reason(err)}") from err
 
 
 def write_bundle_directory(credentials: ClientCredentials, directory: Path, host: str) -> Path:

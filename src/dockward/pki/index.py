@@ -27,9 +27,14 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.x509.oid import NameOID
 
-from dockward.pki.ca import FileWriteError, PKIError, ensure_private_dir
+from dockward.pki.ca import (
+    FileWriteError,
+    PKIError,
+    common_name,
+    ensure_private_dir,
+    os_error_reason,
+)
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -121,11 +126,6 @@ def _san_values(cert: x509.Certificate) -> tuple[str, ...]:
     return tuple(str(entry.value) for entry in san)
 
 
-def _common_name(cert: x509.Certificate) -> str | None:
-    names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-    return str(names[0].value) if names else None
-
-
 def _time(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).isoformat()
 
@@ -157,6 +157,11 @@ class IndexEntry:
     def serial_hex(self) -> str:
         """The serial as 40 hex digits."""
         return format_serial(self.serial)
+
+    @property
+    def label(self) -> str:
+        """``CA``, ``server NAME`` or ``client NAME``: how messages name the certificate."""
+        return "CA" if self.kind is CertKind.CA else f"{self.kind.value} {self.name}"
 
     @property
     def lifetime(self) -> dt.timedelta:
@@ -257,9 +262,8 @@ class CertificateIndex:
             except FileExistsError:
                 pass
             except OSError as err:
-                reason = (err.strerror or str(err)).lower()
                 raise FileWriteError(
-                    f"cannot create certificate index {index_path}: {reason}"
+                    f"cannot create certificate index {index_path}: {os_error_reason(err)}"
                 ) from err
         try:
             connection = sqlite3.connect(index_path, timeout=10, isolation_level=None)
@@ -368,7 +372,7 @@ class CertificateIndex:
             serial=cert.serial_number,
             kind=kind,
             name=name
-            or _common_name(cert)
+            or common_name(cert)
             or (sans[0] if sans else format_serial(cert.serial_number)),
             role=role,
             sans=sans,

@@ -14,12 +14,11 @@ import datetime as dt
 import re
 import shlex
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 
 from dockward.pki.ca import (
     BUNDLE_CA,
@@ -27,12 +26,15 @@ from dockward.pki.ca import (
     CLOCK_SKEW,
     DEFAULT_CA_DAYS,
     DEFAULT_CRL_DAYS,
+    MAX_COMMON_NAME,
     CertificateAuthority,
     IssuedCertificate,
     KeyPermissionError,
     MissingFileError,
     PKIError,
     check_key_permissions,
+    common_name,
+    issued_by,
     load_certificate,
     validate_client_name,
     validate_server_name,
@@ -166,10 +168,7 @@ def _issue_server(
     now: dt.datetime | None,
 ) -> Issued:
     issued = ca.issue_server(names, days, hours=hours, now=now)
-    with index.transaction():
-        entry = index.record(issued.cert, CertKind.SERVER, issuer_serial=ca.serial, now=now)
-        issued.write(state.server_cert, state.server_key)
-    return Issued(entry, issued, state.server_cert)
+    return Issued(state.save_server(index, issued, now=now), issued, state.server_cert)
 
 
 def issue_client(
@@ -203,21 +202,14 @@ def _issue_client(
     host: str,
     now: dt.datetime | None,
 ) -> Issued:
-    ca = authorities.current
-    issued = ca.issue_client(name, days, hours=hours, now=now)
-    with index.transaction():
-        entry = index.record(
-            issued.cert, CertKind.CLIENT, issuer_serial=ca.serial, role=role, now=now
-        )
-        bundle = state.write_client_bundle(name, issued, authorities.trust_pem(), host)
+    issued = authorities.current.issue_client(name, days, hours=hours, now=now)
+    entry, bundle = state.save_client(
+        index, name, issued, authorities.trust_pem(), role=role, host=host, now=now
+    )
     return Issued(entry, issued, bundle)
 
 
 # -- finding what a SERIAL|NAME means ----------------------------------------------------------
-
-
-def _label(entry: IndexEntry) -> str:
-    return "CA" if entry.kind is CertKind.CA else f"{entry.kind.value} {entry.name}"
 
 
 def _resolve(state: StateDir, index: CertificateIndex, reference: str) -> tuple[IndexEntry, ...]:
@@ -240,6 +232,11 @@ def _resolve(state: StateDir, index: CertificateIndex, reference: str) -> tuple[
             f"(see `{state.fix_hint('list')}`)"
         )
     return lookup.entries
+
+
+def _reread(index: CertificateIndex, entries: Sequence[IndexEntry]) -> tuple[IndexEntry, ...]:
+    """The entries as the index records them now (after a revocation, say)."""
+    return tuple(e for e in (index.get(entry.serial) for entry in entries) if e is not None)
 
 
 def _refuse_ca(state: StateDir, entry: IndexEntry, what: str) -> None:
@@ -279,15 +276,15 @@ def revoke(
             last = entries[-1]
             if last.status is CertStatus.REVOKED and last.revoked_at is not None:
                 raise AlreadyRevokedError(
-                    f"{_label(last)} is already revoked (serial {last.serial_hex}, "
+                    f"{last.label} is already revoked (serial {last.serial_hex}, "
                     f"on {_date(last.revoked_at)})"
                 )
-            raise PKIError(f"{_label(last)} was issued by a retired CA: nothing trusts it any more")
+            raise PKIError(f"{last.label} was issued by a retired CA: nothing trusts it any more")
         with index.transaction():
             index.revoke([e.serial for e in targets], reason, moment)
             crl = state.write_crl(authorities, index, now=moment)
-        done = tuple(index.get(e.serial) for e in targets)
-    return Revoked(tuple(e for e in done if e is not None), crl)
+        done = _reread(index, targets)
+    return Revoked(done, crl)
 
 
 def refresh_crl(
@@ -300,8 +297,7 @@ def refresh_crl(
     """Re-sign the CRL of every CA in the trust bundle, valid for ``days``."""
     authorities = state.load_authorities(passphrase)
     with state.open_index() as index:
-        if not state.ca_bundle.exists() or state.ca_bundle.read_bytes() != authorities.trust_pem():
-            state.write_trust_bundle(authorities)
+        state.refresh_trust_bundle(authorities)
         return state.write_crl(authorities, index, days=days, now=now)
 
 
@@ -368,9 +364,9 @@ def renew(
             )
             why = "is revoked" if entries[-1].status is CertStatus.REVOKED else "has a retired CA"
             raise PKIError(
-                f"{_label(entries[-1])} {why}: it is not renewed; issue a new one with `{hint}`"
+                f"{entries[-1].label} {why}: it is not renewed; issue a new one with `{hint}`"
             )
-        base = live[0] if len(entries) == 1 else max(live, key=lambda e: e.not_before)
+        base = max(live, key=lambda e: e.not_before)
         if days is None and hours is None:
             hours = _hours_of(base)
         if kind is CertKind.SERVER:
@@ -393,7 +389,7 @@ def renew(
             with index.transaction():
                 index.revoke([e.serial for e in live], x509.ReasonFlags.superseded, moment)
                 crl = state.write_crl(authorities, index, now=moment)
-            revoked = tuple(e for e in (index.get(e.serial) for e in live) if e is not None)
+            revoked = _reread(index, live)
         old = index.get(base.serial) or base
     return Renewed(old, new, revoked, crl)
 
@@ -415,16 +411,15 @@ class Rotated:
 
 def _next_ca_name(index: CertificateIndex, current: CertificateAuthority) -> str:
     used = {entry.name for entry in index.entries(CertKind.CA)}
-    names = current.cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
-    current_name = str(names[0].value) if names else "dockward CA"
+    current_name = common_name(current.cert) or "dockward CA"
     used.add(current_name)
     match = _CA_GENERATION.match(current_name)
     base = match.group(1) if match else current_name
     generation = 2
     # Distinct names keep OpenSSL's by-name CRL and issuer lookups unambiguous in the overlap.
-    while f"{base} {generation}" in used or len(f"{base} {generation}") > 64:
-        if len(f"{base} {generation}") > 64:
-            base = base[: 64 - len(f" {generation}")]
+    while f"{base} {generation}" in used or len(f"{base} {generation}") > MAX_COMMON_NAME:
+        if len(f"{base} {generation}") > MAX_COMMON_NAME:
+            base = base[: MAX_COMMON_NAME - len(f" {generation}")]
             continue
         generation += 1
     return f"{base} {generation}"
@@ -512,9 +507,7 @@ def _reissue_server_if_signed_by(
         cert = load_certificate(state.server_cert, "server certificate")
     except MissingFileError:
         return None
-    try:
-        cert.verify_directly_issued_by(old.cert)
-    except (ValueError, TypeError, InvalidSignature):
+    if not issued_by(cert, old.cert):
         return None
     entry = index.get(cert.serial_number)
     san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
@@ -753,16 +746,7 @@ def status(
         old = expiring(
             "old-ca", _common_name(ca_certs[1]), ca_certs[1], state.fix_hint("retire-old")
         )
-        items.append(
-            StatusItem(
-                old.kind,
-                old.name,
-                old.expires,
-                old.serial,
-                detail="rotation in progress",
-                action=old.action,
-            )
-        )
+        items.append(replace(old, detail="rotation in progress"))
 
     with state.open_index() as index:
         try:
@@ -780,12 +764,8 @@ def status(
             name = entry.name if entry else _common_name(server)
             item = expiring("server", name, server, state.fix_hint(f"renew {name}"))
             if entry is not None and entry.status is CertStatus.REVOKED:
-                item = StatusItem(
-                    item.kind,
-                    item.name,
-                    item.expires,
-                    item.serial,
-                    action=f"revoked: run `{state.fix_hint('issue server HOST...')}`",
+                item = replace(
+                    item, action=f"revoked: run `{state.fix_hint('issue server HOST...')}`"
                 )
             items.append(item)
         for entry in index.entries(CertKind.CLIENT):
@@ -830,5 +810,4 @@ def status(
 
 
 def _common_name(cert: x509.Certificate) -> str:
-    names = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
-    return str(names[0].value) if names else format_serial(cert.serial_number)
+    return common_name(cert) or format_serial(cert.serial_number)

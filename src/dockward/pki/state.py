@@ -26,12 +26,10 @@ import ipaddress
 import os
 import shlex
 import socket
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 
 from dockward.errors import UsageError
 from dockward.pki.ca import (
@@ -49,6 +47,7 @@ from dockward.pki.ca import (
     PKIError,
     Revocation,
     ensure_private_dir,
+    issued_by,
     load_certificate,
     load_private_key,
     validate_client_name,
@@ -61,7 +60,7 @@ from dockward.pki.crl import (
     encode_crls,
     load_revocation_list,
 )
-from dockward.pki.index import CertificateIndex, CertKind, CertStatus
+from dockward.pki.index import CertificateIndex, CertKind, CertStatus, IndexEntry
 
 __all__ = [
     "ADMIN_CLIENT",
@@ -195,10 +194,7 @@ class Authorities:
 
     def issuer_of(self, cert: x509.Certificate) -> CertificateAuthority | None:
         """The CA of the bundle that signed ``cert``, if any."""
-        for ca in self.all:
-            if _issued_by(cert, ca.cert):
-                return ca
-        return None
+        return next((ca for ca in self.all if issued_by(cert, ca.cert)), None)
 
 
 @dataclass(frozen=True)
@@ -432,13 +428,25 @@ class StateDir:
                 leaves.append((directory / BUNDLE_CERT, CertKind.CLIENT, role))
         for path, kind, role in leaves:
             cert = _try_load(path)
-            issuer = next((ca for ca in cas if _issued_by(cert, ca)), None) if cert else None
+            issuer = next((ca for ca in cas if issued_by(cert, ca)), None) if cert else None
             if cert is not None and issuer is not None:
                 index.record(cert, kind, issuer_serial=issuer.serial_number, role=role)
 
     def write_trust_bundle(self, authorities: Authorities) -> None:
         """Write the trust bundle (0644): the issuing CA, then the previous one if rotating."""
         write_public_file(self.ca_bundle, authorities.trust_pem())
+
+    def refresh_trust_bundle(self, authorities: Authorities) -> bool:
+        """Rewrite the trust bundle unless it holds exactly ``authorities``; return whether a
+        bundle that was there had to be replaced."""
+        try:
+            bundle = self.ca_bundle.read_bytes()
+        except FileNotFoundError:
+            bundle = None
+        if bundle == authorities.trust_pem():
+            return False
+        self.write_trust_bundle(authorities)
+        return bundle is not None
 
     def write_crl(
         self,
@@ -481,14 +489,8 @@ class StateDir:
         Returns notes about what was repaired (nothing for a CRL merely due for re-signing).
         """
         notes: list[str] = []
-        try:
-            bundle = self.ca_bundle.read_bytes()
-        except FileNotFoundError:
-            bundle = None
-        if bundle != authorities.trust_pem():
-            self.write_trust_bundle(authorities)
-            if bundle is not None:
-                notes.append(f"trust bundle {self.ca_bundle} did not match the CA; rewritten")
+        if self.refresh_trust_bundle(authorities):
+            notes.append(f"trust bundle {self.ca_bundle} did not match the CA; rewritten")
         try:
             crl = load_revocation_list(self.crl_path, self.ca_bundle, now=now)
         except RevocationListError as err:
@@ -513,6 +515,43 @@ class StateDir:
         issued.write_bundle(directory, trust_pem=trust_pem)
         write_public_file(directory / BUNDLE_ENV, env_file(host, directory))
         return directory
+
+    # -- a certificate just issued: recorded and written together -------------------------------
+
+    def save_server(
+        self, index: CertificateIndex, issued: IssuedCertificate, *, now: dt.datetime | None = None
+    ) -> IndexEntry:
+        """Record a new server certificate and write it to STATE/server/, in one transaction."""
+        with index.transaction():
+            entry = index.record(
+                issued.cert, CertKind.SERVER, issuer_serial=issued.ca_cert.serial_number, now=now
+            )
+            issued.write(self.server_cert, self.server_key)
+        return entry
+
+    def save_client(
+        self,
+        index: CertificateIndex,
+        name: str,
+        issued: IssuedCertificate,
+        trust_pem: bytes,
+        *,
+        role: str | None = None,
+        host: str = DEFAULT_CLIENT_HOST,
+        now: dt.datetime | None = None,
+    ) -> tuple[IndexEntry, Path]:
+        """Record a new client certificate and write its bundle, in one transaction; return the
+        entry and the bundle directory."""
+        with index.transaction():
+            entry = index.record(
+                issued.cert,
+                CertKind.CLIENT,
+                issuer_serial=issued.ca_cert.serial_number,
+                role=role,
+                now=now,
+            )
+            directory = self.write_client_bundle(name, issued, trust_pem, host)
+        return entry, directory
 
     # -- first run ------------------------------------------------------------------------------
 
@@ -541,33 +580,29 @@ class StateDir:
         ca = authorities.current
 
         with self.open_index() as index:
-            server_problem = _leaf_problem(self.server_cert, self.server_key, authorities.all)
+            server_problem = _leaf_problem(self.server_cert, self.server_key, authorities)
             if server_problem:
                 if server_problem != "missing":
                     notes.append(
                         f"server certificate {self.server_cert} {server_problem}; reissued"
                     )
-                issued = ca.issue_server(server_names)
-                with index.transaction():
-                    index.record(issued.cert, CertKind.SERVER, issuer_serial=ca.serial)
-                    ensure_private_dir(self.server_dir)
-                    issued.write(self.server_cert, self.server_key)
+                self.save_server(index, ca.issue_server(server_names))
 
             admin_dir = self.client_dir(ADMIN_CLIENT)
             admin_problem = _leaf_problem(
-                admin_dir / BUNDLE_CERT, admin_dir / BUNDLE_KEY, authorities.all
+                admin_dir / BUNDLE_CERT, admin_dir / BUNDLE_KEY, authorities
             )
             if admin_problem:
                 if admin_problem != "missing":
                     notes.append(f"admin bundle {admin_dir} {admin_problem}; reissued")
-                issued = ca.issue_client(ADMIN_CLIENT)
-                with index.transaction():
-                    index.record(
-                        issued.cert, CertKind.CLIENT, issuer_serial=ca.serial, role=ADMIN_ROLE
-                    )
-                    self.write_client_bundle(
-                        ADMIN_CLIENT, issued, authorities.trust_pem(), client_host
-                    )
+                self.save_client(
+                    index,
+                    ADMIN_CLIENT,
+                    ca.issue_client(ADMIN_CLIENT),
+                    authorities.trust_pem(),
+                    role=ADMIN_ROLE,
+                    host=client_host,
+                )
             notes.extend(self.ensure_published(authorities, index))
 
         return BootstrapReport(
@@ -587,17 +622,7 @@ def _try_load(path: Path) -> x509.Certificate | None:
         return None
 
 
-def _issued_by(cert: x509.Certificate, ca: x509.Certificate) -> bool:
-    try:
-        cert.verify_directly_issued_by(ca)
-    except (ValueError, TypeError, InvalidSignature):
-        return False
-    return True
-
-
-def _leaf_problem(
-    cert_path: Path, key_path: Path, authorities: Sequence[CertificateAuthority]
-) -> str | None:
+def _leaf_problem(cert_path: Path, key_path: Path, authorities: Authorities) -> str | None:
     """Why an existing leaf cannot be reused (``"missing"`` if absent), or None if it can."""
     if not cert_path.exists() and not key_path.exists():
         return "missing"
@@ -611,7 +636,7 @@ def _leaf_problem(
         return "did not parse"
     if cert.public_key() != key.public_key():
         return "did not match its key"
-    if not any(_issued_by(cert, ca.cert) for ca in authorities):
+    if authorities.issuer_of(cert) is None:
         return "was not issued by the current CA"
     if cert.not_valid_after_utc <= dt.datetime.now(dt.UTC):
         return f"expired on {cert.not_valid_after_utc:%Y-%m-%d}"

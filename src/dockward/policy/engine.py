@@ -25,7 +25,9 @@ from dockward.policy.routes import OPERATIONS, Classification
 
 DEFAULT_BODY_LIMIT = 4 * 1024 * 1024
 
-# Operations whose JSON request body the profiles read (the rest stream through undecoded).
+# Operations the profiles check, and those whose JSON request body they read (the rest stream
+# through undecoded).
+INSPECTED_OPERATIONS = profiles.inspected_operations()
 JSON_BODY_OPERATIONS = profiles.json_body_operations()
 
 # Responses that carry Env values or credentials, redacted for roles without "secrets".
@@ -132,7 +134,8 @@ class RolePolicy:
         self.config = config
         self.extra_sockets: tuple[str, ...] = (upstream_socket,) if upstream_socket else ()
         self.roles: tuple[Role, ...] = tuple(build_role(item) for item in config.role)
-        # built once: the settings memoise derived values (clean paths, sets) for every request
+        # built once: each role's settings keep their cleaned host and socket paths for every
+        # request
         self._settings_of = {
             role.name: self._settings(role, self.extra_sockets) for role in self.roles
         }
@@ -179,7 +182,7 @@ class RolePolicy:
         allowed, rule = role.allows_operation(operation)
         if not allowed:
             return self._deny(role, rule, f"operation {operation} is not allowed", operation)
-        inspect = role.profile != "unrestricted" and operation in profiles.inspected_operations()
+        inspect = role.profile != "unrestricted" and operation in INSPECTED_OPERATIONS
         return Decision(
             allowed=True,
             operation=operation,

@@ -77,6 +77,18 @@ class ProfileSettings:
     docker_socket_paths: tuple[str, ...] = ("/var/run/docker.sock", "/run/docker.sock")
     """Never mountable, nor any directory above them, even under an allowed path."""
 
+    # Derived once per settings object (a role's settings live as long as the policy), not
+    # per bind mount.
+    @cached_property
+    def clean_host_paths(self) -> tuple[str, ...]:
+        """``allowed_host_paths`` after ``path.Clean``, as bind sources are compared."""
+        return tuple(_clean_host_path(prefix) for prefix in self.allowed_host_paths)
+
+    @cached_property
+    def clean_socket_paths(self) -> tuple[str, ...]:
+        """``docker_socket_paths`` after ``path.Clean``."""
+        return tuple(_clean_host_path(socket) for socket in self.docker_socket_paths)
+
 
 @dataclass(frozen=True)
 class Violation:
@@ -375,9 +387,9 @@ def _host_path_problem(source: str, settings: ProfileSettings) -> str | None:
         return f'host path "{source}", which is not absolute'
     path = _clean_host_path(source)
     shown = f'"{source}"' if path == source else f'"{source}" (= "{path}")'
-    allowed = [_clean_host_path(prefix) for prefix in settings.allowed_host_paths]
+    allowed = settings.clean_host_paths
     allowed_text = ", ".join(allowed) or "none"
-    sockets = [_clean_host_path(socket) for socket in settings.docker_socket_paths]
+    sockets = settings.clean_socket_paths
     if not any(_under(path, prefix) for prefix in allowed):
         if any(_under(path, socket) for socket in sockets):
             return f"host path {shown}, the Docker socket (allowed: {allowed_text})"
@@ -619,16 +631,21 @@ def _devices(req: _Request) -> Iterator[_Finding]:
         )
 
 
+def _split_security_option(option: str) -> tuple[str, str]:
+    """``key=value``, or the older ``key:value``, split as dockerd splits a security option."""
+    key, _, value = option.partition("=" if "=" in option else ":")
+    return key, value
+
+
 def _security_option_problem(option: str) -> str | None:
     """Why one ``--security-opt`` value is refused (``daemon_unix.go`` ``parseSecurityOpt``)."""
     if option == "no-new-privileges":
         return None
     if option == "disable":
         return "disables SELinux labeling"
-    separator = "=" if "=" in option else ":" if ":" in option else None
-    if separator is None:
+    if "=" not in option and ":" not in option:
         return "is not a security option dockerd accepts"
-    key, _, value = option.partition(separator)
+    key, value = _split_security_option(option)
     match key.lower():
         case "seccomp":
             if value == "unconfined":
@@ -877,8 +894,7 @@ def _inspected_confinement_problems(host: Mapping[str, object]) -> Iterator[str]
     ``kernel/core_pattern``) or without seccomp or AppArmor is a step from the host.
     """
     for option in _strings(host.get("SecurityOpt")):
-        separator = "=" if "=" in option else ":"
-        key, _, value = option.partition(separator)
+        key, value = _split_security_option(option)
         key, value = key.lower(), value.lower()
         if (
             (key in ("seccomp", "apparmor") and value == "unconfined")
@@ -1061,8 +1077,7 @@ def _effective_no_new_privileges(options: list[str]) -> bool:
         if option == "no-new-privileges":
             enabled = True
             continue
-        separator = "=" if "=" in option else ":"
-        key, _, value = option.partition(separator)
+        key, value = _split_security_option(option)
         if key == "no-new-privileges":
             enabled = value in _GO_TRUE
     return enabled
@@ -1314,9 +1329,12 @@ _JSON_BODIES = frozenset(
 )
 
 
+_INSPECTED = frozenset().union(*(check.operations for check in CHECKS))
+
+
 def inspected_operations() -> frozenset[str]:
     """Operations whose body, query or target the baseline and restricted profiles check."""
-    return frozenset().union(*(check.operations for check in CHECKS))
+    return _INSPECTED
 
 
 def json_body_operations() -> frozenset[str]:
@@ -1328,17 +1346,28 @@ def json_body_operations() -> frozenset[str]:
     return _JSON_BODIES
 
 
-def _checks_for(profile: str, operation: str) -> list[Check]:
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r} (known: {', '.join(PROFILES)})")
+def _select_checks(profile: str, operation: str) -> tuple[Check, ...]:
     if profile == "unrestricted":
-        return []
-    return [
+        return ()
+    return tuple(
         check
         for check in CHECKS
         if operation in check.operations
         and (check.profile == "baseline" or profile == "restricted")
-    ]
+    )
+
+
+# Chosen once, not per request: the rows of each profile for each operation, in table order.
+_CHECKS_BY_PROFILE = {
+    profile: {operation: _select_checks(profile, operation) for operation in _INSPECTED}
+    for profile in PROFILES
+}
+
+
+def _checks_for(profile: str, operation: str) -> tuple[Check, ...]:
+    if profile not in _CHECKS_BY_PROFILE:
+        raise ValueError(f"unknown profile {profile!r} (known: {', '.join(PROFILES)})")
+    return _CHECKS_BY_PROFILE[profile].get(operation, ())
 
 
 def facts_needed(
