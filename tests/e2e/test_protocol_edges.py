@@ -36,6 +36,25 @@ def cat_container(dockerd, busybox_image):
     dockerd.api("DELETE", f"/containers/{name}?force=1")
 
 
+def test_a_client_still_sending_a_refused_body_reads_the_refusal(gateway, pki):
+    # Refused from the head alone while the upload goes on: the gateway must not reset the
+    # connection under the client, or the client sees "broken pipe" instead of the reason.
+    body = b"a=" + b"x" * (8 << 20)
+    head = (
+        b"POST /containers/create HTTP/1.1\r\nHost: docker\r\n"
+        b"Content-Type: application/x-www-form-urlencoded\r\n"
+        b"Content-Length: %d\r\n\r\n" % len(body)
+    )
+    with tls_connect(gateway, pki.client("admin")) as sock:
+        sock.sendall(head)
+        sock.sendall(body)
+        answer = b""
+        while piece := sock.recv(65536):
+            answer += piece
+    assert answer.startswith(b"HTTP/1.1 415 "), answer[:200]
+    assert b"form-encoded and multipart bodies are not accepted" in answer
+
+
 def test_legacy_attach_without_upgrade_becomes_a_pipe(gateway, pki, dockerd, cat_container):
     with tls_connect(gateway, pki.client("admin")) as sock:
         sock.sendall(

@@ -72,6 +72,7 @@ log = logging.getLogger("dockward.gateway")
 BUFFER_LIMIT = 512 * 1024
 MAX_RESPONSE_HEAD = 1 << 20
 HANDSHAKE_TIMEOUT = 15.0
+LINGER_SECONDS = 0.5  # how long a closing connection still reads (and drops) what the client sends
 MAX_REDACTED_RESPONSE = 16 * 1024 * 1024
 WRITE_HIGH_WATER = 1 << 20
 WRITE_LOW_WATER = 256 * 1024
@@ -121,6 +122,13 @@ class _Pauser:
         self.transport = transport
         if self.reasons:
             transport.pause_reading()  # type: ignore[attr-defined]
+
+    def release(self) -> None:
+        """Read again whatever the reasons were."""
+        if self.reasons:
+            self.reasons.clear()
+            if self.transport is not None and not self.transport.is_closing():
+                self.transport.resume_reading()  # type: ignore[attr-defined]
 
 
 class UpstreamProtocol(asyncio.Protocol):
@@ -196,6 +204,7 @@ class ClientConnection(asyncio.Protocol):
         self._handshake_timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._head_timer: asyncio.TimerHandle | None = None
+        self._linger_timer: asyncio.TimerHandle | None = None
         self._peer_json = ""
 
     # ----------------------------------------------------------------- client transport
@@ -229,6 +238,8 @@ class ClientConnection(asyncio.Protocol):
         )
 
     def data_received(self, data: bytes) -> None:
+        if self.phase is RequestPhase.CLOSED:
+            return  # lingering before the close (_close_client): dropped unread
         tls = self.tls
         if tls is None:
             self._client_plaintext(data)
@@ -266,6 +277,8 @@ class ClientConnection(asyncio.Protocol):
             self._handshake_timer.cancel()
         if self._head_timer is not None:
             self._head_timer.cancel()
+        if self._linger_timer is not None:
+            self._linger_timer.cancel()
         if self.record is not None:
             self._finish_record(self.record.status or 499)
         self.phase = RequestPhase.CLOSED
@@ -323,14 +336,29 @@ class ClientConnection(asyncio.Protocol):
                 transport.write(out)
 
     def _close_client(self) -> None:
-        """Graceful close: our close_notify, then FIN once buffers drain."""
+        """Graceful close: our close_notify, then FIN once buffers drain.
+
+        A client that has not finished sending (a refused upload, say) may still be writing:
+        closing with its bytes unread would make the kernel reset the connection, and the
+        client could lose our answer with it ("broken pipe" instead of the refusal). So, as
+        Go's server does, the socket closes only once the client has closed its side, or
+        ``LINGER_SECONDS`` later; meanwhile what it sends is read and dropped.
+        """
         transport = self.transport
         if transport is None or transport.is_closing():
             return
         if self.tls is not None and self.tls.established:
             self.tls.close_notify()
             self._flush_tls()
-        transport.close()
+        if self.client_eof or not transport.can_write_eof():
+            transport.close()
+            return
+        if self._linger_timer is not None:
+            return  # already lingering
+        self.phase = RequestPhase.CLOSED  # from here on, client bytes are dropped
+        transport.write_eof()
+        self.client_reading.release()
+        self._linger_timer = asyncio.get_running_loop().call_later(LINGER_SECONDS, transport.close)
 
     def _abort_all(self) -> None:
         self.phase = RequestPhase.CLOSED
