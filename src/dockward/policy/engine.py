@@ -229,10 +229,16 @@ class RolePolicy:
         body: object,
         facts: profiles.Facts | None = None,
     ) -> list[profiles.FactQuery]:
-        if not decision.inspect_request or decision.profile is None:
+        if not decision.inspect_request or decision.profile is None or decision.role is None:
             return []
         return profiles.facts_needed(
-            decision.profile, decision.operation, request.params, query, body, facts
+            decision.profile,
+            decision.operation,
+            request.params,
+            query,
+            body,
+            self._settings_of[decision.role],
+            facts,
         )
 
     def check_body(

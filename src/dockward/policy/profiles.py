@@ -1376,16 +1376,19 @@ def facts_needed(
     params: Mapping[str, str],
     query: Mapping[str, list[str]],
     body: object,
+    settings: ProfileSettings,
     facts: Facts | None = None,
 ) -> list[FactQuery]:
     """The daemon lookups ``check_request`` still needs, given the ``facts`` fetched so far.
 
-    Call it again with the answers merged in until it returns ``[]``: a container's volumes
-    are only known once the container has been inspected. Raises ``ProtocolError`` for a body
-    dockerd would refuse.
+    ``settings`` must be those ``check_request`` will judge with: which lookups a check makes
+    can depend on them (a volume bound to an allowed host path is still looked up). Call it
+    again with the answers merged in until it returns ``[]``: a container's volumes are only
+    known once the container has been inspected. Raises ``ProtocolError`` for a body dockerd
+    would refuse.
     """
     missing: list[FactQuery] = []
-    request = _Request(operation, params, query, body, ProfileSettings(), facts or {}, missing)
+    request = _Request(operation, params, query, body, settings, facts or {}, missing)
     for check in _checks_for(profile, operation):
         if check.uses_facts:
             for _ in check.run(request):

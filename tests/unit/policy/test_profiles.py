@@ -68,7 +68,7 @@ def judge(
     params, query, daemon = params or {}, query or {}, daemon or {}
     facts: dict[FactQuery, Mapping[str, object] | None] = {}
     for _ in range(4):
-        needed = facts_needed(profile, operation, params, query, decoded, facts)
+        needed = facts_needed(profile, operation, params, query, decoded, settings, facts)
         if not needed:
             break
         assert not set(needed) & set(facts), "asked twice for the same fact"
@@ -119,7 +119,7 @@ def test_the_brief_example_reads_as_one_sentence() -> None:
 def test_unrestricted_checks_nothing() -> None:
     body = create({"Privileged": True, "Binds": ["/:/h"]})
     allowed("container.create", body, profile="unrestricted")
-    assert facts_needed("unrestricted", "container.exec", {"name": "x"}, {}, None) == []
+    assert facts_needed("unrestricted", "container.exec", {"name": "x"}, {}, None, SETTINGS) == []
 
 
 def test_unknown_profiles_are_a_programming_error() -> None:
@@ -403,9 +403,26 @@ def test_a_volume_that_does_not_exist_yet_passes() -> None:
     allowed("container.create", create({"Binds": ["new:/d"]}))
 
 
+def test_a_volume_bound_under_an_allowed_path_is_still_looked_up() -> None:
+    # the lookups follow the role's settings: with the defaults (no allowed host path) the bind
+    # options alone decided, the volume was never looked up, and the request was refused
+    mount = {
+        "Type": "volume",
+        "Source": "data",
+        "Target": "/d",
+        "VolumeOptions": {
+            "DriverConfig": {
+                "Name": "local",
+                "Options": {"type": "none", "o": "bind", "device": "/srv/ci/data"},
+            }
+        },
+    }
+    allowed("container.create", create({"Mounts": [mount]}))
+
+
 def test_a_fact_the_caller_did_not_fetch_is_a_refusal() -> None:
     body = decode_body(json.dumps(create({"Binds": ["data:/d"]})).encode())
-    assert facts_needed("baseline", "container.create", {}, {}, body) == [volume("data")]
+    assert facts_needed("baseline", "container.create", {}, {}, body, SETTINGS) == [volume("data")]
     violation = check_request("baseline", "container.create", {}, {}, body, SETTINGS, {})
     assert violation is not None
     assert violation.reason == 'could not be checked: the daemon was not asked about volume "data"'
@@ -527,7 +544,7 @@ def test_volumes_from_a_name_with_its_leading_slash() -> None:
     body = create({"VolumesFrom": ["/admin:ro"]})
     hostile = {**HOSTILE, "Name": "/admin"}
     assert facts_needed(
-        "baseline", "container.create", {}, {}, decode_body(json.dumps(body).encode())
+        "baseline", "container.create", {}, {}, decode_body(json.dumps(body).encode()), SETTINGS
     ) == [container("admin")]
     violation = refused("container.create", body, daemon={container("admin"): hostile})
     assert violation.reason.startswith('takes the volumes of container "/admin", which mounts')
@@ -854,13 +871,15 @@ def test_reaching_into_a_container_through_a_host_volume_takes_two_lookups() -> 
     params = {"name": "admin"}
     body = decode_body(b'{"Cmd": ["sh"]}')
     facts: dict[FactQuery, Mapping[str, object] | None] = {}
-    assert facts_needed("baseline", "container.exec", params, {}, body, facts) == [
+    assert facts_needed("baseline", "container.exec", params, {}, body, SETTINGS, facts) == [
         container("admin")
     ]
     facts[container("admin")] = NAMED
-    assert facts_needed("baseline", "container.exec", params, {}, body, facts) == [volume("data")]
+    assert facts_needed("baseline", "container.exec", params, {}, body, SETTINGS, facts) == [
+        volume("data")
+    ]
     facts[volume("data")] = BIND_VOLUME
-    assert facts_needed("baseline", "container.exec", params, {}, body, facts) == []
+    assert facts_needed("baseline", "container.exec", params, {}, body, SETTINGS, facts) == []
     violation = check_request("baseline", "container.exec", params, {}, body, SETTINGS, facts)
     assert violation is not None and 'uses volume "data", which binds host path "/"' in (
         violation.reason
@@ -879,8 +898,12 @@ def test_reaching_into_ordinary_containers_passes() -> None:
 def test_attach_without_stdin_needs_no_lookup() -> None:
     for stdin in ([], ["0"], ["false"], ["no"], [""]):
         query = {"stdin": stdin, "stdout": ["1"]}
-        assert facts_needed("baseline", "container.attach", {"name": "a"}, query, None) == []
-    assert facts_needed("baseline", "container.attach", {"name": "a"}, {"stdin": ["off"]}, None)
+        assert (
+            facts_needed("baseline", "container.attach", {"name": "a"}, query, None, SETTINGS) == []
+        )
+    assert facts_needed(
+        "baseline", "container.attach", {"name": "a"}, {"stdin": ["off"]}, None, SETTINGS
+    )
 
 
 # --- baseline: volumes, plugins, build, pull, services ----------------------------------------
