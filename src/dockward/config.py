@@ -1,4 +1,11 @@
-"""Gateway configuration: a TOML file validated by pydantic, or built by ``dockward up``.
+"""Gateway configuration: a TOML file validated by pydantic, or built from a state directory.
+
+One model for every way the gateway starts. A configuration that names a ``state_dir`` gets
+from it whatever it does not say itself: the server certificate and key, the CA bundle, the CRL,
+``auto_renew = true``, the access log ``STATE/access.log`` and the policy ``STATE/policy.toml``
+when that file exists (``with_state_dir``). ``dockward up`` and ``dockward serve --state-dir``
+build their configuration with ``state_config``: ``STATE/dockward.toml`` (or another file), then
+the command-line flags, then the state directory's defaults. Nothing here writes to disk.
 
 Errors name the key and the reason, e.g. ``listen[0].address: '127.0.0.1:99999' port must be
 1-65535``.
@@ -14,6 +21,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from dockward.errors import ConfigError
+from dockward.pki.ca import InvalidNameError, validate_server_name
+from dockward.pki.state import StateDir
 
 DEFAULT_UPSTREAM = "/var/run/docker.sock"
 ANY_NETWORK = ["0.0.0.0/0", "::/0"]
@@ -119,12 +128,26 @@ class GatewayConfig(_Strict):
     auto_renew: bool = Field(
         default=False, description="renew the server certificate at 2/3 of its lifetime"
     )
+    san: list[str] = Field(
+        default_factory=list,
+        description="extra DNS names or IP addresses for the server certificate (dockward up)",
+    )
 
     @field_validator("allow_networks")
     @classmethod
     def _networks(cls, value: list[str]) -> list[str]:
         for cidr in value:
             ipaddress.ip_network(cidr, strict=False)
+        return value
+
+    @field_validator("san")
+    @classmethod
+    def _san(cls, value: list[str]) -> list[str]:
+        for name in value:
+            try:
+                validate_server_name(name)
+            except InvalidNameError as err:
+                raise ValueError(str(err)) from None
         return value
 
     def model_post_init(self, context: object) -> None:
@@ -163,9 +186,63 @@ def load_config(path: Path) -> GatewayConfig:
     return config_from_dict(read_toml(path, "config file"), source=str(path))
 
 
+def state_config(
+    state_dir: Path,
+    config_file: Path | None = None,
+    overrides: dict[str, object] | None = None,
+) -> GatewayConfig:
+    """The configuration ``dockward up`` and ``serve --state-dir`` run for ``state_dir``.
+
+    Keys come from ``config_file`` (default ``STATE/dockward.toml`` when it exists), then from
+    ``overrides`` (the command-line flags), then from the state directory (``with_state_dir``).
+    """
+    state = StateDir(state_dir)
+    path = config_file if config_file is not None else state.config_path
+    data: dict[str, object] = {}
+    if config_file is not None or path.exists():
+        data = read_toml(path, "config file")
+    if "state_dir" in data and Path(str(data["state_dir"])) != state.path:
+        raise ConfigError(
+            f"{path}: state_dir: {data['state_dir']!r} is not the state directory in use "
+            f"({state.path}); remove the key"
+        )
+    merged = {**data, **(overrides or {}), "state_dir": str(state.path)}
+    sources = [str(path)] if data else []
+    if overrides:
+        sources.append("the command line")
+    return config_from_dict(merged, source=" + ".join(sources) or str(state.path))
+
+
+def with_state_dir(data: dict[str, object]) -> dict[str, object]:
+    """``data`` completed from its ``state_dir``: what it does not say, the state dir provides.
+
+    The CRL is always part of it, so revocation works from the first start; ``auto_renew`` is on
+    unless said otherwise; the policy is ``STATE/policy.toml`` when that file exists.
+    """
+    if data.get("state_dir") in (None, ""):
+        return data
+    state = StateDir(Path(str(data["state_dir"])))
+    out = dict(data)
+    tls = out.get("tls")
+    if tls is None or isinstance(tls, dict):
+        out["tls"] = {
+            "cert": str(state.server_cert),
+            "key": str(state.server_key),
+            "ca": str(state.ca_bundle),
+            "crl": str(state.crl_path),
+            **(tls or {}),
+        }
+    out.setdefault("auto_renew", True)
+    out.setdefault("access_log", str(state.access_log_path))
+    if "policy" not in out and state.policy_path.exists():
+        out["policy"] = str(state.policy_path)
+    return out
+
+
 def config_from_dict(data: dict[str, object], source: str = "config") -> GatewayConfig:
+    """Validate ``data`` (completed from its ``state_dir``, if it names one)."""
     try:
-        return GatewayConfig.model_validate(data)
+        return GatewayConfig.model_validate(with_state_dir(data))
     except ValidationError as err:
         raise validation_error(err, source) from None
     except ValueError as err:

@@ -17,6 +17,10 @@ from functools import lru_cache
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+# A client certificate issued with ``dockward ca issue client NAME --role ROLE`` carries the URI
+# SAN ``dockward:role:ROLE``; the policy's ``role:`` selector matches it.
+ROLE_URI_PREFIX = "dockward:role:"
+
 
 @dataclass(frozen=True, slots=True)
 class PeerIdentity:
@@ -34,6 +38,12 @@ class PeerIdentity:
     gid: int | None = None
     pid: int | None = None
     extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def certified_roles(self) -> tuple[str, ...]:
+        """The roles the issuing CA wrote into the certificate (``dockward:role:`` URI SANs)."""
+        prefix = ROLE_URI_PREFIX
+        return tuple(uri[len(prefix) :] for uri in self.uris if uri.startswith(prefix))
 
     @property
     def label(self) -> str:

@@ -1,20 +1,19 @@
-"""``dockward up`` (first-run setup, then serve) and ``dockward serve --config FILE``."""
+"""``dockward up`` (first-run setup, then serve) and ``dockward serve``.
+
+Both run the same configuration for a state directory (``dockward.config.state_config``): ``up``
+only makes what is missing first. ``serve --config FILE`` runs a hand-written file.
+"""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from dockward.config import (
-    DEFAULT_UPSTREAM,
-    GatewayConfig,
-    config_from_dict,
-    load_config,
-    parse_host_port,
-)
+from dockward.config import DEFAULT_UPSTREAM, GatewayConfig, load_config, state_config
 from dockward.errors import UsageError
 from dockward.gateway.server import Gateway
 
@@ -26,62 +25,121 @@ def register(app: typer.Typer) -> None:
 
 
 def _ready(gateway: Gateway) -> None:
-    for address in gateway.bound_addresses():
-        print(f"dockward: serving the Docker API on {address} (mutual TLS)", flush=True)
-    for listener in gateway.listeners:
-        if listener.kind == "unix":
-            print(f"dockward: serving the Docker API on unix://{listener.where}", flush=True)
+    from dockward.gateway.summary import enforcement_lines
+
+    for line in enforcement_lines(gateway):
+        print(f"dockward: {line}", flush=True)
+
+
+StateDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--state-dir",
+        help="State directory (default: /var/lib/dockward as root)",
+        show_default=False,
+    ),
+]
+
+
+def _flags(
+    listen: str | None, upstream: Path | None, policy: Path | None, san: list[str] | None
+) -> dict[str, object]:
+    out: dict[str, object] = {}
+    if listen is not None:
+        out["listen"] = [{"address": listen}]
+    if upstream is not None:
+        out["upstream"] = str(upstream)
+    if policy is not None:
+        out["policy"] = str(policy)
+    if san:
+        out["san"] = list(san)
+    return out
+
+
+def _passphrase() -> bytes | None:
+    env = os.environ.get("DOCKWARD_CA_PASSPHRASE")
+    return env.encode() if env else None
+
+
+def _check_policy_file(config: GatewayConfig) -> None:
+    """Refuse a missing or invalid policy file before anything is written."""
+    from dockward.policy.roles import load_policy_config
+
+    if config.policy is not None:
+        load_policy_config(config.policy)
 
 
 def up(
-    state_dir: Annotated[
-        Path | None, typer.Option(help="State directory (default /var/lib/dockward as root)")
-    ] = None,
+    state_dir: StateDirOption = None,
     listen: Annotated[
-        str, typer.Option(help="HOST:PORT to serve mutual TLS on")
-    ] = "127.0.0.1:2376",
-    upstream: Annotated[Path, typer.Option(help="The Docker socket to forward to")] = Path(
-        DEFAULT_UPSTREAM
-    ),
+        str | None,
+        typer.Option(
+            help="HOST:PORT to serve mutual TLS on; replaces the listeners of the config file "
+            "(default: 127.0.0.1:2376)",
+            show_default=False,
+        ),
+    ] = None,
+    upstream: Annotated[
+        Path | None,
+        typer.Option(help=f"The Docker socket to forward to (default: {DEFAULT_UPSTREAM})"),
+    ] = None,
+    policy: Annotated[
+        Path | None,
+        typer.Option(help="Policy file (default: STATE/policy.toml, created when missing)"),
+    ] = None,
+    san: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--san",
+            metavar="NAME|IP",
+            help="A name clients dial, added to the server certificate (repeatable)",
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", "-c", help="Gateway settings (default: STATE/dockward.toml if present)"
+        ),
+    ] = None,
 ) -> None:
-    """Create what is missing (state dir, CA, server certificate, admin bundle), then serve."""
+    """Create what is missing (CA, CRL, server certificate, admin bundle, policy), then serve
+    the state directory with every guarantee on."""
+    from dockward.firstrun import client_address, prepare
     from dockward.gateway.runner import run_gateway
-    from dockward.pki.state import StateDir, default_server_names, default_state_dir, env_lines
+    from dockward.pki.state import StateDir, default_state_dir, env_lines
 
-    try:
-        host, _port = parse_host_port(listen)
-    except ValueError as err:
-        raise UsageError(f"--listen: {err}") from None
     state = StateDir(state_dir or default_state_dir())
-    names = default_server_names()
-    if host not in names and host not in ("0.0.0.0", "::"):
-        names.append(host)
-    report = state.bootstrap(names)
-    for line in report.describe():
+    flags = _flags(listen, upstream, policy, san)
+    # validated in full before anything is written
+    settings = state_config(state.path, config, flags)
+    _check_policy_file(settings)
+    first = prepare(state, settings, _passphrase())
+    for line in first.lines:
         print(f"dockward: {line}")
-    config = config_from_dict(
-        {
-            "upstream": str(upstream),
-            "tls": {
-                "cert": str(state.server_cert),
-                "key": str(state.server_key),
-                "ca": str(state.ca_bundle),
-            },
-            "listen": [{"address": listen}],
-            "access_log": str(state.path / "access.log"),
-        },
-        source="--listen/--upstream",
-    )
-    client_host = "127.0.0.1" if host in ("0.0.0.0", "") else ("::1" if host == "::" else host)
+    settings = state_config(state.path, config, flags)  # now with the policy just written
     print("dockward: use the admin bundle with:")
-    for line in env_lines(f"{_bracket(client_host)}:{_port}", state.client_dir("admin")):
+    for line in env_lines(client_address(settings), state.client_dir("admin")):
         print(f"  {line}")
-    print(f"dockward: access log: {state.path / 'access.log'}", flush=True)
-    sys.exit(run_gateway(config, on_ready=_ready))
+    sys.stdout.flush()
+    sys.exit(run_gateway(settings, on_ready=_ready))
 
 
 def serve(
-    config: Annotated[Path, typer.Option("--config", "-c", help="TOML configuration file")],
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            help="TOML configuration file (with --state-dir: settings added to that state dir)",
+        ),
+    ] = None,
+    state_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--state-dir",
+            help="Serve this state directory as `dockward up` does, without creating anything",
+        ),
+    ] = None,
     auto_renew: Annotated[
         bool,
         typer.Option(
@@ -89,17 +147,23 @@ def serve(
         ),
     ] = False,
 ) -> None:
-    """Serve the gateway from a TOML configuration file."""
+    """Serve the gateway from a configuration file or a state directory."""
     from dockward.gateway.runner import run_gateway
 
-    loaded: GatewayConfig = load_config(config)
-    if auto_renew:
-        loaded = config_from_dict(
-            {**loaded.model_dump(exclude_unset=True, mode="json"), "auto_renew": True},
-            source=str(config),
-        )
+    if config is None and state_dir is None:
+        raise UsageError("serve needs --config FILE or --state-dir DIR (or run `dockward up`)")
+    overrides: dict[str, object] = {"auto_renew": True} if auto_renew else {}
+    if state_dir is not None:
+        loaded = state_config(state_dir, config, overrides)
+    else:
+        assert config is not None
+        loaded = load_config(config)
+        if auto_renew:
+            from dockward.config import config_from_dict
+
+            loaded = config_from_dict(
+                {**loaded.model_dump(exclude_unset=True, mode="json"), **overrides},
+                source=str(config),
+            )
+    _check_policy_file(loaded)
     sys.exit(run_gateway(loaded, on_ready=_ready))
-
-
-def _bracket(host: str) -> str:
-    return f"[{host}]" if ":" in host else host

@@ -215,12 +215,16 @@ class Gateway:
 
     def bound_addresses(self) -> list[str]:
         """``host:port`` for each TCP listener as actually bound (port 0 resolved)."""
+        return [address for item in self.listeners for address in self.bound_addresses_of(item)]
+
+    @staticmethod
+    def bound_addresses_of(listener: Listener) -> list[str]:
+        """``host:port`` of one TCP listener's sockets as actually bound."""
         out = []
-        for listener in self.listeners:
-            if listener.kind == "tcp" and listener.server is not None:
-                for sock in listener.server.sockets:
-                    host, port = sock.getsockname()[:2]
-                    out.append(f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
+        if listener.kind == "tcp" and listener.server is not None:
+            for sock in listener.server.sockets:
+                host, port = sock.getsockname()[:2]
+                out.append(f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
         return out
 
     async def stop(self) -> None:

@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives.asymmetric.types import (
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from dockward.errors import UsageError
+from dockward.identity import ROLE_URI_PREFIX
 
 __all__ = [
     "BUNDLE_CA",
@@ -691,9 +692,11 @@ class CertificateAuthority:
         days: int | None = None,
         *,
         hours: int | None = None,
+        role: str | None = None,
         now: dt.datetime | None = None,
     ) -> IssuedCertificate:
-        """Issue a clientAuth certificate: CN = ``name`` and a URI SAN ``dockward:client:NAME``.
+        """Issue a clientAuth certificate: CN = ``name`` and a URI SAN ``dockward:client:NAME``,
+        plus ``dockward:role:ROLE`` when a ``role`` is given (the policy's ``role:`` selector).
 
         Go's TLS stack and OpenSSL accept client certificates without any SAN, but the URI SAN
         gives the gateway an identity that cannot be confused with a host name, and
@@ -704,7 +707,8 @@ class CertificateAuthority:
         """
         validate_client_name(name)
         subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-        san = x509.SubjectAlternativeName([x509.UniformResourceIdentifier(client_uri(name))])
+        uris = [client_uri(name)] + ([ROLE_URI_PREFIX + role] if role else [])
+        san = x509.SubjectAlternativeName([x509.UniformResourceIdentifier(uri) for uri in uris])
         return self._issue(
             subject,
             san,

@@ -202,7 +202,7 @@ def _issue_client(
     host: str,
     now: dt.datetime | None,
 ) -> Issued:
-    issued = authorities.current.issue_client(name, days, hours=hours, now=now)
+    issued = authorities.current.issue_client(name, days, hours=hours, role=role, now=now)
     entry, bundle = state.save_client(
         index, name, issued, authorities.trust_pem(), role=role, host=host, now=now
     )

@@ -12,6 +12,9 @@ Layout (every directory 0700, every key 0600)::
     STATE/server/cert.pem      the gateway's certificate
     STATE/server/key.pem       the gateway's key
     STATE/clients/NAME/        a DOCKER_CERT_PATH bundle: ca.pem cert.pem key.pem env
+    STATE/policy.toml          the gateway's policy (written by ``dockward up`` when absent)
+    STATE/dockward.toml        optional gateway settings for ``up`` and ``serve --state-dir``
+    STATE/access.log           the gateway's access log
 
 This module owns that layout, the first-run bootstrap (``StateDir.bootstrap``), the files that
 follow from the CA (trust bundle, CRL, client bundles) and the environment lines that point the
@@ -32,6 +35,7 @@ from pathlib import Path
 from cryptography import x509
 
 from dockward.errors import UsageError
+from dockward.identity import ROLE_URI_PREFIX
 from dockward.pki.ca import (
     BUNDLE_CERT,
     BUNDLE_KEY,
@@ -307,6 +311,21 @@ class StateDir:
         """The parent of all client bundles."""
         return self.path / "clients"
 
+    @property
+    def policy_path(self) -> Path:
+        """The policy the gateway of this state directory enforces (when the file exists)."""
+        return self.path / "policy.toml"
+
+    @property
+    def config_path(self) -> Path:
+        """Optional gateway settings (listeners, networks, names) for ``up``/``serve``."""
+        return self.path / "dockward.toml"
+
+    @property
+    def access_log_path(self) -> Path:
+        """The gateway's JSON-lines access log."""
+        return self.path / "access.log"
+
     def client_dir(self, name: str) -> Path:
         """The bundle directory of client ``name`` (which must be a safe file name)."""
         return self.clients_dir / validate_client_name(name)
@@ -565,10 +584,11 @@ class StateDir:
         """Make whatever is missing: the CA, a server certificate, an ``admin`` client bundle,
         the trust bundle and the CRL; record what it issues in the index.
 
-        Later runs reuse what exists, even if ``server_names`` changed. A server certificate or
-        admin bundle that has expired, does not parse, or was not signed by a CA of the trust
-        bundle is issued anew (and a note says why); an unreadable CA is an error, never
-        replaced. A CRL that is missing, broken or two thirds through its validity is re-signed.
+        Later runs reuse what exists. A server certificate that does not name exactly
+        ``server_names``, an admin certificate that does not carry the ``admin`` role, and either
+        one when it has expired, does not parse, or was not signed by a CA of the trust bundle is
+        issued anew (and a note says why); an unreadable CA is an error, never replaced. A CRL
+        that is missing, broken or two thirds through its validity is re-signed.
         ``client_host`` goes into the admin bundle's ``env`` file.
         """
         ensure_private_dir(self.path)
@@ -580,7 +600,9 @@ class StateDir:
         ca = authorities.current
 
         with self.open_index() as index:
-            server_problem = _leaf_problem(self.server_cert, self.server_key, authorities)
+            server_problem = _leaf_problem(
+                self.server_cert, self.server_key, authorities
+            ) or _names_problem(self.server_cert, server_names)
             if server_problem:
                 if server_problem != "missing":
                     notes.append(
@@ -591,14 +613,14 @@ class StateDir:
             admin_dir = self.client_dir(ADMIN_CLIENT)
             admin_problem = _leaf_problem(
                 admin_dir / BUNDLE_CERT, admin_dir / BUNDLE_KEY, authorities
-            )
+            ) or _role_problem(admin_dir / BUNDLE_CERT, ADMIN_ROLE)
             if admin_problem:
                 if admin_problem != "missing":
                     notes.append(f"admin bundle {admin_dir} {admin_problem}; reissued")
                 self.save_client(
                     index,
                     ADMIN_CLIENT,
-                    ca.issue_client(ADMIN_CLIENT),
+                    ca.issue_client(ADMIN_CLIENT, role=ADMIN_ROLE),
                     authorities.trust_pem(),
                     role=ADMIN_ROLE,
                     host=client_host,
@@ -641,3 +663,33 @@ def _leaf_problem(cert_path: Path, key_path: Path, authorities: Authorities) -> 
     if cert.not_valid_after_utc <= dt.datetime.now(dt.UTC):
         return f"expired on {cert.not_valid_after_utc:%Y-%m-%d}"
     return None
+
+
+def _san_values(cert: x509.Certificate) -> list[x509.GeneralName]:
+    try:
+        return list(cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value)
+    except x509.ExtensionNotFound:
+        return []
+
+
+def _names_problem(cert_path: Path, wanted: list[str]) -> str | None:
+    """Why the server certificate must be reissued for ``wanted`` names, or None."""
+    have = set(_san_values(load_certificate(cert_path)))
+    want = {validate_server_name(name) for name in wanted}
+    missing = sorted(str(name.value) for name in want - have)
+    extra = sorted(str(name.value) for name in have - want)
+    if not missing and not extra:
+        return None
+    changes = [f"lacked {', '.join(missing)}"] if missing else []
+    changes += [f"named {', '.join(extra)} no longer wanted"] if extra else []
+    return " and ".join(changes)
+
+
+def _role_problem(cert_path: Path, role: str) -> str | None:
+    """Why a client certificate must be reissued to carry ``role``, or None."""
+    uris = [
+        name.value
+        for name in _san_values(load_certificate(cert_path))
+        if isinstance(name, x509.UniformResourceIdentifier)
+    ]
+    return None if ROLE_URI_PREFIX + role in uris else f"carried no role {role!r}"

@@ -34,7 +34,7 @@ for _route in ROUTES:
 # The CLI cannot work at all without these: every command pings and negotiates first.
 ALWAYS_ALLOWED = frozenset({"system.ping", "system.version"})
 GRANTS = frozenset({"secrets"})
-SELECTOR_KINDS = ("cn", "san", "spki", "serial", "uid", "gid")
+SELECTOR_KINDS = ("role", "cn", "san", "spki", "serial", "uid", "gid")
 _ACCESS_SUFFIXES = {access.value: access for access in Access}
 
 
@@ -102,6 +102,8 @@ class Selector:
         kind = self.kind
         if kind == "*":
             return True
+        if kind == "role":
+            return any(fnmatch.fnmatchcase(role, self.value) for role in identity.certified_roles)
         if kind == "cn":
             return identity.common_name is not None and fnmatch.fnmatchcase(
                 identity.common_name, self.value

@@ -148,10 +148,43 @@ def test_later_bootstraps_reuse_what_exists(tmp_path: Path) -> None:
     state = StateDir(tmp_path)
     state.bootstrap(NAMES)
     before = snapshot(state)
-    report = state.bootstrap(["other.example"])
+    report = state.bootstrap(list(reversed(NAMES)))
     assert report.created == ()
     assert report.notes == ()
     assert snapshot(state) == before
+
+
+def test_a_change_of_server_names_reissues_the_server_certificate(tmp_path: Path) -> None:
+    state = StateDir(tmp_path)
+    state.bootstrap(NAMES)
+    wanted = [*NAMES[1:], "gw.example", "127.0.0.7"]
+    report = state.bootstrap(wanted)
+    assert report.created == ("server",)
+    (note,) = report.notes
+    assert "lacked 127.0.0.7, gw.example" in note and f"named {NAMES[0]} no longer" in note
+    server = x509.load_pem_x509_certificate(state.server_cert.read_bytes())
+    san = server.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert sorted(str(v.value) for v in san) == sorted(wanted)
+    assert state.bootstrap(wanted).created == ()
+
+
+def test_the_admin_bundle_carries_the_admin_role(tmp_path: Path) -> None:
+    state = StateDir(tmp_path)
+    report = state.bootstrap(NAMES)
+    cert = x509.load_pem_x509_certificate((report.admin_dir / "cert.pem").read_bytes())
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    uris = san.get_values_for_type(x509.UniformResourceIdentifier)
+    assert uris == ["dockward:client:admin", "dockward:role:admin"]
+
+
+def test_an_admin_bundle_without_its_role_is_reissued(tmp_path: Path) -> None:
+    state = StateDir(tmp_path)
+    report = state.bootstrap(NAMES)
+    ca = state.load_ca()
+    ca.issue_client("admin").write_bundle(report.admin_dir, trust_pem=state.ca_bundle.read_bytes())
+    again = state.bootstrap(NAMES)
+    assert again.created == ("admin",)
+    assert any("carried no role 'admin'" in note for note in again.notes)
 
 
 def test_bootstrap_fills_in_only_what_is_missing(tmp_path: Path) -> None:
