@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import ssl
 import subprocess
@@ -11,6 +12,10 @@ import pytest
 from support.dockerd import find_docker_cli
 from support.gateway import GatewayProcess, read_until_close, tls_connect
 from support.waiting import wait_for
+
+GO_PLAIN_HTTP_ANSWER = (
+    b"HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n"
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -67,6 +72,35 @@ def test_a_refused_handshake_never_reaches_the_daemon(gateway, pki, dockerd):
         sock.recv(1)
     assert dockerd.api("GET", "/containers/should-not-exist/json")[0] == 404
     assert dockerd.api_json("GET", "/containers/json?all=1") == before
+
+
+def test_the_docker_cli_without_tls_settings_is_told_what_is_wrong(gateway):
+    # DOCKER_HOST alone, no DOCKER_TLS_VERIFY: the CLI speaks plain HTTP to the TLS port
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
+    env["DOCKER_HOST"] = f"tcp://127.0.0.1:{gateway.port}"
+    env["DOCKER_CONFIG"] = str(gateway.dir / "docker-config")
+    result = subprocess.run(
+        [find_docker_cli(), "ps"], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert result.returncode != 0
+    assert "Client sent an HTTP request to an HTTPS server." in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("one_byte_at_a_time", [False, True], ids=["whole", "byte-by-byte"])
+def test_plain_http_gets_gos_exact_answer_then_eof(gateway, one_byte_at_a_time):
+    request = b"GET /_ping HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    pieces = [request[i : i + 1] for i in range(len(request))] if one_byte_at_a_time else [request]
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=10) as raw:
+        host, port = raw.getsockname()
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for piece in pieces:
+            raw.sendall(piece)
+        received = b""
+        while piece := raw.recv(65536):  # a reset raises here: the answer must end in a FIN
+            received += piece
+    assert received == GO_PLAIN_HTTP_ANSWER
+    line = f"WARNING dockward.gateway: TLS handshake with {host}:{port} failed: plain HTTP request"
+    wait_for(lambda: line in gateway.log(), what="the log line for the plain HTTP request")
 
 
 def test_source_outside_the_allow_list_is_dropped_before_the_handshake(pki, dockerd):

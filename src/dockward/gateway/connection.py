@@ -248,7 +248,7 @@ class ClientConnection(asyncio.Protocol):
         try:
             plaintext = tls.receive(data)
         except HandshakeFailed as failed:
-            self._flush_tls()
+            self._flush_tls()  # OpenSSL's alert, or the 400 that answers a plain HTTP request
             log.warning("TLS handshake with %s failed: %s", self.source, failed.reason)
             self._close_client()
             return

@@ -6,11 +6,21 @@ notes/protocol.md §1.4). Owning the record layer keeps half-close a real state:
 close_notify is reported as end-of-input while we keep writing, and ``close_notify()`` sends
 ours without closing anything else. The caller moves bytes: ``receive()`` ciphertext in,
 ``data_to_send()`` ciphertext out.
+
+The first five bytes are looked at before OpenSSL sees them: a plain HTTP request gets Go's 400
+answer (``plain_http``) instead of a bare close.
 """
 
 from __future__ import annotations
 
 import ssl
+
+from dockward.tls.plain_http import (
+    PLAIN_HTTP_ANSWER,
+    RECORD_HEADER_SIZE,
+    FirstBytes,
+    classify_first_bytes,
+)
 
 # One read returns at most one record's plaintext, 16 KiB. A bigger buffer is allocated and
 # shrunk on every read for nothing, and past glibc's mmap threshold (128 KiB until raised) that
@@ -19,7 +29,8 @@ READ_SIZE = 16 * 1024
 
 
 class HandshakeFailed(Exception):
-    """The handshake failed; OpenSSL has queued an alert, so send ``data_to_send()`` first."""
+    """The handshake failed; send ``data_to_send()`` first (OpenSSL's alert, or the answer to a
+    plain HTTP request), then close."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -29,7 +40,15 @@ class HandshakeFailed(Exception):
 class TLSServerSession:
     """One server-side TLS connection, driven entirely by the caller."""
 
-    __slots__ = ("_incoming", "_object", "_outgoing", "established", "peer_closed", "sent_close")
+    __slots__ = (
+        "_first",
+        "_incoming",
+        "_object",
+        "_outgoing",
+        "established",
+        "peer_closed",
+        "sent_close",
+    )
 
     def __init__(self, context: ssl.SSLContext) -> None:
         self._incoming = ssl.MemoryBIO()
@@ -38,6 +57,7 @@ class TLSServerSession:
         self.established = False
         self.peer_closed = False
         self.sent_close = False
+        self._first: bytes | None = b""  # the connection's first bytes, until they are judged
 
     def receive(self, data: bytes) -> bytes:
         """Feed ciphertext from the peer; return the plaintext it completes.
@@ -47,6 +67,8 @@ class TLSServerSession:
         """
         self._incoming.write(data)
         if not self.established:
+            if self._first is not None and not self._first_bytes_judged(data):
+                return b""
             try:
                 self._object.do_handshake()
             except ssl.SSLWantReadError:
@@ -74,6 +96,21 @@ class TLSServerSession:
             if not incoming.pending and not obj.pending():
                 break  # all consumed: skip the read that would only raise SSLWantReadError
         return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
+    def _first_bytes_judged(self, data: bytes) -> bool:
+        """Whether the handshake may start: not before five bytes are in, never for plain HTTP."""
+        assert self._first is not None
+        first = self._first + data[: RECORD_HEADER_SIZE - len(self._first)]
+        kind = classify_first_bytes(first)
+        if kind is FirstBytes.INCOMPLETE:
+            self._first = first
+            return False
+        self._first = None
+        if kind is FirstBytes.PLAIN_HTTP:
+            # OpenSSL has not run and never will on this connection: its output BIO is ours.
+            self._outgoing.write(PLAIN_HTTP_ANSWER)
+            raise HandshakeFailed("plain HTTP request, answered 400 Bad Request")
+        return True
 
     def send(self, plaintext: bytes | bytearray | memoryview) -> None:
         """Encrypt ``plaintext``; each call yields its own TLS record(s)."""

@@ -10,6 +10,7 @@ import pytest
 
 from dockward.pki.ca import CertificateAuthority
 from dockward.tls.context import build_server_context
+from dockward.tls.plain_http import PLAIN_HTTP_ANSWER
 from dockward.tls.session import HandshakeFailed, TLSServerSession
 
 
@@ -156,3 +157,90 @@ def test_a_server_certificate_is_not_a_client_certificate(pki):
     with pytest.raises(HandshakeFailed) as caught:
         client.handshake(srv)
     assert "unsuitable certificate purpose" in caught.value.reason
+
+
+def splits(data: bytes) -> list[list[bytes]]:
+    """``data`` whole, one byte at a time, and in two pieces split at every position."""
+    return [
+        [data],
+        [data[i : i + 1] for i in range(len(data))],
+        *([data[:i], data[i:]] for i in range(1, len(data))),
+    ]
+
+
+def feed_until_refused(srv: TLSServerSession, pieces: list[bytes]) -> tuple[range, HandshakeFailed]:
+    """Feed ``pieces`` until the session refuses; return which bytes the refusing piece held."""
+    fed = 0
+    for piece in pieces:
+        held = range(fed, fed + len(piece))
+        fed += len(piece)
+        try:
+            assert srv.receive(piece) == b""
+        except HandshakeFailed as failed:
+            return held, failed
+        assert srv.data_to_send() == b""  # nothing goes out before the fifth byte
+    raise AssertionError("the session never refused")
+
+
+PLAIN_REQUEST = b"GET /v1.47/containers/json HTTP/1.1\r\nHost: 127.0.0.1:2376\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    "pieces", splits(PLAIN_REQUEST), ids=lambda p: "/".join(map(str, map(len, p)))
+)
+def test_a_plain_http_request_gets_gos_400_however_it_arrives(pki, pieces):
+    srv = server(pki)
+    held, failed = feed_until_refused(srv, pieces)
+    assert 4 in held  # decided on the fifth byte: not before, and not one piece later
+    assert "plain HTTP request" in failed.reason
+    assert srv.data_to_send() == PLAIN_HTTP_ANSWER
+    assert not srv.established
+
+
+@pytest.mark.parametrize("start", [b"HEAD /_ping", b"POST /build", b"PUT /x", b"OPTIONS *"])
+def test_every_go_request_start_gets_the_answer(pki, start):
+    srv = server(pki)
+    with pytest.raises(HandshakeFailed):
+        srv.receive(start + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert srv.data_to_send() == PLAIN_HTTP_ANSWER
+
+
+@pytest.mark.parametrize("start", [b"DELETE /containers/c HTTP/1.1\r\n\r\n", b"\x00" * 64])
+def test_other_non_tls_bytes_are_a_failed_handshake_without_an_http_answer(pki, start):
+    srv = server(pki)
+    with pytest.raises(HandshakeFailed) as caught:
+        srv.receive(start)
+    assert "plain HTTP" not in caught.value.reason
+    assert b"HTTP/" not in srv.data_to_send()
+
+
+def test_a_client_hello_split_anywhere_still_gets_a_server_hello(pki):
+    hello_client = Client(pki, "alice")
+    with pytest.raises(ssl.SSLWantReadError):
+        hello_client.obj.do_handshake()
+    hello = hello_client.outgoing.read()
+    context = build_server_context(pki / "server.pem", pki / "server-key.pem", pki / "ca.pem")
+    for pieces in splits(hello):
+        srv = TLSServerSession(context)
+        for piece in pieces:
+            assert srv.receive(piece) == b""
+        assert srv.data_to_send()[:3] == b"\x16\x03\x03", len(pieces[0])  # a ServerHello
+
+
+def test_a_handshake_fed_one_byte_at_a_time_completes(pki):
+    srv = server(pki)
+    client = Client(pki, "alice")
+    for _ in range(10):
+        try:
+            client.obj.do_handshake()
+            break
+        except ssl.SSLWantReadError:
+            pass
+        for byte in client.outgoing.read():
+            srv.receive(bytes([byte]))
+        client.incoming.write(srv.data_to_send())
+    for byte in client.outgoing.read():
+        srv.receive(bytes([byte]))
+    assert srv.established
+    client.obj.write(b"GET /_ping HTTP/1.1\r\n\r\n")
+    assert srv.receive(client.outgoing.read()) == b"GET /_ping HTTP/1.1\r\n\r\n"
