@@ -4,80 +4,19 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
 import socket
 import stat
 import subprocess
-import sys
-import threading
 from pathlib import Path
 
 import pytest
 
 from support.dockerd import find_docker_cli
 from support.gateway import GatewayProcess
+from support.up import Up, dockward
 from support.waiting import free_port, wait_for
 
 pytestmark = pytest.mark.e2e
-
-
-def dockward(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "dockward", *args], capture_output=True, text=True, timeout=timeout
-    )
-
-
-class Up:
-    """``dockward up`` in a subprocess, with its stdout collected."""
-
-    def __init__(self, state: Path, listen: str, upstream: str) -> None:
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "dockward",
-                "up",
-                "--state-dir",
-                str(state),
-                "--listen",
-                listen,
-                "--upstream",
-                upstream,
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.lines: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.append(line)
-
-    def wait_ready(self) -> None:
-        wait_for(
-            lambda: (
-                any("serving the Docker API" in line for line in self.lines)
-                or self.process.poll() is not None
-            ),
-            timeout=30,
-            what="dockward up to serve",
-        )
-        assert self.process.poll() is None, "".join(self.lines) + self.process.stderr.read()  # type: ignore[union-attr]
-
-    def exported(self) -> dict[str, str]:
-        line = next(line for line in self.lines if "export DOCKER_HOST=" in line)
-        words = shlex.split(line.strip().removeprefix("export "))
-        return dict(word.split("=", 1) for word in words)
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=15)
-        for stream in (self.process.stdout, self.process.stderr):
-            if stream is not None:
-                stream.close()
 
 
 def test_up_creates_everything_then_reuses_it(tmp_path, dockerd):

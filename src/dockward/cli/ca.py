@@ -206,6 +206,10 @@ def issue_client_command(
         typer.echo("to use it:")
         for line in env_lines(host, done.location):
             typer.echo(f"  {line}")
+        from dockward.policy.binding import role_warnings
+
+        for warning in role_warnings(state, name, done.issued.cert, role):
+            typer.echo(f"dockward: warning: {warning}", err=True)
 
 
 # -- list --------------------------------------------------------------------------------------
