@@ -17,6 +17,7 @@ from dockward.config import (
 )
 from dockward.errors import UsageError
 from dockward.gateway.server import Gateway
+from dockward.gateway.systemd import notify
 
 
 def register(app: typer.Typer) -> None:
@@ -31,6 +32,7 @@ def _ready(gateway: Gateway) -> None:
     for listener in gateway.listeners:
         if listener.kind == "unix":
             print(f"dockward: serving the Docker API on unix://{listener.where}", flush=True)
+    notify("READY=1")
 
 
 def up(
