@@ -1,4 +1,5 @@
-# dockward: `make run` sets everything up and serves; `make test` runs the whole suite.
+# dockward: `make run` sets everything up, puts `dockward` on PATH and serves; `make test` runs
+# the whole suite.
 VENV      := .venv
 BIN       := $(VENV)/bin
 STATE_DIR ?= $(if $(filter 0,$(shell id -u)),/var/lib/dockward,$(HOME)/.local/state/dockward)
@@ -14,6 +15,7 @@ install-tests:
 	@scripts/bootstrap.sh --tests
 
 run: install
+	@scripts/link-cli.sh
 	@scripts/ensure-docker.sh $(UPSTREAM)
 	$(BIN)/dockward up --state-dir $(STATE_DIR) --listen $(LISTEN) --upstream $(UPSTREAM)
 

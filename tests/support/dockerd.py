@@ -173,6 +173,7 @@ class DockerDaemon:
         self.base_dir: str = ""
         self.socket_path: str = ""
         self.log_path: str = ""
+        self.pid_path: str = ""
         self.process: subprocess.Popen[bytes] | None = None
         self.start_seconds: float | None = None
         self._known_pids: dict[int, int] = {}  # pid -> start time (guards against pid reuse)
@@ -275,12 +276,10 @@ class DockerDaemon:
 
     # -- lifecycle ------------------------------------------------------------------------
 
-    def _command(self) -> list[str]:
+    def private_flags(self) -> list[str]:
+        """dockerd flags that keep this daemon in ``base_dir``: no bridge, no iptables rules."""
         base = self.base_dir
-        cmd = [
-            self.dockerd,
-            "-H",
-            self.url,
+        flags = [
             "--config-file",
             os.path.join(base, "daemon.json"),
             "--data-root",
@@ -288,15 +287,19 @@ class DockerDaemon:
             "--exec-root",
             os.path.join(base, "exec"),
             "--pidfile",
-            os.path.join(base, "docker.pid"),
+            self.pid_path,
             "--bridge=none",
             "--iptables=false",
             f"--shutdown-timeout={SHUTDOWN_TIMEOUT}",
         ]
         if _supports_ip6tables(self.dockerd):
-            cmd.append("--ip6tables=false")
+            flags.append("--ip6tables=false")
         if self.storage_driver:
-            cmd += ["--storage-driver", self.storage_driver]
+            flags += ["--storage-driver", self.storage_driver]
+        return flags
+
+    def _command(self) -> list[str]:
+        cmd = [self.dockerd, "-H", self.url, *self.private_flags()]
         if self.tls_listen is not None:
             cmd += [
                 "--tlsverify",
@@ -311,7 +314,8 @@ class DockerDaemon:
             ]
         return cmd + self.extra_args
 
-    def _daemon_env(self) -> dict[str, str]:
+    def daemon_env(self) -> dict[str, str]:
+        """Environment for dockerd itself: proxies point at a closed loopback port."""
         env = dict(os.environ)
         for key in ("NO_PROXY", "no_proxy", "DOCKER_HOST", "DOCKER_CONTEXT"):
             env.pop(key, None)
@@ -336,18 +340,28 @@ class DockerDaemon:
                 return False
         return True
 
-    def start(self) -> DockerDaemon:
-        if self.process is not None:
-            raise DockerdError("this DockerDaemon is already started")
-        t0 = time.monotonic()
+    def prepare(self) -> DockerDaemon:
+        """Create the base directory and its paths; ``stop()`` removes them again.
+
+        ``start()`` calls this; call it alone to run dockerd some other way with
+        ``private_flags()`` (``stop()`` then reaps only containerd and its shims).
+        """
         self.base_dir = tempfile.mkdtemp(prefix="dwd-", dir="/tmp")
         self.socket_path = os.path.join(self.base_dir, "docker.sock")
         self.log_path = os.path.join(self.base_dir, "dockerd.log")
+        self.pid_path = os.path.join(self.base_dir, "docker.pid")
         Path(self.base_dir, "daemon.json").write_text("{}\n")
         os.mkdir(os.path.join(self.base_dir, "cli-config"))
         if not self._atexit_registered:
             atexit.register(self.stop)
             self._atexit_registered = True
+        return self
+
+    def start(self) -> DockerDaemon:
+        if self.process is not None:
+            raise DockerdError("this DockerDaemon is already started")
+        t0 = time.monotonic()
+        self.prepare()
         try:
             with open(self.log_path, "ab") as log:
                 self.process = subprocess.Popen(
@@ -355,7 +369,7 @@ class DockerDaemon:
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,
-                    env=self._daemon_env(),
+                    env=self.daemon_env(),
                     start_new_session=True,  # Ctrl-C in pytest must not reach dockerd directly
                 )
             deadline = time.monotonic() + self.start_timeout

@@ -6,6 +6,8 @@
 from __future__ import annotations
 
 import sys
+from importlib.metadata import PackageNotFoundError, version
+from typing import Annotated
 
 import typer
 
@@ -22,6 +24,33 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(wanted: bool) -> None:
+    if not wanted:
+        return
+    try:
+        print(f"dockward {version('dockward')}")
+    except PackageNotFoundError:
+        print("dockward (version unknown: the package is not installed; run `make install`)")
+    raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the installed version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """The secure front door of a Docker host."""
+
+
 app.add_typer(ca_cli.app, name="ca")
 app.add_typer(policy_cli.app, name="policy")
 gateway_cli.register(app)

@@ -16,6 +16,7 @@ import typer
 from dockward.config import DEFAULT_UPSTREAM, GatewayConfig, load_config, state_config
 from dockward.errors import UsageError
 from dockward.gateway.server import Gateway
+from dockward.gateway.systemd import notify
 
 
 def register(app: typer.Typer) -> None:
@@ -29,6 +30,7 @@ def _ready(gateway: Gateway) -> None:
 
     for line in enforcement_lines(gateway):
         print(f"dockward: {line}", flush=True)
+    notify("READY=1")
 
 
 StateDirOption = Annotated[

@@ -14,6 +14,7 @@ from dockward.audit.access_log import AccessLog
 from dockward.config import GatewayConfig
 from dockward.gateway.renewal import auto_renew
 from dockward.gateway.server import Gateway
+from dockward.gateway.systemd import notify
 
 log = logging.getLogger("dockward")
 WATCH_INTERVAL = 1.0
@@ -67,6 +68,7 @@ async def _serve(config: GatewayConfig, on_ready: Callable[[Gateway], None] | No
             on_ready(gateway)
         await stop.wait()
         log.info("stopping")
+        notify("STOPPING=1")
     finally:
         watcher.cancel()
         if renewer is not None:
