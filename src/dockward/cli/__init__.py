@@ -21,6 +21,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help texts are plain: "[[role]]" must not be read as markup
 )
 app.add_typer(ca_cli.app, name="ca")
 app.add_typer(policy_cli.app, name="policy")
