@@ -7,18 +7,31 @@ when that file exists (``with_state_dir``). ``dockward up`` and ``dockward serve
 build their configuration with ``state_config``: ``STATE/dockward.toml`` (or another file), then
 the command-line flags, then the state directory's defaults. Nothing here writes to disk.
 
-Errors name the key and the reason, e.g. ``listen[0].address: '127.0.0.1:99999' port must be
-1-65535``.
+Errors name the key and the reason, e.g. ``listen[0].address: '127.0.0.1:99999': port must be
+0-65535``; an unknown key comes first, with the nearest known one (``tls.kye: unknown key (did you
+mean 'key'?)``).
 """
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import tomllib
+import typing
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+)
+from pydantic_core import ErrorDetails
 
 from dockward.errors import ConfigError
 from dockward.pki.ca import InvalidNameError, validate_server_name
@@ -100,6 +113,30 @@ class TlsConfig(_Strict):
     )
 
 
+def _listener_kind(value: object) -> str | None:
+    """A ``[[listen]]`` table with ``unix`` is a unix listener, any other table a TCP one.
+
+    Deciding before validating means a table's errors are the errors of the listener it was
+    meant to be, not of both kinds.
+    """
+    if isinstance(value, TcpListenerConfig | UnixListenerConfig):
+        return type(value).__name__
+    if isinstance(value, Mapping):
+        return "UnixListenerConfig" if "unix" in value else "TcpListenerConfig"
+    return None
+
+
+Listener = Annotated[
+    Annotated[TcpListenerConfig, Tag("TcpListenerConfig")]
+    | Annotated[UnixListenerConfig, Tag("UnixListenerConfig")],
+    Discriminator(
+        _listener_kind,
+        custom_error_type="listener_table",
+        custom_error_message='a listener is a table: address = "HOST:PORT" or unix = "PATH"',
+    ),
+]
+
+
 def _default_listeners() -> list[TcpListenerConfig | UnixListenerConfig]:
     return [TcpListenerConfig()]
 
@@ -107,9 +144,7 @@ def _default_listeners() -> list[TcpListenerConfig | UnixListenerConfig]:
 class GatewayConfig(_Strict):
     upstream: Path = Path(DEFAULT_UPSTREAM)
     tls: TlsConfig | None = None
-    listen: list[
-        Annotated[TcpListenerConfig | UnixListenerConfig, Field(union_mode="left_to_right")]
-    ] = Field(default_factory=_default_listeners)
+    listen: list[Listener] = Field(default_factory=_default_listeners)
     allow_networks: list[str] = Field(default_factory=lambda: list(ANY_NETWORK))
     access_log: str = "-"
     policy: Path | None = Field(
@@ -173,12 +208,120 @@ def read_toml(path: Path, what: str) -> dict[str, object]:
         raise ConfigError(f"{path}: invalid TOML: {err}") from None
 
 
-def validation_error(err: ValidationError, source: str) -> ConfigError:
-    """The first validation problem as ``SOURCE: key.path[0].name: reason (and N more)``."""
-    first = err.errors()[0]
-    message = first["msg"].removeprefix("Value error, ")
-    more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
-    return ConfigError(f"{source}: {_location(first['loc'])}: {message}{more}")
+MAX_LISTED_PROBLEMS = 10
+
+
+def closest(word: object, choices: Iterable[str]) -> str | None:
+    """The one of ``choices`` that ``word`` is most likely a misspelling of, if any is close."""
+    if not isinstance(word, str):
+        return None
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return close[0] if close else None
+
+
+def did_you_mean(word: object, choices: Iterable[str], *, otherwise: str = "") -> str:
+    """`` (did you mean 'NAME'?)`` with the closest of ``choices``, else ``otherwise``."""
+    match = closest(word, choices)
+    return f" (did you mean {match!r}?)" if match is not None else otherwise
+
+
+def validation_error(
+    err: ValidationError, source: str, model: type[BaseModel] | None = None
+) -> ConfigError:
+    """Every validation problem as a line ``SOURCE: key.path[0].name: reason``.
+
+    Unknown keys come first, each with the nearest key ``model`` knows at that place; a required
+    key that such a suggestion names is left out (it is the same mistake). Beyond
+    ``MAX_LISTED_PROBLEMS`` lines, a last line says how many more there are.
+    """
+    errors = err.errors()
+    unknown = [error for error in errors if error["type"] == "extra_forbidden"]
+    lines: list[str] = []
+    suggested: set[tuple[int | str, ...]] = set()
+    for error in unknown:
+        *table, key = error["loc"]
+        known = _field_names(model, tuple(table))
+        match = closest(key, known)
+        if match is not None:
+            suggested.add((*table, match))
+            lines.append(f"{_location(error['loc'])}: unknown key (did you mean {match!r}?)")
+        else:
+            lines.append(f"{_location(error['loc'])}: unknown key{_known_keys(known)}")
+    for error in errors:
+        if error["type"] == "extra_forbidden":
+            continue
+        if error["type"] == "missing" and error["loc"] in suggested:
+            continue
+        lines.append(f"{_location(error['loc'])}: {_reason(error, model)}")
+    if len(lines) > MAX_LISTED_PROBLEMS:
+        more = len(lines) - MAX_LISTED_PROBLEMS + 1
+        lines[MAX_LISTED_PROBLEMS - 1 :] = [f"and {more} more problems"]
+    return ConfigError("\n".join(f"{source}: {line}" for line in lines))
+
+
+def _reason(error: ErrorDetails, model: type[BaseModel] | None) -> str:
+    if error["type"] == "literal_error":
+        *table, name = error["loc"]
+        choices = _literal_choices(model, tuple(table), name)
+        if choices:
+            options = ", ".join(repr(choice) for choice in choices)
+            return f"{error['input']!r} is not one of {options}" + did_you_mean(
+                error["input"], choices
+            )
+    return error["msg"].removeprefix("Value error, ")
+
+
+def _known_keys(known: list[str]) -> str:
+    return f" (known keys: {', '.join(known)})" if known else ""
+
+
+def _models_in(annotation: object) -> list[type[BaseModel]]:
+    """The models an annotation can hold, through lists, unions, ``Annotated`` and ``None``."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [model for arg in typing.get_args(annotation) for model in _models_in(arg)]
+
+
+def _models_at(model: type[BaseModel] | None, loc: tuple[int | str, ...]) -> list[type[BaseModel]]:
+    """The models that may describe the table at ``loc`` (a union tag narrows them to one)."""
+    models = [model] if model is not None else []
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        tagged = [candidate for candidate in models if candidate.__name__ == part]
+        if tagged:
+            models = tagged
+            continue
+        models = [
+            inner
+            for candidate in models
+            if part in candidate.model_fields
+            for inner in _models_in(candidate.model_fields[part].annotation)
+        ]
+    return models
+
+
+def _field_names(model: type[BaseModel] | None, loc: tuple[int | str, ...]) -> list[str]:
+    names: list[str] = []
+    for candidate in _models_at(model, loc):
+        names += [name for name in candidate.model_fields if name not in names]
+    return names
+
+
+def _literal_choices(
+    model: type[BaseModel] | None, loc: tuple[int | str, ...], name: int | str
+) -> list[str]:
+    for candidate in _models_at(model, loc):
+        field = candidate.model_fields.get(str(name))
+        if field is not None:
+            return [str(choice) for choice in _literals_in(field.annotation)]
+    return []
+
+
+def _literals_in(annotation: object) -> list[object]:
+    if typing.get_origin(annotation) is Literal:
+        return list(typing.get_args(annotation))
+    return [value for arg in typing.get_args(annotation) for value in _literals_in(arg)]
 
 
 def load_config(path: Path) -> GatewayConfig:
@@ -244,7 +387,7 @@ def config_from_dict(data: dict[str, object], source: str = "config") -> Gateway
     try:
         return GatewayConfig.model_validate(with_state_dir(data))
     except ValidationError as err:
-        raise validation_error(err, source) from None
+        raise validation_error(err, source, GatewayConfig) from None
     except ValueError as err:
         raise ConfigError(f"{source}: {err}") from None
 

@@ -23,6 +23,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help texts are plain: "[[role]]" must not be read as markup
 )
 
 
@@ -65,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         code = done.code
         return code if isinstance(code, int) else (0 if code is None else 1)
     except DockwardError as err:
-        print(f"dockward: {err}", file=sys.stderr)
+        for line in str(err).splitlines() or [""]:  # a file with several problems: one a line
+            print(f"dockward: {line}", file=sys.stderr)
         return getattr(err, "exit_code", 1)
     except KeyboardInterrupt:
         return 130

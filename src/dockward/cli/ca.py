@@ -58,8 +58,11 @@ app = typer.Typer(
     help="Certificate authority: create the CA, issue, list, revoke, renew and rotate "
     "certificates, hand bundles to clients.",
     no_args_is_help=True,
+    rich_markup_mode=None,
 )
-issue_app = typer.Typer(help="Issue a server or client certificate.", no_args_is_help=True)
+issue_app = typer.Typer(
+    help="Issue a server or client certificate.", no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(issue_app, name="issue")
 
 StateDirOption = Annotated[

@@ -26,7 +26,11 @@ from dockward.policy.profiles import FactQuery
 from dockward.policy.roles import ACCESS_BY_OPERATION, PRESETS, Selector, load_policy_config
 from dockward.policy.routes import classify_route
 
-app = typer.Typer(help="Check requests against a policy file, offline.", no_args_is_help=True)
+app = typer.Typer(
+    help="Check requests against a policy file, offline.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
 
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="Policy file ([[role]] tables)")]
 

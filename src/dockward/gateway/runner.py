@@ -48,8 +48,10 @@ async def _watch_files(gateway: Gateway) -> None:
 
 
 async def _serve(config: GatewayConfig, on_ready: Callable[[Gateway], None] | None) -> int:
+    # The gateway reads the policy and TLS files: a bad one stops us before anything is created.
+    gateway = Gateway(config)
     access_log = AccessLog(config.access_log)
-    gateway = Gateway(config, observers=[access_log])
+    gateway.observers.append(access_log)
     if not Path(config.upstream).exists():
         log.warning(
             "the Docker socket %s does not exist (yet): requests get 502 until it does",

@@ -143,7 +143,8 @@ class Gateway:
         try:
             policy = load_policy(self.config)
         except UsageError as err:
-            log.error("policy reload refused, the previous policy stays in force: %s", err)
+            problems = "; ".join(str(err).splitlines())  # one log line, however many problems
+            log.error("policy reload refused, the previous policy stays in force: %s", problems)
             return False
         self.policy = policy
         log.info("policy reloaded from %s", path)

@@ -22,7 +22,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from dockward.config import read_toml, validation_error
+from dockward.config import closest, did_you_mean, read_toml, validation_error
 from dockward.identity import PeerIdentity
 from dockward.policy.routes import OPERATIONS, ROUTES, Access
 
@@ -55,17 +55,41 @@ def operation_matches(pattern: str, operation: str) -> bool:
     return fnmatch.fnmatchcase(operation, pattern)
 
 
-def _check_pattern(pattern: str) -> str:
+def _operation_prefixes() -> frozenset[str]:
+    """Every operation name and each of its dotted prefixes: what ``PREFIX.read`` may name."""
+    prefixes: set[str] = set()
+    for operation in OPERATIONS:
+        parts = operation.split(".")
+        prefixes.update(".".join(parts[:end]) for end in range(1, len(parts) + 1))
+    return frozenset(prefixes)
+
+
+OPERATION_PREFIXES = _operation_prefixes()
+
+
+def _pattern_problem(pattern: str) -> str | None:
+    """Why an allow/deny ``pattern`` can never match, with the nearest valid one; None if fine."""
     prefix, _, suffix = pattern.rpartition(".")
     if suffix in _ACCESS_SUFFIXES and prefix:
-        return pattern
+        if prefix == "*" or prefix in OPERATION_PREFIXES:
+            return None
+        return f"{pattern!r} matches no operation" + _nearest_prefix(prefix, suffix)
     if any(ch in pattern for ch in "*?["):
-        if not any(fnmatch.fnmatchcase(op, pattern) for op in OPERATIONS):
-            raise ValueError(f"{pattern!r} matches no operation")
-        return pattern
-    if pattern not in OPERATIONS:
-        raise ValueError(f"{pattern!r} is not an operation (see `dockward policy explain`)")
-    return pattern
+        if any(fnmatch.fnmatchcase(op, pattern) for op in OPERATIONS):
+            return None
+        hint = _nearest_prefix(prefix, suffix) if suffix == "*" and prefix else ""
+        return f"{pattern!r} matches no operation{hint}"
+    if pattern in OPERATIONS:
+        return None
+    return f"unknown operation {pattern!r}" + did_you_mean(
+        pattern, OPERATIONS, otherwise=" (see `dockward policy explain`)"
+    )
+
+
+def _nearest_prefix(prefix: str, suffix: str) -> str:
+    # compared without the suffix, which every candidate shares and would make them all look close
+    match = closest(prefix, OPERATION_PREFIXES)
+    return f" (did you mean '{match}.{suffix}'?)" if match is not None else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,8 +182,9 @@ class RoleConfig(BaseModel):
     @field_validator("allow", "deny")
     @classmethod
     def _patterns(cls, value: list[str] | None) -> list[str] | None:
-        for pattern in value or ():
-            _check_pattern(pattern)
+        problems = [problem for pattern in value or () if (problem := _pattern_problem(pattern))]
+        if problems:
+            raise ValueError("; ".join(problems))
         return value
 
     @field_validator("host_paths")
@@ -175,14 +200,21 @@ class RoleConfig(BaseModel):
     def _grants(cls, value: list[str]) -> list[str]:
         for grant in value:
             if grant not in GRANTS:
-                raise ValueError(f"{grant!r} is not a grant (known: {', '.join(sorted(GRANTS))})")
+                known = f" (known: {', '.join(sorted(GRANTS))})"
+                raise ValueError(
+                    f"unknown grant {grant!r}" + did_you_mean(grant, GRANTS, otherwise=known)
+                )
         return value
 
-    @model_validator(mode="after")
-    def _preset_exists(self) -> RoleConfig:
-        if self.preset is not None and self.preset not in PRESETS:
-            raise ValueError(f"preset {self.preset!r} does not exist (known: {', '.join(PRESETS)})")
-        return self
+    @field_validator("preset")
+    @classmethod
+    def _preset(cls, value: str | None) -> str | None:
+        if value is not None and value not in PRESETS:
+            known = f" (known: {', '.join(PRESETS)}; see `dockward policy presets`)"
+            raise ValueError(
+                f"unknown preset {value!r}" + did_you_mean(value, PRESETS, otherwise=known)
+            )
+        return value
 
 
 @dataclass(frozen=True)
@@ -351,4 +383,4 @@ def policy_config_from_dict(data: dict[str, object], source: str = "policy") -> 
     try:
         return PolicyConfig.model_validate(data)
     except ValidationError as err:
-        raise validation_error(err, source) from None
+        raise validation_error(err, source, PolicyConfig) from None

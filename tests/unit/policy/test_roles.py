@@ -107,17 +107,18 @@ def test_unrestricted_roles_have_the_secrets_grant():
     [
         (
             {"allow": ["container.crate"]},
-            r"role\[0\]\.allow: .*'container.crate' is not an operation",
+            r"role\[0\]\.allow: unknown operation 'container.crate' "
+            r"\(did you mean 'container.create'\?\)$",
         ),
         ({"allow": ["nothing.*"]}, r"matches no operation"),
         ({"clients": ["host:x"]}, r"role\[0\]\.clients"),
         ({"networks": ["10.0.0.300/8"]}, r"role\[0\]\.networks"),
         ({"mode": "warn"}, r"role\[0\]\.mode"),
         ({"profile": "lax"}, r"role\[0\]\.profile"),
-        ({"preset": "root"}, r"preset 'root' does not exist"),
-        ({"grants": ["everything"]}, r"'everything' is not a grant"),
+        ({"preset": "root"}, r"role\[0\]\.preset: unknown preset 'root' \(known: admin, ci,"),
+        ({"grants": ["everything"]}, r"unknown grant 'everything' \(known: secrets\)"),
         ({"host_paths": ["srv/ci"]}, r"not an absolute path"),
-        ({"colour": "blue"}, r"role\[0\]\.colour: Extra inputs"),
+        ({"colour": "blue"}, r"role\[0\]\.colour: unknown key \(known keys: name, preset,"),
     ],
 )
 def test_invalid_roles_name_the_key(role_fields, message):
@@ -132,3 +133,73 @@ def test_invalid_roles_name_the_key(role_fields, message):
 def test_duplicate_role_names_are_refused():
     with pytest.raises(ConfigError, match="two roles are named 'a'"):
         policy_config_from_dict({"role": [{"name": "a"}, {"name": "a"}]})
+
+
+def policy_error(*roles: dict[str, object], **top: object) -> str:
+    with pytest.raises(ConfigError) as caught:
+        policy_config_from_dict({"role": list(roles), **top}, source="policy.toml")
+    return str(caught.value)
+
+
+def test_a_misspelt_operation_names_the_role_and_the_nearest_operation():
+    message = policy_error({"name": "a"}, {"name": "b", "allow": ["container.craete"]})
+    assert message == (
+        "policy.toml: role[1].allow: unknown operation 'container.craete' "
+        "(did you mean 'container.create'?)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "reason"),
+    [
+        ("deny", ["image.pusj"], "unknown operation 'image.pusj' (did you mean 'image.push'?)"),
+        ("allow", ["foo.bar"], "unknown operation 'foo.bar' (see `dockward policy explain`)"),
+        ("allow", ["imgae.*"], "'imgae.*' matches no operation (did you mean 'image.*'?)"),
+        ("allow", ["nothing.*"], "'nothing.*' matches no operation"),
+        (
+            "allow",
+            ["contianer.read"],
+            "'contianer.read' matches no operation (did you mean 'container.read'?)",
+        ),
+        ("preset", "readonyl", "unknown preset 'readonyl' (did you mean 'readonly'?)"),
+        (
+            "profile",
+            "baselin",
+            "'baselin' is not one of 'unrestricted', 'baseline', 'restricted' "
+            "(did you mean 'baseline'?)",
+        ),
+        ("grants", ["secret"], "unknown grant 'secret' (did you mean 'secrets'?)"),
+        ("hosts_paths", ["/srv"], "unknown key (did you mean 'host_paths'?)"),
+    ],
+)
+def test_misspelt_names_get_the_nearest_known_one(key, value, reason):
+    assert policy_error({"name": "r", key: value}) == f"policy.toml: role[0].{key}: {reason}"
+
+
+def test_a_misspelt_required_key_is_one_problem_not_two():
+    assert (
+        policy_error({"nmae": "ci"})
+        == "policy.toml: role[0].nmae: unknown key (did you mean 'name'?)"
+    )
+
+
+def test_every_problem_is_listed_one_a_line_unknown_keys_first():
+    message = policy_error(
+        {"name": "a", "mode": "warn", "allow": ["container.craete", "imgae.*"]},
+        {"name": "b", "colur": "x"},
+        body_limt=1,
+    )
+    assert message.splitlines() == [
+        "policy.toml: role[1].colur: unknown key (known keys: name, preset, clients, networks, "
+        "allow, deny, profile, mode, host_paths, runtimes, registries, grants)",
+        "policy.toml: body_limt: unknown key (did you mean 'body_limit'?)",
+        "policy.toml: role[0].allow: unknown operation 'container.craete' (did you mean "
+        "'container.create'?); 'imgae.*' matches no operation (did you mean 'image.*'?)",
+        "policy.toml: role[0].mode: 'warn' is not one of 'enforce', 'audit'",
+    ]
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_a_presets_patterns_are_valid_allow_patterns(name):
+    # access selectors' prefixes are checked now: a preset must pass what a policy file must
+    assert role(allow=list(PRESETS[name].allow)).allow == PRESETS[name].allow

@@ -1,0 +1,28 @@
+"""The gateway's policy load: a refused reload says every problem, on one log line."""
+
+from __future__ import annotations
+
+import logging
+
+from dockward.config import config_from_dict
+from dockward.gateway.server import Gateway
+
+
+def test_a_refused_policy_reload_logs_every_problem_on_one_line(tmp_path, caplog):
+    policy = tmp_path / "policy.toml"
+    policy.write_text('[[role]]\nname = "ci"\nallow = ["container.create"]\n')
+    config = config_from_dict(
+        {"policy": str(policy), "listen": [{"unix": str(tmp_path / "d.sock")}]}
+    )
+    gateway = Gateway(config)
+    before = gateway.policy
+    policy.write_text('[[role]]\nname = "ci"\nallow = ["container.craete"]\nmdoe = "audit"\n')
+    with caplog.at_level(logging.ERROR, logger="dockward.gateway"):
+        assert gateway.reload_policy() is False
+    assert gateway.policy is before
+    assert [record.getMessage() for record in caplog.records] == [
+        "policy reload refused, the previous policy stays in force: "
+        f"{policy}: role[0].mdoe: unknown key (did you mean 'mode'?); "
+        f"{policy}: role[0].allow: unknown operation 'container.craete' "
+        "(did you mean 'container.create'?)"
+    ]
