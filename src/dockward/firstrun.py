@@ -94,9 +94,7 @@ class FirstRun:
 
 def prepare(state: StateDir, config: GatewayConfig, passphrase: bytes | None = None) -> FirstRun:
     """Make what is missing in ``state`` for ``config``: certificates, then the policy."""
-    report = state.bootstrap(
-        server_names(config), passphrase, client_host=client_address(config)
-    )
+    report = state.bootstrap(server_names(config), passphrase, client_host=client_address(config))
     lines = report.describe()
     created_policy = False
     if config.policy is None and not state.policy_path.exists():

@@ -36,21 +36,20 @@ def role_warnings(
     from the gateway of ``state``; nothing when it will."""
     try:
         policy_path: Path | None = state_config(state.path).policy
+        if policy_path is None and role is None:
+            return []  # nothing was asked of the policy
         if policy_path is None:
+            # no policy until the first `dockward up`, which writes the default one
             where = f"the policy `dockward up` writes to {state.policy_path}"
             policy = _default_policy()
-            warnings = [
-                f"{state.path} has no policy yet: a gateway serving it without one treats every "
-                "valid certificate as admin; `dockward up` writes one with a role per preset"
-            ]
         else:
             where = str(policy_path)
             policy = load_policy_config(policy_path)
-            warnings = []
     except DockwardError as err:
         return [f"cannot tell which role {name} will get: {err}"]
     identity = identity_from_certificate(cert.public_bytes(Encoding.DER))
     matched = RolePolicy(policy).match_role(identity, None)
+    warnings = []
     wanted = f'clients = ["role:{role}"]' if role else f'clients = ["cn:{name}"]'
     if matched is None:
         warnings.append(
