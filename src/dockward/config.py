@@ -147,6 +147,14 @@ class GatewayConfig(_Strict):
     listen: list[Listener] = Field(default_factory=_default_listeners)
     allow_networks: list[str] = Field(default_factory=lambda: list(ANY_NETWORK))
     access_log: str = "-"
+    access_log_max_bytes: int | None = Field(
+        default=None,
+        gt=0,
+        description="rotate the access log file before it grows past this size; none: never",
+    )
+    access_log_keep: int = Field(
+        default=5, ge=1, le=1000, description="rotated access log files kept (PATH.1 … PATH.N)"
+    )
     policy: Path | None = Field(
         default=None, description="policy file with [[role]] tables; none: every client is admin"
     )
@@ -190,6 +198,8 @@ class GatewayConfig(_Strict):
             raise ValueError("at least one listener is needed")
         if any(isinstance(item, TcpListenerConfig) for item in self.listen) and self.tls is None:
             raise ValueError("a TCP listener needs a [tls] section (cert, key, ca)")
+        if self.access_log_max_bytes is not None and self.access_log == "-":
+            raise ValueError("access_log_max_bytes needs access_log to be a file, not '-'")
         if self.auto_renew and self.state_dir is None:
             raise ValueError("auto_renew needs state_dir (where the CA key is)")
 

@@ -50,7 +50,9 @@ async def _watch_files(gateway: Gateway) -> None:
 async def _serve(config: GatewayConfig, on_ready: Callable[[Gateway], None] | None) -> int:
     # The gateway reads the policy and TLS files: a bad one stops us before anything is created.
     gateway = Gateway(config)
-    access_log = AccessLog(config.access_log)
+    access_log = AccessLog(
+        config.access_log, max_bytes=config.access_log_max_bytes, keep=config.access_log_keep
+    )
     gateway.observers.append(access_log)
     if not Path(config.upstream).exists():
         log.warning(
@@ -62,7 +64,12 @@ async def _serve(config: GatewayConfig, on_ready: Callable[[Gateway], None] | No
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, gateway.reload)
+
+    def on_hangup() -> None:
+        access_log.reopen()  # after logrotate moved it
+        gateway.reload()
+
+    loop.add_signal_handler(signal.SIGHUP, on_hangup)
     watcher = loop.create_task(_watch_files(gateway))
     renewer = loop.create_task(auto_renew(config)) if config.auto_renew else None
     try:
