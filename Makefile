@@ -2,9 +2,12 @@
 # the whole suite.
 VENV      := .venv
 BIN       := $(VENV)/bin
-STATE_DIR ?= $(if $(filter 0,$(shell id -u)),/var/lib/dockward,$(HOME)/.local/state/dockward)
-LISTEN    ?= 127.0.0.1:2376
-UPSTREAM  ?= /var/run/docker.sock
+# STATE_DIR: default $DOCKWARD_STATE_DIR, else /var/lib/dockward as root (see docs/ca.md)
+STATE_DIR ?=
+# LISTEN and UPSTREAM override STATE_DIR/dockward.toml when given (default 127.0.0.1:2376 and
+# /var/run/docker.sock)
+LISTEN    ?=
+UPSTREAM  ?=
 
 .PHONY: install install-tests run test unit e2e bench bench-floor lint clean
 
@@ -16,8 +19,9 @@ install-tests:
 
 run: install
 	@scripts/link-cli.sh
-	@scripts/ensure-docker.sh $(UPSTREAM)
-	$(BIN)/dockward up --state-dir $(STATE_DIR) --listen $(LISTEN) --upstream $(UPSTREAM)
+	@scripts/ensure-docker.sh $(or $(UPSTREAM),/var/run/docker.sock)
+	$(BIN)/dockward up $(if $(STATE_DIR),--state-dir $(STATE_DIR)) $(if $(LISTEN),--listen $(LISTEN)) \
+		$(if $(UPSTREAM),--upstream $(UPSTREAM))
 
 test: install-tests
 	$(BIN)/python -m pytest -q

@@ -6,11 +6,15 @@ private Docker daemon.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+# A state directory chosen in the caller's environment must not leak into the tests.
+os.environ.pop("DOCKWARD_STATE_DIR", None)
 
 _TESTS_DIR = str(Path(__file__).resolve().parent)
 if _TESTS_DIR not in sys.path:

@@ -95,7 +95,11 @@ class CANotFoundError(PKIError):
 
 
 def default_state_dir() -> Path:
-    """``/var/lib/dockward`` for root, else ``$XDG_STATE_HOME/dockward`` (~/.local/state)."""
+    """``$DOCKWARD_STATE_DIR`` when set, else ``/var/lib/dockward`` for root, else
+    ``$XDG_STATE_HOME/dockward`` (~/.local/state)."""
+    chosen = os.environ.get("DOCKWARD_STATE_DIR", "")
+    if chosen:
+        return Path(chosen)
     if os.geteuid() == 0:
         return SYSTEM_STATE_DIR
     xdg = os.environ.get("XDG_STATE_HOME", "")

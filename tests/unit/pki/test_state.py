@@ -51,6 +51,15 @@ def test_root_keeps_state_in_var_lib(monkeypatch: pytest.MonkeyPatch) -> None:
     assert default_state_dir() == Path("/var/lib/dockward")
 
 
+@pytest.mark.parametrize("euid", [0, 1000])
+def test_dockward_state_dir_chooses_the_state_dir(
+    monkeypatch: pytest.MonkeyPatch, euid: int
+) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: euid)
+    monkeypatch.setenv("DOCKWARD_STATE_DIR", "/srv/dockward")
+    assert default_state_dir() == Path("/srv/dockward")
+
+
 def test_users_keep_state_in_xdg_state_home(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
     monkeypatch.setenv("XDG_STATE_HOME", "/home/u/state")
