@@ -18,6 +18,11 @@ CI = PeerIdentity(
     kind="tls", common_name="ci-7", uris=("dockward:client:ci-7",), serial=42, spki_sha256="ab" * 32
 )
 UNIX = PeerIdentity(kind="unix", uid=1000, gid=999, pid=1)
+# a client issued with `--role ci`, and one whose common name merely says "role:ci"
+CI_ROLE = PeerIdentity(
+    kind="tls", common_name="bob", uris=("dockward:client:bob", "dockward:role:ci")
+)
+ROLE_IN_CN = PeerIdentity(kind="tls", common_name="dockward:role:ci", dns_names=("ci",))
 
 
 def role(**fields):
@@ -38,6 +43,12 @@ def role(**fields):
         ("uid:0", UNIX, False),
         ("cn:*", UNIX, False),
         ("*", UNIX, True),
+        ("role:ci", CI_ROLE, True),
+        ("role:c*", CI_ROLE, True),
+        ("role:admin", CI_ROLE, False),
+        ("role:ci", ROLE_IN_CN, False),
+        ("role:ci", CI, False),
+        ("role:ci", UNIX, False),
     ],
 )
 def test_selectors(selector, identity, expected):
