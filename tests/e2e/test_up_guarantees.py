@@ -8,6 +8,7 @@ exposure warning and extra certificate names, each checked through ``up`` (not a
 from __future__ import annotations
 
 import datetime as dt
+import signal
 import socket
 import ssl
 import subprocess
@@ -236,3 +237,21 @@ def test_a_bad_configuration_writes_nothing(tmp_path: Path, dockerd) -> None:
     result = dockward("up", "--state-dir", str(state), "--listen", "127.0.0.1:99999")
     assert result.returncode == 2 and "port must be" in result.stderr, result.stderr
     assert not state.exists()
+
+
+def test_the_access_log_of_up_is_reopened_after_a_move_and_after_sighup(up: Up) -> None:
+    log = up.state / "access.log"
+
+    def logged_after(marker: str) -> bool:
+        # no such volume: a 404, logged with the path that names the marker
+        assert "no such volume" in up.docker("volume", "inspect", marker).stderr.lower()
+        return log.exists() and marker in log.read_text()
+
+    wait_for(lambda: logged_after("before-move"), what="a line in access.log")
+    log.rename(up.state / "access.log.1")
+    wait_for(lambda: logged_after("after-move"), what="lines in a new access.log after a move")
+    assert "after-move" not in (up.state / "access.log.1").read_text()
+    log.rename(up.state / "access.log.2")
+    up.process.send_signal(signal.SIGHUP)
+    wait_for(log.exists, what="SIGHUP to reopen access.log")
+    wait_for(lambda: logged_after("after-hup"), what="lines in access.log after SIGHUP")
