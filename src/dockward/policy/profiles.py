@@ -39,9 +39,28 @@ from typing import Literal, TypeAlias
 
 from dockward.errors import ProtocolError
 from dockward.policy.capabilities import ALL, DEFAULT_CAPABILITIES, normalize_capability
+from dockward.policy.container_risk import (
+    DEFAULT_SOCKET_PATHS,
+    RiskSettings,
+    container_problems,
+    host_path_problem,
+    local_options_problem,
+    mount_problems,
+    named_volume_problem,
+)
+
+# Shared with the container-risk judge; imported under the names this module's checks use.
+from dockward.policy.container_risk import LOCAL_VOLUME_DRIVERS as _LOCAL_DRIVERS
+from dockward.policy.container_risk import PARSE_BOOL_FALSE as _GO_FALSE
+from dockward.policy.container_risk import PARSE_BOOL_TRUE as _GO_TRUE
+from dockward.policy.container_risk import clean_host_path as _clean_host_path
+from dockward.policy.container_risk import is_under as _under
+from dockward.policy.container_risk import json_mapping as _mapping
+from dockward.policy.container_risk import json_string as _string
+from dockward.policy.container_risk import split_security_option as _split_security_option
 from dockward.policy.gojson import GoObject, go_fold
 from dockward.policy.images import looks_like_image_id, parse_image_reference, registry_allows
-from dockward.policy.paths import go_bool, go_path_clean
+from dockward.policy.paths import go_bool
 
 __all__ = [
     "CHECKS",
@@ -74,20 +93,15 @@ class ProfileSettings:
     """Runtimes a container may name in ``HostConfig.Runtime`` (empty = daemon default)."""
     allowed_registries: tuple[str, ...] = ()
     """restricted: image name prefixes, whole path components (``registry.example.com/``)."""
-    docker_socket_paths: tuple[str, ...] = ("/var/run/docker.sock", "/run/docker.sock")
+    docker_socket_paths: tuple[str, ...] = DEFAULT_SOCKET_PATHS
     """Never mountable, nor any directory above them, even under an allowed path."""
 
     # Derived once per settings object (a role's settings live as long as the policy), not
     # per bind mount.
     @cached_property
-    def clean_host_paths(self) -> tuple[str, ...]:
-        """``allowed_host_paths`` after ``path.Clean``, as bind sources are compared."""
-        return tuple(_clean_host_path(prefix) for prefix in self.allowed_host_paths)
-
-    @cached_property
-    def clean_socket_paths(self) -> tuple[str, ...]:
-        """``docker_socket_paths`` after ``path.Clean``."""
-        return tuple(_clean_host_path(socket) for socket in self.docker_socket_paths)
+    def risk(self) -> RiskSettings:
+        """What the container-risk judge (host paths, existing containers) reads."""
+        return RiskSettings(self.allowed_host_paths, self.docker_socket_paths)
 
 
 @dataclass(frozen=True)
@@ -165,7 +179,6 @@ DEFAULT_READONLY_PATHS: tuple[str, ...] = (
 # are unconfined.
 SAFE_SELINUX_TYPES = frozenset({"container_t", "container_init_t", "container_kvm_t"})
 
-_LOCAL_DRIVERS = frozenset({"", "local"})
 _NAMESPACES = (
     ("NetworkMode", "network"),
     ("PidMode", "PID"),
@@ -174,9 +187,6 @@ _NAMESPACES = (
     ("UsernsMode", "user"),
     ("CgroupnsMode", "cgroup"),
 )
-# strconv.ParseBool
-_GO_TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
-_GO_FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
 _GO_ATOI = re.compile(r"[+-]?[0-9]+")
 _VALID_MOUNT_MODES = re.compile(
     r"(?:(?:ro|rw|z|Z|nocopy|shared|rshared|slave|rslave|private|rprivate"
@@ -236,6 +246,10 @@ class _Request:
         if query not in self.missing:
             self.missing.append(query)
         return None
+
+    def volume(self, name: str) -> Mapping[str, object] | None:
+        """The daemon's answer for volume ``name``, a lookup like ``fact``."""
+        return self.fact(FactQuery("volume", name))
 
     def first(self, key: str) -> str | None:
         """``r.Form.Get(key)``: the first value, ``None`` when absent."""
@@ -347,79 +361,17 @@ def _only_config_keys(top: GoObject) -> bool:
     return all(go_fold(key) in _CREATE_TOP_LEVEL_KEYS for key in top)
 
 
-def _mapping(value: object) -> Mapping[str, object]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _string(value: object) -> str:
-    return value if isinstance(value, str) else ""
-
-
-def _strings(value: object) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, list):
-        return [item for item in value if isinstance(item, str)]
-    return []
-
-
 # --- host paths and volumes ----------------------------------------------------------------
 
 
-def _clean_host_path(path: str) -> str:
-    """Go's ``path.Clean`` of an absolute path (no trailing slash, ``..`` stops at ``/``)."""
-    cleaned = go_path_clean(path)
-    return cleaned.rstrip("/") or "/"
-
-
-def _under(path: str, prefix: str) -> bool:
-    """``path`` is ``prefix`` or lies below it (both clean and absolute)."""
-    return path == prefix or path.startswith(prefix.rstrip("/") + "/")
-
-
 def _host_path_problem(source: str, settings: ProfileSettings) -> str | None:
-    """Why binding host path ``source`` is refused, as "host path ..." (or ``None``).
-
-    Outside ``allowed_host_paths``: refused. The Docker socket, anything below it and every
-    directory above it (``/var/run``, ``/``): refused even under an allowed path.
-    """
-    if not source.startswith("/"):
-        return f'host path "{source}", which is not absolute'
-    path = _clean_host_path(source)
-    shown = f'"{source}"' if path == source else f'"{source}" (= "{path}")'
-    allowed = settings.clean_host_paths
-    allowed_text = ", ".join(allowed) or "none"
-    sockets = settings.clean_socket_paths
-    if not any(_under(path, prefix) for prefix in allowed):
-        if any(_under(path, socket) for socket in sockets):
-            return f"host path {shown}, the Docker socket (allowed: {allowed_text})"
-        return f"host path {shown} (allowed: {allowed_text})"
-    for socket in sockets:
-        if _under(path, socket) or _under(socket, path):
-            return f"host path {shown}, which exposes the Docker socket {socket} (never allowed)"
-    return None
+    """Why binding host path ``source`` is refused, as "host path ..." (or ``None``)."""
+    return host_path_problem(source, settings.risk)
 
 
 def _local_options_problem(options: Mapping[str, str], settings: ProfileSettings) -> str | None:
-    """Why local-driver volume options reach the host, as a verb phrase (or ``None``).
-
-    The local driver mounts ``device`` on the volume's directory with ``type`` and the mount
-    flags in ``o``. ``o=bind`` (or ``rbind``) binds a host path, judged like any bind; any other
-    ``type`` than ``tmpfs`` (ext4, xfs, overlay, nfs, cifs, none) mounts a host device, host
-    directories or a network filesystem, and is refused. A tmpfs volume is fine.
-    """
-    folded = {key.lower(): value for key, value in options.items()}
-    mount_type, device = folded.get("type", ""), folded.get("device", "")
-    flags = {flag.strip().lower() for flag in folded.get("o", "").split(",")}
-    if flags & {"bind", "rbind"}:
-        problem = _host_path_problem(device, settings)
-        return None if problem is None else f"binds {problem}"
-    if mount_type.lower() != "tmpfs" and (mount_type or device):
-        return (
-            f'mounts device "{device}" with type "{mount_type}" (only tmpfs volumes may '
-            "set mount options)"
-        )
-    return None
+    """Why local-driver volume options reach the host, as a verb phrase (or ``None``)."""
+    return local_options_problem(options, settings.risk)
 
 
 def _volume_options_problem(
@@ -434,17 +386,8 @@ def _volume_options_problem(
 
 
 def _named_volume_problem(req: _Request, name: str) -> str | None:
-    """Why mounting the existing volume ``name`` reaches the host (``None``: it does not).
-
-    A volume that does not exist yet is created without options; a plugin's volume was made by
-    someone allowed to use that plugin and is not second-guessed.
-    """
-    volume = req.fact(FactQuery("volume", name))
-    if volume is None or _string(volume.get("Driver")) not in _LOCAL_DRIVERS:
-        return None
-    options = {key: _string(value) for key, value in _mapping(volume.get("Options")).items()}
-    problem = _local_options_problem(options, req.settings)
-    return None if problem is None else f'uses volume "{name}", which {problem}'
+    """Why mounting the existing volume ``name`` reaches the host (``None``: it does not)."""
+    return named_volume_problem(name, req.volume, req.settings.risk)
 
 
 def _parse_bind(spec: str) -> tuple[str, str] | None:
@@ -495,21 +438,9 @@ def _mount_problem(req: _Request, mount: GoObject) -> str | None:
 
 
 def _inspected_mount_problems(req: _Request, inspect: Mapping[str, object]) -> Iterator[str]:
-    """Host-reaching mounts of an existing container, from its inspect ``Mounts``."""
-    mounts = inspect.get("Mounts")
-    for mount in mounts if isinstance(mounts, list) else []:
-        mount = _mapping(mount)
-        kind = _string(mount.get("Type"))
-        if kind == "bind":
-            problem = _host_path_problem(_string(mount.get("Source")), req.settings)
-            if problem is not None:
-                yield f"mounts {problem}"
-        elif kind == "volume" and _string(mount.get("Driver")) in _LOCAL_DRIVERS:
-            name = _string(mount.get("Name"))
-            if name and (problem := _named_volume_problem(req, name)) is not None:
-                yield problem
-        elif kind == "npipe":
-            yield "mounts a named pipe"
+    """Host-reaching mounts of an existing container, judged by the container-risk judge."""
+    for problem in mount_problems(inspect, req.settings.risk, req.volume):
+        yield problem.reason
 
 
 # --- the checks ----------------------------------------------------------------------------
@@ -629,12 +560,6 @@ def _devices(req: _Request) -> Iterator[_Finding]:
             "TaskTemplate.Resources.Reservations.GenericResources",
             "requests node devices (generic resources such as GPUs)",
         )
-
-
-def _split_security_option(option: str) -> tuple[str, str]:
-    """``key=value``, or the older ``key:value``, split as dockerd splits a security option."""
-    key, _, value = option.partition("=" if "=" in option else ":")
-    return key, value
 
 
 def _security_option_problem(option: str) -> str | None:
@@ -856,65 +781,9 @@ def _exec_start(req: _Request) -> Iterator[_Finding]:
 
 
 def _container_problems(req: _Request, inspect: Mapping[str, object]) -> list[str]:
-    host = _mapping(inspect.get("HostConfig"))
-    problems: list[str] = []
-    if host.get("Privileged") is True:
-        problems.append("is privileged")
-    for field_name, namespace in _NAMESPACES[:5]:  # cgroupns is "host" by default on cgroup v1
-        if _string(host.get(field_name)) == "host":
-            problems.append(f"shares the host's {namespace} namespace")
-    added = [normalize_capability(cap) for cap in _strings(host.get("CapAdd"))]
-    beyond = [cap for cap in added if cap not in DEFAULT_CAPABILITIES]
-    if beyond:
-        problems.append(f"has the added capabilities {', '.join(beyond)}")
-    if isinstance(host.get("Devices"), list) and host["Devices"]:
-        problems.append("has host devices")
-    # a device cgroup rule lets the container's root mknod and open host devices (CAP_MKNOD
-    # is in the default set); device requests hand it GPUs and the like
-    if rules := _strings(host.get("DeviceCgroupRules")):
-        problems.append(f'may open host devices (device cgroup rule "{rules[0]}")')
-    if isinstance(host.get("DeviceRequests"), list) and host["DeviceRequests"]:
-        problems.append("has host devices from a device driver")
-    problems.extend(_inspected_confinement_problems(host))
-    problems.extend(_inspected_mount_problems(req, inspect))
-    return problems
-
-
-# The masked and read-only paths every daemon since 17.06 sets (the newer ones, such as
-# /proc/interrupts, are missing from containers an older daemon made, which are not unmasked).
-_CORE_MASKED_PATHS = ("/proc/kcore", "/proc/keys", "/proc/sched_debug", "/proc/timer_list")
-_CORE_READONLY_PATHS = ("/proc/sys", "/proc/sysrq-trigger")
-
-
-def _inspected_confinement_problems(host: Mapping[str, object]) -> Iterator[str]:
-    """Confinement an existing container runs without (its processes, and an exec's, too).
-
-    Only what ``security-options`` and ``system-paths`` refuse as unconfined is judged, not a
-    custom (maybe stricter) seccomp profile: a root process with a writable /proc/sys (write
-    ``kernel/core_pattern``) or without seccomp or AppArmor is a step from the host.
-    """
-    for option in _strings(host.get("SecurityOpt")):
-        key, value = _split_security_option(option)
-        key, value = key.lower(), value.lower()
-        if (
-            (key in ("seccomp", "apparmor") and value == "unconfined")
-            or (key == "label" and value == "disable")
-            or option == "disable"
-            or (key == "writable-cgroups" and value not in _GO_FALSE)
-        ):
-            yield f'runs with "{option}"'
-    for name, core in (
-        ("MaskedPaths", _CORE_MASKED_PATHS),
-        ("ReadonlyPaths", _CORE_READONLY_PATHS),
-    ):
-        paths = host.get(name)
-        if not isinstance(paths, list):
-            continue  # privileged (judged above) or unknown: nothing to compare
-        kept = {_clean_host_path(path) for path in _strings(paths)}
-        dropped = [path for path in core if path not in kept]
-        if dropped:
-            what = "masked" if name == "MaskedPaths" else "read-only"
-            yield f"has {', '.join(dropped)} no longer {what} ({name})"
+    """What reaching into an existing container would reach (``dockward.policy.container_risk``)."""
+    problems = container_problems(inspect, req.settings.risk, req.volume)
+    return [problem.reason for problem in problems if problem.reaches_host]
 
 
 def _volume_create(req: _Request) -> Iterator[_Finding]:

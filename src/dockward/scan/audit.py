@@ -2,18 +2,23 @@
 
 ``collect`` reads ``/version``, ``/info``, ``/containers/json?all=1`` and each container's
 inspect through a ``fetch`` function (read-only ``GET``s); ``audit`` turns those facts into
-findings through two tables, ``DAEMON_CHECKS`` and ``CONTAINER_CHECKS``. Each check is a function
-from facts to evidence strings: no evidence, no finding.
+findings through two tables. ``DAEMON_CHECKS``: each check is a function from facts to evidence
+strings (no evidence, no finding). ``CONTAINER_CHECKS``: each finding and the rows of the
+container-risk judge (``dockward.policy.container_risk``, which the policy also uses to refuse
+reaching into a container) that produce it; the judge gets no site allow-list, so a bind mount
+is a finding only where it is dangerous on any host (a daemon's socket, ``/``, system
+directories), and volume options are not looked up.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+from dockward.policy.container_risk import RiskSettings, container_problems
 from dockward.scan.checks import finding
 from dockward.scan.findings import DockerVersion, Finding, Severity
 from dockward.scan.vulns import matching
@@ -21,34 +26,6 @@ from dockward.scan.vulns import matching
 Fetch = Callable[[str], Awaitable[Any]]
 MAX_CONTAINERS = 1000
 
-DOCKER_SOCKETS = re.compile(r"(^|/)(docker|containerd|dockershim|podman)\.sock$|/run/containerd/")
-SENSITIVE_DIRS = (
-    "/boot",
-    "/dev",
-    "/etc",
-    "/lib",
-    "/proc",
-    "/sys",
-    "/usr",
-    "/var/lib/docker",
-    "/root",
-    "/var/run",
-    "/run",
-)
-# Capabilities that amount to root on the host, or close to it.
-DANGEROUS_CAPS = {
-    "ALL",
-    "SYS_ADMIN",
-    "SYS_MODULE",
-    "SYS_PTRACE",
-    "SYS_RAWIO",
-    "DAC_READ_SEARCH",
-    "BPF",
-    "PERFMON",
-    "SYS_BOOT",
-    "MAC_ADMIN",
-    "MAC_OVERRIDE",
-}
 # The listener warnings dockerd puts in /info since 18.09 (moby #37684).
 _LISTENER_WARNING = re.compile(r"API is accessible on (\S+) without (encryption|TLS client)")
 
@@ -106,10 +83,13 @@ def audit(facts: DaemonFacts, endpoint: str) -> list[Finding]:
     found += _vulnerabilities(facts, endpoint)
     for container in facts.containers:
         name = _container_name(container)
-        for check_id, ccheck in CONTAINER_CHECKS:
-            for evidence in ccheck(container):
-                severity = _severity_override(check_id, evidence)
-                found.append(finding(check_id, endpoint, f"{name}: {evidence}", severity=severity))
+        problems = container_problems(container, SCAN_SETTINGS)
+        for check_id, rows in CONTAINER_CHECKS:
+            for problem in problems:
+                if problem.check in rows:
+                    evidence = f"{name}: {problem.evidence}"
+                    severity = Severity(problem.severity)
+                    found.append(finding(check_id, endpoint, evidence, severity=severity))
     return found
 
 
@@ -239,132 +219,27 @@ def _vulnerabilities(facts: DaemonFacts, endpoint: str) -> list[Finding]:
 
 # -- container checks ---------------------------------------------------------------------------
 
-ContainerCheck = Callable[[dict[str, Any]], list[str]]
+SCAN_SETTINGS = RiskSettings()
+"""No site allow-list: the judge reports what is dangerous on any host."""
 
-
-def _host_config(container: dict[str, Any]) -> dict[str, Any]:
-    return _as_dict(container.get("HostConfig"))
-
-
-def _mounts(container: dict[str, Any]) -> Iterator[tuple[str, str, bool]]:
-    """``(host source, container destination, read-write)`` of every bind mount."""
-    seen = set()
-    for mount in container.get("Mounts") or []:
-        if isinstance(mount, dict) and mount.get("Type", "bind") == "bind":
-            entry = (
-                str(mount.get("Source", "")),
-                str(mount.get("Destination", "")),
-                bool(mount.get("RW", True)),
-            )
-            seen.add(entry[:2])
-            yield entry
-    for bind in _host_config(container).get("Binds") or []:
-        parts = str(bind).split(":")
-        if len(parts) >= 2 and parts[0].startswith("/") and (parts[0], parts[1]) not in seen:
-            yield parts[0], parts[1], not (len(parts) > 2 and "ro" in parts[2].split(","))
-
-
-def _privileged(container: dict[str, Any]) -> list[str]:
-    return ["HostConfig.Privileged is true"] if _host_config(container).get("Privileged") else []
-
-
-def _docker_socket(container: dict[str, Any]) -> list[str]:
-    return [
-        f"{src} mounted at {dst} ({'rw' if rw else 'ro'})"
-        for src, dst, rw in _mounts(container)
-        if DOCKER_SOCKETS.search(src)
-    ]
-
-
-def _host_root(container: dict[str, Any]) -> list[str]:
-    return [
-        f"/ mounted at {dst} ({'rw' if rw else 'ro'})"
-        for src, dst, rw in _mounts(container)
-        if src.rstrip("/") == ""
-    ]
-
-
-def _sensitive_mount(container: dict[str, Any]) -> list[str]:
-    found = []
-    for src, dst, rw in _mounts(container):
-        clean = src.rstrip("/")
-        if DOCKER_SOCKETS.search(src) or not clean:
-            continue  # reported by the socket and root checks
-        if any(clean == d or clean.startswith(d + "/") for d in SENSITIVE_DIRS):
-            found.append(f"{src} mounted at {dst} ({'rw' if rw else 'ro'})")
-    return found
-
-
-def _cap_add(container: dict[str, Any]) -> list[str]:
-    caps = [
-        str(c).upper().removeprefix("CAP_") for c in _host_config(container).get("CapAdd") or []
-    ]
-    return [f"CapAdd: {', '.join(caps)}"] if caps else []
-
-
-def _namespace(key: str) -> ContainerCheck:
-    def check(container: dict[str, Any]) -> list[str]:
-        mode = str(_host_config(container).get(key) or "")
-        return [f"HostConfig.{key} is host"] if mode == "host" else []
-
-    return check
-
-
-def _unconfined(container: dict[str, Any]) -> list[str]:
-    options = [str(o) for o in _host_config(container).get("SecurityOpt") or []]
-    bad = [
-        o for o in options if o.replace(":", "=") in ("seccomp=unconfined", "apparmor=unconfined")
-    ]
-    if str(container.get("AppArmorProfile", "")) == "unconfined" and not _host_config(
-        container
-    ).get("Privileged"):
-        bad.append("AppArmorProfile unconfined")
-    return [f"SecurityOpt: {', '.join(bad)}"] if bad else []
-
-
-def _devices(container: dict[str, Any]) -> list[str]:
-    devices = [
-        str(d.get("PathOnHost", ""))
-        for d in _host_config(container).get("Devices") or []
-        if isinstance(d, dict)
-    ]
-    return [f"Devices: {', '.join(devices)}"] if devices else []
-
-
-def _public_ports(container: dict[str, Any]) -> list[str]:
-    found = []
-    for port, bindings in (_host_config(container).get("PortBindings") or {}).items():
-        for binding in bindings or []:
-            host_ip = str((binding or {}).get("HostIp", ""))
-            if host_ip in ("", "0.0.0.0", "::"):
-                found.append(
-                    f"{port} published on {host_ip or '0.0.0.0'}:{binding.get('HostPort', '')}"
-                )
-    return found
-
-
-CONTAINER_CHECKS: tuple[tuple[str, ContainerCheck], ...] = (
-    ("DW-CONTAINER-PRIVILEGED", _privileged),
-    ("DW-CONTAINER-DOCKER-SOCKET", _docker_socket),
-    ("DW-CONTAINER-HOST-ROOT", _host_root),
-    ("DW-CONTAINER-SENSITIVE-MOUNT", _sensitive_mount),
-    ("DW-CONTAINER-CAP-ADD", _cap_add),
-    ("DW-CONTAINER-HOST-NETWORK", _namespace("NetworkMode")),
-    ("DW-CONTAINER-HOST-PID", _namespace("PidMode")),
-    ("DW-CONTAINER-HOST-IPC", _namespace("IpcMode")),
-    ("DW-CONTAINER-HOST-UTS", _namespace("UTSMode")),
-    ("DW-CONTAINER-HOST-USERNS", _namespace("UsernsMode")),
-    ("DW-CONTAINER-UNCONFINED", _unconfined),
-    ("DW-CONTAINER-DEVICES", _devices),
-    ("DW-CONTAINER-PUBLIC-PORT", _public_ports),
+# fmt: off
+CONTAINER_CHECKS: tuple[tuple[str, frozenset[str]], ...] = (
+    ("DW-CONTAINER-PRIVILEGED", frozenset({"privileged"})),
+    ("DW-CONTAINER-DOCKER-SOCKET", frozenset({"docker-socket"})),
+    ("DW-CONTAINER-HOST-ROOT", frozenset({"host-root"})),
+    ("DW-CONTAINER-SENSITIVE-MOUNT", frozenset({"host-path", "host-volume"})),
+    ("DW-CONTAINER-CAP-ADD", frozenset({"capabilities"})),
+    ("DW-CONTAINER-HOST-NETWORK", frozenset({"host-network"})),
+    ("DW-CONTAINER-HOST-PID", frozenset({"host-pid"})),
+    ("DW-CONTAINER-HOST-IPC", frozenset({"host-ipc"})),
+    ("DW-CONTAINER-HOST-UTS", frozenset({"host-uts"})),
+    ("DW-CONTAINER-HOST-USERNS", frozenset({"host-userns"})),
+    ("DW-CONTAINER-UNCONFINED", frozenset({"security-options", "system-paths"})),
+    ("DW-CONTAINER-DEVICES", frozenset({"devices"})),
+    ("DW-CONTAINER-PUBLIC-PORT", frozenset({"public-port"})),
 )
-
-
-def _severity_override(check_id: str, evidence: str) -> Severity | None:
-    if check_id == "DW-CONTAINER-CAP-ADD":
-        caps = set(evidence.removeprefix("CapAdd: ").split(", "))
-        return Severity.HIGH if caps & DANGEROUS_CAPS else None
-    return None
+"""Each container finding, in report order, and the judge's rows (by name) that produce it."""
+# fmt: on
 
 
 def _container_name(container: dict[str, Any]) -> str:

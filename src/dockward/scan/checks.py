@@ -118,7 +118,7 @@ _ROWS = (
     Check("DW-CONTAINER-SENSITIVE-MOUNT", M, "Container mounts a sensitive host directory",
           "Do not mount /boot, /dev, /etc, /lib, /proc, /sys, /usr or the Docker data root "
           "into containers, read-write or read-only.", "5.6"),
-    Check("DW-CONTAINER-CAP-ADD", M, "Container has added Linux capabilities",
+    Check("DW-CONTAINER-CAP-ADD", M, "Container has capabilities beyond Docker's default set",
           "Drop the added capabilities (--cap-add); start from --cap-drop ALL.", "5.4"),
     Check("DW-CONTAINER-HOST-NETWORK", M, "Container shares the host's network namespace",
           "Do not use --network host.", "5.10"),
@@ -130,10 +130,14 @@ _ROWS = (
           "Do not use --uts host.", "5.21"),
     Check("DW-CONTAINER-HOST-USERNS", M, "Container opts out of user namespace remapping",
           "Do not use --userns host.", "5.31"),
-    Check("DW-CONTAINER-UNCONFINED", M, "Container runs with seccomp or AppArmor unconfined",
-          "Remove --security-opt seccomp=unconfined / apparmor=unconfined.", "5.22"),
-    Check("DW-CONTAINER-DEVICES", M, "Container has host devices",
-          "Do not pass host devices (--device) unless the workload needs them.", "5.18"),
+    Check("DW-CONTAINER-UNCONFINED", M, "Container runs without part of Docker's default "
+          "confinement (seccomp, AppArmor, SELinux labels, read-only cgroups or /proc paths)",
+          "Remove --security-opt seccomp=unconfined, apparmor=unconfined, label=disable, "
+          "systempaths=unconfined and writable-cgroups=true; do not set MaskedPaths or "
+          "ReadonlyPaths.", "5.22"),
+    Check("DW-CONTAINER-DEVICES", M, "Container has host devices or may open them",
+          "Do not pass host devices (--device, --device-cgroup-rule, --gpus) unless the "
+          "workload needs them.", "5.18"),
     Check("DW-CONTAINER-PUBLIC-PORT", L, "Container port published on every host interface",
           "Publish on a specific interface (-p 127.0.0.1:8080:80).", "5.14"),
 )

@@ -132,7 +132,8 @@ def test_each_container_check_fires_once() -> None:
     assert [f.id for f in found] == [check_id for check_id, _ in CONTAINER_CHECKS]
     by_id = {f.id: f for f in found}
     assert by_id["DW-CONTAINER-DOCKER-SOCKET"].evidence == (
-        "container web (ffffffffffff): /var/run/docker.sock mounted at /var/run/docker.sock (rw)"
+        "container web (ffffffffffff): HostConfig.Binds: "
+        "/var/run/docker.sock mounted at /var/run/docker.sock (rw)"
     )
     assert by_id["DW-CONTAINER-HOST-ROOT"].evidence.endswith("/ mounted at /host (ro)")
     assert by_id["DW-CONTAINER-SENSITIVE-MOUNT"].evidence.endswith("/etc mounted at /etc2 (ro)")
@@ -145,16 +146,29 @@ def test_mounts_array_and_harmless_container() -> None:
         Mounts=[{"Type": "bind", "Source": "/run/docker.sock", "Destination": "/s", "RW": False}]
     )
     harmless = _container(
-        CapAdd=["NET_BIND_SERVICE"],
+        # in Docker's default capability set: adding them changes nothing (the policy agrees)
+        CapAdd=["NET_BIND_SERVICE", "NET_RAW"],
         Mounts=[
             {"Type": "volume", "Source": "/var/lib/docker/volumes/x/_data", "Destination": "/d"}
         ],
         PortBindings={"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8080"}]},
     )
     found = audit(DaemonFacts(info=HARDENED_INFO, containers=[socket_mount, harmless]), ENDPOINT)
-    assert [(f.id, f.severity) for f in found] == [
-        ("DW-CONTAINER-DOCKER-SOCKET", Severity.HIGH),
-        ("DW-CONTAINER-CAP-ADD", Severity.MEDIUM),
+    assert [(f.id, f.severity) for f in found] == [("DW-CONTAINER-DOCKER-SOCKET", Severity.HIGH)]
+    assert found[0].evidence.endswith("Mounts[0]: /run/docker.sock mounted at /s (ro)")
+
+
+def test_a_capability_outside_the_default_set_is_medium() -> None:
+    found = audit(
+        DaemonFacts(info=HARDENED_INFO, containers=[_container(CapAdd=["NET_RAW", "net_admin"])]),
+        ENDPOINT,
+    )
+    assert [(f.id, f.severity, f.evidence) for f in found] == [
+        (
+            "DW-CONTAINER-CAP-ADD",
+            Severity.MEDIUM,
+            "container web (ffffffffffff): HostConfig.CapAdd: CAP_NET_ADMIN",
+        )
     ]
 
 
