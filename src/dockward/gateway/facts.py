@@ -2,24 +2,22 @@
 
 Some decisions depend on state the request does not carry: ``exec`` into a container that is
 privileged, a mount of a named volume created with bind options. The gateway asks the daemon
-(``GET /containers/{name}/json``, ``GET /volumes/{name}``) before deciding. A failure to ask is
-an error, never an implicit allow.
+(``GET /containers/{name}/json``, ``GET /volumes/{name}``) before deciding, through
+``dockward.engine_api`` (the client the scanner uses too). A failure to ask is an error, never
+an implicit allow.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Iterable, Mapping
 from urllib.parse import quote
 
+from dockward.engine_api import HttpError, open_unix
 from dockward.errors import ProtocolError
-from dockward.http1.body import ChunkedReader
-from dockward.http1.response import parse_response_head
 from dockward.policy.profiles import FactQuery
 
 FACT_TIMEOUT = 10.0
-MAX_FACT_BYTES = 16 * 1024 * 1024
 _PATHS = {
     "container": "/containers/{}/json",
     "volume": "/volumes/{}",
@@ -41,43 +39,14 @@ async def fetch_facts(
 
 
 async def _inspect(upstream: str, query: FactQuery) -> Mapping[str, object] | None:
+    """One lookup on a connection of its own (lookups of one round run side by side)."""
     path = _PATHS[query.kind].format(quote(query.name, safe=""))
-    reader, writer = await asyncio.open_unix_connection(upstream, limit=MAX_FACT_BYTES)
+    connection = await open_unix(upstream, FACT_TIMEOUT)
     try:
-        writer.write(f"GET {path} HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n".encode())
-        raw = await _read_all(reader)
+        return await connection.inspect(path)
+    except HttpError as err:
+        raise ProtocolError(
+            f"policy lookup of {query.kind} {query.name!r} failed: {err}", status=502
+        ) from err
     finally:
-        writer.close()
-    end = raw.find(b"\r\n\r\n")
-    if end < 0:
-        raise ProtocolError("the Docker daemon sent no answer to a policy lookup", status=502)
-    head = parse_response_head(raw[: end + 4])
-    body = raw[end + 4 :]
-    if head.chunked:
-        payload: list[memoryview] = []
-        ChunkedReader().feed(body, payload)
-        body = b"".join(payload)
-    if head.status == 404:
-        return None
-    if head.status != 200:
-        raise ProtocolError(
-            f"policy lookup of {query.kind} {query.name!r} failed with status {head.status}",
-            status=502,
-        )
-    document = json.loads(body)
-    if not isinstance(document, dict):
-        raise ProtocolError(
-            f"policy lookup of {query.kind} {query.name!r}: unexpected answer", status=502
-        )
-    return document
-
-
-async def _read_all(reader: asyncio.StreamReader) -> bytes:
-    chunks = []
-    total = 0
-    while piece := await reader.read(65536):
-        chunks.append(piece)
-        total += len(piece)
-        if total > MAX_FACT_BYTES:
-            raise ProtocolError("policy lookup answer too large", status=502)
-    return b"".join(chunks)
+        await connection.close()
