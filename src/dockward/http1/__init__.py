@@ -1,4 +1,5 @@
-"""Sans-IO HTTP/1.1 framing for the gateway: bytes in, heads and body boundaries out.
+"""Sans-IO HTTP/1.1 framing for the gateway: bytes in, heads and body boundaries out (and, in
+``client``, the GET requests and responses of dockward's own questions to a daemon).
 
 Nothing here touches a socket. Request heads are parsed by ``httptools`` (llhttp) and then held
 to dockerd's stricter rules; body framing is tracked here because the gateway must forward

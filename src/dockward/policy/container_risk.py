@@ -226,8 +226,9 @@ def _socket_at(path: str, settings: RiskSettings) -> str | None:
     for socket in settings.clean_socket_paths:
         if is_under(path, socket):
             return f"the Docker socket {socket}"
-    if _DAEMON_SOCKET_NAME.fullmatch(path.rpartition("/")[2]) or any(
-        is_under(path, directory) for directory in _DAEMON_SOCKET_DIRECTORIES
+    if (path.endswith(".sock") and _DAEMON_SOCKET_NAME.fullmatch(path.rpartition("/")[2])) or (
+        path.startswith(_DAEMON_SOCKET_DIRECTORIES)
+        and any(is_under(path, directory) for directory in _DAEMON_SOCKET_DIRECTORIES)
     ):
         return "a container daemon's socket"
     return None
