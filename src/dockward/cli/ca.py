@@ -352,8 +352,7 @@ def renew_command(
         else:
             typer.echo(f"wrote client bundle {new.location} ({_bundle_files()})")
         if done.crl is not None:
-            for entry in done.revoked:
-                typer.echo(f"revoked the previous certificate (serial {entry.serial_hex})")
+            typer.echo(f"revoked the previous certificate (serial {done.old.serial_hex})")
             _print_crl(done.crl)
         else:
             typer.echo(
