@@ -206,6 +206,7 @@ def issue_client_command(
         typer.echo("to use it:")
         for line in env_lines(host, done.location):
             typer.echo(f"  {line}")
+        _warn_trust_override()
 
 
 # -- list --------------------------------------------------------------------------------------
@@ -471,6 +472,7 @@ def bundle_command(
         typer.echo("to use it:")
         for line in env_lines(host, target):
             typer.echo(f"  {line}")
+        _warn_trust_override()
 
 
 @app.command("context")
@@ -519,6 +521,7 @@ def context_command(
         typer.echo("or, where the bundle files are, create it directly:")
         typer.echo(f"  {handoff.context_create_command(context, host, credentials.source)}")
         typer.echo("DOCKER_HOST overrides the current context: unset it first")
+        _warn_trust_override()
 
 
 # -- status ------------------------------------------------------------------------------------
@@ -640,6 +643,12 @@ def _errors() -> Iterator[None]:
     except OSError as err:
         where = f"{err.filename}: " if err.filename else ""
         raise UsageError(f"{where}{os_error_reason(err)}") from err
+
+
+def _warn_trust_override() -> None:
+    warning = handoff.trust_override_warning(os.environ)
+    if warning is not None:
+        typer.echo(f"dockward: warning: {warning}", err=True)
 
 
 def _print_table(table: Sequence[Sequence[str]], styles: Sequence[str]) -> None:

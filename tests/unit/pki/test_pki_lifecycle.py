@@ -64,7 +64,7 @@ def test_issue_client_records_role_and_writes_the_bundle(state: StateDir) -> Non
         "env",
         "key.pem",
     ]
-    assert (done.location / "env").read_text().splitlines()[1:] == [
+    assert (done.location / "env").read_text().splitlines()[2:] == [
         "DOCKER_HOST=tcp://gw.example:2376",
         "DOCKER_TLS_VERIFY=1",
         f"DOCKER_CERT_PATH={done.location}",
