@@ -306,12 +306,11 @@ def refresh_crl(
 
 @dataclass(frozen=True)
 class Renewed:
-    """The certificate renewed (as recorded now), its successor, and what was revoked."""
+    """The certificate renewed (as recorded now: revoked if ``crl`` is set) and its successor."""
 
     old: IndexEntry
     new: Issued
-    revoked: tuple[IndexEntry, ...] = ()
-    crl: RevocationList | None = None
+    crl: RevocationList | None = None  # written when the renewed certificate was revoked
 
 
 def _hours_of(entry: IndexEntry) -> int:
@@ -346,9 +345,11 @@ def renew(
     """Issue a new certificate for the same identity, role and names (and, unless ``days`` or
     ``hours`` say otherwise, the same lifetime) under the issuing CA.
 
-    The old certificate is superseded but keeps working until it expires, unless ``revoke_old``:
-    then every older unrevoked certificate of the identity is revoked (reason superseded). A
-    revoked certificate is not renewed.
+    A serial names the certificate renewed; a name, the identity's current certificate (or, if
+    none is valid, its newest superseded one). That certificate is superseded but keeps working
+    until it expires, unless ``revoke_old``: then it, and only it, is revoked (reason
+    superseded); earlier certificates of the identity are left as they are. A revoked
+    certificate is not renewed.
     """
     moment = _now(now)
     with _session(state, passphrase, now) as (authorities, index):
@@ -366,7 +367,10 @@ def renew(
             raise PKIError(
                 f"{entries[-1].label} {why}: it is not renewed; issue a new one with `{hint}`"
             )
-        base = max(live, key=lambda e: e.not_before)
+        # Entries come oldest first; `max` by not_before would pick the older of two issued in
+        # the same second.
+        valid = [e for e in live if e.status is CertStatus.VALID]
+        base = (valid or live)[-1]
         if days is None and hours is None:
             hours = _hours_of(base)
         if kind is CertKind.SERVER:
@@ -383,15 +387,13 @@ def renew(
                 _bundle_host(state, name),
                 moment,
             )
-        revoked: tuple[IndexEntry, ...] = ()
         crl = None
         if revoke_old:
             with index.transaction():
-                index.revoke([e.serial for e in live], x509.ReasonFlags.superseded, moment)
+                index.revoke([base.serial], x509.ReasonFlags.superseded, moment)
                 crl = state.write_crl(authorities, index, now=moment)
-            revoked = _reread(index, live)
         old = index.get(base.serial) or base
-    return Renewed(old, new, revoked, crl)
+    return Renewed(old, new, crl)
 
 
 # -- CA rotation -------------------------------------------------------------------------------

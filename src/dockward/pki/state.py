@@ -178,6 +178,8 @@ def env_file(host: str, cert_path: Path) -> bytes:
     return (
         "# dockward client bundle; in a shell: set -a; . "
         f"{here}; set +a\n"
+        "# Python clients (docker-py, docker-compose 1.x) need REQUESTS_CA_BUNDLE and "
+        "CURL_CA_BUNDLE unset: either one replaces ca.pem for them\n"
         f"DOCKER_HOST={url}\n"
         "DOCKER_TLS_VERIFY=1\n"
         f"DOCKER_CERT_PATH={path}\n"
