@@ -297,8 +297,7 @@ def refresh_crl(
     """Re-sign the CRL of every CA in the trust bundle, valid for ``days``."""
     authorities = state.load_authorities(passphrase)
     with state.open_index() as index:
-        state.refresh_trust_bundle(authorities)
-        return state.write_crl(authorities, index, days=days, now=now)
+        return state.publish_trust(authorities, index, days=days, now=now)
 
 
 # -- renew -------------------------------------------------------------------------------------
@@ -471,7 +470,7 @@ def rotate(
                 index.retire(current.serial)
                 authorities = Authorities(new)
             new.write(state.ca_cert, state.ca_key, passphrase)
-            state.write_trust_bundle(authorities)
+            crl = state.publish_trust(authorities, index, now=moment)
         # Each client is its own transaction: should one fail, the index still tells the truth
         # about the others, and `ca renew NAME` finishes the job.
         reissued = []
@@ -492,7 +491,6 @@ def rotate(
         server = None
         if not overlap:
             server = _reissue_server_if_signed_by(state, index, new, current, moment)
-        crl = state.write_crl(authorities, index, now=moment)
         old_entry = index.get(current.serial)
     assert old_entry is not None
     return Rotated(new_entry, old_entry, tuple(reissued), server, overlap, crl)
@@ -555,8 +553,7 @@ def retire_old(
         remaining = Authorities(authorities.current)
         with index.transaction():
             index.retire(old.serial)
-            state.write_trust_bundle(remaining)
-            crl = state.write_crl(remaining, index, now=moment)
+            crl = state.publish_trust(remaining, index, now=moment)
             trust = remaining.trust_pem()
             for entry in index.entries(CertKind.CLIENT):
                 directory = state.client_dir(entry.name)

@@ -378,6 +378,31 @@ def test_retire_old_lists_clients_that_were_not_reissued(state: StateDir) -> Non
     assert [e.name for e in done.stranded] == ["stray"]
 
 
+def test_every_bundle_and_crl_pair_on_disk_during_a_rotation_verifies(
+    state: StateDir, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A gateway reloads whenever a file changes: whatever pair it reads must verify, or it
+    # refuses every client until the next change.
+    lifecycle.issue_client(state, "alice")
+    real_replace = os.replace
+    checked: list[str] = []
+
+    def replace(src: str, dst: str) -> None:
+        real_replace(src, dst)
+        if Path(dst) in (state.ca_bundle, state.crl_path):
+            load_revocation_list(state.crl_path, state.ca_bundle)
+            checked.append(Path(dst).name)
+
+    monkeypatch.setattr(os, "replace", replace)
+    lifecycle.rotate(state)
+    assert checked == ["crl.pem", "bundle.pem"]  # a CA joins the bundle after its CRL
+    checked.clear()
+    lifecycle.revoke(state, "alice")
+    lifecycle.refresh_crl(state)
+    lifecycle.retire_old(state)
+    assert checked[-2:] == ["bundle.pem", "crl.pem"]  # and leaves it before its CRL
+
+
 def test_retire_old_without_a_rotation(state: StateDir) -> None:
     with pytest.raises(lifecycle.RotationError) as caught:
         lifecycle.retire_old(state)
