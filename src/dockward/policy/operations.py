@@ -374,6 +374,7 @@ ROWS: tuple[Operation, ...] = (
     Operation("swarm.init", _ADMIN, _JSON, _BRIEF, _NOTHING, _PLAIN, False, ()),
     Operation("swarm.join", _ADMIN, _JSON, _BRIEF, _NOTHING, _PLAIN, False, ()),
     Operation("swarm.leave", _ADMIN, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False, ()),
+    # GET /swarm answers with the join tokens: ADMIN, not READ
     Operation("swarm.inspect", _ADMIN, _NO_BODY, _BRIEF, _CREDENTIALS, _PLAIN, False, ()),
     Operation("swarm.unlockkey", _ADMIN, _NO_BODY, _BRIEF, _CREDENTIALS, _PLAIN, False, ()),
     Operation("swarm.update", _ADMIN, _JSON, _BRIEF, _NOTHING, _PLAIN, False, ()),
