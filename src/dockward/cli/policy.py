@@ -21,9 +21,10 @@ from dockward.identity import PeerIdentity
 from dockward.policy.decision import Decision
 from dockward.policy.engine import RolePolicy
 from dockward.policy.gojson import decode_body
+from dockward.policy.operations import ACCESS
 from dockward.policy.paths import parse_query, split_target
 from dockward.policy.profiles import FactQuery
-from dockward.policy.roles import ACCESS_BY_OPERATION, PRESETS, Selector, load_policy_config
+from dockward.policy.roles import PRESETS, Selector, load_policy_config
 from dockward.policy.routes import classify_route
 
 app = typer.Typer(
@@ -180,7 +181,7 @@ def explain(
     )
     typer.echo("  allowed operations:")
     for operation in found.allowed_operations():
-        typer.echo(f"    {operation:32} {ACCESS_BY_OPERATION[operation].value}")
+        typer.echo(f"    {operation:32} {ACCESS[operation].value}")
     if found.profile == "unrestricted" and "*" in found.allow:
         typer.echo("    (and routes dockward does not know)")
     raise typer.Exit(0)

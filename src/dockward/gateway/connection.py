@@ -56,6 +56,7 @@ from dockward.http1.response import (
 from dockward.identity import PeerIdentity, identity_from_certificate, identity_from_unix_socket
 from dockward.policy.decision import Decision
 from dockward.policy.gojson import decode_body
+from dockward.policy.operations import PINNED_OPERATIONS
 from dockward.policy.paths import parse_query
 from dockward.policy.profiles import FactQuery, Facts
 from dockward.policy.redact import redact_json
@@ -1118,9 +1119,7 @@ class ClientConnection(asyncio.Protocol):
 
 
 # Operations judged on the container their path names (profiles' target-container check).
-_PINNED_OPERATIONS = frozenset(
-    {"container.exec", "container.archive.write", "container.attach", "container.attach_ws"}
-)
+_PINNED_OPERATIONS = PINNED_OPERATIONS
 
 
 def _pin_target_container(raw: bytes, request: Classification, query: str, facts: Facts) -> bytes:

@@ -41,6 +41,7 @@ from dockward.errors import ProtocolError
 from dockward.policy.capabilities import ALL, DEFAULT_CAPABILITIES, normalize_capability
 from dockward.policy.gojson import GoObject, go_fold
 from dockward.policy.images import looks_like_image_id, parse_image_reference, registry_allows
+from dockward.policy.operations import PINNED_OPERATIONS, TARGET_ACTIONS
 from dockward.policy.paths import go_bool, go_path_clean
 
 __all__ = [
@@ -57,7 +58,6 @@ __all__ = [
     "check_request",
     "facts_needed",
     "inspected_operations",
-    "json_body_operations",
 ]
 
 PROFILES = ("unrestricted", "baseline", "restricted")
@@ -805,15 +805,6 @@ def _exec_privileged(req: _Request) -> Iterator[_Finding]:
         yield "Privileged", "is true: the process would get every capability and host device"
 
 
-_TARGET_ACTIONS = {
-    "container.exec": "exec into it",
-    "container.exec.start": "starting an exec in it",
-    "container.archive.write": "writing files into it",
-    "container.attach": "attaching to its input",
-    "container.attach_ws": "attaching to its input",
-}
-
-
 def _target_container(req: _Request) -> Iterator[_Finding]:
     """exec, file writes and stdin attach reach whatever the container itself can reach."""
     if req.operation in ("container.attach", "container.attach_ws") and not go_bool(
@@ -824,7 +815,7 @@ def _target_container(req: _Request) -> Iterator[_Finding]:
     if target is None:
         return  # the daemon answers "No such container"
     name, inspect = target
-    action = _TARGET_ACTIONS[req.operation]
+    action = TARGET_ACTIONS[req.operation]
     for problem in _container_problems(req, inspect):
         yield f'container "{name}"', f"{problem}; {action} is refused"
 
@@ -850,7 +841,7 @@ def _exec_start(req: _Request) -> Iterator[_Finding]:
     inspect = req.fact(FactQuery("container", container_id))
     if inspect is None:
         return
-    action = _TARGET_ACTIONS[req.operation]
+    action = TARGET_ACTIONS[req.operation]
     for problem in _container_problems(req, inspect):
         yield shown, f"runs in a container that {problem}; {action} is refused"
 
@@ -1257,8 +1248,8 @@ CHECKS: tuple[Check, ...] = (
           "query checkpoint-dir, CheckpointDir", "any host directory", _checkpoint_directory),
     Check("exec-privileged", "baseline", _ops(_EXEC), "Privileged (exec)", "Privileged true",
           _exec_privileged),
-    Check("target-container", "baseline",
-          _ops(_EXEC, "container.archive.write", "container.attach", "container.attach_ws"),
+    # the operations whose path container the relay pins to the ID judged here
+    Check("target-container", "baseline", PINNED_OPERATIONS,
           "the container named in the path",
           "exec, file upload or stdin attach into a container that is privileged, shares a "
           "host namespace, has added capabilities or devices, or mounts host paths",
@@ -1312,38 +1303,12 @@ CHECKS: tuple[Check, ...] = (
 )
 # fmt: on
 
-_JSON_BODIES = frozenset(
-    {
-        "container.create",
-        "container.update",
-        "container.start",
-        "container.exec",
-        "volume.create",
-        "network.create",
-        "service.create",
-        "service.update",
-        "plugin.pull",
-        "plugin.upgrade",
-        "checkpoint.create",
-    }
-)
-
-
 _INSPECTED = frozenset().union(*(check.operations for check in CHECKS))
 
 
 def inspected_operations() -> frozenset[str]:
     """Operations whose body, query or target the baseline and restricted profiles check."""
     return _INSPECTED
-
-
-def json_body_operations() -> frozenset[str]:
-    """Inspected operations whose body is JSON and must be decoded (``decode_body``).
-
-    The others are judged on their query and facts alone; their bodies (build contexts, file
-    archives, image tarballs) stream through undecoded and are passed as ``None``.
-    """
-    return _JSON_BODIES
 
 
 def _select_checks(profile: str, operation: str) -> tuple[Check, ...]:
@@ -1407,10 +1372,10 @@ def check_request(
 ) -> Violation | None:
     """The first violation of ``profile`` in table order, or ``None`` if the request passes.
 
-    ``body`` is ``decode_body``'s result (``None`` for no body, or for operations outside
-    ``json_body_operations``). Raises ``ProtocolError`` (400) where dockerd's own decoding would
-    fail (a string where a boolean belongs, ...). A fact ``facts_needed`` asked for but absent
-    from ``facts`` is a violation.
+    ``body`` is ``decode_body``'s result (``None`` for no body, or for operations whose
+    registry row has no judged JSON body). Raises ``ProtocolError`` (400) where dockerd's own
+    decoding would fail (a string where a boolean belongs, ...). A fact ``facts_needed`` asked
+    for but absent from ``facts`` is a violation.
     """
     request = _Request(operation, params, query, body, settings, facts)
     for check in _checks_for(profile, operation):
