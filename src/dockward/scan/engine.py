@@ -12,6 +12,12 @@ Per endpoint (notes/auditors.md §7 and §9):
    suites) are tried with handshake-only connections.
 4. Where the API answered (anonymously, or with ``--cert-path``), the read-only audit.
 
+What the network and the peer do (refusals, resets, timeouts, TLS alerts, broken HTTP) becomes
+notes in that endpoint's result: one odd endpoint must not end a scan of thousands. Anything
+else is a bug in the scanner, and a scan with a bug in it cannot be trusted to have found what
+it reports: it stops with ``ScannerBug``, which names the endpoint and keeps the original
+exception (and its traceback) as its cause.
+
 The engine reports progress through a ``ScanObserver``; it never prints.
 """
 
@@ -24,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from dockward import __version__
+from dockward.errors import DockwardError
 from dockward.scan import deep
 from dockward.scan.audit import MAX_CONTAINERS, audit, collect, docker_version
 from dockward.scan.checks import findings
@@ -59,6 +66,23 @@ from dockward.scan.verdicts import legacy_versions, plaintext_exposure, tls_expo
 DEFAULT_CONCURRENCY = 256
 DEFAULT_TIMEOUT = 5.0
 UNREPORTED = (EndpointState.CLOSED, EndpointState.FILTERED)
+# What the network and the peer can raise in a probe (OSError covers ssl.SSLError, resets and
+# TimeoutError); these are notes in the endpoint's result. Any other exception is a bug.
+NETWORK_ERRORS = (OSError, EOFError, HttpError, Unreachable)
+
+
+class ScannerBug(DockwardError):
+    """A programming error while scanning ``endpoint``: the scan stops (exit code 3)."""
+
+    exit_code = 3
+
+    def __init__(self, endpoint: str, error: Exception) -> None:
+        super().__init__(
+            f"internal error while scanning {endpoint}: {type(error).__name__}: {error} "
+            "(a bug in dockward scan; the scan was stopped)"
+        )
+        self.endpoint = endpoint
+        self.error = error
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +132,17 @@ class _Draft:
 async def scan_endpoint(
     endpoint: Endpoint, options: ScanOptions, settings: ProbeSettings, now: dt.datetime
 ) -> EndpointResult:
-    """Probe one endpoint; never raises for what the network does."""
+    """Probe one endpoint; never raises for what the network does, raises ``ScannerBug`` for a
+    bug in the scanner."""
+    try:
+        return await _probe(endpoint, options, settings, now)
+    except Exception as err:  # NETWORK_ERRORS are handled inside: this is a bug
+        raise ScannerBug(str(endpoint), err) from err
+
+
+async def _probe(
+    endpoint: Endpoint, options: ScanOptions, settings: ProbeSettings, now: dt.datetime
+) -> EndpointResult:
     draft = _Draft(endpoint)
     try:
         connection = await plain_connection(endpoint, settings)
@@ -140,7 +174,7 @@ async def scan_endpoint(
             await first.close()
     except Unreachable as gone:
         draft.errors.append(f"connection failed during the scan: {gone}")
-    except Exception as err:  # one odd endpoint must not end a scan of thousands
+    except NETWORK_ERRORS as err:  # one odd endpoint must not end a scan of thousands
         draft.errors.append(f"probe error: {type(err).__name__}: {err}")
     finally:
         await connection.close()
