@@ -20,9 +20,10 @@ The checks see requests as dockerd will act on them:
 * state the request does not carry comes from the daemon's own inspect answers (``Facts``): the
   options of a named volume, the mounts and privileges of a container one execs into, writes
   files into or takes volumes from, the driver of a network a service joins. ``facts_needed``
-  lists the lookups still missing; call it again with what was fetched until it returns ``[]``
-  (at most three rounds: a container, then its volumes). A lookup the caller did not make is a
-  violation ("could not be checked"), never an implicit allow.
+  lists the lookups still missing; call it again with what was fetched until it returns ``[]``,
+  for ``MAX_FACT_ROUNDS`` rounds at most (the deepest chain takes three: an exec, its container,
+  then that container's volumes). A lookup the caller did not make is a violation ("could not
+  be checked"), never an implicit allow.
 
 Pure functions: no I/O, no logging. Decisions where the daemon's behaviour left a choice are
 documented on the rows and in docs/policy.md ("Profiles").
@@ -48,6 +49,7 @@ __all__ = [
     "CHECKS",
     "DEFAULT_MASKED_PATHS",
     "DEFAULT_READONLY_PATHS",
+    "MAX_FACT_ROUNDS",
     "PROFILES",
     "SAFE_SYSCTLS",
     "Check",
@@ -114,6 +116,14 @@ class FactQuery:
 
 Facts: TypeAlias = Mapping[FactQuery, Mapping[str, object] | None]
 """The daemon's inspect answers; ``None`` = the daemon does not know the object (404)."""
+
+MAX_FACT_ROUNDS = 4
+"""How many rounds of lookups a caller of ``facts_needed`` makes before it judges anyway.
+
+The deepest chain the checks follow takes three (an exec, its container, that container's named
+volumes); one more is slack. A fact still missing after the last round refuses the request
+("could not be checked"), as any lookup the caller did not make.
+"""
 
 
 # --- constants the checks use --------------------------------------------------------------

@@ -2,8 +2,9 @@
 
 ``collect`` reads ``/version``, ``/info``, ``/containers/json?all=1`` and each container's
 inspect through a ``fetch`` function (read-only ``GET``s); ``audit`` turns those facts into
-findings through two tables, ``DAEMON_CHECKS`` and ``CONTAINER_CHECKS``. Each check is a function
-from facts to evidence strings: no evidence, no finding.
+``Evidence`` through two tables, ``DAEMON_CHECKS`` and ``CONTAINER_CHECKS``, and the table of
+known vulnerabilities. Each check is a function from facts to evidence strings: no evidence, no
+finding. ``audit`` is the producer of the posture rows of ``checks.CHECKS``.
 """
 
 from __future__ import annotations
@@ -14,8 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from dockward.scan.checks import finding
-from dockward.scan.findings import DockerVersion, Finding, Severity
+from dockward.scan.findings import CheckId, DockerVersion, Evidence, Severity
 from dockward.scan.vulns import matching
 
 Fetch = Callable[[str], Awaitable[Any]]
@@ -98,18 +98,18 @@ def docker_version(version: dict[str, Any]) -> DockerVersion:
     )
 
 
-def audit(facts: DaemonFacts, endpoint: str) -> list[Finding]:
+def audit(facts: DaemonFacts) -> list[Evidence]:
     """Every daemon and container finding, daemon first, in table order."""
-    found: list[Finding] = []
+    found: list[Evidence] = []
     for check_id, check in DAEMON_CHECKS:
-        found += [finding(check_id, endpoint, evidence) for evidence in check(facts)]
-    found += _vulnerabilities(facts, endpoint)
+        found += [Evidence(check_id, evidence) for evidence in check(facts)]
+    found += _vulnerabilities(facts)
     for container in facts.containers:
         name = _container_name(container)
         for check_id, ccheck in CONTAINER_CHECKS:
             for evidence in ccheck(container):
                 severity = _severity_override(check_id, evidence)
-                found.append(finding(check_id, endpoint, f"{name}: {evidence}", severity=severity))
+                found.append(Evidence(check_id, f"{name}: {evidence}", severity=severity))
     return found
 
 
@@ -197,22 +197,22 @@ def _experimental(facts: DaemonFacts) -> list[str]:
     return ["ExperimentalBuild is true"] if on else []
 
 
-DAEMON_CHECKS: tuple[tuple[str, DaemonCheck], ...] = (
-    ("DW-DAEMON-INSECURE-LISTENER", _insecure_listeners),
-    ("DW-DAEMON-WARNING", _other_warnings),
-    ("DW-DAEMON-SECCOMP", _seccomp),
-    ("DW-DAEMON-INSECURE-REGISTRY", _insecure_registries),
-    ("DW-DAEMON-NO-AUTHZ", _no_authz),
-    ("DW-DAEMON-NO-USERNS", _no_userns),
-    ("DW-DAEMON-NO-LSM", _no_lsm),
-    ("DW-DAEMON-NO-LIVE-RESTORE", _no_live_restore),
-    ("DW-DAEMON-NO-NEW-PRIVILEGES", _no_new_privileges),
-    ("DW-DAEMON-EXPERIMENTAL", _experimental),
-    ("DW-DAEMON-NOT-ROOTLESS", _not_rootless),
+DAEMON_CHECKS: tuple[tuple[CheckId, DaemonCheck], ...] = (
+    (CheckId.DAEMON_INSECURE_LISTENER, _insecure_listeners),
+    (CheckId.DAEMON_WARNING, _other_warnings),
+    (CheckId.DAEMON_SECCOMP, _seccomp),
+    (CheckId.DAEMON_INSECURE_REGISTRY, _insecure_registries),
+    (CheckId.DAEMON_NO_AUTHZ, _no_authz),
+    (CheckId.DAEMON_NO_USERNS, _no_userns),
+    (CheckId.DAEMON_NO_LSM, _no_lsm),
+    (CheckId.DAEMON_NO_LIVE_RESTORE, _no_live_restore),
+    (CheckId.DAEMON_NO_NEW_PRIVILEGES, _no_new_privileges),
+    (CheckId.DAEMON_EXPERIMENTAL, _experimental),
+    (CheckId.DAEMON_NOT_ROOTLESS, _not_rootless),
 )
 
 
-def _vulnerabilities(facts: DaemonFacts, endpoint: str) -> list[Finding]:
+def _vulnerabilities(facts: DaemonFacts) -> list[Evidence]:
     authz = bool((facts.info.get("Plugins") or {}).get("Authorization"))
     versions = {"engine": _str(facts.version.get("Version"))}
     for component in facts.version.get("Components") or []:
@@ -226,13 +226,7 @@ def _vulnerabilities(facts: DaemonFacts, endpoint: str) -> list[Finding]:
                 "distribution builds may carry a backported fix)"
             )
             found.append(
-                finding(
-                    "DW-ENGINE-VULNERABLE",
-                    endpoint,
-                    evidence,
-                    severity=row.severity,
-                    cve=(row.cve,),
-                )
+                Evidence(CheckId.ENGINE_VULNERABLE, evidence, severity=row.severity, cve=(row.cve,))
             )
     return found
 
@@ -343,25 +337,25 @@ def _public_ports(container: dict[str, Any]) -> list[str]:
     return found
 
 
-CONTAINER_CHECKS: tuple[tuple[str, ContainerCheck], ...] = (
-    ("DW-CONTAINER-PRIVILEGED", _privileged),
-    ("DW-CONTAINER-DOCKER-SOCKET", _docker_socket),
-    ("DW-CONTAINER-HOST-ROOT", _host_root),
-    ("DW-CONTAINER-SENSITIVE-MOUNT", _sensitive_mount),
-    ("DW-CONTAINER-CAP-ADD", _cap_add),
-    ("DW-CONTAINER-HOST-NETWORK", _namespace("NetworkMode")),
-    ("DW-CONTAINER-HOST-PID", _namespace("PidMode")),
-    ("DW-CONTAINER-HOST-IPC", _namespace("IpcMode")),
-    ("DW-CONTAINER-HOST-UTS", _namespace("UTSMode")),
-    ("DW-CONTAINER-HOST-USERNS", _namespace("UsernsMode")),
-    ("DW-CONTAINER-UNCONFINED", _unconfined),
-    ("DW-CONTAINER-DEVICES", _devices),
-    ("DW-CONTAINER-PUBLIC-PORT", _public_ports),
+CONTAINER_CHECKS: tuple[tuple[CheckId, ContainerCheck], ...] = (
+    (CheckId.CONTAINER_PRIVILEGED, _privileged),
+    (CheckId.CONTAINER_DOCKER_SOCKET, _docker_socket),
+    (CheckId.CONTAINER_HOST_ROOT, _host_root),
+    (CheckId.CONTAINER_SENSITIVE_MOUNT, _sensitive_mount),
+    (CheckId.CONTAINER_CAP_ADD, _cap_add),
+    (CheckId.CONTAINER_HOST_NETWORK, _namespace("NetworkMode")),
+    (CheckId.CONTAINER_HOST_PID, _namespace("PidMode")),
+    (CheckId.CONTAINER_HOST_IPC, _namespace("IpcMode")),
+    (CheckId.CONTAINER_HOST_UTS, _namespace("UTSMode")),
+    (CheckId.CONTAINER_HOST_USERNS, _namespace("UsernsMode")),
+    (CheckId.CONTAINER_UNCONFINED, _unconfined),
+    (CheckId.CONTAINER_DEVICES, _devices),
+    (CheckId.CONTAINER_PUBLIC_PORT, _public_ports),
 )
 
 
-def _severity_override(check_id: str, evidence: str) -> Severity | None:
-    if check_id == "DW-CONTAINER-CAP-ADD":
+def _severity_override(check_id: CheckId, evidence: str) -> Severity | None:
+    if check_id is CheckId.CONTAINER_CAP_ADD:
         caps = set(evidence.removeprefix("CapAdd: ").split(", "))
         return Severity.HIGH if caps & DANGEROUS_CAPS else None
     return None
