@@ -44,4 +44,4 @@ lint: install-tests
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .pytest-tmp .mypy_cache .ruff_cache

@@ -23,6 +23,9 @@ if _TESTS_DIR not in sys.path:
 from support.dockerd import DockerDaemon  # noqa: E402
 from support.images import BUSYBOX_TAG, build_busybox_image  # noqa: E402
 
+# Temporary files in the checkout, removed when the session ends (see support/scratch.py).
+pytest_plugins = ("support.scratch",)
+
 
 @pytest.fixture(scope="session")
 def dockerd() -> Iterator[DockerDaemon]:

@@ -232,17 +232,21 @@ def test_ca_rotation_overlap_then_retire(gateway, state):
 def test_renew_with_revoke_old(gateway, state):
     ca(state, "issue", "client", "bob")
     bob = state.client_dir("bob")
-    keep = bob.parent / "bob-old"
-    subprocess.run(["cp", "-a", str(bob), str(keep)], check=True)
+    first = bob.parent / "bob-first"
+    second = bob.parent / "bob-second"
+    subprocess.run(["cp", "-a", str(bob), str(first)], check=True)
     ca(state, "renew", "bob")
+    subprocess.run(["cp", "-a", str(bob), str(second)], check=True)
     assert docker(gateway, bob, "ps").returncode == 0
-    assert docker(gateway, keep, "ps").returncode == 0  # the old one stays valid until revoked
+    assert docker(gateway, first, "ps").returncode == 0  # the old one stays valid until revoked
     ca(state, "renew", "bob", "--revoke-old")
     wait_for(
-        lambda: docker(gateway, keep, "ps").returncode != 0,
-        what="the old certificate to stop working",
+        lambda: docker(gateway, second, "ps").returncode != 0,
+        what="the renewed certificate to stop working",
     )
     assert docker(gateway, state.client_dir("bob"), "ps").returncode == 0
+    # Only the certificate renewed is revoked; the earlier, superseded one is left alone.
+    assert docker(gateway, first, "ps").returncode == 0
 
 
 def test_expired_crl_refuses_everyone_with_a_clear_log_line(state, dockerd, busybox_image):

@@ -58,23 +58,26 @@ def test_up_creates_everything_then_reuses_it(tmp_path, dockerd):
 
 def test_unix_listener_identifies_the_peer_by_uid(pki, dockerd, tmp_path):
     path = Path(f"/tmp/dw-{os.getpid()}-{tmp_path.name[-6:]}.sock")
-    with GatewayProcess(pki, dockerd.socket_path, unix_socket=path) as gateway:
-        assert stat.S_IMODE(path.stat().st_mode) == 0o600
-        result = subprocess.run(
-            [find_docker_cli(), "-H", f"unix://{path}", "ps"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env={k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")},
-        )
-        assert result.returncode == 0, result.stderr
-        wait_for(
-            lambda: any(e["identity"]["kind"] == "unix" for e in gateway.access_entries()),
-            what="an access-log line from the unix listener",
-        )
-        entry = next(e for e in gateway.access_entries() if e["identity"]["kind"] == "unix")
-        assert entry["identity"]["uid"] == os.getuid() and entry["identity"]["pid"] > 0
-    assert not path.exists()
+    try:
+        with GatewayProcess(pki, dockerd.socket_path, unix_socket=path) as gateway:
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600
+            result = subprocess.run(
+                [find_docker_cli(), "-H", f"unix://{path}", "ps"],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                env={k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")},
+            )
+            assert result.returncode == 0, result.stderr
+            wait_for(
+                lambda: any(e["identity"]["kind"] == "unix" for e in gateway.access_entries()),
+                what="an access-log line from the unix listener",
+            )
+            entry = next(e for e in gateway.access_entries() if e["identity"]["kind"] == "unix")
+            assert entry["identity"]["uid"] == os.getuid() and entry["identity"]["pid"] > 0
+        assert not path.exists()
+    finally:
+        path.unlink(missing_ok=True)  # the gateway removes it; a failed test must too
 
 
 def test_daemon_unreachable_is_502_with_a_message_and_the_gateway_stays_up(pki, tmp_path):

@@ -1,4 +1,5 @@
-"""The end-to-end harness itself works: a private dockerd that really runs containers."""
+"""The end-to-end harness itself works: a private dockerd that really runs containers, and
+temporary files that leave nothing behind."""
 
 from __future__ import annotations
 
@@ -6,6 +7,10 @@ import datetime
 import ipaddress
 import json
 import os
+import signal
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -13,7 +18,8 @@ import pytest
 
 from support.dockerd import DEAD_PROXY, DockerDaemon, DockerdError, mounts_under
 from support.images import build_busybox_image
-from support.waiting import free_port
+from support.scratch import SCRATCH_ROOT
+from support.waiting import free_port, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -169,3 +175,76 @@ def test_failed_start_reports_log_and_cleans_up() -> None:
         daemon.start()
     assert daemon.process is None
     assert daemon.base_dir == ""
+
+
+# -- temporary files ---------------------------------------------------------------------------
+
+INNER_SESSION = """
+import signal
+from pathlib import Path
+
+from support.gateway import GatewayProcess, TestPKI
+
+
+def test_leaves_files(tmp_path):
+    (tmp_path / "data.bin").write_bytes(bytes(4096))
+    gateway = GatewayProcess(TestPKI(tmp_path / "pki"), "/nonexistent/docker.sock")
+    report = Path(__file__).with_name("report")
+    report.with_suffix(".part").write_text(f"{tmp_path}\\n{gateway.dir}\\n")
+    report.with_suffix(".part").rename(report)  # whole when it appears: SIGTERM may follow
+    if "{end}" == "sigterm":
+        signal.pause()
+    assert False, "fails on purpose: cleaning up must not depend on the outcome"
+"""
+
+
+def test_temporary_files_are_in_the_checkout(tmp_path: Path) -> None:
+    assert tmp_path.is_relative_to(SCRATCH_ROOT / str(os.getpid()))
+    assert not tmp_path.is_relative_to(tempfile.gettempdir())
+
+
+@pytest.mark.parametrize("end", ["failure", "sigterm"])
+def test_a_session_leaves_no_temporary_files(tmp_path: Path, end: str) -> None:
+    """A pytest session with the suite's plugin: its basetemp, a gateway's scratch directory and
+    an abandoned session's directory are gone afterwards, whether a test failed or the session was
+    terminated."""
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    abandoned = SCRATCH_ROOT / str(gone.pid)  # as if a session had been killed with SIGKILL
+    (abandoned / "old").mkdir(parents=True)
+    inner = tmp_path / "inner"
+    inner.mkdir()
+    (inner / "test_inner.py").write_text(INNER_SESSION.replace("{end}", end))
+    system_tmp = tmp_path / "system-tmp"
+    system_tmp.mkdir()
+    tests_dir = Path(__file__).resolve().parents[1]
+    env = {
+        **os.environ,
+        "TMPDIR": str(system_tmp),
+        "PYTHONPATH": os.pathsep.join(
+            [str(tests_dir), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+        ),
+    }
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "support.scratch"]
+    command += ["-p", "no:cacheprovider", str(inner / "test_inner.py")]
+    session = subprocess.Popen(
+        command, cwd=tests_dir.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    report = inner / "report"
+    try:
+        wait_for(report.exists, timeout=60, what="the inner session's test to start")
+        if end == "sigterm":
+            session.send_signal(signal.SIGTERM)
+        output, _ = session.communicate(timeout=60)
+    finally:
+        if session.poll() is None:
+            session.kill()
+            session.wait()
+    # 1: a test failed; 2: interrupted, as by Ctrl-C (not killed by the signal)
+    assert session.returncode == (1 if end == "failure" else 2), output.decode()
+    basetemp, gateway_dir = (Path(line) for line in report.read_text().splitlines())
+    assert basetemp.is_relative_to(SCRATCH_ROOT / str(session.pid))
+    assert not (SCRATCH_ROOT / str(session.pid)).exists()
+    assert gateway_dir.is_relative_to(system_tmp)
+    assert list(system_tmp.iterdir()) == []
+    assert not abandoned.exists()

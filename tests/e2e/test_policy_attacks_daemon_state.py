@@ -19,7 +19,6 @@ import pytest
 from support.clients import DockerCLI
 from support.gateway import GatewayProcess, serving
 from support.raw_http import Reply, assert_denied, send
-from support.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -971,23 +970,16 @@ def test_env_values_are_redacted_for_ci(gw, admin):
 def test_audit_mode_lets_a_privileged_create_through_and_logs_why(gw, dockerd, busybox_image):
     name = unique("audited")
     body = {"Image": busybox_image, "HostConfig": {"Privileged": True}}
+    mark = gw.access_mark()
     reply = send(gw, "rollout-1", "POST", f"/containers/create?name={name}", body)
     try:
         assert reply.status == 201, reply
         assert inspect(dockerd, name)["HostConfig"]["Privileged"] is True
-
-        def entry() -> dict | None:
-            return next(
-                (
-                    e
-                    for e in gw.access_entries()
-                    if e["decision"] == "audit-deny" and e["role"] == "rollout"
-                ),
-                None,
-            )
-
-        logged = wait_for(entry, what="the audit-deny access-log line")
-        assert logged["operation"] == "container.create" and logged["status"] == 201
+        logged = gw.access_entry(
+            lambda e: e["operation"] == "container.create", what="the create", after=mark
+        )
+        assert logged["decision"] == "audit-deny" and logged["role"] == "rollout"
+        assert logged["status"] == 201
         assert logged["reason"].startswith(
             'denied by role "rollout" (profile baseline): HostConfig.Privileged is true'
         )

@@ -93,14 +93,14 @@ def test_ci_runs_and_execs_but_cannot_push_or_save(roles_gateway, busybox_image)
 
 def test_audit_mode_lets_a_would_deny_through_and_logs_it(roles_gateway, busybox_image, dockerd):
     name = f"audit-{uuid.uuid4().hex[:6]}"
+    mark = roles_gateway.access_mark()
     result = docker_as(roles_gateway, "rollout", "create", "--name", name, busybox_image, "true")
     assert result.returncode == 0, result.stderr
     assert dockerd.api("GET", f"/containers/{name}/json")[0] == 200
-    wait_for(
-        lambda: any(e["decision"] == "audit-deny" for e in roles_gateway.access_entries()),
-        what="the audit-deny access-log line",
+    entry = roles_gateway.access_entry(
+        lambda e: e["operation"] == "container.create", what="the create", after=mark
     )
-    entry = next(e for e in roles_gateway.access_entries() if e["decision"] == "audit-deny")
+    assert entry["decision"] == "audit-deny" and entry["status"] == 201
     assert entry["role"] == "rollout" and "container.create is not allowed" in entry["reason"]
     dockerd.api("DELETE", f"/containers/{name}?force=1")
 

@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from support.gateway import read_until_close, tls_connect
+from support.gateway import read_until_close, source_of, tls_connect
 
 pytestmark = pytest.mark.e2e
 
@@ -237,22 +237,25 @@ def test_a_request_pipelined_right_behind_a_body_is_answered(gateway, pki, docke
 
 def test_a_malformed_second_request_gets_an_answer_and_a_log_line(gateway, pki):
     with tls_connect(gateway, pki.client("admin")) as sock:
+        source = source_of(sock)
         sock.sendall(b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n")
         assert read_response(sock).startswith(b"HTTP/1.1 200 ")
         sock.sendall(b"GET /_ping HTTP/1.1\nHost: x\n\n")
         assert read_until_close(sock).startswith(b"HTTP/1.1 400 ")
-    entries = gateway.access_entries()
-    assert any(e["decision"] == "refuse" and "bare LF" in e.get("reason", "") for e in entries)
+    entry = gateway.access_entry(
+        lambda e: e["source"] == source and e["status"] == 400, what="the bare-LF request"
+    )
+    assert entry["decision"] == "refuse" and "bare LF" in entry["reason"]
 
 
 def test_refusals_after_the_route_allowed_are_logged_as_refusals(gateway, pki):
     with tls_connect(gateway, pki.client("admin")) as sock:
+        source = source_of(sock)
         sock.sendall(
             b"GET /v1.41/containers/json HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
             b"Upgrade: tcp\r\n\r\n"
         )
         assert read_until_close(sock).startswith(b"HTTP/1.1 400 ")
-    entry = [
-        e for e in gateway.access_entries() if "Upgrade is not accepted" in e.get("reason", "")
-    ]
-    assert entry and entry[-1]["decision"] == "refuse"
+    entry = gateway.access_entry(lambda e: e["source"] == source, what="the Upgrade request")
+    assert entry["decision"] == "refuse" and entry["operation"] == "container.list"
+    assert entry["reason"] == "Upgrade is not accepted on container.list"

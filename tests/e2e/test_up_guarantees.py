@@ -255,3 +255,14 @@ def test_the_access_log_of_up_is_reopened_after_a_move_and_after_sighup(up: Up) 
     up.process.send_signal(signal.SIGHUP)
     wait_for(log.exists, what="SIGHUP to reopen access.log")
     wait_for(lambda: logged_after("after-hup"), what="lines in access.log after SIGHUP")
+
+
+def test_up_warns_about_a_trust_bundle_override(tmp_path: Path, dockerd) -> None:
+    listen = f"127.0.0.1:{free_port()}"
+    bundle = tmp_path / "corporate-ca.pem"
+    with Up(
+        tmp_path / "state", listen, dockerd.socket_path, env={"REQUESTS_CA_BUNDLE": str(bundle)}
+    ) as up:
+        up.wait_ready()
+        (line,) = [line for line in up.lines if "REQUESTS_CA_BUNDLE" in line]
+        assert line.startswith("dockward: warning: ") and "env -u REQUESTS_CA_BUNDLE" in line

@@ -21,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -186,6 +186,30 @@ class GatewayProcess:
             return []
         return [json.loads(line) for line in text.splitlines() if line.strip()]
 
+    def access_mark(self) -> int:
+        """How many access-log lines there are now: ``access_entry(after=...)`` skips them."""
+        return len(self.access_entries())
+
+    def access_entry(
+        self,
+        match: Callable[[dict[str, Any]], bool],
+        *,
+        what: str,
+        after: int = 0,
+        timeout: float = 10.0,
+    ) -> dict[str, Any]:
+        """The last access-log line past ``after`` that ``match`` accepts, once it is written.
+
+        The gateway writes the line after it answers, so a test polls for it; and a shared
+        gateway's log holds earlier tests' lines, so ``match`` names this test's request (its
+        source port, see ``source_of``) or ``after`` is a mark taken before the request.
+        """
+
+        def found() -> dict[str, Any] | None:
+            return next((e for e in reversed(self.access_entries()[after:]) if match(e)), None)
+
+        return wait_for(found, timeout, what=f"the access-log line for {what}")
+
     def reload(self) -> None:
         assert self.process is not None
         self.process.send_signal(signal.SIGHUP)
@@ -258,6 +282,12 @@ def tls_connect(gateway: GatewayProcess, bundle: Path | None) -> ssl.SSLSocket:
         ctx.load_cert_chain(str(bundle / "cert.pem"), str(bundle / "key.pem"))
     raw = socket.create_connection(("127.0.0.1", gateway.port), timeout=30)
     return ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+
+
+def source_of(sock: ssl.SSLSocket | socket.socket) -> str:
+    """The ``source`` the gateway logs for a connection from ``sock``."""
+    host, port = sock.getsockname()[:2]
+    return f"{host}:{port}"
 
 
 def read_until_close(sock: ssl.SSLSocket | socket.socket) -> bytes:

@@ -8,6 +8,7 @@ import shlex
 import subprocess
 import sys
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +17,23 @@ from .waiting import wait_for
 
 
 def dockward(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    """``dockward ARGS`` in a subprocess, as a user types it."""
+    """``dockward ARGS`` in a subprocess, as a user types it (no trust-bundle overrides)."""
     return subprocess.run(
-        [sys.executable, "-m", "dockward", *args], capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "dockward", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=_without_trust_overrides(os.environ),
     )
+
+
+# Set on some hosts (this one too); they change which CA Python clients trust and make `up` and
+# `ca issue` print a warning. Tests that want them set them explicitly.
+TRUST_OVERRIDES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+
+
+def _without_trust_overrides(environ: Mapping[str, str]) -> dict[str, str]:
+    return {k: v for k, v in environ.items() if k not in TRUST_OVERRIDES}
 
 
 class Up:
@@ -50,7 +64,7 @@ class Up:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            env={**os.environ, **(env or {})},
+            env={**_without_trust_overrides(os.environ), **(env or {})},
         )
         self.lines: list[str] = []
         self.errors: list[str] = []

@@ -213,6 +213,7 @@ def issue_client_command(
 
         for warning in role_warnings(state, name, done.issued.cert, role):
             typer.echo(f"dockward: warning: {warning}", err=True)
+        _warn_trust_override()
 
 
 # -- list --------------------------------------------------------------------------------------
@@ -359,8 +360,7 @@ def renew_command(
         else:
             typer.echo(f"wrote client bundle {new.location} ({_bundle_files()})")
         if done.crl is not None:
-            for entry in done.revoked:
-                typer.echo(f"revoked the previous certificate (serial {entry.serial_hex})")
+            typer.echo(f"revoked the previous certificate (serial {done.old.serial_hex})")
             _print_crl(done.crl)
         else:
             typer.echo(
@@ -479,6 +479,7 @@ def bundle_command(
         typer.echo("to use it:")
         for line in env_lines(host, target):
             typer.echo(f"  {line}")
+        _warn_trust_override()
 
 
 @app.command("context")
@@ -527,6 +528,7 @@ def context_command(
         typer.echo("or, where the bundle files are, create it directly:")
         typer.echo(f"  {handoff.context_create_command(context, host, credentials.source)}")
         typer.echo("DOCKER_HOST overrides the current context: unset it first")
+        _warn_trust_override()
 
 
 # -- status ------------------------------------------------------------------------------------
@@ -648,6 +650,12 @@ def _errors() -> Iterator[None]:
     except OSError as err:
         where = f"{err.filename}: " if err.filename else ""
         raise UsageError(f"{where}{os_error_reason(err)}") from err
+
+
+def _warn_trust_override() -> None:
+    warning = handoff.trust_override_warning(os.environ)
+    if warning is not None:
+        typer.echo(f"dockward: warning: {warning}", err=True)
 
 
 def _print_table(table: Sequence[Sequence[str]], styles: Sequence[str]) -> None:

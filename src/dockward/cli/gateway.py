@@ -119,6 +119,11 @@ def up(
     for line in first.lines:
         print(f"dockward: {line}")
     settings = state_config(state.path, config, flags)  # now with the policy just written
+    from dockward.pki.handoff import trust_override_warning
+
+    warning = trust_override_warning(os.environ)
+    if warning is not None:
+        print(f"dockward: warning: {warning}")
     print("dockward: use the admin bundle with:")
     for line in env_lines(client_address(settings), state.client_dir("admin")):
         print(f"  {line}")

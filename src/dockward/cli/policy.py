@@ -14,16 +14,16 @@ from typing import Annotated
 import typer
 
 from dockward.errors import ProtocolError, UsageError
-from dockward.gateway.facts import MAX_ROUNDS
 from dockward.http1.body import ChunkedReader
 from dockward.http1.request import find_head_end, parse_request_head
 from dockward.identity import PeerIdentity
 from dockward.policy.decision import Decision
 from dockward.policy.engine import RolePolicy
 from dockward.policy.gojson import decode_body
+from dockward.policy.operations import ACCESS
 from dockward.policy.paths import parse_query, split_target
-from dockward.policy.profiles import FactQuery
-from dockward.policy.roles import ACCESS_BY_OPERATION, PRESETS, Selector, load_policy_config
+from dockward.policy.profiles import MAX_FACT_ROUNDS, FactQuery
+from dockward.policy.roles import PRESETS, Selector, load_policy_config
 from dockward.policy.routes import classify_route
 
 app = typer.Typer(
@@ -111,7 +111,7 @@ def decide(
         query = parse_query(split.query)
         decoded = decode_body(body) if body and decision.inspect_body else None
         facts: dict[FactQuery, Mapping[str, object] | None] = {}
-        for _ in range(MAX_ROUNDS):  # offline: every lookup answers "no such object"
+        for _ in range(MAX_FACT_ROUNDS):  # offline: every lookup answers "no such object"
             queries = policy.facts_needed(decision, request, query, decoded, facts)
             if not queries:
                 break
@@ -180,7 +180,7 @@ def explain(
     )
     typer.echo("  allowed operations:")
     for operation in found.allowed_operations():
-        typer.echo(f"    {operation:32} {ACCESS_BY_OPERATION[operation].value}")
+        typer.echo(f"    {operation:32} {ACCESS[operation].value}")
     if found.profile == "unrestricted" and "*" in found.allow:
         typer.echo("    (and routes dockward does not know)")
     raise typer.Exit(0)

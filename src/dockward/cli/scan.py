@@ -2,7 +2,8 @@
 
 Parsing and printing only: targets are ``dockward.scan.targets``, the probes and the audit are
 ``dockward.scan.engine``, the outputs ``dockward.scan.report`` and ``dockward.scan.sarif``. Exit
-codes: 0 when no finding is at or above ``--fail-on``, 1 when one is, 2 for usage errors.
+codes: 0 when no finding is at or above ``--fail-on``, 1 when one is, 2 for usage errors, 3 when
+a bug in the scanner stopped the scan (its traceback on standard error, no report written).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import asyncio
 import datetime as dt
 import json
 import sys
+import traceback
 from pathlib import Path
 from typing import Annotated
 
@@ -23,6 +25,7 @@ from dockward.scan.audit import MAX_CONTAINERS
 from dockward.scan.engine import (
     DEFAULT_CONCURRENCY,
     DEFAULT_TIMEOUT,
+    ScannerBug,
     ScanOptions,
     build_report,
     scan,
@@ -112,7 +115,11 @@ def scan_command(
     if not quiet:
         err_console.print(BANNER, style="yellow")
     started = dt.datetime.now(dt.UTC)
-    results = _run(target_set, options, err_console, progress=not quiet)
+    try:
+        results = _run(target_set, options, err_console, progress=not quiet)
+    except ScannerBug as bug:  # main() prints the one-line reason and exits 3
+        traceback.print_exception(bug.error, file=sys.stderr)
+        raise
     report = build_report(
         results, targets, target_set.ports, options, started, dt.datetime.now(dt.UTC)
     )

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from dockward.errors import ProtocolError
 from dockward.http1.request import RequestHead, parse_request_head
+from dockward.policy.operations import Stream
 from dockward.policy.paths import RequestTarget, split_target
 from dockward.policy.routes import Classification, classify_route
 
@@ -79,7 +80,7 @@ def _head_refusal(head: RequestHead, request: Classification) -> tuple[int, str]
     if route is not None:
         if head.upgrade is not None and not route.hijack:
             return 400, f"Upgrade is not accepted on {route.operation}"
-        if route.operation == "container.attach_ws" and not _same_origin(head):
+        if route.spec.stream is Stream.WEBSOCKET and not _same_origin(head):
             return (
                 403,
                 "WebSocket attach refused: the Origin header does not match Host "

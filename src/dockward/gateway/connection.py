@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, cast
 from dockward.errors import ProtocolError
 from dockward.gateway.analysis import analyse_head_cached, media_type
 from dockward.gateway.events import ExchangeRecord, peer_json
-from dockward.gateway.facts import MAX_ROUNDS, fetch_facts
+from dockward.gateway.facts import fetch_facts
 from dockward.http1.body import (
     LAST_CHUNK,
     ChunkedReader,
@@ -56,8 +56,9 @@ from dockward.http1.response import (
 from dockward.identity import PeerIdentity, identity_from_certificate, identity_from_unix_socket
 from dockward.policy.decision import Decision
 from dockward.policy.gojson import decode_body
+from dockward.policy.operations import PINNED_OPERATIONS
 from dockward.policy.paths import parse_query
-from dockward.policy.profiles import FactQuery, Facts
+from dockward.policy.profiles import MAX_FACT_ROUNDS, FactQuery, Facts
 from dockward.policy.redact import redact_json
 from dockward.tls.session import HandshakeFailed, TLSServerSession
 
@@ -577,7 +578,7 @@ class ClientConnection(asyncio.Protocol):
         assert self.request is not None and self.decision is not None
         facts: dict[FactQuery, Mapping[str, object] | None] = {}
         try:
-            for _ in range(MAX_ROUNDS):
+            for _ in range(MAX_FACT_ROUNDS):
                 facts.update(await fetch_facts(self.gateway.upstream_path, queries))
                 queries = self.policy.facts_needed(
                     self.decision, self.request, self.query, body, facts
@@ -1118,9 +1119,7 @@ class ClientConnection(asyncio.Protocol):
 
 
 # Operations judged on the container their path names (profiles' target-container check).
-_PINNED_OPERATIONS = frozenset(
-    {"container.exec", "container.archive.write", "container.attach", "container.attach_ws"}
-)
+_PINNED_OPERATIONS = PINNED_OPERATIONS
 
 
 def _pin_target_container(raw: bytes, request: Classification, query: str, facts: Facts) -> bytes:

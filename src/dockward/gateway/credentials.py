@@ -25,14 +25,23 @@ from dockward.tls.context import build_server_context
 log = logging.getLogger("dockward.gateway")
 
 
-def modified_ns(path: Path | None) -> int | None:
-    """``path``'s modification time, or None when there is no path or no file (reload checks)."""
+# A file as a reload sees it: device, inode, size and modification time. Files are replaced by
+# rename, so a new version is a new inode even when it lands within the same clock tick.
+FileStamp = tuple[int, int, int, int]
+
+# How often one reload re-reads when a file changed while it was being read.
+STABLE_READ_ATTEMPTS = 3
+
+
+def file_stamp(path: Path | None) -> FileStamp | None:
+    """What identifies the version of ``path`` on disk, or None without a path or a file."""
     if path is None:
         return None
     try:
-        return path.stat().st_mtime_ns
+        st = path.stat()
     except OSError:
         return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 @dataclass
@@ -45,24 +54,47 @@ class CredentialState:
 
 
 class TLSCredentials:
-    """Loads and reloads the TLS material named by the ``[tls]`` config section."""
+    """Loads and reloads the TLS material named by the ``[tls]`` config section.
+
+    The certificate, key, CA bundle and CRL are separate files that change one by one, so one
+    load is kept only if no file changed while it was read (else it is read again), and a load
+    whose CRL does not verify against the bundle is in force (refusing everyone) but not
+    settled: ``reload(only_if_changed=True)`` tries again until it verifies, file change or not.
+    """
 
     def __init__(self, config: TlsConfig) -> None:
         self.config = config
-        self._stamps = self._read_stamps()
-        self.state = self._load()  # UsageError at startup: unreadable certificate or key
+        # UsageError at startup: unreadable certificate or key
+        self.state, self._read = self._load_stable()
+        self._refused: tuple[FileStamp | None, ...] | None = None  # files whose load failed
+        self._log_outcome(None)
         self._warned_refresh = False
 
     @property
     def context(self) -> ssl.SSLContext:
         return self.state.context
 
+    @property
+    def settled(self) -> bool:
+        """Whether the material in force was read whole and verified: nothing to retry."""
+        return self._read is not None and self.state.crl_problem is None
+
     def _paths(self) -> tuple[Path | None, ...]:
         config = self.config
         return (config.cert, config.key, config.ca, config.crl)
 
-    def _read_stamps(self) -> tuple[int | None, ...]:
-        return tuple(modified_ns(path) for path in self._paths())
+    def _stamps(self) -> tuple[FileStamp | None, ...]:
+        return tuple(file_stamp(path) for path in self._paths())
+
+    def _load_stable(self) -> tuple[CredentialState, tuple[FileStamp | None, ...] | None]:
+        """Load until no file changed during the load; return the state and the stamps of what
+        it read (None if the files kept changing: the next tick reads them again)."""
+        for _ in range(STABLE_READ_ATTEMPTS):
+            before = self._stamps()
+            state = self._load()
+            if self._stamps() == before:
+                return state, before
+        return state, None
 
     def _load(self) -> CredentialState:
         config = self.config
@@ -75,28 +107,44 @@ class TLSCredentials:
         except (RevocationListError, UsageError) as err:
             # Leave the CRL out of the context: OpenSSL then refuses every client certificate
             # ("unable to get certificate CRL"); an expired CRL is refused by OpenSSL too.
-            log.error("refusing every client until the CRL is fixed: %s", err)
             return CredentialState(context, None, str(err))
         context.load_verify_locations(cafile=str(config.crl))
-        log.info(
-            "CRL loaded: %d revoked certificate(s), next update %s",
-            len(revocations.revoked),
-            revocations.next_update.isoformat(timespec="seconds"),
-        )
         return CredentialState(context, revocations, None)
 
+    def _log_outcome(self, previous: CredentialState | None) -> None:
+        state = self.state
+        if state.crl_problem is not None:
+            if previous is None or previous.crl_problem != state.crl_problem:
+                log.error("refusing every client until the CRL is fixed: %s", state.crl_problem)
+        elif state.revocations is not None:
+            log.info(
+                "CRL loaded: %d revoked certificate(s), next update %s",
+                len(state.revocations.revoked),
+                state.revocations.next_update.isoformat(timespec="seconds"),
+            )
+
     def reload(self, *, only_if_changed: bool = False) -> bool:
-        """Reload from disk; a broken server certificate or key keeps the previous material."""
-        stamps = self._read_stamps()
-        if only_if_changed and stamps == self._stamps:
+        """Reload from disk; a broken server certificate or key keeps the previous material.
+
+        With ``only_if_changed`` (the file watcher), nothing is read when the files are the ones
+        in force and those verified; a retry that ends where it started is not logged.
+        """
+        stamps = self._stamps()
+        if only_if_changed and (stamps == self._refused or (self.settled and stamps == self._read)):
             return False
-        self._stamps = stamps
         try:
-            self.state = self._load()
+            state, read = self._load_stable()
         except UsageError as err:
             log.error("TLS reload refused, the previous certificate stays in force: %s", err)
+            self._refused = stamps  # tried again when a file changes
             return False
+        previous, previous_read = self.state, self._read
+        self.state, self._read, self._refused = state, read, None
+        retried = read is not None and read == previous_read
+        if only_if_changed and retried and state.crl_problem == previous.crl_problem:
+            return True
         self._warned_refresh = False
+        self._log_outcome(previous)
         log.info("TLS credentials reloaded (server certificate %s)", self.config.cert)
         return True
 

@@ -24,7 +24,6 @@ _PATHS = {
     "network": "/networks/{}",
     "exec": "/exec/{}/json",
 }
-MAX_ROUNDS = 4  # a container, then its volumes and networks; more means something is wrong
 
 
 async def fetch_facts(

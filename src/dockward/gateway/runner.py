@@ -18,6 +18,9 @@ from dockward.gateway.systemd import notify
 
 log = logging.getLogger("dockward")
 WATCH_INTERVAL = 1.0
+# While the TLS material in force did not verify (a CRL that does not match the bundle, files
+# caught mid-change), the watcher retries sooner: after 0.1 s, then doubling up to WATCH_INTERVAL.
+RETRY_INTERVAL = 0.1
 
 
 def setup_logging(level: str) -> None:
@@ -40,11 +43,22 @@ def run_gateway(config: GatewayConfig, on_ready: Callable[[Gateway], None] | Non
     return runner(_serve(config, on_ready))
 
 
+def next_watch_delay(previous: float | None, settled: bool) -> float | None:
+    """The watcher's next retry delay (None: back to WATCH_INTERVAL) after a reload check."""
+    if settled:
+        return None
+    if previous is None:
+        return RETRY_INTERVAL
+    return min(previous * 2, WATCH_INTERVAL)
+
+
 async def _watch_files(gateway: Gateway) -> None:
     """Reload what changed on disk (polling: no inotify dependency, 1 s latency)."""
+    retry: float | None = None
     while True:
-        await asyncio.sleep(WATCH_INTERVAL)
+        await asyncio.sleep(WATCH_INTERVAL if retry is None else retry)
         gateway.reload(only_if_changed=True)
+        retry = next_watch_delay(retry, gateway.credentials_settled)
 
 
 async def _serve(config: GatewayConfig, on_ready: Callable[[Gateway], None] | None) -> int:

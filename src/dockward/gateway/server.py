@@ -23,7 +23,7 @@ from pathlib import Path
 from dockward.config import GatewayConfig, TcpListenerConfig, UnixListenerConfig, parse_host_port
 from dockward.errors import UsageError
 from dockward.gateway.connection import ClientConnection
-from dockward.gateway.credentials import TLSCredentials, modified_ns
+from dockward.gateway.credentials import TLSCredentials, file_stamp
 from dockward.gateway.events import ExchangeObserver
 from dockward.identity import PeerIdentity
 from dockward.pki.ca import check_key_permissions
@@ -86,8 +86,8 @@ class Gateway:
     ) -> None:
         self.config = config
         self.upstream_path = str(config.upstream)
+        self._policy_stamp = file_stamp(config.policy)  # before reading: a later edit is seen
         self.policy: Policy = policy or load_policy(config)
-        self._policy_mtime = modified_ns(config.policy)
         self.observers: list[ExchangeObserver] = list(observers)
         self.listeners = listeners_from_config(config)
         self.connections: set[ClientConnection] = set()
@@ -115,6 +115,11 @@ class Gateway:
         self.reload_policy(only_if_changed=only_if_changed)
         self.enforce_revocations()
 
+    @property
+    def credentials_settled(self) -> bool:
+        """False while the TLS material in force did not verify: the watcher retries sooner."""
+        return self.credentials is None or self.credentials.settled
+
     def enforce_revocations(self) -> int:
         """Close every connection whose certificate is now refused; return how many."""
         closed = 0
@@ -136,10 +141,10 @@ class Gateway:
         path = self.config.policy
         if path is None:
             return False
-        mtime = modified_ns(path)
-        if only_if_changed and mtime == self._policy_mtime:
+        stamp = file_stamp(path)
+        if only_if_changed and stamp == self._policy_stamp:
             return False
-        self._policy_mtime = mtime
+        self._policy_stamp = stamp
         try:
             policy = load_policy(self.config)
         except UsageError as err:

@@ -3,9 +3,10 @@
 ``load_revocation_list`` is what the gateway calls: it reads the CRL file, checks each CRL's
 signature against a CA of the trust bundle, checks that every CA of the bundle has a CRL (Python's
 ``ssl`` with ``VERIFY_CRL_CHECK_LEAF`` refuses every client of a CA without one) and that none has
-passed its nextUpdate, and returns the revoked serials. Every failure is a ``RevocationListError``
-whose message names the ``dockward ca`` command that fixes it: a gateway must fail closed on a
-missing or expired CRL, and the log line should say what to run.
+passed its nextUpdate, and returns the revoked serials. A CRL whose issuer the bundle does not name
+is skipped: during a rotation the CRL file covers the CAs of the bundle before and after it. Every
+failure is a ``RevocationListError`` whose message names the ``dockward ca`` command that fixes it:
+a gateway must fail closed on a missing or expired CRL, and the log line should say what to run.
 
 This module reads and encodes CRLs; signing them is ``CertificateAuthority.sign_crl`` and deciding
 what goes in them is ``dockward.pki.lifecycle``.
@@ -78,7 +79,7 @@ class MalformedCRLError(RevocationListError):
 
 
 class CRLSignatureError(RevocationListError):
-    """A CRL is not signed by any CA of the trust bundle."""
+    """A CRL names a CA of the trust bundle as its issuer, but no CA of the bundle signed it."""
 
 
 class IncompleteCRLError(RevocationListError):
@@ -197,6 +198,11 @@ def load_revocation_list(
     this_updates: list[dt.datetime] = []
     next_updates: list[dt.datetime] = []
     for crl in crls:
+        if not any(crl.issuer == ca.subject for ca in authorities):
+            # A CA that joins the bundle gets its CRL first, and one that leaves loses its CRL
+            # last, so the file may briefly hold a CRL for a CA the bundle does not name (yet or
+            # any more). OpenSSL looks CRLs up by issuer name, so it cannot apply to anyone here.
+            continue
         issuers = [ca for ca in authorities if _signed_by(crl, ca)]
         if not issuers:
             raise CRLSignatureError(

@@ -6,8 +6,9 @@ A bundle directory holds ``ca.pem`` (the trust bundle: old and new CA during a r
 export`` writes and ``docker context import`` reads: ``meta.json`` and ``tls/docker/{ca,cert,
 key}.pem``.
 
-This module reads the client's files from the state directory and lays them out; it never issues
-a certificate (that is ``dockward.pki.lifecycle``).
+This module reads the client's files from the state directory and lays them out, and says when
+the environment will keep Python clients from trusting them; it never issues a certificate (that
+is ``dockward.pki.lifecycle``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import os
 import re
 import shlex
 import tarfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,15 +42,21 @@ from dockward.pki.index import CertStatus, IndexEntry
 from dockward.pki.state import BUNDLE_ENV, StateDir, docker_host_url, env_file
 
 __all__ = [
+    "TRUST_OVERRIDE_VARIABLES",
     "ClientCredentials",
     "UnknownClientError",
     "client_credentials",
     "context_create_command",
     "context_tar",
     "default_context_name",
+    "trust_override_warning",
     "validate_context_name",
     "write_bundle_directory",
 ]
+
+# requests, under docker-py and docker-compose 1.x, verifies servers against the first of these
+# that is set and not empty, in place of the CA that docker-py gives it (DOCKER_CERT_PATH/ca.pem).
+TRUST_OVERRIDE_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
 
 # docker/cli's context name rule (cli/context/store): a letter or digit, then more of these.
 _CONTEXT_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.+-]+")
@@ -220,3 +228,20 @@ def _csv_field(field: str) -> str:
     if any(char in field for char in ',"\r\n'):
         return '"' + field.replace('"', '""') + '"'
     return field
+
+
+def trust_override_warning(environ: Mapping[str, str]) -> str | None:
+    """What to tell a user whose environment makes Python docker clients distrust the gateway
+    (``REQUESTS_CA_BUNDLE`` or ``CURL_CA_BUNDLE`` set), or None. Pure: reads only ``environ``."""
+    found = [name for name in TRUST_OVERRIDE_VARIABLES if environ.get(name)]
+    if not found:
+        return None
+    used = shlex.quote(environ[found[0]])
+    names = " and ".join(f"{name}={shlex.quote(environ[name])}" for name in found)
+    verb = "is" if len(found) == 1 else "are"
+    unset = " ".join(f"-u {name}" for name in found)
+    return (
+        f"{names} {verb} set: Python docker clients (docker-py, docker-compose 1.x) verify the "
+        f"gateway against {used} instead of DOCKER_CERT_PATH/ca.pem, and fail; run them as "
+        f"`env {unset} docker-compose ...`, or append STATE/ca/bundle.pem to {used}"
+    )

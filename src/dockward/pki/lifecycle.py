@@ -297,8 +297,7 @@ def refresh_crl(
     """Re-sign the CRL of every CA in the trust bundle, valid for ``days``."""
     authorities = state.load_authorities(passphrase)
     with state.open_index() as index:
-        state.refresh_trust_bundle(authorities)
-        return state.write_crl(authorities, index, days=days, now=now)
+        return state.publish_trust(authorities, index, days=days, now=now)
 
 
 # -- renew -------------------------------------------------------------------------------------
@@ -306,12 +305,11 @@ def refresh_crl(
 
 @dataclass(frozen=True)
 class Renewed:
-    """The certificate renewed (as recorded now), its successor, and what was revoked."""
+    """The certificate renewed (as recorded now: revoked if ``crl`` is set) and its successor."""
 
     old: IndexEntry
     new: Issued
-    revoked: tuple[IndexEntry, ...] = ()
-    crl: RevocationList | None = None
+    crl: RevocationList | None = None  # written when the renewed certificate was revoked
 
 
 def _hours_of(entry: IndexEntry) -> int:
@@ -346,9 +344,11 @@ def renew(
     """Issue a new certificate for the same identity, role and names (and, unless ``days`` or
     ``hours`` say otherwise, the same lifetime) under the issuing CA.
 
-    The old certificate is superseded but keeps working until it expires, unless ``revoke_old``:
-    then every older unrevoked certificate of the identity is revoked (reason superseded). A
-    revoked certificate is not renewed.
+    A serial names the certificate renewed; a name, the identity's current certificate (or, if
+    none is valid, its newest superseded one). That certificate is superseded but keeps working
+    until it expires, unless ``revoke_old``: then it, and only it, is revoked (reason
+    superseded); earlier certificates of the identity are left as they are. A revoked
+    certificate is not renewed.
     """
     moment = _now(now)
     with _session(state, passphrase, now) as (authorities, index):
@@ -366,7 +366,10 @@ def renew(
             raise PKIError(
                 f"{entries[-1].label} {why}: it is not renewed; issue a new one with `{hint}`"
             )
-        base = max(live, key=lambda e: e.not_before)
+        # Entries come oldest first; `max` by not_before would pick the older of two issued in
+        # the same second.
+        valid = [e for e in live if e.status is CertStatus.VALID]
+        base = (valid or live)[-1]
         if days is None and hours is None:
             hours = _hours_of(base)
         if kind is CertKind.SERVER:
@@ -383,15 +386,13 @@ def renew(
                 _bundle_host(state, name),
                 moment,
             )
-        revoked: tuple[IndexEntry, ...] = ()
         crl = None
         if revoke_old:
             with index.transaction():
-                index.revoke([e.serial for e in live], x509.ReasonFlags.superseded, moment)
+                index.revoke([base.serial], x509.ReasonFlags.superseded, moment)
                 crl = state.write_crl(authorities, index, now=moment)
-            revoked = _reread(index, live)
         old = index.get(base.serial) or base
-    return Renewed(old, new, revoked, crl)
+    return Renewed(old, new, crl)
 
 
 # -- CA rotation -------------------------------------------------------------------------------
@@ -469,7 +470,7 @@ def rotate(
                 index.retire(current.serial)
                 authorities = Authorities(new)
             new.write(state.ca_cert, state.ca_key, passphrase)
-            state.write_trust_bundle(authorities)
+            crl = state.publish_trust(authorities, index, now=moment)
         # Each client is its own transaction: should one fail, the index still tells the truth
         # about the others, and `ca renew NAME` finishes the job.
         reissued = []
@@ -490,7 +491,6 @@ def rotate(
         server = None
         if not overlap:
             server = _reissue_server_if_signed_by(state, index, new, current, moment)
-        crl = state.write_crl(authorities, index, now=moment)
         old_entry = index.get(current.serial)
     assert old_entry is not None
     return Rotated(new_entry, old_entry, tuple(reissued), server, overlap, crl)
@@ -553,8 +553,7 @@ def retire_old(
         remaining = Authorities(authorities.current)
         with index.transaction():
             index.retire(old.serial)
-            state.write_trust_bundle(remaining)
-            crl = state.write_crl(remaining, index, now=moment)
+            crl = state.publish_trust(remaining, index, now=moment)
             trust = remaining.trust_pem()
             for entry in index.entries(CertKind.CLIENT):
                 directory = state.client_dir(entry.name)

@@ -178,6 +178,8 @@ def env_file(host: str, cert_path: Path) -> bytes:
     return (
         "# dockward client bundle; in a shell: set -a; . "
         f"{here}; set +a\n"
+        "# Python clients (docker-py, docker-compose 1.x) need REQUESTS_CA_BUNDLE and "
+        "CURL_CA_BUNDLE unset: either one replaces ca.pem for them\n"
         f"DOCKER_HOST={url}\n"
         "DOCKER_TLS_VERIFY=1\n"
         f"DOCKER_CERT_PATH={path}\n"
@@ -370,9 +372,7 @@ class StateDir:
             index.record(ca.cert, CertKind.CA, issuer_serial=ca.serial, now=now)
             ca.write(self.ca_cert, self.ca_key, passphrase)
             self.remove_old_ca()
-            authorities = Authorities(ca)
-            self.write_trust_bundle(authorities)
-            self.write_crl(authorities, index, now=now)
+            self.publish_trust(Authorities(ca), index, now=now)
         return ca
 
     def load_ca(
@@ -455,21 +455,44 @@ class StateDir:
             if cert is not None and issuer is not None:
                 index.record(cert, kind, issuer_serial=issuer.serial_number, role=role)
 
-    def write_trust_bundle(self, authorities: Authorities) -> None:
-        """Write the trust bundle (0644): the issuing CA, then the previous one if rotating."""
-        write_public_file(self.ca_bundle, authorities.trust_pem())
-
-    def refresh_trust_bundle(self, authorities: Authorities) -> bool:
-        """Rewrite the trust bundle unless it holds exactly ``authorities``; return whether a
-        bundle that was there had to be replaced."""
+    def _published_bundle(self) -> bytes | None:
         try:
-            bundle = self.ca_bundle.read_bytes()
+            return self.ca_bundle.read_bytes()
         except FileNotFoundError:
-            bundle = None
-        if bundle == authorities.trust_pem():
-            return False
-        self.write_trust_bundle(authorities)
-        return bundle is not None
+            return None
+
+    def publish_trust(
+        self,
+        authorities: Authorities,
+        index: CertificateIndex,
+        *,
+        days: int = DEFAULT_CRL_DAYS,
+        now: dt.datetime | None = None,
+    ) -> RevocationList:
+        """Write the trust bundle of ``authorities`` (unless it is already there) and a fresh
+        CRL for it; return the CRL as verified against the new bundle.
+
+        The gateway may reload between the two writes, and a CA of the bundle without a CRL
+        refuses every client. So a CA joins the bundle only after its CRL is in the file (the
+        CRL first), and leaves the bundle before its CRL does (the bundle first): every pair of
+        files the gateway can read in between verifies. Only a CA replaced outright (``ca init``
+        over an existing CA, ``ca rotate`` of an expired one) has a moment without a CRL.
+        """
+        moment = now or dt.datetime.now(dt.UTC).replace(microsecond=0)
+        trust = authorities.trust_pem()
+        published = self._published_bundle()
+        try:
+            known = x509.load_pem_x509_certificates(published) if published else []
+        except ValueError:
+            known = []
+        joining = any(ca.cert not in known for ca in authorities.all)
+        if joining:
+            self._write_crl_file(authorities, index, days=days, now=moment)
+        if published != trust:
+            write_public_file(self.ca_bundle, trust)  # 0644: client bundles hand it out too
+        if not joining:
+            self._write_crl_file(authorities, index, days=days, now=moment)
+        return load_revocation_list(self.crl_path, self.ca_bundle, now=moment)
 
     def write_crl(
         self,
@@ -481,24 +504,35 @@ class StateDir:
     ) -> RevocationList:
         """Sign a fresh CRL for each CA of the bundle and write them; return what was written.
 
-        A CRL lists the revoked certificates of its CA that have not expired yet.
+        A CRL lists the revoked certificates of its CA that have not expired yet. The trust
+        bundle must already hold ``authorities`` (else use ``publish_trust``).
         """
         moment = now or dt.datetime.now(dt.UTC).replace(microsecond=0)
+        self._write_crl_file(authorities, index, days=days, now=moment)
+        return load_revocation_list(self.crl_path, self.ca_bundle, now=moment)
+
+    def _write_crl_file(
+        self,
+        authorities: Authorities,
+        index: CertificateIndex,
+        *,
+        days: int,
+        now: dt.datetime,
+    ) -> None:
         crls = []
         for ca in authorities.all:
             revoked = [
                 Revocation(
                     entry.serial,
-                    entry.revoked_at or moment,
+                    entry.revoked_at or now,
                     entry.revocation_reason or x509.ReasonFlags.unspecified,
                 )
                 for entry in index.issued_by(ca.serial)
-                if entry.status is CertStatus.REVOKED and not entry.expired(moment)
+                if entry.status is CertStatus.REVOKED and not entry.expired(now)
             ]
             number = index.next_crl_number(ca.serial)
-            crls.append(ca.sign_crl(revoked, number=number, days=days, now=moment))
+            crls.append(ca.sign_crl(revoked, number=number, days=days, now=now))
         write_public_file(self.crl_path, encode_crls(crls))
-        return load_revocation_list(self.crl_path, self.ca_bundle, now=moment)
 
     def ensure_published(
         self,
@@ -507,13 +541,18 @@ class StateDir:
         *,
         now: dt.datetime | None = None,
     ) -> list[str]:
-        """Rewrite the trust bundle if it is stale and the CRL if it is unusable or due.
+        """Rewrite the trust bundle (and the CRL with it) if it is stale, else the CRL if it is
+        unusable or due.
 
         Returns notes about what was repaired (nothing for a CRL merely due for re-signing).
         """
+        published = self._published_bundle()
+        if published != authorities.trust_pem():
+            self.publish_trust(authorities, index, now=now)
+            if published is None:
+                return []
+            return [f"trust bundle {self.ca_bundle} did not match the CA; rewritten"]
         notes: list[str] = []
-        if self.refresh_trust_bundle(authorities):
-            notes.append(f"trust bundle {self.ca_bundle} did not match the CA; rewritten")
         try:
             crl = load_revocation_list(self.crl_path, self.ca_bundle, now=now)
         except RevocationListError as err:

@@ -20,31 +20,15 @@ from typing import Protocol
 from dockward.identity import PeerIdentity
 from dockward.policy import profiles
 from dockward.policy.decision import Decision
+from dockward.policy.operations import Body, Redaction
 from dockward.policy.roles import PolicyConfig, Role, build_role
 from dockward.policy.routes import OPERATIONS, Classification
 
 DEFAULT_BODY_LIMIT = 4 * 1024 * 1024
 
-# Operations the profiles check, and those whose JSON request body they read (the rest stream
-# through undecoded).
+# Operations the profiles check; whether their JSON body is decoded first (the rest stream
+# through undecoded) and whether an answer is redacted is the operation's registry row.
 INSPECTED_OPERATIONS = profiles.inspected_operations()
-JSON_BODY_OPERATIONS = profiles.json_body_operations()
-
-# Responses that carry Env values or credentials, redacted for roles without "secrets".
-REDACTED_OPERATIONS = frozenset(
-    {
-        "container.inspect",
-        "container.exec.inspect",
-        "image.inspect",
-        "service.inspect",
-        "service.list",
-        "task.inspect",
-        "task.list",
-        "plugin.inspect",
-        "plugin.list",
-        "auth",
-    }
-)
 
 
 class Policy(Protocol):
@@ -182,6 +166,7 @@ class RolePolicy:
         allowed, rule = role.allows_operation(operation)
         if not allowed:
             return self._deny(role, rule, f"operation {operation} is not allowed", operation)
+        spec = request.route.spec
         inspect = role.profile != "unrestricted" and operation in INSPECTED_OPERATIONS
         return Decision(
             allowed=True,
@@ -189,9 +174,9 @@ class RolePolicy:
             rule=rule,
             role=role.name,
             profile=role.profile,
-            inspect_body=inspect and operation in JSON_BODY_OPERATIONS,
+            inspect_body=inspect and spec.body is Body.JSON_JUDGED,
             inspect_request=inspect,
-            redact="secrets" not in role.grants and operation in REDACTED_OPERATIONS,
+            redact="secrets" not in role.grants and spec.redaction is Redaction.SECRETS,
         )
 
     def _deny(

@@ -20,9 +20,10 @@ The checks see requests as dockerd will act on them:
 * state the request does not carry comes from the daemon's own inspect answers (``Facts``): the
   options of a named volume, the mounts and privileges of a container one execs into, writes
   files into or takes volumes from, the driver of a network a service joins. ``facts_needed``
-  lists the lookups still missing; call it again with what was fetched until it returns ``[]``
-  (at most three rounds: a container, then its volumes). A lookup the caller did not make is a
-  violation ("could not be checked"), never an implicit allow.
+  lists the lookups still missing; call it again with what was fetched until it returns ``[]``,
+  for ``MAX_FACT_ROUNDS`` rounds at most (the deepest chain takes three: an exec, its container,
+  then that container's volumes). A lookup the caller did not make is a violation ("could not
+  be checked"), never an implicit allow.
 
 Pure functions: no I/O, no logging. Decisions where the daemon's behaviour left a choice are
 documented on the rows and in docs/policy.md ("Profiles").
@@ -60,12 +61,14 @@ from dockward.policy.container_risk import json_string as _string
 from dockward.policy.container_risk import split_security_option as _split_security_option
 from dockward.policy.gojson import GoObject, go_fold
 from dockward.policy.images import looks_like_image_id, parse_image_reference, registry_allows
+from dockward.policy.operations import PINNED_OPERATIONS, TARGET_ACTIONS
 from dockward.policy.paths import go_bool
 
 __all__ = [
     "CHECKS",
     "DEFAULT_MASKED_PATHS",
     "DEFAULT_READONLY_PATHS",
+    "MAX_FACT_ROUNDS",
     "PROFILES",
     "SAFE_SYSCTLS",
     "Check",
@@ -76,7 +79,6 @@ __all__ = [
     "check_request",
     "facts_needed",
     "inspected_operations",
-    "json_body_operations",
 ]
 
 PROFILES = ("unrestricted", "baseline", "restricted")
@@ -128,6 +130,14 @@ class FactQuery:
 
 Facts: TypeAlias = Mapping[FactQuery, Mapping[str, object] | None]
 """The daemon's inspect answers; ``None`` = the daemon does not know the object (404)."""
+
+MAX_FACT_ROUNDS = 4
+"""How many rounds of lookups a caller of ``facts_needed`` makes before it judges anyway.
+
+The deepest chain the checks follow takes three (an exec, its container, that container's named
+volumes); one more is slack. A fact still missing after the last round refuses the request
+("could not be checked"), as any lookup the caller did not make.
+"""
 
 
 # --- constants the checks use --------------------------------------------------------------
@@ -730,15 +740,6 @@ def _exec_privileged(req: _Request) -> Iterator[_Finding]:
         yield "Privileged", "is true: the process would get every capability and host device"
 
 
-_TARGET_ACTIONS = {
-    "container.exec": "exec into it",
-    "container.exec.start": "starting an exec in it",
-    "container.archive.write": "writing files into it",
-    "container.attach": "attaching to its input",
-    "container.attach_ws": "attaching to its input",
-}
-
-
 def _target_container(req: _Request) -> Iterator[_Finding]:
     """exec, file writes and stdin attach reach whatever the container itself can reach."""
     if req.operation in ("container.attach", "container.attach_ws") and not go_bool(
@@ -749,7 +750,7 @@ def _target_container(req: _Request) -> Iterator[_Finding]:
     if target is None:
         return  # the daemon answers "No such container"
     name, inspect = target
-    action = _TARGET_ACTIONS[req.operation]
+    action = TARGET_ACTIONS[req.operation]
     for problem in _container_problems(req, inspect):
         yield f'container "{name}"', f"{problem}; {action} is refused"
 
@@ -775,7 +776,7 @@ def _exec_start(req: _Request) -> Iterator[_Finding]:
     inspect = req.fact(FactQuery("container", container_id))
     if inspect is None:
         return
-    action = _TARGET_ACTIONS[req.operation]
+    action = TARGET_ACTIONS[req.operation]
     for problem in _container_problems(req, inspect):
         yield shown, f"runs in a container that {problem}; {action} is refused"
 
@@ -1126,8 +1127,8 @@ CHECKS: tuple[Check, ...] = (
           "query checkpoint-dir, CheckpointDir", "any host directory", _checkpoint_directory),
     Check("exec-privileged", "baseline", _ops(_EXEC), "Privileged (exec)", "Privileged true",
           _exec_privileged),
-    Check("target-container", "baseline",
-          _ops(_EXEC, "container.archive.write", "container.attach", "container.attach_ws"),
+    # the operations whose path container the relay pins to the ID judged here
+    Check("target-container", "baseline", PINNED_OPERATIONS,
           "the container named in the path",
           "exec, file upload or stdin attach into a container that is privileged, shares a "
           "host namespace, has added capabilities or devices, or mounts host paths",
@@ -1181,38 +1182,12 @@ CHECKS: tuple[Check, ...] = (
 )
 # fmt: on
 
-_JSON_BODIES = frozenset(
-    {
-        "container.create",
-        "container.update",
-        "container.start",
-        "container.exec",
-        "volume.create",
-        "network.create",
-        "service.create",
-        "service.update",
-        "plugin.pull",
-        "plugin.upgrade",
-        "checkpoint.create",
-    }
-)
-
-
 _INSPECTED = frozenset().union(*(check.operations for check in CHECKS))
 
 
 def inspected_operations() -> frozenset[str]:
     """Operations whose body, query or target the baseline and restricted profiles check."""
     return _INSPECTED
-
-
-def json_body_operations() -> frozenset[str]:
-    """Inspected operations whose body is JSON and must be decoded (``decode_body``).
-
-    The others are judged on their query and facts alone; their bodies (build contexts, file
-    archives, image tarballs) stream through undecoded and are passed as ``None``.
-    """
-    return _JSON_BODIES
 
 
 def _select_checks(profile: str, operation: str) -> tuple[Check, ...]:
@@ -1276,10 +1251,10 @@ def check_request(
 ) -> Violation | None:
     """The first violation of ``profile`` in table order, or ``None`` if the request passes.
 
-    ``body`` is ``decode_body``'s result (``None`` for no body, or for operations outside
-    ``json_body_operations``). Raises ``ProtocolError`` (400) where dockerd's own decoding would
-    fail (a string where a boolean belongs, ...). A fact ``facts_needed`` asked for but absent
-    from ``facts`` is a violation.
+    ``body`` is ``decode_body``'s result (``None`` for no body, or for operations whose
+    registry row has no judged JSON body). Raises ``ProtocolError`` (400) where dockerd's own
+    decoding would fail (a string where a boolean belongs, ...). A fact ``facts_needed`` asked
+    for but absent from ``facts`` is a violation.
     """
     request = _Request(operation, params, query, body, settings, facts)
     for check in _checks_for(profile, operation):

@@ -24,15 +24,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from dockward.config import closest, did_you_mean, read_toml, validation_error
 from dockward.identity import PeerIdentity
-from dockward.policy.routes import OPERATIONS, ROUTES, Access
+from dockward.policy.operations import ACCESS, HANDSHAKE_OPERATIONS, Access
+from dockward.policy.routes import OPERATIONS
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-ACCESS_BY_OPERATION: dict[str, Access] = {}
-for _route in ROUTES:
-    ACCESS_BY_OPERATION.setdefault(_route.operation, _route.access)
-
-# The CLI cannot work at all without these: every command pings and negotiates first.
-ALWAYS_ALLOWED = frozenset({"system.ping", "system.version"})
 GRANTS = frozenset({"secrets"})
 SELECTOR_KINDS = ("role", "cn", "san", "spki", "serial", "uid", "gid")
 _ACCESS_SUFFIXES = {access.value: access for access in Access}
@@ -40,7 +35,7 @@ _ACCESS_SUFFIXES = {access.value: access for access in Access}
 
 def operation_matches(pattern: str, operation: str) -> bool:
     """Whether one allow/deny ``pattern`` covers ``operation`` (see the module docstring)."""
-    access = ACCESS_BY_OPERATION.get(operation)
+    access = ACCESS.get(operation)
     prefix, _, suffix = pattern.rpartition(".")
     if suffix in _ACCESS_SUFFIXES and prefix:
         if access is not _ACCESS_SUFFIXES[suffix]:
@@ -248,7 +243,7 @@ class Role:
         for pattern in self.deny:
             if operation_matches(pattern, operation):
                 return False, f"deny {pattern}"
-        if operation in ALWAYS_ALLOWED:
+        if operation in HANDSHAKE_OPERATIONS:  # the CLI cannot start without them
             return True, "always allowed"
         for pattern in self.allow:
             if operation_matches(pattern, operation):

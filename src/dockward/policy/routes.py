@@ -9,11 +9,9 @@ first and bare second, and mux takes the first route whose method and anchored p
 so greedy ``{name:.*}`` variables and the row order decide cases such as
 ``POST /containers/foo/start/kill`` (``container.kill`` of ``foo/start``).
 
-Access tags, one rule each: READ inspects or lists and changes nothing; WRITE changes state on
-this host; EXFILTRATE hands out file contents, image contents or process output (or sends them
-to a registry); ADMIN changes the daemon, the swarm, plugins, credentials, or reads what is as
-good as a credential (swarm join tokens, unlock key, debug endpoints). The policy layer grants
-operations, not tags; the tags are for summaries and defaults.
+A row names its operation and nothing else: what an operation is (its access tag, body, the
+objects it names, what its answer reveals, whether it hijacks the connection) is its row in
+``dockward.policy.operations``, which each ``Route`` carries as ``spec``.
 
 This module owns the table and matching only: the path it matches is the one
 ``dockward.policy.paths.split_target`` produced (decoded and clean). No I/O.
@@ -21,13 +19,13 @@ This module owns the table and matching only: the path it matches is the one
 
 from __future__ import annotations
 
-import enum
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from types import MappingProxyType
 
+from dockward.policy.operations import BY_NAME, Access, Operation
 from dockward.policy.paths import RequestTarget
 
 __all__ = [
@@ -39,15 +37,6 @@ __all__ = [
     "classify_route",
     "compile_template",
 ]
-
-
-class Access(enum.StrEnum):
-    """What an operation can do to the host or its data; see the module docstring."""
-
-    READ = "read"
-    WRITE = "write"
-    EXFILTRATE = "exfiltrate"
-    ADMIN = "admin"
 
 
 def compile_template(template: str) -> re.Pattern[str]:
@@ -91,164 +80,173 @@ def compile_template(template: str) -> re.Pattern[str]:
 class Route:
     """One row of dockerd's routing table, with the operation it performs.
 
-    ``hijack`` marks endpoints whose answer may turn the connection into a raw byte pipe (101
-    Upgrade, or a 200 raw stream after which the daemon reads and writes the bare socket).
-    ``regex`` is matched with ``fullmatch`` against the path with any ``/vX.Y`` prefix removed.
+    ``spec`` is the operation's registry row; ``access`` and ``hijack`` (the answer may turn the
+    connection into a raw byte pipe: 101 Upgrade, or a 200 raw stream after which the daemon
+    reads and writes the bare socket) are read from it once, here. ``regex`` is matched with
+    ``fullmatch`` against the path with any ``/vX.Y`` prefix removed.
     """
 
     method: str
     template: str
     operation: str
-    access: Access
-    hijack: bool = False
+    spec: Operation = field(init=False, repr=False, compare=False)
+    access: Access = field(init=False, repr=False, compare=False)
+    hijack: bool = field(init=False, repr=False, compare=False)
     regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        spec = BY_NAME.get(self.operation)
+        if spec is None:
+            raise ValueError(
+                f"route {self.method} {self.template}: operation {self.operation!r} has no row "
+                "in dockward.policy.operations"
+            )
+        object.__setattr__(self, "spec", spec)
+        object.__setattr__(self, "access", spec.access)
+        object.__setattr__(self, "hijack", spec.hijack)
         object.__setattr__(self, "regex", compile_template(self.template))
 
-
-_READ, _WRITE, _EXFIL, _ADMIN = Access.READ, Access.WRITE, Access.EXFILTRATE, Access.ADMIN
 
 ROUTES: tuple[Route, ...] = (
     # checkpoint router: experimental, but always registered, so it masks the container router
     # (its own comment: "or the DELETE gets masked"). CheckpointDir names a host directory.
-    Route("GET", "/containers/{name:.*}/checkpoints", "checkpoint.list", _READ),
-    Route("POST", "/containers/{name:.*}/checkpoints", "checkpoint.create", _ADMIN),
-    Route("DELETE", "/containers/{name}/checkpoints/{checkpoint}", "checkpoint.delete", _ADMIN),
+    Route("GET", "/containers/{name:.*}/checkpoints", "checkpoint.list"),
+    Route("POST", "/containers/{name:.*}/checkpoints", "checkpoint.create"),
+    Route("DELETE", "/containers/{name}/checkpoints/{checkpoint}", "checkpoint.delete"),
     # container router
-    Route("HEAD", "/containers/{name:.*}/archive", "container.archive.stat", _READ),
-    Route("GET", "/containers/json", "container.list", _READ),
-    Route("GET", "/containers/{name:.*}/export", "container.export", _EXFIL),
-    Route("GET", "/containers/{name:.*}/changes", "container.changes", _READ),
-    Route("GET", "/containers/{name:.*}/json", "container.inspect", _READ),
-    Route("GET", "/containers/{name:.*}/top", "container.top", _READ),
-    Route("GET", "/containers/{name:.*}/logs", "container.logs", _EXFIL),
-    Route("GET", "/containers/{name:.*}/stats", "container.stats", _READ),
-    Route("GET", "/containers/{name:.*}/attach/ws", "container.attach_ws", _EXFIL, hijack=True),
-    Route("GET", "/exec/{id:.*}/json", "container.exec.inspect", _READ),
-    Route("GET", "/containers/{name:.*}/archive", "container.archive.read", _EXFIL),
-    Route("POST", "/containers/create", "container.create", _WRITE),
-    Route("POST", "/containers/{name:.*}/kill", "container.kill", _WRITE),
-    Route("POST", "/containers/{name:.*}/pause", "container.pause", _WRITE),
-    Route("POST", "/containers/{name:.*}/unpause", "container.unpause", _WRITE),
-    Route("POST", "/containers/{name:.*}/restart", "container.restart", _WRITE),
-    Route("POST", "/containers/{name:.*}/start", "container.start", _WRITE),
-    Route("POST", "/containers/{name:.*}/stop", "container.stop", _WRITE),
-    Route("POST", "/containers/{name:.*}/wait", "container.wait", _READ),
-    Route("POST", "/containers/{name:.*}/resize", "container.resize", _WRITE),
-    Route("POST", "/containers/{name:.*}/attach", "container.attach", _WRITE, hijack=True),
+    Route("HEAD", "/containers/{name:.*}/archive", "container.archive.stat"),
+    Route("GET", "/containers/json", "container.list"),
+    Route("GET", "/containers/{name:.*}/export", "container.export"),
+    Route("GET", "/containers/{name:.*}/changes", "container.changes"),
+    Route("GET", "/containers/{name:.*}/json", "container.inspect"),
+    Route("GET", "/containers/{name:.*}/top", "container.top"),
+    Route("GET", "/containers/{name:.*}/logs", "container.logs"),
+    Route("GET", "/containers/{name:.*}/stats", "container.stats"),
+    Route("GET", "/containers/{name:.*}/attach/ws", "container.attach_ws"),
+    Route("GET", "/exec/{id:.*}/json", "container.exec.inspect"),
+    Route("GET", "/containers/{name:.*}/archive", "container.archive.read"),
+    Route("POST", "/containers/create", "container.create"),
+    Route("POST", "/containers/{name:.*}/kill", "container.kill"),
+    Route("POST", "/containers/{name:.*}/pause", "container.pause"),
+    Route("POST", "/containers/{name:.*}/unpause", "container.unpause"),
+    Route("POST", "/containers/{name:.*}/restart", "container.restart"),
+    Route("POST", "/containers/{name:.*}/start", "container.start"),
+    Route("POST", "/containers/{name:.*}/stop", "container.stop"),
+    Route("POST", "/containers/{name:.*}/wait", "container.wait"),
+    Route("POST", "/containers/{name:.*}/resize", "container.resize"),
+    Route("POST", "/containers/{name:.*}/attach", "container.attach"),
     # removed in 2024 with API versions < 1.24: the pre-1.20 file copy, still live on dockerd
     # 20.10 for /v1.12 ... /v1.23 clients.
-    Route("POST", "/containers/{name:.*}/copy", "container.copy", _EXFIL),
-    Route("POST", "/containers/{name:.*}/exec", "container.exec", _WRITE),
-    Route("POST", "/exec/{name:.*}/start", "container.exec.start", _WRITE, hijack=True),
-    Route("POST", "/exec/{name:.*}/resize", "container.exec.resize", _WRITE),
-    Route("POST", "/containers/{name:.*}/rename", "container.rename", _WRITE),
-    Route("POST", "/containers/{name:.*}/update", "container.update", _WRITE),
-    Route("POST", "/containers/prune", "container.prune", _WRITE),
-    Route("POST", "/commit", "container.commit", _WRITE),  # in the image router before 2025
-    Route("PUT", "/containers/{name:.*}/archive", "container.archive.write", _WRITE),
-    Route("DELETE", "/containers/{name:.*}", "container.remove", _WRITE),
+    Route("POST", "/containers/{name:.*}/copy", "container.copy"),
+    Route("POST", "/containers/{name:.*}/exec", "container.exec"),
+    Route("POST", "/exec/{name:.*}/start", "container.exec.start"),
+    Route("POST", "/exec/{name:.*}/resize", "container.exec.resize"),
+    Route("POST", "/containers/{name:.*}/rename", "container.rename"),
+    Route("POST", "/containers/{name:.*}/update", "container.update"),
+    Route("POST", "/containers/prune", "container.prune"),
+    Route("POST", "/commit", "container.commit"),  # in the image router before 2025
+    Route("PUT", "/containers/{name:.*}/archive", "container.archive.write"),
+    Route("DELETE", "/containers/{name:.*}", "container.remove"),
     # image router
-    Route("GET", "/images/json", "image.list", _READ),
-    Route("GET", "/images/search", "image.search", _READ),
-    Route("GET", "/images/get", "image.save", _EXFIL),
-    Route("GET", "/images/{name:.*}/get", "image.save", _EXFIL),
-    Route("GET", "/images/{name:.*}/history", "image.history", _READ),
-    Route("GET", "/images/{name:.*}/json", "image.inspect", _READ),
-    Route("POST", "/images/load", "image.load", _WRITE),
-    Route("POST", "/images/create", "image.pull", _WRITE),  # also import (fromSrc)
-    Route("POST", "/images/{name:.*}/push", "image.push", _EXFIL),
-    Route("POST", "/images/{name:.*}/tag", "image.tag", _WRITE),
-    Route("POST", "/images/prune", "image.prune", _WRITE),
-    Route("DELETE", "/images/{name:.*}", "image.remove", _WRITE),
+    Route("GET", "/images/json", "image.list"),
+    Route("GET", "/images/search", "image.search"),
+    Route("GET", "/images/get", "image.save"),
+    Route("GET", "/images/{name:.*}/get", "image.save"),
+    Route("GET", "/images/{name:.*}/history", "image.history"),
+    Route("GET", "/images/{name:.*}/json", "image.inspect"),
+    Route("POST", "/images/load", "image.load"),
+    Route("POST", "/images/create", "image.pull"),  # also import (fromSrc)
+    Route("POST", "/images/{name:.*}/push", "image.push"),
+    Route("POST", "/images/{name:.*}/tag", "image.tag"),
+    Route("POST", "/images/prune", "image.prune"),
+    Route("DELETE", "/images/{name:.*}", "image.remove"),
     # system router
-    Route("OPTIONS", "/{anyroute:.*}", "system.options", _READ),
-    Route("GET", "/_ping", "system.ping", _READ),
-    Route("HEAD", "/_ping", "system.ping", _READ),
-    Route("GET", "/events", "system.events", _READ),
-    Route("GET", "/info", "system.info", _READ),
-    Route("GET", "/version", "system.version", _READ),
-    Route("GET", "/system/df", "system.df", _READ),
-    Route("POST", "/auth", "auth", _ADMIN),
+    Route("OPTIONS", "/{anyroute:.*}", "system.options"),
+    Route("GET", "/_ping", "system.ping"),
+    Route("HEAD", "/_ping", "system.ping"),
+    Route("GET", "/events", "system.events"),
+    Route("GET", "/info", "system.info"),
+    Route("GET", "/version", "system.version"),
+    Route("GET", "/system/df", "system.df"),
+    Route("POST", "/auth", "auth"),
     # volume router
-    Route("GET", "/volumes", "volume.list", _READ),
-    Route("GET", "/volumes/{name:.*}", "volume.inspect", _READ),
-    Route("POST", "/volumes/create", "volume.create", _WRITE),
-    Route("POST", "/volumes/prune", "volume.prune", _WRITE),
-    Route("PUT", "/volumes/{name:.*}", "volume.update", _WRITE),  # swarm cluster volumes
-    Route("DELETE", "/volumes/{name:.*}", "volume.remove", _WRITE),
+    Route("GET", "/volumes", "volume.list"),
+    Route("GET", "/volumes/{name:.*}", "volume.inspect"),
+    Route("POST", "/volumes/create", "volume.create"),
+    Route("POST", "/volumes/prune", "volume.prune"),
+    Route("PUT", "/volumes/{name:.*}", "volume.update"),  # swarm cluster volumes
+    Route("DELETE", "/volumes/{name:.*}", "volume.remove"),
     # build router
-    Route("POST", "/build", "image.build", _WRITE),
-    Route("POST", "/build/prune", "build.prune", _WRITE),
-    Route("POST", "/build/cancel", "build.cancel", _WRITE),
+    Route("POST", "/build", "image.build"),
+    Route("POST", "/build/prune", "build.prune"),
+    Route("POST", "/build/cancel", "build.cancel"),
     # session router (deprecated in API 1.53): BuildKit's file/secret/ssh session, upgraded
-    Route("POST", "/session", "session", _WRITE, hijack=True),
-    # swarm router; GET /swarm answers with the join tokens, so it is ADMIN, not READ
-    Route("POST", "/swarm/init", "swarm.init", _ADMIN),
-    Route("POST", "/swarm/join", "swarm.join", _ADMIN),
-    Route("POST", "/swarm/leave", "swarm.leave", _ADMIN),
-    Route("GET", "/swarm", "swarm.inspect", _ADMIN),
-    Route("GET", "/swarm/unlockkey", "swarm.unlockkey", _ADMIN),
-    Route("POST", "/swarm/update", "swarm.update", _ADMIN),
-    Route("POST", "/swarm/unlock", "swarm.unlock", _ADMIN),
-    Route("GET", "/services", "service.list", _READ),
-    Route("GET", "/services/{id}", "service.inspect", _READ),
-    Route("POST", "/services/create", "service.create", _WRITE),
-    Route("POST", "/services/{id}/update", "service.update", _WRITE),
-    Route("DELETE", "/services/{id}", "service.remove", _WRITE),
-    Route("GET", "/services/{id}/logs", "service.logs", _EXFIL),
-    Route("GET", "/nodes", "node.list", _READ),
-    Route("GET", "/nodes/{id}", "node.inspect", _READ),
-    Route("DELETE", "/nodes/{id}", "node.remove", _ADMIN),
-    Route("POST", "/nodes/{id}/update", "node.update", _ADMIN),
-    Route("GET", "/tasks", "task.list", _READ),
-    Route("GET", "/tasks/{id}", "task.inspect", _READ),
-    Route("GET", "/tasks/{id}/logs", "task.logs", _EXFIL),
-    Route("GET", "/secrets", "secret.list", _READ),
-    Route("POST", "/secrets/create", "secret.create", _ADMIN),
-    Route("DELETE", "/secrets/{id}", "secret.remove", _ADMIN),
-    Route("GET", "/secrets/{id}", "secret.inspect", _READ),
-    Route("POST", "/secrets/{id}/update", "secret.update", _ADMIN),
-    Route("GET", "/configs", "config.list", _READ),
-    Route("POST", "/configs/create", "config.create", _ADMIN),
-    Route("DELETE", "/configs/{id}", "config.remove", _ADMIN),
-    Route("GET", "/configs/{id}", "config.inspect", _READ),
-    Route("POST", "/configs/{id}/update", "config.update", _ADMIN),
+    Route("POST", "/session", "session"),
+    # swarm router
+    Route("POST", "/swarm/init", "swarm.init"),
+    Route("POST", "/swarm/join", "swarm.join"),
+    Route("POST", "/swarm/leave", "swarm.leave"),
+    Route("GET", "/swarm", "swarm.inspect"),
+    Route("GET", "/swarm/unlockkey", "swarm.unlockkey"),
+    Route("POST", "/swarm/update", "swarm.update"),
+    Route("POST", "/swarm/unlock", "swarm.unlock"),
+    Route("GET", "/services", "service.list"),
+    Route("GET", "/services/{id}", "service.inspect"),
+    Route("POST", "/services/create", "service.create"),
+    Route("POST", "/services/{id}/update", "service.update"),
+    Route("DELETE", "/services/{id}", "service.remove"),
+    Route("GET", "/services/{id}/logs", "service.logs"),
+    Route("GET", "/nodes", "node.list"),
+    Route("GET", "/nodes/{id}", "node.inspect"),
+    Route("DELETE", "/nodes/{id}", "node.remove"),
+    Route("POST", "/nodes/{id}/update", "node.update"),
+    Route("GET", "/tasks", "task.list"),
+    Route("GET", "/tasks/{id}", "task.inspect"),
+    Route("GET", "/tasks/{id}/logs", "task.logs"),
+    Route("GET", "/secrets", "secret.list"),
+    Route("POST", "/secrets/create", "secret.create"),
+    Route("DELETE", "/secrets/{id}", "secret.remove"),
+    Route("GET", "/secrets/{id}", "secret.inspect"),
+    Route("POST", "/secrets/{id}/update", "secret.update"),
+    Route("GET", "/configs", "config.list"),
+    Route("POST", "/configs/create", "config.create"),
+    Route("DELETE", "/configs/{id}", "config.remove"),
+    Route("GET", "/configs/{id}", "config.inspect"),
+    Route("POST", "/configs/{id}/update", "config.update"),
     # plugin router
-    Route("GET", "/plugins", "plugin.list", _READ),
-    Route("GET", "/plugins/{name:.*}/json", "plugin.inspect", _READ),
-    Route("GET", "/plugins/privileges", "plugin.privileges", _READ),
-    Route("DELETE", "/plugins/{name:.*}", "plugin.remove", _ADMIN),
-    Route("POST", "/plugins/{name:.*}/enable", "plugin.enable", _ADMIN),
-    Route("POST", "/plugins/{name:.*}/disable", "plugin.disable", _ADMIN),
-    Route("POST", "/plugins/pull", "plugin.pull", _ADMIN),
-    Route("POST", "/plugins/{name:.*}/push", "plugin.push", _ADMIN),
-    Route("POST", "/plugins/{name:.*}/upgrade", "plugin.upgrade", _ADMIN),
-    Route("POST", "/plugins/{name:.*}/set", "plugin.set", _ADMIN),
-    Route("POST", "/plugins/create", "plugin.create", _ADMIN),
+    Route("GET", "/plugins", "plugin.list"),
+    Route("GET", "/plugins/{name:.*}/json", "plugin.inspect"),
+    Route("GET", "/plugins/privileges", "plugin.privileges"),
+    Route("DELETE", "/plugins/{name:.*}", "plugin.remove"),
+    Route("POST", "/plugins/{name:.*}/enable", "plugin.enable"),
+    Route("POST", "/plugins/{name:.*}/disable", "plugin.disable"),
+    Route("POST", "/plugins/pull", "plugin.pull"),
+    Route("POST", "/plugins/{name:.*}/push", "plugin.push"),
+    Route("POST", "/plugins/{name:.*}/upgrade", "plugin.upgrade"),
+    Route("POST", "/plugins/{name:.*}/set", "plugin.set"),
+    Route("POST", "/plugins/create", "plugin.create"),
     # distribution router
-    Route("GET", "/distribution/{name:.*}/json", "distribution.inspect", _READ),
+    Route("GET", "/distribution/{name:.*}/json", "distribution.inspect"),
     # network router; "/networks/" (trailing slash) is a route of its own
-    Route("GET", "/networks", "network.list", _READ),
-    Route("GET", "/networks/", "network.list", _READ),
-    Route("GET", "/networks/{id:.+}", "network.inspect", _READ),
-    Route("POST", "/networks/create", "network.create", _WRITE),
-    Route("POST", "/networks/{id:.*}/connect", "network.connect", _WRITE),
-    Route("POST", "/networks/{id:.*}/disconnect", "network.disconnect", _WRITE),
-    Route("POST", "/networks/prune", "network.prune", _WRITE),
-    Route("DELETE", "/networks/{id:.*}", "network.remove", _WRITE),
+    Route("GET", "/networks", "network.list"),
+    Route("GET", "/networks/", "network.list"),
+    Route("GET", "/networks/{id:.+}", "network.inspect"),
+    Route("POST", "/networks/create", "network.create"),
+    Route("POST", "/networks/{id:.*}/connect", "network.connect"),
+    Route("POST", "/networks/{id:.*}/disconnect", "network.disconnect"),
+    Route("POST", "/networks/prune", "network.prune"),
+    Route("DELETE", "/networks/{id:.*}", "network.remove"),
     # debug router: GET and versioned since API 1.48; dockerd 20.10 registers these paths
     # unversioned for every method, which we leave unknown (denied).
-    Route("GET", "/debug/vars", "debug.vars", _ADMIN),
-    Route("GET", "/debug/pprof/", "debug.pprof", _ADMIN),
-    Route("GET", "/debug/pprof/cmdline", "debug.pprof", _ADMIN),
-    Route("GET", "/debug/pprof/profile", "debug.pprof", _ADMIN),
-    Route("GET", "/debug/pprof/symbol", "debug.pprof", _ADMIN),
-    Route("GET", "/debug/pprof/trace", "debug.pprof", _ADMIN),
-    Route("GET", "/debug/pprof/{name}", "debug.pprof", _ADMIN),
+    Route("GET", "/debug/vars", "debug.vars"),
+    Route("GET", "/debug/pprof/", "debug.pprof"),
+    Route("GET", "/debug/pprof/cmdline", "debug.pprof"),
+    Route("GET", "/debug/pprof/profile", "debug.pprof"),
+    Route("GET", "/debug/pprof/symbol", "debug.pprof"),
+    Route("GET", "/debug/pprof/trace", "debug.pprof"),
+    Route("GET", "/debug/pprof/{name}", "debug.pprof"),
     # grpc router (deprecated in API 1.53): BuildKit's control API over an h2c upgrade
-    Route("POST", "/grpc", "grpc", _WRITE, hijack=True),
+    Route("POST", "/grpc", "grpc"),
 )
 
 OPERATIONS: frozenset[str] = frozenset(route.operation for route in ROUTES)

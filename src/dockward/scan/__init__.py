@@ -3,12 +3,14 @@
 Layout, one concern per module:
 
 * ``targets``  — target specs (hosts, addresses, CIDRs, ``host:port``, ``@file``) to endpoints;
-* ``checks``   — the table of every finding the scanner can report (id, severity, fix, CIS id);
-* ``findings`` — the typed results (``Finding``, ``EndpointResult``, ``ScanReport``);
+* ``checks``   — the table of every finding the scanner can report (id, producer, severity,
+  fix, CIS id), and the making of findings from evidence;
+* ``findings`` — the typed results (``CheckId``, ``Evidence``, ``Finding``, ``ScanReport``);
 * ``tlswire``  — TLS handshake messages seen by the client (Certificate, CertificateRequest);
 * ``tlsinfo``  — the server certificate, nmap ``ssl-cert`` style, and its checks;
 * ``http``     — a minimal read-only HTTP/1.1 client over an asyncio stream;
 * ``probes``   — the network probes (TLS handshakes, plaintext and TLS ``GET /_ping``);
+* ``verdicts`` — what the probes saw, judged: exposure state, TLS version and suite evidence;
 * ``vulns``    — the table of known vulnerable engine and runc versions;
 * ``audit``    — the authenticated posture audit (pure functions over fetched JSON);
 * ``deep``     — cipher-suite enumeration per protocol version (``--deep``);

@@ -2,12 +2,13 @@
 
 ``collect`` reads ``/version``, ``/info``, ``/containers/json?all=1`` and each container's
 inspect through a ``fetch`` function (read-only ``GET``s); ``audit`` turns those facts into
-findings through two tables. ``DAEMON_CHECKS``: each check is a function from facts to evidence
-strings (no evidence, no finding). ``CONTAINER_CHECKS``: each finding and the rows of the
-container-risk judge (``dockward.policy.container_risk``, which the policy also uses to refuse
-reaching into a container) that produce it; the judge gets no site allow-list, so a bind mount
-is a finding only where it is dangerous on any host (a daemon's socket, ``/``, system
-directories), and volume options are not looked up.
+``Evidence`` through two tables and the table of known vulnerabilities. ``DAEMON_CHECKS``: each
+check is a function from facts to evidence strings (no evidence, no finding).
+``CONTAINER_CHECKS``: each finding and the rows of the container-risk judge
+(``dockward.policy.container_risk``, which the policy also uses to refuse reaching into a
+container) that produce it; the judge gets no site allow-list, so a bind mount is a finding only
+where it is dangerous on any host (a daemon's socket, ``/``, system directories), and volume
+options are not looked up. ``audit`` is the producer of the posture rows of ``checks.CHECKS``.
 """
 
 from __future__ import annotations
@@ -19,8 +20,7 @@ from typing import Any
 from urllib.parse import quote
 
 from dockward.policy.container_risk import RiskSettings, container_problems
-from dockward.scan.checks import finding
-from dockward.scan.findings import DockerVersion, Finding, Severity
+from dockward.scan.findings import CheckId, DockerVersion, Evidence, Severity
 from dockward.scan.vulns import matching
 
 Fetch = Callable[[str], Awaitable[Any]]
@@ -75,12 +75,12 @@ def docker_version(version: dict[str, Any]) -> DockerVersion:
     )
 
 
-def audit(facts: DaemonFacts, endpoint: str) -> list[Finding]:
+def audit(facts: DaemonFacts) -> list[Evidence]:
     """Every daemon and container finding, daemon first, in table order."""
-    found: list[Finding] = []
+    found: list[Evidence] = []
     for check_id, check in DAEMON_CHECKS:
-        found += [finding(check_id, endpoint, evidence) for evidence in check(facts)]
-    found += _vulnerabilities(facts, endpoint)
+        found += [Evidence(check_id, evidence) for evidence in check(facts)]
+    found += _vulnerabilities(facts)
     for container in facts.containers:
         name = _container_name(container)
         problems = container_problems(container, SCAN_SETTINGS)
@@ -89,7 +89,7 @@ def audit(facts: DaemonFacts, endpoint: str) -> list[Finding]:
                 if problem.check in rows:
                     evidence = f"{name}: {problem.evidence}"
                     severity = Severity(problem.severity)
-                    found.append(finding(check_id, endpoint, evidence, severity=severity))
+                    found.append(Evidence(check_id, evidence, severity=severity))
     return found
 
 
@@ -177,22 +177,22 @@ def _experimental(facts: DaemonFacts) -> list[str]:
     return ["ExperimentalBuild is true"] if on else []
 
 
-DAEMON_CHECKS: tuple[tuple[str, DaemonCheck], ...] = (
-    ("DW-DAEMON-INSECURE-LISTENER", _insecure_listeners),
-    ("DW-DAEMON-WARNING", _other_warnings),
-    ("DW-DAEMON-SECCOMP", _seccomp),
-    ("DW-DAEMON-INSECURE-REGISTRY", _insecure_registries),
-    ("DW-DAEMON-NO-AUTHZ", _no_authz),
-    ("DW-DAEMON-NO-USERNS", _no_userns),
-    ("DW-DAEMON-NO-LSM", _no_lsm),
-    ("DW-DAEMON-NO-LIVE-RESTORE", _no_live_restore),
-    ("DW-DAEMON-NO-NEW-PRIVILEGES", _no_new_privileges),
-    ("DW-DAEMON-EXPERIMENTAL", _experimental),
-    ("DW-DAEMON-NOT-ROOTLESS", _not_rootless),
+DAEMON_CHECKS: tuple[tuple[CheckId, DaemonCheck], ...] = (
+    (CheckId.DAEMON_INSECURE_LISTENER, _insecure_listeners),
+    (CheckId.DAEMON_WARNING, _other_warnings),
+    (CheckId.DAEMON_SECCOMP, _seccomp),
+    (CheckId.DAEMON_INSECURE_REGISTRY, _insecure_registries),
+    (CheckId.DAEMON_NO_AUTHZ, _no_authz),
+    (CheckId.DAEMON_NO_USERNS, _no_userns),
+    (CheckId.DAEMON_NO_LSM, _no_lsm),
+    (CheckId.DAEMON_NO_LIVE_RESTORE, _no_live_restore),
+    (CheckId.DAEMON_NO_NEW_PRIVILEGES, _no_new_privileges),
+    (CheckId.DAEMON_EXPERIMENTAL, _experimental),
+    (CheckId.DAEMON_NOT_ROOTLESS, _not_rootless),
 )
 
 
-def _vulnerabilities(facts: DaemonFacts, endpoint: str) -> list[Finding]:
+def _vulnerabilities(facts: DaemonFacts) -> list[Evidence]:
     authz = bool((facts.info.get("Plugins") or {}).get("Authorization"))
     versions = {"engine": _str(facts.version.get("Version"))}
     for component in facts.version.get("Components") or []:
@@ -206,13 +206,7 @@ def _vulnerabilities(facts: DaemonFacts, endpoint: str) -> list[Finding]:
                 "distribution builds may carry a backported fix)"
             )
             found.append(
-                finding(
-                    "DW-ENGINE-VULNERABLE",
-                    endpoint,
-                    evidence,
-                    severity=row.severity,
-                    cve=(row.cve,),
-                )
+                Evidence(CheckId.ENGINE_VULNERABLE, evidence, severity=row.severity, cve=(row.cve,))
             )
     return found
 
@@ -223,20 +217,20 @@ SCAN_SETTINGS = RiskSettings()
 """No site allow-list: the judge reports what is dangerous on any host."""
 
 # fmt: off
-CONTAINER_CHECKS: tuple[tuple[str, frozenset[str]], ...] = (
-    ("DW-CONTAINER-PRIVILEGED", frozenset({"privileged"})),
-    ("DW-CONTAINER-DOCKER-SOCKET", frozenset({"docker-socket"})),
-    ("DW-CONTAINER-HOST-ROOT", frozenset({"host-root"})),
-    ("DW-CONTAINER-SENSITIVE-MOUNT", frozenset({"host-path", "host-volume"})),
-    ("DW-CONTAINER-CAP-ADD", frozenset({"capabilities"})),
-    ("DW-CONTAINER-HOST-NETWORK", frozenset({"host-network"})),
-    ("DW-CONTAINER-HOST-PID", frozenset({"host-pid"})),
-    ("DW-CONTAINER-HOST-IPC", frozenset({"host-ipc"})),
-    ("DW-CONTAINER-HOST-UTS", frozenset({"host-uts"})),
-    ("DW-CONTAINER-HOST-USERNS", frozenset({"host-userns"})),
-    ("DW-CONTAINER-UNCONFINED", frozenset({"security-options", "system-paths"})),
-    ("DW-CONTAINER-DEVICES", frozenset({"devices"})),
-    ("DW-CONTAINER-PUBLIC-PORT", frozenset({"public-port"})),
+CONTAINER_CHECKS: tuple[tuple[CheckId, frozenset[str]], ...] = (
+    (CheckId.CONTAINER_PRIVILEGED, frozenset({"privileged"})),
+    (CheckId.CONTAINER_DOCKER_SOCKET, frozenset({"docker-socket"})),
+    (CheckId.CONTAINER_HOST_ROOT, frozenset({"host-root"})),
+    (CheckId.CONTAINER_SENSITIVE_MOUNT, frozenset({"host-path", "host-volume"})),
+    (CheckId.CONTAINER_CAP_ADD, frozenset({"capabilities"})),
+    (CheckId.CONTAINER_HOST_NETWORK, frozenset({"host-network"})),
+    (CheckId.CONTAINER_HOST_PID, frozenset({"host-pid"})),
+    (CheckId.CONTAINER_HOST_IPC, frozenset({"host-ipc"})),
+    (CheckId.CONTAINER_HOST_UTS, frozenset({"host-uts"})),
+    (CheckId.CONTAINER_HOST_USERNS, frozenset({"host-userns"})),
+    (CheckId.CONTAINER_UNCONFINED, frozenset({"security-options", "system-paths"})),
+    (CheckId.CONTAINER_DEVICES, frozenset({"devices"})),
+    (CheckId.CONTAINER_PUBLIC_PORT, frozenset({"public-port"})),
 )
 """Each container finding, in report order, and the judge's rows (by name) that produce it."""
 # fmt: on

@@ -12,6 +12,12 @@ Per endpoint (notes/auditors.md §7 and §9):
    suites) are tried with handshake-only connections.
 4. Where the API answered (anonymously, or with ``--cert-path``), the read-only audit.
 
+What the network and the peer do (refusals, resets, timeouts, TLS alerts, broken HTTP) becomes
+notes in that endpoint's result: one odd endpoint must not end a scan of thousands. Anything
+else is a bug in the scanner, and a scan with a bug in it cannot be trusted to have found what
+it reports: it stops with ``ScannerBug``, which names the endpoint and keeps the original
+exception (and its traceback) as its cause.
+
 The engine reports progress through a ``ScanObserver``; it never prints.
 """
 
@@ -24,13 +30,15 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from dockward import __version__
+from dockward.errors import DockwardError
 from dockward.scan import deep
 from dockward.scan.audit import MAX_CONTAINERS, audit, collect, docker_version
-from dockward.scan.checks import finding
+from dockward.scan.checks import findings
 from dockward.scan.findings import (
     DockerVersion,
     EndpointResult,
     EndpointState,
+    Evidence,
     Finding,
     ScanReport,
     ScanStats,
@@ -53,10 +61,28 @@ from dockward.scan.probes import (
 )
 from dockward.scan.targets import Endpoint
 from dockward.scan.tlsinfo import check_certificate, describe_certificate
+from dockward.scan.verdicts import legacy_versions, plaintext_exposure, tls_exposure, weak_suites
 
 DEFAULT_CONCURRENCY = 256
 DEFAULT_TIMEOUT = 5.0
 UNREPORTED = (EndpointState.CLOSED, EndpointState.FILTERED)
+# What the network and the peer can raise in a probe (OSError covers ssl.SSLError, resets and
+# TimeoutError); these are notes in the endpoint's result. Any other exception is a bug.
+NETWORK_ERRORS = (OSError, EOFError, HttpError, Unreachable)
+
+
+class ScannerBug(DockwardError):
+    """A programming error while scanning ``endpoint``: the scan stops (exit code 3)."""
+
+    exit_code = 3
+
+    def __init__(self, endpoint: str, error: Exception) -> None:
+        super().__init__(
+            f"internal error while scanning {endpoint}: {type(error).__name__}: {error} "
+            "(a bug in dockward scan; the scan was stopped)"
+        )
+        self.endpoint = endpoint
+        self.error = error
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,14 +125,24 @@ class _Draft:
     findings: list[Finding] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
-    def add(self, check_id: str, evidence: str) -> None:
-        self.findings.append(finding(check_id, str(self.endpoint), evidence))
+    def add(self, *evidence: Evidence) -> None:
+        self.findings += findings(evidence, str(self.endpoint))
 
 
 async def scan_endpoint(
     endpoint: Endpoint, options: ScanOptions, settings: ProbeSettings, now: dt.datetime
 ) -> EndpointResult:
-    """Probe one endpoint; never raises for what the network does."""
+    """Probe one endpoint; never raises for what the network does, raises ``ScannerBug`` for a
+    bug in the scanner."""
+    try:
+        return await _probe(endpoint, options, settings, now)
+    except Exception as err:  # NETWORK_ERRORS are handled inside: this is a bug
+        raise ScannerBug(str(endpoint), err) from err
+
+
+async def _probe(
+    endpoint: Endpoint, options: ScanOptions, settings: ProbeSettings, now: dt.datetime
+) -> EndpointResult:
     draft = _Draft(endpoint)
     try:
         connection = await plain_connection(endpoint, settings)
@@ -119,9 +155,7 @@ async def scan_endpoint(
         response, error = await ping(connection)
         if response is not None and is_docker_ping(response):
             draft.state = EndpointState.PLAINTEXT_DOCKER
-            draft.add(
-                "DW-API-PLAINTEXT", f"GET /_ping over plain HTTP answered {_answer(response)}"
-            )
+            draft.add(plaintext_exposure(response))
             await _audit(draft, connection, None, settings, options, "anonymous")
             return _finish(draft, now)
         await connection.close()
@@ -140,7 +174,7 @@ async def scan_endpoint(
             await first.close()
     except Unreachable as gone:
         draft.errors.append(f"connection failed during the scan: {gone}")
-    except Exception as err:  # one odd endpoint must not end a scan of thousands
+    except NETWORK_ERRORS as err:  # one odd endpoint must not end a scan of thousands
         draft.errors.append(f"probe error: {type(err).__name__}: {err}")
     finally:
         await connection.close()
@@ -188,54 +222,23 @@ async def _tls_path(
         client_ca_names=tuple(ca_names),
     )
 
-    legacy = [v for v in accepted if v in LEGACY_VERSIONS]
-    if legacy:
-        draft.add("DW-TLS-LEGACY-VERSION", f"accepts {', '.join(legacy)}")
+    draft.add(*legacy_versions(accepted))
     if options.deep:
         await _deep(draft, settings, accepted)
 
-    cas = f" (acceptable CAs: {'; '.join(ca_names)})" if ca_names else ""
-    if response is not None and is_docker_ping(response):
-        state = (
-            EndpointState.TLS_CLIENT_CERT_OPTIONAL
-            if requested
-            else EndpointState.TLS_NO_CLIENT_AUTH
-        )
-        draft.state = state
-        how = (
-            "the server sent a CertificateRequest" + cas + ", but"
-            if requested
-            else "no CertificateRequest;"
-        )
-        check = "DW-TLS-CLIENT-CERT-OPTIONAL" if requested else "DW-TLS-NO-CLIENT-AUTH"
-        draft.add(
-            check,
-            f"{negotiated} handshake without a client certificate: {how} "
-            f"GET /_ping answered {_answer(response)}",
-        )
+    verdict = tls_exposure(
+        response, refusal, requested=requested, ca_names=ca_names, negotiated=negotiated
+    )
+    draft.state = verdict.state
+    if verdict.evidence is not None:
+        draft.add(verdict.evidence)
+    if verdict.note is not None:
+        draft.errors.append(verdict.note)
+    if verdict.docker_without_certificate:
         await _audit(
             draft, probe.connection if probe else None, None, settings, options, "anonymous"
         )
         return
-    if response is not None:
-        if response.status in (401, 403) and requested:
-            draft.state = EndpointState.MTLS_REQUIRED
-            draft.add(
-                "DW-MTLS-ENFORCED",
-                f"CertificateRequest{cas}; GET /_ping without a "
-                f"certificate answered {response.status}",
-            )
-        else:
-            draft.state = EndpointState.TLS_NON_DOCKER
-            draft.add("DW-TLS-NON-DOCKER", f"GET /_ping answered {_answer(response)}")
-    elif requested:
-        draft.state = EndpointState.MTLS_REQUIRED
-        draft.add(
-            "DW-MTLS-ENFORCED", f"CertificateRequest{cas}; without a client certificate: {refusal}"
-        )
-    else:
-        draft.state = EndpointState.TLS_UNKNOWN
-        draft.errors.append(f"TLS without a CertificateRequest, but no HTTP answer: {refusal}")
     if options.bundle is not None and draft.state is EndpointState.MTLS_REQUIRED:
         await _authenticated(draft, settings, options)
 
@@ -311,7 +314,7 @@ async def _audit(
     draft.containers_inspected = len(facts.containers)
     if facts.truncated:
         draft.errors.append(f"only the first {options.max_containers} containers were inspected")
-    draft.findings += audit(facts, str(draft.endpoint))
+    draft.add(*audit(facts))
 
 
 async def _reconnect(
@@ -339,20 +342,7 @@ async def _deep(draft: _Draft, settings: ProbeSettings, accepted: list[str]) -> 
             suites[version] = await deep.accepted_suites(draft.endpoint, settings, version)
     if draft.tls is not None:
         draft.tls = draft.tls.model_copy(update={"cipher_suites": suites})
-    weak = sorted({s for names in suites.values() for s in names if deep.is_weak_suite(s)})
-    if weak:
-        draft.add("DW-TLS-WEAK-CIPHER", f"accepts {', '.join(weak)}")
-
-
-def _answer(response: HttpResponse) -> str:
-    server = response.headers.get("server")
-    api = response.headers.get("api-version")
-    details = ", ".join(
-        x
-        for x in (f"Server: {server}" if server else "", f"Api-Version: {api}" if api else "")
-        if x
-    )
-    return f"{response.status}" + (f" ({details})" if details else "")
+    draft.add(*weak_suites(suites))
 
 
 def _finish(draft: _Draft, now: dt.datetime) -> EndpointResult:
@@ -364,7 +354,7 @@ def _finish(draft: _Draft, now: dt.datetime) -> EndpointResult:
         except ValueError as err:
             draft.errors.append(f"unparseable server certificate: {err}")
         else:
-            draft.findings += check_certificate(certificate, draft.endpoint.host, endpoint, now)
+            draft.add(*check_certificate(certificate, draft.endpoint.host, now))
     ordered = sorted(draft.findings, key=lambda f: -f.severity.rank)
     return EndpointResult(
         endpoint=endpoint,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict
 
@@ -40,6 +41,69 @@ _RANKS = {
 }
 
 
+class CheckId(enum.StrEnum):
+    """Every kind of finding, by the id reports show; ``checks.CHECKS`` has the row of each.
+
+    A member is named after its id (``DW-`` dropped, ``-`` as ``_``). Being a ``str``, a member
+    serialises as its id: the JSON and SARIF outputs are those of plain strings.
+    """
+
+    API_PLAINTEXT = "DW-API-PLAINTEXT"
+    TLS_NO_CLIENT_AUTH = "DW-TLS-NO-CLIENT-AUTH"
+    TLS_CLIENT_CERT_OPTIONAL = "DW-TLS-CLIENT-CERT-OPTIONAL"
+    MTLS_ENFORCED = "DW-MTLS-ENFORCED"
+    TLS_NON_DOCKER = "DW-TLS-NON-DOCKER"
+    CERT_EXPIRED = "DW-CERT-EXPIRED"
+    CERT_NOT_YET_VALID = "DW-CERT-NOT-YET-VALID"
+    CERT_EXPIRING = "DW-CERT-EXPIRING"
+    CERT_SELF_SIGNED = "DW-CERT-SELF-SIGNED"
+    CERT_WEAK_SIGNATURE = "DW-CERT-WEAK-SIGNATURE"
+    CERT_WEAK_KEY = "DW-CERT-WEAK-KEY"
+    CERT_NAME_MISMATCH = "DW-CERT-NAME-MISMATCH"
+    CERT_NO_SERVER_AUTH = "DW-CERT-NO-SERVER-AUTH"
+    TLS_LEGACY_VERSION = "DW-TLS-LEGACY-VERSION"
+    TLS_WEAK_CIPHER = "DW-TLS-WEAK-CIPHER"
+    ENGINE_VULNERABLE = "DW-ENGINE-VULNERABLE"
+    DAEMON_INSECURE_LISTENER = "DW-DAEMON-INSECURE-LISTENER"
+    DAEMON_WARNING = "DW-DAEMON-WARNING"
+    DAEMON_NO_USERNS = "DW-DAEMON-NO-USERNS"
+    DAEMON_NOT_ROOTLESS = "DW-DAEMON-NOT-ROOTLESS"
+    DAEMON_SECCOMP = "DW-DAEMON-SECCOMP"
+    DAEMON_NO_LSM = "DW-DAEMON-NO-LSM"
+    DAEMON_NO_AUTHZ = "DW-DAEMON-NO-AUTHZ"
+    DAEMON_NO_LIVE_RESTORE = "DW-DAEMON-NO-LIVE-RESTORE"
+    DAEMON_NO_NEW_PRIVILEGES = "DW-DAEMON-NO-NEW-PRIVILEGES"
+    DAEMON_INSECURE_REGISTRY = "DW-DAEMON-INSECURE-REGISTRY"
+    DAEMON_EXPERIMENTAL = "DW-DAEMON-EXPERIMENTAL"
+    CONTAINER_PRIVILEGED = "DW-CONTAINER-PRIVILEGED"
+    CONTAINER_DOCKER_SOCKET = "DW-CONTAINER-DOCKER-SOCKET"
+    CONTAINER_HOST_ROOT = "DW-CONTAINER-HOST-ROOT"
+    CONTAINER_SENSITIVE_MOUNT = "DW-CONTAINER-SENSITIVE-MOUNT"
+    CONTAINER_CAP_ADD = "DW-CONTAINER-CAP-ADD"
+    CONTAINER_HOST_NETWORK = "DW-CONTAINER-HOST-NETWORK"
+    CONTAINER_HOST_PID = "DW-CONTAINER-HOST-PID"
+    CONTAINER_HOST_IPC = "DW-CONTAINER-HOST-IPC"
+    CONTAINER_HOST_UTS = "DW-CONTAINER-HOST-UTS"
+    CONTAINER_HOST_USERNS = "DW-CONTAINER-HOST-USERNS"
+    CONTAINER_UNCONFINED = "DW-CONTAINER-UNCONFINED"
+    CONTAINER_DEVICES = "DW-CONTAINER-DEVICES"
+    CONTAINER_PUBLIC_PORT = "DW-CONTAINER-PUBLIC-PORT"
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """What a producer saw for one check; ``checks.finding`` makes it a ``Finding``.
+
+    ``severity`` is the producer's own judgement where the table's default does not fit (a
+    vulnerability's, an added capability that amounts to root); ``None`` keeps the default.
+    """
+
+    check: CheckId
+    text: str
+    severity: Severity | None = None
+    cve: tuple[str, ...] = ()
+
+
 class EndpointState(enum.StrEnum):
     """What answers on an endpoint, from worst to best; ``closed`` ones are not reported."""
 
@@ -62,7 +126,7 @@ class _Model(BaseModel):
 class Finding(_Model):
     """One problem (or one reassurance, at ``info``) on one endpoint."""
 
-    id: str
+    id: CheckId
     severity: Severity
     endpoint: str
     title: str

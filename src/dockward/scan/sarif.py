@@ -10,7 +10,7 @@ import hashlib
 from typing import Any
 
 from dockward.scan.checks import CHECKS
-from dockward.scan.findings import Finding, ScanReport, Severity
+from dockward.scan.findings import CheckId, Finding, ScanReport, Severity
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_VERSION = "2.1.0"
@@ -62,7 +62,7 @@ def to_sarif(report: ScanReport) -> dict[str, Any]:
     }
 
 
-def _rule(rule_id: str) -> dict[str, Any]:
+def _rule(rule_id: CheckId) -> dict[str, Any]:
     check = CHECKS[rule_id]
     tags = ["security", "docker"] + ([f"CIS-Docker-{check.cis}"] if check.cis else [])
     return {

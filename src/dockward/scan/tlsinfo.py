@@ -17,8 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from dockward.scan.checks import finding
-from dockward.scan.findings import CertificateInfo, Finding
+from dockward.scan.findings import CertificateInfo, CheckId, Evidence
 
 EXPIRY_WARNING = dt.timedelta(days=30)
 _NMAP_FIELDS = (
@@ -126,27 +125,25 @@ def _no_server_auth(info: CertificateInfo, _host: str, _now: dt.datetime) -> str
     return "extendedKeyUsage without serverAuth" if info.server_auth is False else None
 
 
-CERT_CHECKS: tuple[tuple[str, CertCheck], ...] = (
-    ("DW-CERT-EXPIRED", _expired),
-    ("DW-CERT-NOT-YET-VALID", _not_yet_valid),
-    ("DW-CERT-EXPIRING", _expiring),
-    ("DW-CERT-SELF-SIGNED", _self_signed_check),
-    ("DW-CERT-WEAK-SIGNATURE", _weak_signature),
-    ("DW-CERT-WEAK-KEY", _weak_key),
-    ("DW-CERT-NAME-MISMATCH", _name_mismatch),
-    ("DW-CERT-NO-SERVER-AUTH", _no_server_auth),
+CERT_CHECKS: tuple[tuple[CheckId, CertCheck], ...] = (
+    (CheckId.CERT_EXPIRED, _expired),
+    (CheckId.CERT_NOT_YET_VALID, _not_yet_valid),
+    (CheckId.CERT_EXPIRING, _expiring),
+    (CheckId.CERT_SELF_SIGNED, _self_signed_check),
+    (CheckId.CERT_WEAK_SIGNATURE, _weak_signature),
+    (CheckId.CERT_WEAK_KEY, _weak_key),
+    (CheckId.CERT_NAME_MISMATCH, _name_mismatch),
+    (CheckId.CERT_NO_SERVER_AUTH, _no_server_auth),
 )
 
 
-def check_certificate(
-    info: CertificateInfo, host: str, endpoint: str, now: dt.datetime
-) -> list[Finding]:
+def check_certificate(info: CertificateInfo, host: str, now: dt.datetime) -> list[Evidence]:
     """Every certificate check that fires, in table order."""
     found = []
     for check_id, check in CERT_CHECKS:
         evidence = check(info, host, now)
         if evidence is not None:
-            found.append(finding(check_id, endpoint, evidence))
+            found.append(Evidence(check_id, evidence))
     return found
 
 

@@ -203,6 +203,26 @@ def test_renew_the_server_with_revoke_old(
     assert new.lifetime == dt.timedelta(hours=6, minutes=5)
 
 
+def test_renew_with_revoke_old_revokes_only_the_certificate_renewed(
+    capsys: pytest.CaptureFixture[str], state: StateDir
+) -> None:
+    first = current(state, CertKind.CLIENT, "alice")
+    ok(capsys, "ca", "issue", "client", "alice", "--role", "ci", "--state-dir", state.path)
+    second = current(state, CertKind.CLIENT, "alice")
+    out = ok(capsys, "ca", "renew", "alice", "--revoke-old", "--state-dir", state.path)
+    new = current(state, CertKind.CLIENT, "alice")
+    assert f"revoked the previous certificate (serial {second.serial_hex})\n" in out
+    assert first.serial_hex not in out
+    assert "(1 revoked, " in out
+    listed = json.loads(ok(capsys, "ca", "list", "--json", "--state-dir", state.path))
+    rows = listed["certificates"]
+    assert {row["serial"]: row["status"] for row in rows if row["name"] == "alice"} == {
+        first.serial_hex: "superseded",
+        second.serial_hex: "revoked",
+        new.serial_hex: "valid",
+    }
+
+
 def test_renew_refuses_a_revoked_client(
     capsys: pytest.CaptureFixture[str], state: StateDir
 ) -> None:

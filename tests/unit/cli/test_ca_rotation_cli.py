@@ -132,7 +132,8 @@ def test_bundle_writes_a_cert_path_with_env(
     assert sorted(p.name for p in target.iterdir()) == ["ca.pem", "cert.pem", "env", "key.pem"]
     assert stat.S_IMODE((target / "key.pem").stat().st_mode) == 0o600
     assert (target / "ca.pem").read_bytes() == state.ca_bundle.read_bytes()
-    env = dict(line.split("=", 1) for line in (target / "env").read_text().splitlines()[1:])
+    lines = (target / "env").read_text().splitlines()
+    env = dict(line.split("=", 1) for line in lines if not line.startswith("#"))
     assert env == {
         "DOCKER_HOST": "tcp://gw.example:2376",
         "DOCKER_TLS_VERIFY": "1",

@@ -6,10 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
-import socket
 import ssl
 import subprocess
-import threading
 from pathlib import Path
 
 import pytest
@@ -32,6 +30,7 @@ from dockward.pki.crl import (
     parse_reason,
 )
 from dockward.pki.state import StateDir
+from support.handshake import server_verdict
 
 NOW = dt.datetime(2030, 1, 1, 12, 0, 0, tzinfo=dt.UTC)
 
@@ -226,6 +225,23 @@ def test_every_ca_of_the_bundle_needs_a_crl(tmp_path: Path, ca: CertificateAutho
     assert both.next_update == NOW + dt.timedelta(days=2)  # the earliest one
 
 
+def test_a_crl_of_a_ca_outside_the_bundle_is_skipped(
+    tmp_path: Path, ca: CertificateAuthority
+) -> None:
+    # What a reloading gateway may read between the two writes of a rotation or a retirement.
+    other = CertificateAuthority.create("dockward CA 2", days=365, now=NOW)
+    path = write(
+        tmp_path,
+        ca,
+        other.sign_crl([Revocation(6, NOW)], number=1, days=1, now=NOW),
+        ca.sign_crl([Revocation(5, NOW)], number=1, days=3, now=NOW),
+    )
+    crl = load_revocation_list(path, tmp_path / "bundle.pem", now=NOW)
+    assert crl.revoked == {5}
+    assert crl.next_update == NOW + dt.timedelta(days=3)
+    assert crl.issuers == (f"'dockward CA' (serial {ca.serial:040x})",)
+
+
 @pytest.mark.parametrize(
     "content", [b"", b"garbage\n", b"-----BEGIN X509 CRL-----\nAA==\n-----END X509 CRL-----\n"]
 )
@@ -241,40 +257,6 @@ def test_a_malformed_crl(tmp_path: Path, ca: CertificateAuthority, content: byte
 
 
 # -- the CRL file in a real handshake ----------------------------------------------------------
-
-
-def _handshake(server: ssl.SSLContext, bundle: Path) -> str:
-    """Connect with a client bundle; return "ok" or the server-side error."""
-    client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    client.load_verify_locations(cafile=bundle / "ca.pem")
-    client.load_cert_chain(bundle / "cert.pem", bundle / "key.pem")
-    outcome: dict[str, str] = {}
-    with socket.create_server(("127.0.0.1", 0)) as listener:
-        listener.settimeout(10)
-        port = listener.getsockname()[1]
-
-        def serve() -> None:
-            try:
-                conn, _ = listener.accept()
-                conn.settimeout(10)
-                with server.wrap_socket(conn, server_side=True) as tls:
-                    tls.sendall(b"ok")
-                    outcome["server"] = "ok"
-            except (ssl.SSLError, OSError) as err:
-                outcome["server"] = str(err)
-
-        thread = threading.Thread(target=serve)
-        thread.start()
-        try:
-            with (
-                socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
-                client.wrap_socket(raw, server_hostname="localhost") as tls,
-            ):
-                tls.recv(2)
-        except (ssl.SSLError, OSError):
-            pass
-        thread.join(10)
-    return outcome["server"]
 
 
 def _gateway_context(state: StateDir) -> ssl.SSLContext:
@@ -295,8 +277,8 @@ def test_python_ssl_refuses_a_revoked_client_with_the_crl_file(tmp_path: Path) -
     lifecycle.issue_client(state, "mallory")
     lifecycle.revoke(state, "mallory", reason=x509.ReasonFlags.key_compromise)
     context = _gateway_context(state)
-    assert _handshake(context, state.client_dir("alice")) == "ok"
-    assert "certificate revoked" in _handshake(context, state.client_dir("mallory"))
+    assert server_verdict(context, state.client_dir("alice")) == "ok"
+    assert "certificate revoked" in server_verdict(context, state.client_dir("mallory"))
 
 
 def test_python_ssl_accepts_both_cas_during_a_rotation(tmp_path: Path) -> None:
@@ -310,19 +292,19 @@ def test_python_ssl_accepts_both_cas_during_a_rotation(tmp_path: Path) -> None:
     lifecycle.revoke(state, "old-revoked")  # its bundle is now under the new CA: revoke both
     lifecycle.issue_client(state, "new-client")
     context = _gateway_context(state)
-    assert _handshake(context, old_bundle) == "ok"  # old CA, old ca.pem, old server cert
-    assert _handshake(context, state.client_dir("new-client")) == "ok"
-    assert _handshake(context, state.client_dir("old-client")) == "ok"  # reissued
-    assert "certificate revoked" in _handshake(context, state.client_dir("old-revoked"))
+    assert server_verdict(context, old_bundle) == "ok"  # old CA, old ca.pem, old server cert
+    assert server_verdict(context, state.client_dir("new-client")) == "ok"
+    assert server_verdict(context, state.client_dir("old-client")) == "ok"  # reissued
+    assert "certificate revoked" in server_verdict(context, state.client_dir("old-revoked"))
 
     lifecycle.retire_old(state)
     context = _gateway_context(state)
     # The old client no longer trusts the gateway (its server certificate moved to the new CA)...
-    assert "unknown ca" in _handshake(context, old_bundle)
+    assert "unknown ca" in server_verdict(context, old_bundle)
     # ... and the gateway no longer trusts the old client certificate.
     (old_bundle / "ca.pem").write_bytes(state.ca_bundle.read_bytes())
-    assert "certificate verify failed" in _handshake(context, old_bundle)
-    assert _handshake(context, state.client_dir("new-client")) == "ok"
+    assert "certificate verify failed" in server_verdict(context, old_bundle)
+    assert server_verdict(context, state.client_dir("new-client")) == "ok"
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl binary")

@@ -73,6 +73,8 @@ def test_bundle_directory(state: StateDir, tmp_path: Path) -> None:
     assert mode(target / "key.pem") == 0o600
     assert (target / "env").read_text() == (
         f"# dockward client bundle; in a shell: set -a; . {target / 'env'}; set +a\n"
+        "# Python clients (docker-py, docker-compose 1.x) need REQUESTS_CA_BUNDLE and "
+        "CURL_CA_BUNDLE unset: either one replaces ca.pem for them\n"
         "DOCKER_HOST=tcp://gw:2377\n"
         "DOCKER_TLS_VERIFY=1\n"
         f"DOCKER_CERT_PATH={target}\n"
@@ -83,9 +85,9 @@ def test_env_file_quotes_for_the_shell(state: StateDir, tmp_path: Path) -> None:
     credentials = handoff.client_credentials(state, "alice")
     target = handoff.write_bundle_directory(credentials, tmp_path / "my certs", "::1")
     lines = (target / "env").read_text().splitlines()
-    assert lines[1] == "DOCKER_HOST='tcp://[::1]:2376'"
-    assert lines[3] == f"DOCKER_CERT_PATH='{target}'"
-    assert shlex.split(lines[3].partition("=")[2]) == [str(target)]
+    assert lines[2] == "DOCKER_HOST='tcp://[::1]:2376'"
+    assert lines[4] == f"DOCKER_CERT_PATH='{target}'"
+    assert shlex.split(lines[4].partition("=")[2]) == [str(target)]
 
 
 def test_context_tar_has_the_layout_docker_exports(state: StateDir) -> None:
@@ -160,3 +162,57 @@ def test_credentials_of_a_state_dir_without_a_trust_bundle(state: StateDir) -> N
     state.ca_bundle.unlink()
     credentials = handoff.client_credentials(state, "alice")
     assert credentials.ca_pem == state.ca_cert.read_bytes()
+
+
+# -- REQUESTS_CA_BUNDLE and CURL_CA_BUNDLE ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [
+        {},
+        {"REQUESTS_CA_BUNDLE": "", "CURL_CA_BUNDLE": ""},
+        {"PATH": "/usr/bin", "SSL_CERT_FILE": "x"},
+    ],
+)
+def test_no_trust_override_warning_without_the_variables(environ: dict[str, str]) -> None:
+    # requests ignores an empty value
+    assert handoff.trust_override_warning(environ) is None
+
+
+def test_trust_override_warning_names_the_variable_and_the_fixes() -> None:
+    environ = {"REQUESTS_CA_BUNDLE": "/etc/ssl/certs/ca-certificates.crt", "HOME": "/root"}
+    assert handoff.trust_override_warning(environ) == (
+        "REQUESTS_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt is set: Python docker clients "
+        "(docker-py, docker-compose 1.x) verify the gateway against "
+        "/etc/ssl/certs/ca-certificates.crt instead of DOCKER_CERT_PATH/ca.pem, and fail; run "
+        "them as `env -u REQUESTS_CA_BUNDLE docker-compose ...`, or append STATE/ca/bundle.pem "
+        "to /etc/ssl/certs/ca-certificates.crt"
+    )
+
+
+def test_trust_override_warning_for_curl_ca_bundle() -> None:
+    warning = handoff.trust_override_warning({"CURL_CA_BUNDLE": "/srv/ca.pem"})
+    assert warning is not None
+    assert warning.startswith("CURL_CA_BUNDLE=/srv/ca.pem is set: ")
+    assert "`env -u CURL_CA_BUNDLE docker-compose ...`" in warning
+    assert "REQUESTS_CA_BUNDLE" not in warning
+
+
+def test_trust_override_warning_with_both_names_the_one_requests_uses() -> None:
+    environ = {"CURL_CA_BUNDLE": "/b.pem", "REQUESTS_CA_BUNDLE": "/my certs/a.pem"}
+    warning = handoff.trust_override_warning(environ)
+    assert warning is not None
+    assert warning.startswith(
+        "REQUESTS_CA_BUNDLE='/my certs/a.pem' and CURL_CA_BUNDLE=/b.pem are set: "
+    )
+    assert "verify the gateway against '/my certs/a.pem' instead of" in warning
+    assert "`env -u REQUESTS_CA_BUNDLE -u CURL_CA_BUNDLE docker-compose ...`" in warning
+    assert warning.endswith("append STATE/ca/bundle.pem to '/my certs/a.pem'")
+
+
+def test_trust_override_warning_reads_only_the_mapping_it_is_given(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+    assert handoff.trust_override_warning({}) is None

@@ -64,7 +64,7 @@ def test_issue_client_records_role_and_writes_the_bundle(state: StateDir) -> Non
         "env",
         "key.pem",
     ]
-    assert (done.location / "env").read_text().splitlines()[1:] == [
+    assert (done.location / "env").read_text().splitlines()[2:] == [
         "DOCKER_HOST=tcp://gw.example:2376",
         "DOCKER_TLS_VERIFY=1",
         f"DOCKER_CERT_PATH={done.location}",
@@ -211,10 +211,43 @@ def test_renew_with_revoke_old(state: StateDir) -> None:
     old = lifecycle.issue_client(state, "alice")
     done = lifecycle.renew(state, "alice", revoke_old=True, days=2)
     assert done.new.entry.lifetime == dt.timedelta(days=2, minutes=5)
-    assert [e.serial for e in done.revoked] == [old.entry.serial]
-    assert done.revoked[0].revocation_reason is x509.ReasonFlags.superseded
+    assert done.old.serial == old.entry.serial
+    assert done.old.status is CertStatus.REVOKED
+    assert done.old.revocation_reason is x509.ReasonFlags.superseded
     assert done.crl is not None and old.entry.serial in done.crl.revoked
     assert statuses(state, "alice") == ["revoked", "valid"]
+
+
+def test_renew_with_revoke_old_revokes_only_the_renewed_certificate(state: StateDir) -> None:
+    first = lifecycle.issue_client(state, "alice")
+    second = lifecycle.issue_client(state, "alice")
+    done = lifecycle.renew(state, "alice", revoke_old=True)
+    assert done.old.serial == second.entry.serial
+    assert statuses(state, "alice") == ["superseded", "revoked", "valid"]
+    assert done.crl is not None
+    assert second.entry.serial in done.crl.revoked
+    assert first.entry.serial not in done.crl.revoked
+    assert revoked_serials(state) == {second.entry.serial}
+
+
+def test_renew_by_serial_with_revoke_old_revokes_that_serial(state: StateDir) -> None:
+    first = lifecycle.issue_client(state, "alice")
+    second = lifecycle.issue_client(state, "alice")
+    done = lifecycle.renew(state, first.entry.serial_hex, revoke_old=True)
+    assert done.old.serial == first.entry.serial
+    # The renewal is the identity's new current certificate, so the second is superseded.
+    assert statuses(state, "alice") == ["revoked", "superseded", "valid"]
+    assert revoked_serials(state) == {first.entry.serial}
+    assert second.entry.serial != done.new.entry.serial
+
+
+def test_renew_picks_the_current_certificate_issued_in_the_same_second(state: StateDir) -> None:
+    moment = now()
+    lifecycle.issue_client(state, "alice", now=moment)
+    second = lifecycle.issue_client(state, "alice", now=moment)
+    done = lifecycle.renew(state, "alice", revoke_old=True, now=moment)
+    assert done.old.serial == second.entry.serial
+    assert revoked_serials(state) == {second.entry.serial}
 
 
 def test_renew_the_server_certificate_keeps_its_names(state: StateDir) -> None:
@@ -343,6 +376,31 @@ def test_retire_old_lists_clients_that_were_not_reissued(state: StateDir) -> Non
         index.record(stray.cert, CertKind.CLIENT, issuer_serial=authorities.old.serial)
     done = lifecycle.retire_old(state)
     assert [e.name for e in done.stranded] == ["stray"]
+
+
+def test_every_bundle_and_crl_pair_on_disk_during_a_rotation_verifies(
+    state: StateDir, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A gateway reloads whenever a file changes: whatever pair it reads must verify, or it
+    # refuses every client until the next change.
+    lifecycle.issue_client(state, "alice")
+    real_replace = os.replace
+    checked: list[str] = []
+
+    def replace(src: str, dst: str) -> None:
+        real_replace(src, dst)
+        if Path(dst) in (state.ca_bundle, state.crl_path):
+            load_revocation_list(state.crl_path, state.ca_bundle)
+            checked.append(Path(dst).name)
+
+    monkeypatch.setattr(os, "replace", replace)
+    lifecycle.rotate(state)
+    assert checked == ["crl.pem", "bundle.pem"]  # a CA joins the bundle after its CRL
+    checked.clear()
+    lifecycle.revoke(state, "alice")
+    lifecycle.refresh_crl(state)
+    lifecycle.retire_old(state)
+    assert checked[-2:] == ["bundle.pem", "crl.pem"]  # and leaves it before its CRL
 
 
 def test_retire_old_without_a_rotation(state: StateDir) -> None:

@@ -24,7 +24,7 @@ from dockward.policy.profiles import (
     check_request,
 )
 from dockward.scan.audit import CONTAINER_CHECKS, DaemonFacts, audit
-from dockward.scan.checks import CHECKS
+from dockward.scan.checks import CHECKS, findings
 from dockward.scan.findings import Severity
 
 SCANNER = RiskSettings()
@@ -385,7 +385,7 @@ def policy_verdict(container: Mapping[str, object]) -> str | None:
 
 
 def scanner_verdict(container: Mapping[str, object]) -> list[tuple[str, Severity, str]]:
-    found = audit(DaemonFacts(containers=[dict(container)]), "127.0.0.1:2376")
+    found = findings(audit(DaemonFacts(containers=[dict(container)])), "127.0.0.1:2376")
     return [(f.id, f.severity, f.evidence) for f in found if f.id.startswith("DW-CONTAINER-")]
 
 

@@ -22,6 +22,7 @@ from dockward.policy.profiles import (
     CHECKS,
     DEFAULT_MASKED_PATHS,
     DEFAULT_READONLY_PATHS,
+    MAX_FACT_ROUNDS,
     PROFILES,
     FactQuery,
     ProfileSettings,
@@ -29,7 +30,6 @@ from dockward.policy.profiles import (
     check_request,
     facts_needed,
     inspected_operations,
-    json_body_operations,
 )
 from dockward.policy.routes import OPERATIONS
 
@@ -65,17 +65,38 @@ def judge(
     if body is not None:
         raw = body if isinstance(body, bytes) else json.dumps(body).encode()
         decoded = decode_body(raw)
-    params, query, daemon = params or {}, query or {}, daemon or {}
+    params, query = params or {}, query or {}
+    facts, missing = gather_facts(
+        operation, params, daemon or {}, decoded, query=query, profile=profile, settings=settings
+    )
+    assert not missing, f"facts_needed did not converge in {MAX_FACT_ROUNDS} rounds"
+    return check_request(profile, operation, params, query, decoded, settings, facts)
+
+
+def gather_facts(
+    operation: str,
+    params: Mapping[str, str],
+    daemon: Daemon,
+    decoded: object = None,
+    *,
+    rounds: int = MAX_FACT_ROUNDS,
+    query: Mapping[str, list[str]] | None = None,
+    profile: str = "baseline",
+    settings: ProfileSettings = SETTINGS,
+) -> tuple[dict[FactQuery, Mapping[str, object] | None], list[FactQuery]]:
+    """The gateway's loop: ask, fetch what is needed, ask again, ``rounds`` fetches at most.
+
+    Returns the facts and what ``facts_needed`` still asked for when the rounds ran out."""
+    query = query or {}
     facts: dict[FactQuery, Mapping[str, object] | None] = {}
-    for _ in range(4):
-        needed = facts_needed(profile, operation, params, query, decoded, settings, facts)
+    needed = facts_needed(profile, operation, params, query, decoded, settings, facts)
+    for _ in range(rounds):
         if not needed:
             break
         assert not set(needed) & set(facts), "asked twice for the same fact"
-        facts.update({query: daemon.get(query) for query in needed})
-    else:
-        raise AssertionError("facts_needed did not converge")
-    return check_request(profile, operation, params, query, decoded, settings, facts)
+        facts.update({ask: daemon.get(ask) for ask in needed})
+        needed = facts_needed(profile, operation, params, query, decoded, settings, facts)
+    return facts, needed
 
 
 def refused(operation: str, body: object = None, **kwargs: object) -> Violation:
@@ -130,7 +151,6 @@ def test_unknown_profiles_are_a_programming_error() -> None:
 def test_operations_are_route_operations() -> None:
     assert PROFILES == ("unrestricted", "baseline", "restricted")
     assert inspected_operations() <= OPERATIONS
-    assert json_body_operations() <= inspected_operations()
     names = [check.name for check in CHECKS]
     assert len(names) == len(set(names))
     assert {check.profile for check in CHECKS} == {"baseline", "restricted"}
@@ -883,6 +903,34 @@ def test_reaching_into_a_container_through_a_host_volume_takes_two_lookups() -> 
     violation = check_request("baseline", "container.exec", params, {}, body, SETTINGS, facts)
     assert violation is not None and 'uses volume "data", which binds host path "/"' in (
         violation.reason
+    )
+
+
+# The deepest chain of lookups: an exec, the container it runs in, that container's volume.
+EXEC_CHAIN: Daemon = {
+    FactQuery("exec", "e1"): {"ContainerID": "admin", "ProcessConfig": {"privileged": False}},
+    container("admin"): NAMED,
+    volume("data"): BIND_VOLUME,
+}
+
+
+def test_the_deepest_lookup_chain_takes_three_rounds_within_the_limit() -> None:
+    params = {"name": "e1"}
+    for rounds in range(3, MAX_FACT_ROUNDS + 1):
+        facts, missing = gather_facts("container.exec.start", params, EXEC_CHAIN, rounds=rounds)
+        assert missing == [] and set(facts) == set(EXEC_CHAIN)
+    violation = refused("container.exec.start", params=params, daemon=EXEC_CHAIN)
+    assert violation.check == "exec-start"
+    assert 'uses volume "data", which binds host path "/"' in violation.reason
+
+
+def test_a_lookup_still_missing_when_the_rounds_run_out_refuses() -> None:
+    params = {"name": "e1"}
+    facts, missing = gather_facts("container.exec.start", params, EXEC_CHAIN, rounds=2)
+    assert missing == [volume("data")]
+    violation = check_request("baseline", "container.exec.start", params, {}, None, SETTINGS, facts)
+    assert violation is not None and violation.reason == (
+        'could not be checked: the daemon was not asked about volume "data"'
     )
 
 

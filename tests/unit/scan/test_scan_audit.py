@@ -13,7 +13,8 @@ from dockward.scan.audit import (
     collect,
     docker_version,
 )
-from dockward.scan.findings import Severity
+from dockward.scan.checks import findings
+from dockward.scan.findings import Finding, Severity
 
 ENDPOINT = "127.0.0.1:2376"
 HARDENED_INFO = {
@@ -31,8 +32,12 @@ HARDENED_INFO = {
 }
 
 
+def _found(facts: DaemonFacts) -> list[Finding]:
+    return findings(audit(facts), ENDPOINT)
+
+
 def _ids(facts: DaemonFacts) -> list[str]:
-    return [f.id for f in audit(facts, ENDPOINT)]
+    return [f.id for f in _found(facts)]
 
 
 def test_collect_reads_only_the_documented_paths() -> None:
@@ -78,7 +83,7 @@ def test_default_daemon_findings() -> None:
             "ExperimentalBuild": True,
         },
     )
-    found = {f.id: f for f in audit(facts, ENDPOINT)}
+    found = {f.id: f for f in _found(facts)}
     assert set(found) == {
         "DW-DAEMON-INSECURE-LISTENER",
         "DW-DAEMON-WARNING",
@@ -104,7 +109,7 @@ def test_seccomp_missing_or_custom() -> None:
     for options, evidence in (([], "no seccomp"), (["name=seccomp,profile=/x.json"], "/x.json")):
         info = {**HARDENED_INFO, "SecurityOptions": ["name=apparmor", "name=rootless", *options,
                                                      "name=no-new-privileges"]}  # fmt: skip
-        found = audit(DaemonFacts(info=info), ENDPOINT)
+        found = _found(DaemonFacts(info=info))
         assert [f.id for f in found] == ["DW-DAEMON-SECCOMP"]
         assert evidence in found[0].evidence
 
@@ -128,7 +133,7 @@ def test_each_container_check_fires_once() -> None:
         Devices=[{"PathOnHost": "/dev/kmsg"}],
         PortBindings={"80/tcp": [{"HostIp": "", "HostPort": "8080"}]},
     )
-    found = audit(DaemonFacts(info=HARDENED_INFO, containers=[container]), ENDPOINT)
+    found = _found(DaemonFacts(info=HARDENED_INFO, containers=[container]))
     assert [f.id for f in found] == [check_id for check_id, _ in CONTAINER_CHECKS]
     by_id = {f.id: f for f in found}
     assert by_id["DW-CONTAINER-DOCKER-SOCKET"].evidence == (
@@ -153,15 +158,14 @@ def test_mounts_array_and_harmless_container() -> None:
         ],
         PortBindings={"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8080"}]},
     )
-    found = audit(DaemonFacts(info=HARDENED_INFO, containers=[socket_mount, harmless]), ENDPOINT)
+    found = _found(DaemonFacts(info=HARDENED_INFO, containers=[socket_mount, harmless]))
     assert [(f.id, f.severity) for f in found] == [("DW-CONTAINER-DOCKER-SOCKET", Severity.HIGH)]
     assert found[0].evidence.endswith("Mounts[0]: /run/docker.sock mounted at /s (ro)")
 
 
 def test_a_capability_outside_the_default_set_is_medium() -> None:
-    found = audit(
-        DaemonFacts(info=HARDENED_INFO, containers=[_container(CapAdd=["NET_RAW", "net_admin"])]),
-        ENDPOINT,
+    found = _found(
+        DaemonFacts(info=HARDENED_INFO, containers=[_container(CapAdd=["NET_RAW", "net_admin"])])
     )
     assert [(f.id, f.severity, f.evidence) for f in found] == [
         (
@@ -176,7 +180,7 @@ def test_tables_name_known_checks_and_version_projection() -> None:
     from dockward.scan.checks import CHECKS
 
     for check_id, _ in DAEMON_CHECKS + CONTAINER_CHECKS:
-        assert check_id in CHECKS
+        assert CHECKS[check_id].producer is audit
     version = docker_version(
         {
             "Version": "27.3.1",

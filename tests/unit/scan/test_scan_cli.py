@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from dockward.cli import main
+from dockward.scan import engine
 from dockward.scan.findings import ScanReport
 
 
@@ -98,3 +99,25 @@ def test_cert_path_from_docker_env_and_sarif(
     sarif = json.loads(sarif_path.read_text())
     rule_ids = {r["ruleId"] for r in sarif["runs"][0]["results"]}
     assert {"DW-MTLS-ENFORCED", "DW-CONTAINER-PRIVILEGED"} <= rule_ids
+
+
+def test_a_bug_in_the_scanner_exits_3_with_its_traceback_and_no_report(
+    capsys: pytest.CaptureFixture[str],
+    fake_docker: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken_audit(facts: object) -> list[object]:
+        return [facts.info["Plugins"]["Authorization"][0]]  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(engine, "audit", broken_audit)
+    server = fake_docker()
+    report_path = tmp_path / "report.json"
+    code, out, err = _run(capsys, f"127.0.0.1:{server.port}", "--json", str(report_path))
+    assert code == 3
+    assert "Traceback (most recent call last)" in err and "in broken_audit" in err
+    assert err.rstrip().splitlines()[-1] == (
+        f"dockward: internal error while scanning 127.0.0.1:{server.port}: TypeError: "
+        "'NoneType' object is not subscriptable (a bug in dockward scan; the scan was stopped)"
+    )
+    assert out == "" and not report_path.exists()

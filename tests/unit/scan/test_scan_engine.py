@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from dockward.scan.engine import ScanOptions, scan
-from dockward.scan.findings import EndpointResult, EndpointState
+from dockward.scan import engine
+from dockward.scan.engine import ScannerBug, ScanOptions, scan
+from dockward.scan.findings import EndpointResult, EndpointState, Evidence
 from dockward.scan.probes import ClientBundle
 from dockward.scan.targets import Endpoint
 
@@ -133,3 +134,56 @@ def test_many_closed_loopback_addresses_in_order(closed_port: int) -> None:
     results = asyncio.run(scan(endpoints, ScanOptions(concurrency=16, timeout=2.0)))
     assert [r.endpoint for r in results] == [str(e) for e in endpoints]
     assert {r.state for r in results} == {EndpointState.CLOSED}
+
+
+def _misspelt_id(*_: object) -> Evidence:
+    # what a typo in a check id was before ids were an enum: the table has no such row
+    return Evidence("DW-API-PLAINTXT", "GET /_ping answered 200")  # type: ignore[arg-type]
+
+
+def _type_error(*_: object) -> list[Evidence]:
+    return [Evidence(*range(5))]  # type: ignore[arg-type,call-arg]
+
+
+def _attribute_error(info: object, *_: object) -> list[Evidence]:
+    return info.extensions  # type: ignore[attr-defined,no-any-return]
+
+
+@pytest.mark.parametrize(
+    ("where", "bug", "error"),
+    [
+        ("plaintext_exposure", _misspelt_id, "KeyError: 'DW-API-PLAINTXT'"),
+        ("audit", _type_error, "TypeError: "),
+        ("check_certificate", _attribute_error, "AttributeError: "),  # after the probes
+    ],
+)
+def test_a_bug_stops_the_scan_naming_the_endpoint(
+    fake_docker: Any,
+    scan_pki: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    where: str,
+    bug: Any,
+    error: str,
+) -> None:
+    monkeypatch.setattr(engine, where, bug)
+    server = fake_docker(scan_pki.server_context() if where == "check_certificate" else None)
+    with pytest.raises(ScannerBug) as caught:
+        _scan(server.port)
+    endpoint = f"127.0.0.1:{server.port}"
+    assert str(caught.value).startswith(f"internal error while scanning {endpoint}: {error}")
+    assert caught.value.endpoint == endpoint and caught.value.exit_code == 3
+    assert caught.value.__cause__ is caught.value.error
+    assert caught.value.error.__traceback__ is not None  # the CLI prints it
+
+
+def test_what_the_network_does_stays_a_note_on_its_endpoint(
+    fake_docker: Any, scan_pki: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def reset(*_: object, **__: object) -> None:
+        raise ConnectionResetError("connection reset by peer")
+
+    monkeypatch.setattr(engine, "tls_attempt", reset)
+    server = fake_docker(scan_pki.server_context())
+    result = _scan(server.port)
+    assert result.errors == ("probe error: ConnectionResetError: connection reset by peer",)
+    assert result.findings == ()

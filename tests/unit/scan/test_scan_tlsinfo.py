@@ -80,12 +80,12 @@ def test_describe_matches_nmap_fields(ca_issued: bytes) -> None:
 
 def test_good_certificate_has_no_findings(ca_issued: bytes) -> None:
     info = describe_certificate(ca_issued)
-    assert check_certificate(info, "127.0.0.1", "127.0.0.1:2376", NOW) == []
-    assert check_certificate(info, "docker.example", "docker.example:2376", NOW) == []
+    assert check_certificate(info, "127.0.0.1", NOW) == []
+    assert check_certificate(info, "docker.example", NOW) == []
 
 
 def _ids(info: object, host: str, now: dt.datetime) -> set[str]:
-    return {f.id for f in check_certificate(info, host, f"{host}:2376", now)}  # type: ignore[arg-type]
+    return {e.check for e in check_certificate(info, host, now)}  # type: ignore[arg-type]
 
 
 def test_expiry_checks(ca_issued: bytes) -> None:

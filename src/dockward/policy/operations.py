@@ -1,0 +1,500 @@
+"""The operation registry: one row per Engine API operation, everything known about it.
+
+``ROWS`` is read top to bottom, in the route table's order (``dockward.policy.routes``, which
+maps each route to an operation name). A row says:
+
+* ``access``: what the operation can do (the tags are explained on ``Access``);
+* ``body``: what dockerd reads from the request body, and whether the policy decodes it;
+* ``refs``: the objects the request names (every path variable, and the containers, execs,
+  volumes, networks and images named in its query or body; list filters aside), and for each
+  whether the policy judges it and how it is pinned;
+* ``reveals`` and ``redaction``: what the response can hand out, and how it is redacted for a
+  role without the ``secrets`` grant (``dockward.policy.redact``);
+* ``stream``: whether the exchange is brief, long-lived, or turns into a tunnel;
+* ``handshake``: whether every client calls it before anything else, so every role may.
+
+Every field is required: a new row has to decide each one. The sets the policy, the profiles,
+redaction and the relay consult (``PINNED_OPERATIONS``, ``REDACTED_OPERATIONS``, ...) are
+derived from the rows here; none is written out by hand anywhere else.
+
+Data only: no I/O, and nothing from the rest of dockward is imported.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+__all__ = [
+    "ACCESS",
+    "BY_NAME",
+    "HANDSHAKE_OPERATIONS",
+    "JUDGED_JSON_OPERATIONS",
+    "PINNED_OPERATIONS",
+    "REDACTED_OPERATIONS",
+    "ROWS",
+    "TARGET_ACTIONS",
+    "Access",
+    "Body",
+    "Kind",
+    "Operation",
+    "Pinning",
+    "Place",
+    "Redaction",
+    "Ref",
+    "Reveals",
+    "Stream",
+]
+
+
+class Access(enum.StrEnum):
+    """What an operation can do to the host or its data, one rule each.
+
+    READ inspects or lists and changes nothing; WRITE changes state on this host; EXFILTRATE
+    hands out file contents, image contents or process output (or sends them to a registry);
+    ADMIN changes the daemon, the swarm, plugins, credentials, or reads what is as good as a
+    credential (swarm join tokens, unlock key, debug endpoints). The policy grants operations,
+    not tags; the tags are for summaries, defaults and access selectors (``network.read``).
+    """
+
+    READ = "read"
+    WRITE = "write"
+    EXFILTRATE = "exfiltrate"
+    ADMIN = "admin"
+
+
+class Body(enum.StrEnum):
+    """What dockerd reads from the request body.
+
+    There is no form kind: a form-encoded body is refused on every operation
+    (``dockward.gateway.analysis``), because Go's ``ParseForm`` would read it as query
+    parameters.
+    """
+
+    NONE = "none"
+    """No body is read (a client sends none)."""
+    JSON = "json"
+    """One JSON document, forwarded without the policy decoding it."""
+    JSON_JUDGED = "json, judged"
+    """One JSON document the policy decodes (``application/json``, at most ``body_limit``)
+    and the profile checks judge before anything is forwarded."""
+    STREAM = "stream"
+    """Bytes dockerd consumes as they arrive (a tar archive, an image), never decoded."""
+
+
+class Kind(enum.StrEnum):
+    """The kind of Docker object a reference names."""
+
+    CONTAINER = "container"
+    EXEC = "exec"
+    IMAGE = "image"
+    VOLUME = "volume"
+    NETWORK = "network"
+    SERVICE = "service"
+    NODE = "node"
+    TASK = "task"
+    SECRET = "secret"
+    CONFIG = "config"
+    PLUGIN = "plugin"
+    CHECKPOINT = "checkpoint"
+
+
+class Place(enum.StrEnum):
+    """Where in the request a reference is: a path variable, a query key or a body field."""
+
+    PATH = "path"
+    QUERY = "query"
+    BODY = "body"
+
+
+class Pinning(enum.StrEnum):
+    """Whether the policy judges the object a reference names, and how the request is pinned
+    to the object it judged."""
+
+    NOT_JUDGED = "not judged"
+    """The policy does not look the object up; the reference is forwarded as written."""
+    UNPINNED = "judged, unpinned"
+    """Judged from the daemon's answer about the name, but forwarded as written: if the name
+    moves to another object between the lookup and the request, dockerd acts on that one."""
+    FULL_ID = "judged, pinned to the full id"
+    """Judged, and the request is forwarded rewritten to the full ID that was judged
+    (``dockward.gateway.connection``; only a container named by the path variable ``name``)."""
+    EXACT = "judged, exact"
+    """Judged; dockerd accepts only the full ID here (no name, no prefix): nothing to pin."""
+
+
+@dataclass(frozen=True, slots=True)
+class Ref:
+    """One object a request names.
+
+    ``field`` is the path variable, the query key or the body field (dotted from the top of the
+    body; a container create's fields may also come at the top level, see docs/policy.md).
+    ``action`` is what the operation does inside the object it judges, for refusals
+    ("exec into it"); ``None`` for every other reference.
+    """
+
+    kind: Kind
+    place: Place
+    field: str
+    pinning: Pinning
+    action: str | None
+
+    def __post_init__(self) -> None:
+        if self.action is not None and self.pinning is Pinning.NOT_JUDGED:
+            raise ValueError(f"{self}: only a judged reference has an action")
+        if self.pinning is Pinning.FULL_ID and (self.kind, self.place, self.field) != (
+            Kind.CONTAINER,
+            Place.PATH,
+            "name",
+        ):
+            raise ValueError(f"{self}: the relay pins only a container named by path {{name}}")
+
+
+class Reveals(enum.Flag):
+    """What a response can hand out."""
+
+    NOTHING = 0
+    ENV = enum.auto()
+    """Environment values (``Env``), where applications keep their secrets."""
+    CREDENTIALS = enum.auto()
+    """Tokens, passwords, keys."""
+    FILES = enum.auto()
+    """File contents: a container's, an image's, a config's."""
+    OUTPUT = enum.auto()
+    """Process output: logs, attach, exec."""
+
+
+class Redaction(enum.StrEnum):
+    """How a response is changed for a role without the ``secrets`` grant."""
+
+    NONE = "none"
+    """Forwarded as the daemon sent it."""
+    SECRETS = "secrets"
+    """Collected whole and re-sent with ``Env`` values and credential keys replaced
+    (``dockward.policy.redact``)."""
+
+
+class Stream(enum.StrEnum):
+    """How long the exchange lasts, and whether it stays HTTP (for timeouts and the relay)."""
+
+    BRIEF = "brief"
+    """An ordinary request and answer."""
+    LONG = "long"
+    """A body or an answer that can last as long as the work or the client wants (follow,
+    progress, archives, waiting for a container)."""
+    TUNNEL = "tunnel"
+    """The connection becomes a raw byte pipe both ways (101, or a raw-stream 200)."""
+    WEBSOCKET = "websocket"
+    """A tunnel a browser can open too: cross-origin requests are refused."""
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """One row. No field has a default: a row decides every one (see the module docstring)."""
+
+    name: str
+    access: Access
+    body: Body
+    stream: Stream
+    reveals: Reveals
+    redaction: Redaction
+    handshake: bool
+    refs: tuple[Ref, ...]
+
+    @property
+    def hijack(self) -> bool:
+        """The answer may turn the connection into a byte pipe (101 or a raw-stream 200)."""
+        return self.stream in (Stream.TUNNEL, Stream.WEBSOCKET)
+
+    @property
+    def target_action(self) -> str | None:
+        """What the operation does inside the object it judges ("exec into it"), if anything."""
+        return next((ref.action for ref in self.refs if ref.action is not None), None)
+
+
+# --- reference shorthands ------------------------------------------------------------------
+
+
+def _path(kind: Kind, variable: str = "name") -> Ref:
+    return Ref(kind, Place.PATH, variable, Pinning.NOT_JUDGED, None)
+
+
+def _query(kind: Kind, key: str) -> Ref:
+    return Ref(kind, Place.QUERY, key, Pinning.NOT_JUDGED, None)
+
+
+def _body(kind: Kind, field: str) -> Ref:
+    return Ref(kind, Place.BODY, field, Pinning.NOT_JUDGED, None)
+
+
+def _judged(
+    kind: Kind, place: Place, field: str, pinning: Pinning, action: str | None = None
+) -> Ref:
+    return Ref(kind, place, field, pinning, action)
+
+
+def _pinned_target(action: str) -> Ref:
+    """The container in the path, judged and forwarded as the full ID that was judged."""
+    return Ref(Kind.CONTAINER, Place.PATH, "name", Pinning.FULL_ID, action)
+
+
+_READ, _WRITE, _EXFIL, _ADMIN = Access.READ, Access.WRITE, Access.EXFILTRATE, Access.ADMIN
+_NO_BODY, _JSON, _JUDGED, _STREAM = Body.NONE, Body.JSON, Body.JSON_JUDGED, Body.STREAM
+_BRIEF, _LONG, _TUNNEL, _WEBSOCKET = Stream.BRIEF, Stream.LONG, Stream.TUNNEL, Stream.WEBSOCKET
+_NOTHING, _ENV, _CREDENTIALS = Reveals.NOTHING, Reveals.ENV, Reveals.CREDENTIALS
+_FILES, _OUTPUT = Reveals.FILES, Reveals.OUTPUT
+_PLAIN, _REDACTED = Redaction.NONE, Redaction.SECRETS
+_CONTAINER, _EXEC, _IMAGE, _VOLUME = Kind.CONTAINER, Kind.EXEC, Kind.IMAGE, Kind.VOLUME
+_NETWORK, _SERVICE, _PLUGIN = Kind.NETWORK, Kind.SERVICE, Kind.PLUGIN
+
+_C = (_path(_CONTAINER),)  # the container named in the path, forwarded as written
+# What a service spec names; volumes and networks are looked up, not pinned.
+_SERVICE_SPEC = (
+    _body(_IMAGE, "TaskTemplate.ContainerSpec.Image"),
+    _judged(_VOLUME, Place.BODY, "TaskTemplate.ContainerSpec.Mounts", Pinning.UNPINNED),
+    _judged(_NETWORK, Place.BODY, "TaskTemplate.Networks", Pinning.UNPINNED),
+    _judged(_NETWORK, Place.BODY, "Networks", Pinning.UNPINNED),
+)
+
+# Columns: name, access, body, stream, reveals, redaction, handshake, references.
+# fmt: off
+ROWS: tuple[Operation, ...] = (
+    # checkpoint
+    Operation("checkpoint.list", _READ, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False, _C),
+    Operation("checkpoint.create", _ADMIN, _JUDGED, _BRIEF, _NOTHING, _PLAIN, False, _C),
+    Operation("checkpoint.delete", _ADMIN, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False,
+              (*_C, _path(Kind.CHECKPOINT, "checkpoint"))),
+    # container
+    Operation("container.archive.stat", _READ, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False, _C),
+    Operation("container.list", _READ, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False, ()),
+    Operation("container.export", _EXFIL, _NO_BODY, _LONG, _FILES, _PLAIN, False, _C),
+    Operation("container.changes", _READ, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False, _C),
+    # HostConfig.LogConfig.Config can hold a logging driver's token (splunk-token), which
+    # redaction does not know
+    Operation("container.inspect", _READ, _NO_BODY, _BRIEF, _ENV | _CREDENTIALS, _REDACTED,
+              False, _C),
+    Operation("container.top", _READ, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False, _C),
+    Operation("container.logs", _EXFIL, _NO_BODY, _LONG, _OUTPUT, _PLAIN, False, _C),
+    Operation("container.stats", _READ, _NO_BODY, _LONG, _NOTHING, _PLAIN, False, _C),
+    Operation("container.attach_ws", _EXFIL, _NO_BODY, _WEBSOCKET, _OUTPUT, _PLAIN, False,
+              (_pinned_target("attaching to its input"),)),
+    # an exec inspect carries no Env on the daemons we know; redacted in case one does
+    Operation("container.exec.inspect", _READ, _NO_BODY, _BRIEF, _NOTHING, _REDACTED, False,
+              (_path(_EXEC, "id"),)),
+    Operation("container.archive.read", _EXFIL, _NO_BODY, _LONG, _FILES, _PLAIN, False, _C),
+    Operation("container.create", _WRITE, _JUDGED, _BRIEF, _NOTHING, _PLAIN, False, (
+        _body(_IMAGE, "Image"),
+        _judged(_VOLUME, Place.BODY, "HostConfig.Binds", Pinning.UNPINNED),
+        _judged(_VOLUME, Place.BODY, "HostConfig.Mounts", Pinning.UNPINNED),
+        _judged(_CONTAINER, Place.BODY, "HostConfig.VolumesFrom", Pinning.UNPINNED),
+        _body(_CONTAINER, "HostConfig.Links"),
+        _body(_CONTAINER, "HostConfig.NetworkMode, PidMode, IpcMode (container:<id>)"),
+        _body(_NETWORK, "HostConfig.NetworkMode"),
+        _body(_NETWORK, "NetworkingConfig.EndpointsConfig"),
+    )),
+    Operation("container.kill", _WRITE, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False, _C),
+    Operation("container.pause", _WRITE, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False, _C),
+    Operation("container.unpause", _WRITE, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False, _C),
+    # restart and stop wait up to query t seconds for the container to exit; t=-1: forever
+    Operation("container.restart", _WRITE, _NO_BODY, _LONG, _NOTHING, _PLAIN, False, _C),
+    # the body is a HostConfig for API < 1.24, refused by the start-host-config check
+    Operation("container.start", _WRITE, _JUDGED, _BRIEF, _NOTHING, _PLAIN, False, _C),
+    Operation("container.stop", _WRITE, _NO_BODY, _LONG, _NOTHING, _PLAIN, False, _C),
+    Operation("container.wait", _READ, _NO_BODY, _LONG, _NOTHING, _PLAIN, False, _C),
+    Operation("container.resize", _WRITE, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False, _C),
+    Operation("container.attach", _WRITE, _NO_BODY, _TUNNEL, _OUTPUT, _PLAIN, False,
+              (_pinned_target("attaching to its input"),)),
+    Operation("container.copy", _EXFIL, _JSON, _LONG, _FILES, _PLAIN, False, _C),
+    Operation("container.exec", _WRITE, _JUDGED, _BRIEF, _NOTHING, _PLAIN, False,
+              (_pinned_target("exec into it"),)),
+    # {"Detach", "Tty", "ConsoleSize"}: the exec itself is judged, from the daemon's inspect
+    Operation("container.exec.start", _WRITE, _JSON, _TUNNEL, _OUTPUT, _PLAIN, False,
+              (_judged(_EXEC, Place.PATH, "name", Pinning.EXACT, "starting an exec in it"),)),
+    Operation("container.exec.resize", _WRITE, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False,
+              (_path(_EXEC),)),
+    Operation("container.rename", _WRITE, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False, _C),
+    Operation("container.update", _WRITE, _JUDGED, _BRIEF, _NOTHING, _PLAIN, False, _C),
+    Operation("container.prune", _WRITE, _NO_BODY, _LONG, _NOTHING, _PLAIN, False, ()),
+    Operation("container.commit", _WRITE, _JSON, _LONG, _NOTHING, _PLAIN, False,
+              (_query(_CONTAINER, "container"),)),
+    Operation("container.archive.write", _WRITE, _STREAM, _LONG, _NOTHING, _PLAIN, False,
+              (_pinned_target("writing files into it"),)),
+    Operation("container.remove", _WRITE, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False, _C),
+    # image
+    Operation("image.list", _READ, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False, ()),
+    Operation("image.search", _READ, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False, ()),
+    Operation("image.save", _EXFIL, _NO_BODY, _LONG, _FILES, _PLAIN, False,
+              (_path(_IMAGE), _query(_IMAGE, "names"))),
+    Operation("image.history", _READ, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False,
+              (_path(_IMAGE),)),
+    Operation("image.inspect", _READ, _NO_BODY, _BRIEF, _ENV, _REDACTED, False,
+              (_path(_IMAGE),)),
+    Operation("image.load", _WRITE, _STREAM, _LONG, _NOTHING, _PLAIN, False, ()),
+    # a pull has no body; an import (fromSrc=-) streams the image archive
+    Operation("image.pull", _WRITE, _STREAM, _LONG, _NOTHING, _PLAIN, False,
+              (_query(_IMAGE, "fromImage"),)),
+    Operation("image.push", _EXFIL, _NO_BODY, _LONG, _NOTHING, _PLAIN, False,
+              (_path(_IMAGE),)),
+    Operation("image.tag", _WRITE, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False,
+              (_path(_IMAGE),)),
+    Operation("image.prune", _WRITE, _NO_BODY, _LONG, _NOTHING, _PLAIN, False, ()),
+    Operation("image.remove", _WRITE, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False,
+              (_path(_IMAGE),)),
+    # system
+    Operation("system.options", _READ, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False, ()),
+    Operation("system.ping", _READ, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, True, ()),
+    Operation("system.events", _READ, _NO_BODY, _LONG, _NOTHING, _PLAIN, False, ()),
+    Operation("system.info", _READ, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False, ()),
+    Operation("system.version", _READ, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, True, ()),
+    # sizes every image, container and volume
+    Operation("system.df", _READ, _NO_BODY, _LONG, _NOTHING, _PLAIN, False, ()),
+    # the answer may carry an IdentityToken
+    Operation("auth", _ADMIN, _JSON, _BRIEF, _CREDENTIALS, _REDACTED, False, ()),
+    # volume; Options can hold a password (a cifs volume's o=...,password=...), which
+    # redaction does not know
+    Operation("volume.list", _READ, _NO_BODY, _BRIEF, _CREDENTIALS, _PLAIN, False, ()),
+    Operation("volume.inspect", _READ, _NO_BODY, _BRIEF, _CREDENTIALS, _PLAIN, False,
+              (_path(_VOLUME),)),
+    Operation("volume.create", _WRITE, _JUDGED, _BRIEF, _NOTHING, _PLAIN, False, ()),
+    Operation("volume.prune", _WRITE, _NO_BODY, _LONG, _NOTHING, _PLAIN, False, ()),
+    Operation("volume.update", _WRITE, _JSON, _BRIEF, _NOTHING, _PLAIN, False,
+              (_path(_VOLUME),)),
+    Operation("volume.remove", _WRITE, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False,
+              (_path(_VOLUME),)),
+    # build: the answer carries the output of RUN steps
+    Operation("image.build", _WRITE, _STREAM, _LONG, _OUTPUT, _PLAIN, False,
+              (_query(_IMAGE, "cachefrom"), _query(_NETWORK, "networkmode"))),
+    Operation("build.prune", _WRITE, _NO_BODY, _LONG, _NOTHING, _PLAIN, False, ()),
+    Operation("build.cancel", _WRITE, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False, ()),
+    # session: the daemon reads the client's build files through it, not the other way
+    Operation("session", _WRITE, _NO_BODY, _TUNNEL, _NOTHING, _PLAIN, False, ()),
+    # swarm
+    Operation("swarm.init", _ADMIN, _JSON, _BRIEF, _NOTHING, _PLAIN, False, ()),
+    Operation("swarm.join", _ADMIN, _JSON, _BRIEF, _NOTHING, _PLAIN, False, ()),
+    Operation("swarm.leave", _ADMIN, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False, ()),
+    # GET /swarm answers with the join tokens: ADMIN, not READ
+    Operation("swarm.inspect", _ADMIN, _NO_BODY, _BRIEF, _CREDENTIALS, _PLAIN, False, ()),
+    Operation("swarm.unlockkey", _ADMIN, _NO_BODY, _BRIEF, _CREDENTIALS, _PLAIN, False, ()),
+    Operation("swarm.update", _ADMIN, _JSON, _BRIEF, _NOTHING, _PLAIN, False, ()),
+    Operation("swarm.unlock", _ADMIN, _JSON, _BRIEF, _NOTHING, _PLAIN, False, ()),
+    # service and task specs: Env, and log driver options as for container.inspect
+    Operation("service.list", _READ, _NO_BODY, _BRIEF, _ENV | _CREDENTIALS, _REDACTED, False,
+              ()),
+    Operation("service.inspect", _READ, _NO_BODY, _BRIEF, _ENV | _CREDENTIALS, _REDACTED,
+              False, (_path(_SERVICE, "id"),)),
+    Operation("service.create", _WRITE, _JUDGED, _BRIEF, _NOTHING, _PLAIN, False,
+              _SERVICE_SPEC),
+    Operation("service.update", _WRITE, _JUDGED, _BRIEF, _NOTHING, _PLAIN, False,
+              (_path(_SERVICE, "id"), *_SERVICE_SPEC)),
+    Operation("service.remove", _WRITE, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False,
+              (_path(_SERVICE, "id"),)),
+    Operation("service.logs", _EXFIL, _NO_BODY, _LONG, _OUTPUT, _PLAIN, False,
+              (_path(_SERVICE, "id"),)),
+    Operation("node.list", _READ, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False, ()),
+    Operation("node.inspect", _READ, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False,
+              (_path(Kind.NODE, "id"),)),
+    Operation("node.remove", _ADMIN, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False,
+              (_path(Kind.NODE, "id"),)),
+    Operation("node.update", _ADMIN, _JSON, _BRIEF, _NOTHING, _PLAIN, False,
+              (_path(Kind.NODE, "id"),)),
+    Operation("task.list", _READ, _NO_BODY, _BRIEF, _ENV | _CREDENTIALS, _REDACTED, False, ()),
+    Operation("task.inspect", _READ, _NO_BODY, _BRIEF, _ENV | _CREDENTIALS, _REDACTED, False,
+              (_path(Kind.TASK, "id"),)),
+    Operation("task.logs", _EXFIL, _NO_BODY, _LONG, _OUTPUT, _PLAIN, False,
+              (_path(Kind.TASK, "id"),)),
+    # a secret's data is never returned; a config's is (Spec.Data)
+    Operation("secret.list", _READ, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False, ()),
+    Operation("secret.create", _ADMIN, _JSON, _BRIEF, _NOTHING, _PLAIN, False, ()),
+    Operation("secret.remove", _ADMIN, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False,
+              (_path(Kind.SECRET, "id"),)),
+    Operation("secret.inspect", _READ, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False,
+              (_path(Kind.SECRET, "id"),)),
+    Operation("secret.update", _ADMIN, _JSON, _BRIEF, _NOTHING, _PLAIN, False,
+              (_path(Kind.SECRET, "id"),)),
+    Operation("config.list", _READ, _NO_BODY, _BRIEF, _FILES, _PLAIN, False, ()),
+    Operation("config.create", _ADMIN, _JSON, _BRIEF, _NOTHING, _PLAIN, False, ()),
+    Operation("config.remove", _ADMIN, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False,
+              (_path(Kind.CONFIG, "id"),)),
+    Operation("config.inspect", _READ, _NO_BODY, _BRIEF, _FILES, _PLAIN, False,
+              (_path(Kind.CONFIG, "id"),)),
+    Operation("config.update", _ADMIN, _JSON, _BRIEF, _NOTHING, _PLAIN, False,
+              (_path(Kind.CONFIG, "id"),)),
+    # plugin; a plugin's settings hold its Env
+    Operation("plugin.list", _READ, _NO_BODY, _BRIEF, _ENV, _REDACTED, False, ()),
+    Operation("plugin.inspect", _READ, _NO_BODY, _BRIEF, _ENV, _REDACTED, False,
+              (_path(_PLUGIN),)),
+    Operation("plugin.privileges", _READ, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False,
+              (_query(_PLUGIN, "remote"),)),
+    Operation("plugin.remove", _ADMIN, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False,
+              (_path(_PLUGIN),)),
+    Operation("plugin.enable", _ADMIN, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False,
+              (_path(_PLUGIN),)),
+    Operation("plugin.disable", _ADMIN, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False,
+              (_path(_PLUGIN),)),
+    # the body of pull and upgrade: the privileges the user accepted
+    Operation("plugin.pull", _ADMIN, _JUDGED, _LONG, _NOTHING, _PLAIN, False,
+              (_query(_PLUGIN, "remote"),)),
+    Operation("plugin.push", _ADMIN, _NO_BODY, _LONG, _NOTHING, _PLAIN, False,
+              (_path(_PLUGIN),)),
+    Operation("plugin.upgrade", _ADMIN, _JUDGED, _LONG, _NOTHING, _PLAIN, False,
+              (_path(_PLUGIN), _query(_PLUGIN, "remote"))),
+    # ["KEY=value", ...], refused whole by the plugin-configuration check without decoding
+    Operation("plugin.set", _ADMIN, _JSON, _BRIEF, _NOTHING, _PLAIN, False,
+              (_path(_PLUGIN),)),
+    Operation("plugin.create", _ADMIN, _STREAM, _LONG, _NOTHING, _PLAIN, False, ()),
+    # distribution
+    Operation("distribution.inspect", _READ, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False,
+              (_path(_IMAGE),)),
+    # network
+    Operation("network.list", _READ, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False, ()),
+    Operation("network.inspect", _READ, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False,
+              (_path(_NETWORK, "id"),)),
+    Operation("network.create", _WRITE, _JUDGED, _BRIEF, _NOTHING, _PLAIN, False,
+              (_body(_NETWORK, "ConfigFrom.Network"),)),
+    Operation("network.connect", _WRITE, _JSON, _BRIEF, _NOTHING, _PLAIN, False,
+              (_path(_NETWORK, "id"), _body(_CONTAINER, "Container"))),
+    Operation("network.disconnect", _WRITE, _JSON, _BRIEF, _NOTHING, _PLAIN, False,
+              (_path(_NETWORK, "id"), _body(_CONTAINER, "Container"))),
+    Operation("network.prune", _WRITE, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False, ()),
+    Operation("network.remove", _WRITE, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False,
+              (_path(_NETWORK, "id"),)),
+    # debug; pprof's profile and trace sample for query seconds (30 s by default)
+    Operation("debug.vars", _ADMIN, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False, ()),
+    Operation("debug.pprof", _ADMIN, _NO_BODY, _LONG, _NOTHING, _PLAIN, False, ()),
+    # grpc: BuildKit's control API, which can export build results to the client
+    Operation("grpc", _WRITE, _NO_BODY, _TUNNEL, _FILES, _PLAIN, False, ()),
+)
+# fmt: on
+
+BY_NAME: Mapping[str, Operation] = MappingProxyType({row.name: row for row in ROWS})
+
+# --- derived: what each consumer asks ------------------------------------------------------
+
+ACCESS: Mapping[str, Access] = MappingProxyType({row.name: row.access for row in ROWS})
+"""Each operation's access tag (roles' access selectors, ``policy explain``)."""
+
+PINNED_OPERATIONS: frozenset[str] = frozenset(
+    row.name for row in ROWS if any(ref.pinning is Pinning.FULL_ID for ref in row.refs)
+)
+"""Judged on the container their path names and forwarded with that container's full ID
+(the relay rewrites them; the profiles' target-container check judges them)."""
+
+JUDGED_JSON_OPERATIONS: frozenset[str] = frozenset(
+    row.name for row in ROWS if row.body is Body.JSON_JUDGED
+)
+"""Operations whose JSON body the policy decodes before deciding."""
+
+REDACTED_OPERATIONS: frozenset[str] = frozenset(
+    row.name for row in ROWS if row.redaction is Redaction.SECRETS
+)
+"""Responses redacted for roles without the ``secrets`` grant."""
+
+HANDSHAKE_OPERATIONS: frozenset[str] = frozenset(row.name for row in ROWS if row.handshake)
+"""Every client calls these first (the CLI cannot start without them): every role may."""
+
+TARGET_ACTIONS: Mapping[str, str] = MappingProxyType(
+    {row.name: action for row in ROWS if (action := row.target_action) is not None}
+)
+"""What an operation does inside the container it is judged on, for refusals."""
