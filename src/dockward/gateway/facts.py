@@ -2,7 +2,8 @@
 
 Some decisions depend on state the request does not carry: ``exec`` into a container that is
 privileged, a mount of a named volume created with bind options. The gateway asks the daemon
-(``GET /containers/{name}/json``, ``GET /volumes/{name}``) before deciding. A failure to ask is
+(``GET /containers/{name}/json``, ``GET /volumes/{name}``, ``GET /images/{name}/json``) before
+deciding, and resolves the registry host names the outbound checks judge. A failure to ask is
 an error, never an implicit allow.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from collections.abc import Iterable, Mapping
 from urllib.parse import quote
 
@@ -25,6 +27,7 @@ _PATHS = {
     "volume": "/volumes/{}",
     "network": "/networks/{}",
     "exec": "/exec/{}/json",
+    "image": "/images/{}/json",
 }
 MAX_ROUNDS = 4  # a container, then its volumes and networks; more means something is wrong
 
@@ -41,6 +44,8 @@ async def fetch_facts(
 
 
 async def _inspect(upstream: str, query: FactQuery) -> Mapping[str, object] | None:
+    if query.kind == "host":
+        return await _resolve(query.name)
     path = _PATHS[query.kind].format(quote(query.name, safe=""))
     reader, writer = await asyncio.open_unix_connection(upstream, limit=MAX_FACT_BYTES)
     try:
@@ -70,6 +75,25 @@ async def _inspect(upstream: str, query: FactQuery) -> Mapping[str, object] | No
             f"policy lookup of {query.kind} {query.name!r}: unexpected answer", status=502
         )
     return document
+
+
+# getaddrinfo errors that mean "this name has no address", as opposed to "could not ask"
+_NO_ADDRESS = {socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)}
+
+
+async def _resolve(name: str) -> Mapping[str, object] | None:
+    """The addresses ``name`` resolves to here (as the daemon, on this host, would resolve it
+    when it connects), ``None`` when it has none. A resolver failure is an error."""
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(name, None, type=socket.SOCK_STREAM)
+    except socket.gaierror as err:
+        if err.errno in _NO_ADDRESS:
+            return None
+        raise ProtocolError(
+            f"policy lookup of host {name!r} failed: {err.strerror}", status=502
+        ) from err
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    return {"Addresses": addresses}
 
 
 async def _read_all(reader: asyncio.StreamReader) -> bytes:
