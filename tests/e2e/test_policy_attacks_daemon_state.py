@@ -225,7 +225,11 @@ def test_volume_create_with_host_options_is_denied(case, gw, dockerd):
 
 @pytest.mark.parametrize(
     "options",
-    [{}, {"type": "tmpfs", "device": "tmpfs", "o": "size=1m"}, {"o": "bind", "type": "none"}],
+    [
+        {},
+        {"type": "tmpfs", "device": "tmpfs", "o": "size=1m,nodev,nosuid"},
+        {"o": "bind", "type": "none"},
+    ],
     ids=["plain", "tmpfs", "bind-allowed-dir"],
 )
 def test_harmless_volume_create_is_allowed(options, gw, dockerd, allowed_dir):

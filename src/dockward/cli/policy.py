@@ -175,6 +175,10 @@ def explain(
         typer.echo("  runtimes: " + ", ".join(found.runtimes))
         if found.registries:
             typer.echo("  registries: " + ", ".join(found.registries))
+        typer.echo(
+            "  outbound: "
+            + (", ".join(found.outbound) or "public registries only (no URLs, no log servers)")
+        )
     typer.echo(
         "  grants:   " + (", ".join(sorted(found.grants)) or "none (Env values are redacted)")
     )
@@ -183,6 +187,14 @@ def explain(
         typer.echo(f"    {operation:32} {ACCESS[operation].value}")
     if found.profile == "unrestricted" and "*" in found.allow:
         typer.echo("    (and routes dockward does not know)")
+    tunnels = found.allowed_tunnels()
+    if tunnels:
+        typer.echo(
+            f"dockward: warning: role {found.name} may open {' and '.join(tunnels)}: BuildKit "
+            "tunnels dockward cannot see into, so what a build does through them (its network "
+            "mode, entitlements, exports) is not judged by the profile",
+            err=True,
+        )
     raise typer.Exit(0)
 
 

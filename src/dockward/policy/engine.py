@@ -21,6 +21,7 @@ from dockward.identity import PeerIdentity
 from dockward.policy import profiles
 from dockward.policy.decision import Decision
 from dockward.policy.operations import Body, Redaction
+from dockward.policy.outbound import OutboundRules
 from dockward.policy.roles import PolicyConfig, Role, build_role
 from dockward.policy.routes import OPERATIONS, Classification
 
@@ -204,6 +205,9 @@ class RolePolicy:
             allowed_runtimes=role.runtimes,
             allowed_registries=role.registries,
             docker_socket_paths=defaults.docker_socket_paths + extra_sockets,
+            outbound=OutboundRules.parse(role.outbound),
+            secrets="secrets" in role.grants,
+            reads_logs=role.allows_operation("container.logs")[0],
         )
 
     def facts_needed(

@@ -8,8 +8,9 @@ maps each route to an operation name). A row says:
 * ``refs``: the objects the request names (every path variable, and the containers, execs,
   volumes, networks and images named in its query or body; list filters aside), and for each
   whether the policy judges it and how it is pinned;
-* ``reveals`` and ``redaction``: what the response can hand out, and how it is redacted for a
-  role without the ``secrets`` grant (``dockward.policy.redact``);
+* ``reveals`` and ``redaction``: what the response can hand out, and how it is kept from a
+  role without the ``secrets`` grant (redacted by ``dockward.policy.redact``, or the request
+  options that would reveal it refused);
 * ``stream``: whether the exchange is brief, long-lived, or turns into a tunnel;
 * ``handshake``: whether every client calls it before anything else, so every role may.
 
@@ -32,6 +33,7 @@ __all__ = [
     "BY_NAME",
     "HANDSHAKE_OPERATIONS",
     "JUDGED_JSON_OPERATIONS",
+    "OPAQUE_OPERATIONS",
     "PINNED_OPERATIONS",
     "REDACTED_OPERATIONS",
     "ROWS",
@@ -52,11 +54,13 @@ __all__ = [
 class Access(enum.StrEnum):
     """What an operation can do to the host or its data, one rule each.
 
-    READ inspects or lists and changes nothing; WRITE changes state on this host; EXFILTRATE
-    hands out file contents, image contents or process output (or sends them to a registry);
-    ADMIN changes the daemon, the swarm, plugins, credentials, or reads what is as good as a
-    credential (swarm join tokens, unlock key, debug endpoints). The policy grants operations,
-    not tags; the tags are for summaries, defaults and access selectors (``network.read``).
+    READ inspects or lists, changes nothing and makes the daemon contact no other host; WRITE
+    changes state on this host; EXFILTRATE hands out file contents, image contents or process
+    output (attach and exec output too), sends them to a registry, or has the daemon contact a
+    remote host the client names (a registry search, a manifest lookup); ADMIN changes the
+    daemon, the swarm, plugins, credentials, or reads what is as good as a credential (swarm
+    join tokens, unlock key, debug endpoints). The policy grants operations, not tags; the
+    tags are for summaries, defaults and access selectors (``network.read``).
     """
 
     READ = "read"
@@ -99,6 +103,10 @@ class Kind(enum.StrEnum):
     CONFIG = "config"
     PLUGIN = "plugin"
     CHECKPOINT = "checkpoint"
+    HOST = "host"
+    """A remote host the daemon contacts for the client: a registry, a URL's host, a log
+    server. Judged by its address (names resolved), never pinned: DNS may answer the daemon
+    differently."""
 
 
 class Place(enum.StrEnum):
@@ -116,8 +124,9 @@ class Pinning(enum.StrEnum):
     NOT_JUDGED = "not judged"
     """The policy does not look the object up; the reference is forwarded as written."""
     UNPINNED = "judged, unpinned"
-    """Judged from the daemon's answer about the name, but forwarded as written: if the name
-    moves to another object between the lookup and the request, dockerd acts on that one."""
+    """Judged from the daemon's answer about the name (for a remote host: its name, or the
+    addresses it resolves to), but forwarded as written: if the name moves to another object
+    between the lookup and the request, dockerd acts on that one."""
     FULL_ID = "judged, pinned to the full id"
     """Judged, and the request is forwarded rewritten to the full ID that was judged
     (``dockward.gateway.connection``; only a container named by the path variable ``name``)."""
@@ -172,8 +181,11 @@ class Redaction(enum.StrEnum):
     NONE = "none"
     """Forwarded as the daemon sent it."""
     SECRETS = "secrets"
-    """Collected whole and re-sent with ``Env`` values and credential keys replaced
-    (``dockward.policy.redact``)."""
+    """Collected whole and re-sent with ``Env`` values, build arguments, logging driver
+    options, credential keys and config data replaced (``dockward.policy.redact``)."""
+    LIMITED = "limited request"
+    """Forwarded as sent, but a profile check refuses the request options that would make the
+    answer reveal it (``ps_args`` that print environments)."""
 
 
 class Stream(enum.StrEnum):
@@ -185,7 +197,12 @@ class Stream(enum.StrEnum):
     """A body or an answer that can last as long as the work or the client wants (follow,
     progress, archives, waiting for a container)."""
     TUNNEL = "tunnel"
-    """The connection becomes a raw byte pipe both ways (101, or a raw-stream 200)."""
+    """The connection becomes a raw byte pipe both ways (101, or a raw-stream 200) carrying one
+    process's input and output."""
+    OPAQUE_TUNNEL = "opaque tunnel"
+    """A tunnel carrying another protocol the policy cannot read (BuildKit's session and gRPC
+    control API: build network mode, entitlements, exports). Under ``baseline`` and
+    ``restricted`` only a role that names the operation may open one."""
     WEBSOCKET = "websocket"
     """A tunnel a browser can open too: cross-origin requests are refused."""
 
@@ -206,7 +223,7 @@ class Operation:
     @property
     def hijack(self) -> bool:
         """The answer may turn the connection into a byte pipe (101 or a raw-stream 200)."""
-        return self.stream in (Stream.TUNNEL, Stream.WEBSOCKET)
+        return self.stream in (Stream.TUNNEL, Stream.OPAQUE_TUNNEL, Stream.WEBSOCKET)
 
     @property
     def target_action(self) -> str | None:
@@ -235,6 +252,11 @@ def _judged(
     return Ref(kind, place, field, pinning, action)
 
 
+def _remote(place: Place, field: str) -> Ref:
+    """A remote host the daemon contacts for the request, judged by the outbound checks."""
+    return Ref(Kind.HOST, place, field, Pinning.UNPINNED, None)
+
+
 def _pinned_target(action: str) -> Ref:
     """The container in the path, judged and forwarded as the full ID that was judged."""
     return Ref(Kind.CONTAINER, Place.PATH, "name", Pinning.FULL_ID, action)
@@ -243,9 +265,10 @@ def _pinned_target(action: str) -> Ref:
 _READ, _WRITE, _EXFIL, _ADMIN = Access.READ, Access.WRITE, Access.EXFILTRATE, Access.ADMIN
 _NO_BODY, _JSON, _JUDGED, _STREAM = Body.NONE, Body.JSON, Body.JSON_JUDGED, Body.STREAM
 _BRIEF, _LONG, _TUNNEL, _WEBSOCKET = Stream.BRIEF, Stream.LONG, Stream.TUNNEL, Stream.WEBSOCKET
+_OPAQUE = Stream.OPAQUE_TUNNEL
 _NOTHING, _ENV, _CREDENTIALS = Reveals.NOTHING, Reveals.ENV, Reveals.CREDENTIALS
 _FILES, _OUTPUT = Reveals.FILES, Reveals.OUTPUT
-_PLAIN, _REDACTED = Redaction.NONE, Redaction.SECRETS
+_PLAIN, _REDACTED, _LIMITED = Redaction.NONE, Redaction.SECRETS, Redaction.LIMITED
 _CONTAINER, _EXEC, _IMAGE, _VOLUME = Kind.CONTAINER, Kind.EXEC, Kind.IMAGE, Kind.VOLUME
 _NETWORK, _SERVICE, _PLUGIN = Kind.NETWORK, Kind.SERVICE, Kind.PLUGIN
 
@@ -253,6 +276,7 @@ _C = (_path(_CONTAINER),)  # the container named in the path, forwarded as writt
 # What a service spec names; volumes and networks are looked up, not pinned.
 _SERVICE_SPEC = (
     _body(_IMAGE, "TaskTemplate.ContainerSpec.Image"),
+    _remote(Place.BODY, "TaskTemplate.ContainerSpec.Image (registry), TaskTemplate.LogDriver"),
     _judged(_VOLUME, Place.BODY, "TaskTemplate.ContainerSpec.Mounts", Pinning.UNPINNED),
     _judged(_NETWORK, Place.BODY, "TaskTemplate.Networks", Pinning.UNPINNED),
     _judged(_NETWORK, Place.BODY, "Networks", Pinning.UNPINNED),
@@ -271,11 +295,12 @@ ROWS: tuple[Operation, ...] = (
     Operation("container.list", _READ, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False, ()),
     Operation("container.export", _EXFIL, _NO_BODY, _LONG, _FILES, _PLAIN, False, _C),
     Operation("container.changes", _READ, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False, _C),
-    # HostConfig.LogConfig.Config can hold a logging driver's token (splunk-token), which
-    # redaction does not know
+    # HostConfig.LogConfig.Config can hold a logging driver's token (splunk-token): every value
+    # of it is redacted, as are the credentials in a volume mount's driver options
     Operation("container.inspect", _READ, _NO_BODY, _BRIEF, _ENV | _CREDENTIALS, _REDACTED,
               False, _C),
-    Operation("container.top", _READ, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False, _C),
+    # ps_args e (BSD) prints every process's environment: refused by the ps-args check
+    Operation("container.top", _READ, _NO_BODY, _BRIEF, _ENV, _LIMITED, False, _C),
     Operation("container.logs", _EXFIL, _NO_BODY, _LONG, _OUTPUT, _PLAIN, False, _C),
     Operation("container.stats", _READ, _NO_BODY, _LONG, _NOTHING, _PLAIN, False, _C),
     Operation("container.attach_ws", _EXFIL, _NO_BODY, _WEBSOCKET, _OUTPUT, _PLAIN, False,
@@ -284,8 +309,10 @@ ROWS: tuple[Operation, ...] = (
     Operation("container.exec.inspect", _READ, _NO_BODY, _BRIEF, _NOTHING, _REDACTED, False,
               (_path(_EXEC, "id"),)),
     Operation("container.archive.read", _EXFIL, _NO_BODY, _LONG, _FILES, _PLAIN, False, _C),
+    # the image is looked up for the defaults the profiles judge (WORKDIR, USER)
     Operation("container.create", _WRITE, _JUDGED, _BRIEF, _NOTHING, _PLAIN, False, (
-        _body(_IMAGE, "Image"),
+        _judged(_IMAGE, Place.BODY, "Image", Pinning.UNPINNED),
+        _remote(Place.BODY, "HostConfig.LogConfig"),
         _judged(_VOLUME, Place.BODY, "HostConfig.Binds", Pinning.UNPINNED),
         _judged(_VOLUME, Place.BODY, "HostConfig.Mounts", Pinning.UNPINNED),
         _judged(_CONTAINER, Place.BODY, "HostConfig.VolumesFrom", Pinning.UNPINNED),
@@ -304,13 +331,15 @@ ROWS: tuple[Operation, ...] = (
     Operation("container.stop", _WRITE, _NO_BODY, _LONG, _NOTHING, _PLAIN, False, _C),
     Operation("container.wait", _READ, _NO_BODY, _LONG, _NOTHING, _PLAIN, False, _C),
     Operation("container.resize", _WRITE, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False, _C),
-    Operation("container.attach", _WRITE, _NO_BODY, _TUNNEL, _OUTPUT, _PLAIN, False,
+    # the container's output (logs=1: all of it since it started, as container.logs gives)
+    Operation("container.attach", _EXFIL, _NO_BODY, _TUNNEL, _OUTPUT, _PLAIN, False,
               (_pinned_target("attaching to its input"),)),
     Operation("container.copy", _EXFIL, _JSON, _LONG, _FILES, _PLAIN, False, _C),
     Operation("container.exec", _WRITE, _JUDGED, _BRIEF, _NOTHING, _PLAIN, False,
               (_pinned_target("exec into it"),)),
-    # {"Detach", "Tty", "ConsoleSize"}: the exec itself is judged, from the daemon's inspect
-    Operation("container.exec.start", _WRITE, _JSON, _TUNNEL, _OUTPUT, _PLAIN, False,
+    # {"Detach", "Tty", "ConsoleSize"}: the exec itself is judged, from the daemon's inspect;
+    # its output is whatever the command reads inside the container
+    Operation("container.exec.start", _EXFIL, _JSON, _TUNNEL, _OUTPUT, _PLAIN, False,
               (_judged(_EXEC, Place.PATH, "name", Pinning.EXACT, "starting an exec in it"),)),
     Operation("container.exec.resize", _WRITE, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False,
               (_path(_EXEC),)),
@@ -324,19 +353,24 @@ ROWS: tuple[Operation, ...] = (
     Operation("container.remove", _WRITE, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False, _C),
     # image
     Operation("image.list", _READ, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False, ()),
-    Operation("image.search", _READ, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False, ()),
+    # the daemon asks the registry the term names (127.0.0.1:PORT/x: the host's loopback)
+    Operation("image.search", _EXFIL, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False,
+              (_remote(Place.QUERY, "term"),)),
     Operation("image.save", _EXFIL, _NO_BODY, _LONG, _FILES, _PLAIN, False,
               (_path(_IMAGE), _query(_IMAGE, "names"))),
-    Operation("image.history", _READ, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False,
+    # CreatedBy holds ENV values and a RUN step's build arguments
+    Operation("image.history", _READ, _NO_BODY, _BRIEF, _ENV | _CREDENTIALS, _REDACTED, False,
               (_path(_IMAGE),)),
-    Operation("image.inspect", _READ, _NO_BODY, _BRIEF, _ENV, _REDACTED, False,
+    # Env, and build arguments in (Container)Config.Cmd
+    Operation("image.inspect", _READ, _NO_BODY, _BRIEF, _ENV | _CREDENTIALS, _REDACTED, False,
               (_path(_IMAGE),)),
     Operation("image.load", _WRITE, _STREAM, _LONG, _NOTHING, _PLAIN, False, ()),
     # a pull has no body; an import (fromSrc=-) streams the image archive
     Operation("image.pull", _WRITE, _STREAM, _LONG, _NOTHING, _PLAIN, False,
-              (_query(_IMAGE, "fromImage"),)),
+              (_query(_IMAGE, "fromImage"),
+               _remote(Place.QUERY, "fromImage (registry), fromSrc (URL)"))),
     Operation("image.push", _EXFIL, _NO_BODY, _LONG, _NOTHING, _PLAIN, False,
-              (_path(_IMAGE),)),
+              (_path(_IMAGE), _remote(Place.PATH, "name"))),
     Operation("image.tag", _WRITE, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False,
               (_path(_IMAGE),)),
     Operation("image.prune", _WRITE, _NO_BODY, _LONG, _NOTHING, _PLAIN, False, ()),
@@ -348,14 +382,14 @@ ROWS: tuple[Operation, ...] = (
     Operation("system.events", _READ, _NO_BODY, _LONG, _NOTHING, _PLAIN, False, ()),
     Operation("system.info", _READ, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False, ()),
     Operation("system.version", _READ, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, True, ()),
-    # sizes every image, container and volume
-    Operation("system.df", _READ, _NO_BODY, _LONG, _NOTHING, _PLAIN, False, ()),
-    # the answer may carry an IdentityToken
-    Operation("auth", _ADMIN, _JSON, _BRIEF, _CREDENTIALS, _REDACTED, False, ()),
-    # volume; Options can hold a password (a cifs volume's o=...,password=...), which
-    # redaction does not know
-    Operation("volume.list", _READ, _NO_BODY, _BRIEF, _CREDENTIALS, _PLAIN, False, ()),
-    Operation("volume.inspect", _READ, _NO_BODY, _BRIEF, _CREDENTIALS, _PLAIN, False,
+    # sizes every image, container and volume; lists volumes with their Options
+    Operation("system.df", _READ, _NO_BODY, _LONG, _CREDENTIALS, _REDACTED, False, ()),
+    # the daemon logs in to ServerAddress; the answer may carry an IdentityToken
+    Operation("auth", _ADMIN, _JUDGED, _BRIEF, _CREDENTIALS, _REDACTED, False,
+              (_remote(Place.BODY, "ServerAddress"),)),
+    # volume; Options can hold a password (a cifs volume's o=...,password=...)
+    Operation("volume.list", _READ, _NO_BODY, _BRIEF, _CREDENTIALS, _REDACTED, False, ()),
+    Operation("volume.inspect", _READ, _NO_BODY, _BRIEF, _CREDENTIALS, _REDACTED, False,
               (_path(_VOLUME),)),
     Operation("volume.create", _WRITE, _JUDGED, _BRIEF, _NOTHING, _PLAIN, False, ()),
     Operation("volume.prune", _WRITE, _NO_BODY, _LONG, _NOTHING, _PLAIN, False, ()),
@@ -364,12 +398,14 @@ ROWS: tuple[Operation, ...] = (
     Operation("volume.remove", _WRITE, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False,
               (_path(_VOLUME),)),
     # build: the answer carries the output of RUN steps
+    # FROM images the classic builder pulls are inside the (undecoded) context: not judged
     Operation("image.build", _WRITE, _STREAM, _LONG, _OUTPUT, _PLAIN, False,
-              (_query(_IMAGE, "cachefrom"), _query(_NETWORK, "networkmode"))),
+              (_query(_IMAGE, "cachefrom"), _query(_NETWORK, "networkmode"),
+               _remote(Place.QUERY, "remote"))),
     Operation("build.prune", _WRITE, _NO_BODY, _LONG, _NOTHING, _PLAIN, False, ()),
     Operation("build.cancel", _WRITE, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False, ()),
     # session: the daemon reads the client's build files through it, not the other way
-    Operation("session", _WRITE, _NO_BODY, _TUNNEL, _NOTHING, _PLAIN, False, ()),
+    Operation("session", _WRITE, _NO_BODY, _OPAQUE, _NOTHING, _PLAIN, False, ()),
     # swarm
     Operation("swarm.init", _ADMIN, _JSON, _BRIEF, _NOTHING, _PLAIN, False, ()),
     Operation("swarm.join", _ADMIN, _JSON, _BRIEF, _NOTHING, _PLAIN, False, ()),
@@ -404,7 +440,7 @@ ROWS: tuple[Operation, ...] = (
               (_path(Kind.TASK, "id"),)),
     Operation("task.logs", _EXFIL, _NO_BODY, _LONG, _OUTPUT, _PLAIN, False,
               (_path(Kind.TASK, "id"),)),
-    # a secret's data is never returned; a config's is (Spec.Data)
+    # a secret's data is never returned; a config's is (Spec.Data, redacted)
     Operation("secret.list", _READ, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False, ()),
     Operation("secret.create", _ADMIN, _JSON, _BRIEF, _NOTHING, _PLAIN, False, ()),
     Operation("secret.remove", _ADMIN, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False,
@@ -413,11 +449,11 @@ ROWS: tuple[Operation, ...] = (
               (_path(Kind.SECRET, "id"),)),
     Operation("secret.update", _ADMIN, _JSON, _BRIEF, _NOTHING, _PLAIN, False,
               (_path(Kind.SECRET, "id"),)),
-    Operation("config.list", _READ, _NO_BODY, _BRIEF, _FILES, _PLAIN, False, ()),
+    Operation("config.list", _READ, _NO_BODY, _BRIEF, _FILES, _REDACTED, False, ()),
     Operation("config.create", _ADMIN, _JSON, _BRIEF, _NOTHING, _PLAIN, False, ()),
     Operation("config.remove", _ADMIN, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False,
               (_path(Kind.CONFIG, "id"),)),
-    Operation("config.inspect", _READ, _NO_BODY, _BRIEF, _FILES, _PLAIN, False,
+    Operation("config.inspect", _READ, _NO_BODY, _BRIEF, _FILES, _REDACTED, False,
               (_path(Kind.CONFIG, "id"),)),
     Operation("config.update", _ADMIN, _JSON, _BRIEF, _NOTHING, _PLAIN, False,
               (_path(Kind.CONFIG, "id"),)),
@@ -425,8 +461,9 @@ ROWS: tuple[Operation, ...] = (
     Operation("plugin.list", _READ, _NO_BODY, _BRIEF, _ENV, _REDACTED, False, ()),
     Operation("plugin.inspect", _READ, _NO_BODY, _BRIEF, _ENV, _REDACTED, False,
               (_path(_PLUGIN),)),
-    Operation("plugin.privileges", _READ, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False,
-              (_query(_PLUGIN, "remote"),)),
+    # the daemon fetches the plugin's configuration from the registry remote names
+    Operation("plugin.privileges", _EXFIL, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False,
+              (_query(_PLUGIN, "remote"), _remote(Place.QUERY, "remote"))),
     Operation("plugin.remove", _ADMIN, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False,
               (_path(_PLUGIN),)),
     Operation("plugin.enable", _ADMIN, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False,
@@ -435,18 +472,18 @@ ROWS: tuple[Operation, ...] = (
               (_path(_PLUGIN),)),
     # the body of pull and upgrade: the privileges the user accepted
     Operation("plugin.pull", _ADMIN, _JUDGED, _LONG, _NOTHING, _PLAIN, False,
-              (_query(_PLUGIN, "remote"),)),
+              (_query(_PLUGIN, "remote"), _remote(Place.QUERY, "remote"))),
     Operation("plugin.push", _ADMIN, _NO_BODY, _LONG, _NOTHING, _PLAIN, False,
-              (_path(_PLUGIN),)),
+              (_path(_PLUGIN), _remote(Place.PATH, "name"))),
     Operation("plugin.upgrade", _ADMIN, _JUDGED, _LONG, _NOTHING, _PLAIN, False,
-              (_path(_PLUGIN), _query(_PLUGIN, "remote"))),
+              (_path(_PLUGIN), _query(_PLUGIN, "remote"), _remote(Place.QUERY, "remote"))),
     # ["KEY=value", ...], refused whole by the plugin-configuration check without decoding
     Operation("plugin.set", _ADMIN, _JSON, _BRIEF, _NOTHING, _PLAIN, False,
               (_path(_PLUGIN),)),
     Operation("plugin.create", _ADMIN, _STREAM, _LONG, _NOTHING, _PLAIN, False, ()),
-    # distribution
-    Operation("distribution.inspect", _READ, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False,
-              (_path(_IMAGE),)),
+    # distribution: the daemon asks the registry the name holds for the manifest
+    Operation("distribution.inspect", _EXFIL, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False,
+              (_path(_IMAGE), _remote(Place.PATH, "name"))),
     # network
     Operation("network.list", _READ, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False, ()),
     Operation("network.inspect", _READ, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False,
@@ -464,7 +501,7 @@ ROWS: tuple[Operation, ...] = (
     Operation("debug.vars", _ADMIN, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False, ()),
     Operation("debug.pprof", _ADMIN, _NO_BODY, _LONG, _NOTHING, _PLAIN, False, ()),
     # grpc: BuildKit's control API, which can export build results to the client
-    Operation("grpc", _WRITE, _NO_BODY, _TUNNEL, _FILES, _PLAIN, False, ()),
+    Operation("grpc", _WRITE, _NO_BODY, _OPAQUE, _FILES, _PLAIN, False, ()),
 )
 # fmt: on
 
@@ -493,6 +530,12 @@ REDACTED_OPERATIONS: frozenset[str] = frozenset(
 
 HANDSHAKE_OPERATIONS: frozenset[str] = frozenset(row.name for row in ROWS if row.handshake)
 """Every client calls these first (the CLI cannot start without them): every role may."""
+
+OPAQUE_OPERATIONS: frozenset[str] = frozenset(
+    row.name for row in ROWS if row.stream is Stream.OPAQUE_TUNNEL
+)
+"""Tunnels the policy cannot see into: under baseline and restricted, only a role that names
+the operation itself (no glob, no access selector) may open one."""
 
 TARGET_ACTIONS: Mapping[str, str] = MappingProxyType(
     {row.name: action for row in ROWS if (action := row.target_action) is not None}

@@ -19,11 +19,13 @@ The checks see requests as dockerd will act on them:
 * host paths are compared after Go's ``path.Clean``;
 * state the request does not carry comes from the daemon's own inspect answers (``Facts``): the
   options of a named volume, the mounts and privileges of a container one execs into, writes
-  files into or takes volumes from, the driver of a network a service joins. ``facts_needed``
-  lists the lookups still missing; call it again with what was fetched until it returns ``[]``,
-  for ``MAX_FACT_ROUNDS`` rounds at most (the deepest chain takes three: an exec, its container,
-  then that container's volumes). A lookup the caller did not make is a violation ("could not
-  be checked"), never an implicit allow.
+  files into or takes volumes from, the driver of a network a service joins, the defaults an
+  image gives the container (its ``WORKDIR`` and ``USER``); and, from the gateway's resolver,
+  the addresses of a registry named by a host name. ``facts_needed`` lists the lookups still
+  missing; call it again with what was fetched until it returns ``[]``, for ``MAX_FACT_ROUNDS``
+  rounds at most (the deepest chain takes three: an exec, its container, then that container's
+  volumes). A lookup the caller did not make is a violation ("could not be checked"), never an
+  implicit allow.
 
 Pure functions: no I/O, no logging. Decisions where the daemon's behaviour left a choice are
 documented on the rows and in docs/policy.md ("Profiles").
@@ -32,6 +34,7 @@ documented on the rows and in docs/policy.md ("Profiles").
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -58,10 +61,21 @@ from dockward.policy.container_risk import clean_host_path as _clean_host_path
 from dockward.policy.container_risk import is_under as _under
 from dockward.policy.container_risk import json_mapping as _mapping
 from dockward.policy.container_risk import json_string as _string
+from dockward.policy.container_risk import json_strings as _strings
 from dockward.policy.container_risk import split_security_option as _split_security_option
 from dockward.policy.gojson import GoObject, go_fold
 from dockward.policy.images import looks_like_image_id, parse_image_reference, registry_allows
 from dockward.policy.operations import PINNED_OPERATIONS, TARGET_ACTIONS
+from dockward.policy.outbound import (
+    Destination,
+    OutboundRules,
+    Resolution,
+    auth_destination,
+    log_destination,
+    parse_destination,
+    search_destination,
+    url_destination,
+)
 from dockward.policy.paths import go_bool
 
 __all__ = [
@@ -82,6 +96,7 @@ __all__ = [
 ]
 
 PROFILES = ("unrestricted", "baseline", "restricted")
+_NO_OUTBOUND = OutboundRules()
 Profile: TypeAlias = Literal["unrestricted", "baseline", "restricted"]
 
 
@@ -97,6 +112,13 @@ class ProfileSettings:
     """restricted: image name prefixes, whole path components (``registry.example.com/``)."""
     docker_socket_paths: tuple[str, ...] = DEFAULT_SOCKET_PATHS
     """Never mountable, nor any directory above them, even under an allowed path."""
+    outbound: OutboundRules = _NO_OUTBOUND
+    """Remote hosts the daemon may contact for the role beyond public registries
+    (``dockward.policy.outbound``)."""
+    secrets: bool = False
+    """The role has the ``secrets`` grant: what redaction would hide may be revealed."""
+    reads_logs: bool = False
+    """The role may ``container.logs``: attach with ``logs`` true returns the same."""
 
     # Derived once per settings object (a role's settings live as long as the policy), not
     # per bind mount.
@@ -121,10 +143,12 @@ class Violation:
 
 @dataclass(frozen=True)
 class FactQuery:
-    """A lookup of daemon state: ``GET /containers/{name}/json``, ``/volumes/{name}``,
-    ``/networks/{name}`` or ``/exec/{id}/json``."""
+    """A lookup of daemon state (``GET /containers/{name}/json``, ``/volumes/{name}``,
+    ``/networks/{name}``, ``/exec/{id}/json``, ``/images/{name}/json``), or of the addresses a
+    host name resolves to (kind ``host``: the answer is ``{"Addresses": [...]}``, ``None`` when
+    the name does not resolve)."""
 
-    kind: Literal["container", "volume", "network", "exec"]
+    kind: Literal["container", "volume", "network", "exec", "image", "host"]
     name: str
 
 
@@ -319,6 +343,34 @@ class _Request:
     def limits(self) -> _Section:
         resources = self.task_template.obj("Resources") or GoObject()
         return _Section(resources.obj("Limits") or GoObject(), "TaskTemplate.Resources.Limits.")
+
+    @cached_property
+    def image_config(self) -> tuple[str, Mapping[str, object]] | None:
+        """A container create's image and the defaults it gives (its ``Config``), as the
+        daemon inspects it; ``None`` when the body names none or the daemon has none."""
+        if self.operation != "container.create":
+            return None
+        image = self.body_object.str_of("Image") or ""
+        if not image:
+            return None
+        inspect = self.fact(FactQuery("image", image))
+        return None if inspect is None else (image, _mapping(inspect.get("Config")))
+
+    def resolved(self, destination: Destination) -> Resolution | None:
+        """What a host name resolves to at the gateway (``None``: not a name, or it does
+        not resolve)."""
+        if destination.address is not None:
+            return None
+        answer = self.fact(FactQuery("host", destination.host))
+        if answer is None:
+            return None
+        addresses = []
+        for text in _strings(answer.get("Addresses")):
+            try:
+                addresses.append(ipaddress.ip_address(text))
+            except ValueError:
+                continue
+        return Resolution(tuple(addresses))
 
     @cached_property
     def target(self) -> tuple[str, Mapping[str, object]] | None:
@@ -702,18 +754,48 @@ def _runtime(req: _Request) -> Iterator[_Finding]:
             )
 
 
+_PROC_WORKDIR = (
+    "a working directory under /proc can reach host files through leaked descriptors "
+    "(runc CVE-2024-21626)"
+)
+
+
+def _under_proc(directory: str) -> bool:
+    return bool(directory) and _under(_clean_host_path("/" + directory), "/proc")
+
+
 def _working_directory(req: _Request) -> Iterator[_Finding]:
-    candidates: list[tuple[str, str]] = []
-    if req.operation in ("container.create", "container.exec"):
-        candidates.append(("WorkingDir", req.body_object.str_of("WorkingDir") or ""))
-    for section in req.container_specs:
-        candidates.append((section.path("Dir"), section.obj.str_of("Dir") or ""))
-    for path, directory in candidates:
-        if directory and _under(_clean_host_path("/" + directory), "/proc"):
+    """A working directory under /proc, given in the request or left to a default.
+
+    Without ``WorkingDir`` a container works in its image's ``WORKDIR`` (which ``docker
+    commit --change`` or a build sets) and an exec in its container's working directory:
+    both are looked up and judged like a value in the body.
+    """
+    if req.operation in _SERVICE:
+        for section in req.container_specs:
+            directory = section.obj.str_of("Dir") or ""
+            if _under_proc(directory):
+                yield section.path("Dir"), f'is "{directory}": {_PROC_WORKDIR}'
+        return
+    directory = req.body_object.str_of("WorkingDir") or ""
+    if directory:
+        if _under_proc(directory):
+            yield "WorkingDir", f'is "{directory}": {_PROC_WORKDIR}'
+        return
+    if req.operation == "container.create":
+        if (image := req.image_config) is not None:
+            default = _string(image[1].get("WorkingDir"))
+            if _under_proc(default):
+                yield (
+                    "WorkingDir",
+                    f'is not set and image "{image[0]}" sets "{default}": {_PROC_WORKDIR}',
+                )
+    elif (target := req.target) is not None:
+        default = _string(_mapping(target[1].get("Config")).get("WorkingDir"))
+        if _under_proc(default):
             yield (
-                path,
-                f'is "{directory}": a working directory under /proc can reach host files '
-                "through leaked descriptors (runc CVE-2024-21626)",
+                "WorkingDir",
+                f'is not set and container "{target[0]}" works in "{default}": {_PROC_WORKDIR}',
             )
 
 
@@ -866,17 +948,421 @@ def _build_network(req: _Request) -> Iterator[_Finding]:
 
 
 def _remote_context(req: _Request) -> Iterator[_Finding]:
+    """A URL the daemon fetches: allowed only to a host the role's ``outbound`` lists."""
     if req.operation == "image.build":
         remote = req.first("remote") or ""
-        if remote and remote != "client-session":
-            yield (
-                "query remote",
-                f'is "{remote}": the daemon would fetch the build context itself (URL or Git)',
-            )
+        if not remote or remote == "client-session":
+            return
+        field, what = "query remote", "the daemon would fetch the build context itself"
     else:
-        source = req.first("fromSrc") or ""
-        if source and source != "-":
-            yield "query fromSrc", f'is "{source}": the daemon would download the image itself'
+        remote = req.first("fromSrc") or ""
+        if not remote or remote == "-":
+            return
+        field, what = "query fromSrc", "the daemon would download the image itself"
+    destination = url_destination(remote)
+    if destination is None:
+        yield field, f'is "{remote}": {what}, from a host dockward cannot read'
+        return
+    problem = req.settings.outbound.problem(destination, None, public_ok=False)
+    if problem is not None:
+        yield field, f'is "{remote}": {what}, from {destination}, {problem}'
+
+
+# --- tmpfs mount flags ----------------------------------------------------------------------
+
+_TMPFS_FLAGS = {"dev": "device files", "suid": "setuid programs", "exec": "programs to run"}
+
+
+def _flag_enabled(options: Iterable[str], flag: str, default: bool) -> bool:
+    """Whether mount option ``flag`` ends up set: the last of ``flag``/``noflag`` wins, as in
+    dockerd's ``MergeTmpfsOptions`` and in mount(8). Spellings dockerd would refuse (``DEV``,
+    `` dev``) count too: refusing them costs nothing."""
+    enabled = default
+    for option in options:
+        option = option.strip().lower()
+        if option == flag:
+            enabled = True
+        elif option == "no" + flag:
+            enabled = False
+    return enabled
+
+
+def _tmpfs_flags_problem(options: list[str], flags: tuple[str, ...], default: bool) -> str | None:
+    for flag in flags:
+        if _flag_enabled(options, flag, default):
+            return f'allows {_TMPFS_FLAGS[flag]} ("{flag}" is in effect; add "no{flag}")'
+    return None
+
+
+def _local_tmpfs_problem(options: Mapping[str, str], flags: tuple[str, ...]) -> str | None:
+    """A local-driver tmpfs volume: mount(2) sets no flag the options do not name, so unlike
+    the daemon's own tmpfs mounts it allows device files, setuid and exec unless ``o`` says
+    ``nodev``, ``nosuid``, ``noexec``."""
+    folded = {key.lower(): value for key, value in options.items()}
+    if folded.get("type", "").strip().lower() != "tmpfs":
+        return None
+    problem = _tmpfs_flags_problem(folded.get("o", "").split(","), flags, default=True)
+    return None if problem is None else f"a tmpfs volume that {problem}"
+
+
+def _named_tmpfs_problem(req: _Request, name: str, flags: tuple[str, ...]) -> str | None:
+    volume = req.fact(FactQuery("volume", name))
+    if volume is None or _string(volume.get("Driver")) not in _LOCAL_DRIVERS:
+        return None
+    options = {key: _string(value) for key, value in _mapping(volume.get("Options")).items()}
+    problem = _local_tmpfs_problem(options, flags)
+    return None if problem is None else f'uses volume "{name}", {problem}'
+
+
+def _tmpfs_mount_options(mount: GoObject) -> list[str]:
+    """``TmpfsOptions.Options`` (API 1.46): ``[["exec"], ["size", "1m"]]``."""
+    tmpfs = mount.obj("TmpfsOptions") or GoObject()
+    options: list[str] = []
+    for item in tmpfs.items_of("Options"):
+        parts = item if isinstance(item, list) else [item]
+        options.append("=".join(part for part in parts if isinstance(part, str)))
+    return options
+
+
+def _tmpfs_mount_problem(req: _Request, mount: GoObject, flags: tuple[str, ...]) -> str | None:
+    kind = (mount.str_of("Type") or "").lower()
+    if kind == "tmpfs":
+        problem = _tmpfs_flags_problem(_tmpfs_mount_options(mount), flags, default=False)
+        return None if problem is None else f"is a tmpfs that {problem}"
+    if kind != "volume":
+        return None
+    driver_config = (mount.obj("VolumeOptions") or GoObject()).obj("DriverConfig") or GoObject()
+    if (driver_config.str_of("Name") or "") in _LOCAL_DRIVERS:
+        problem = _local_tmpfs_problem(driver_config.str_map_of("Options"), flags)
+        if problem is not None:
+            return f"creates {problem}"
+    source = mount.str_of("Source") or ""
+    return _named_tmpfs_problem(req, source, flags) if source else None
+
+
+def _tmpfs_findings(req: _Request, flags: tuple[str, ...]) -> Iterator[_Finding]:
+    """tmpfs mount flags in all three spellings: ``HostConfig.Tmpfs``, ``Mounts`` of type
+    tmpfs, and local-driver volumes of type tmpfs (created here, inline in a mount, or named)."""
+    for section in req.host_configs:
+        for target, data in section.obj.str_map_of("Tmpfs").items():
+            problem = _tmpfs_flags_problem(data.split(","), flags, default=False)
+            if problem is not None:
+                yield section.path("Tmpfs"), f'mounts a tmpfs on "{target}" that {problem}'
+        for spec in section.obj.strings_of("Binds"):
+            if spec.startswith("/"):
+                continue  # a host path, not a volume
+            bind = _parse_bind(spec)
+            if bind is not None and bind[0]:
+                problem = _named_tmpfs_problem(req, bind[0], flags)
+                if problem is not None:
+                    yield section.path("Binds"), problem
+    sections = req.container_specs if req.operation in _SERVICE else req.host_configs
+    for section in sections:
+        for index, mount in enumerate(section.obj.objects_of("Mounts")):
+            problem = _tmpfs_mount_problem(req, mount, flags)
+            if problem is not None:
+                yield section.path(f"Mounts[{index}]"), problem
+    if req.operation == "volume.create":
+        body = req.body_object
+        if (body.str_of("Driver") or "") in _LOCAL_DRIVERS:
+            problem = _local_tmpfs_problem(body.str_map_of("DriverOpts"), flags)
+            if problem is not None:
+                yield "DriverOpts", f"creates {problem}"
+
+
+def _tmpfs_dev_suid(req: _Request) -> Iterator[_Finding]:
+    return _tmpfs_findings(req, ("dev", "suid"))
+
+
+def _tmpfs_exec(req: _Request) -> Iterator[_Finding]:
+    return _tmpfs_findings(req, ("exec",))
+
+
+# --- the read side ---------------------------------------------------------------------------
+
+# ps options without an argument that print no environment, in ps's UNIX (-) and BSD spellings.
+# No "e": BSD e prints every process's environment, and procps re-reads *every* argument the
+# BSD way (so -e becomes e) when any one of them fails to parse, which a combination of valid
+# options can (-eHT).
+_PS_UNIX_LETTERS = frozenset("AacdfFHjlLMTwyZ")
+_PS_BSD_LETTERS = frozenset("acfhjlmrsSuvwxX")
+_PS_FORMAT_OPTIONS = frozenset({"-o", "o", "-O", "O", "--format", "--sort"})
+_PS_NUMBER_OPTIONS = frozenset({"--cols", "--columns", "--width"})
+_PS_FLAG_OPTIONS = frozenset({"--forest"})
+# procps format specifiers; "environ" (and anything unknown) is not among them.
+_PS_FORMAT_SPECS = frozenset(
+    {
+        "pid",
+        "ppid",
+        "pgid",
+        "pgrp",
+        "sid",
+        "sess",
+        "tid",
+        "lwp",
+        "spid",
+        "nlwp",
+        "thcount",
+        "tgid",
+        "user",
+        "euser",
+        "ruser",
+        "suser",
+        "fuser",
+        "uid",
+        "euid",
+        "ruid",
+        "suid",
+        "fuid",
+        "uname",
+        "group",
+        "egroup",
+        "rgroup",
+        "sgroup",
+        "fgroup",
+        "gid",
+        "egid",
+        "rgid",
+        "sgid",
+        "fgid",
+        "comm",
+        "ucomm",
+        "ucmd",
+        "fname",
+        "args",
+        "cmd",
+        "command",
+        "etime",
+        "etimes",
+        "time",
+        "cputime",
+        "cputimes",
+        "start",
+        "start_time",
+        "lstart",
+        "stime",
+        "bsdstart",
+        "bsdtime",
+        "stat",
+        "state",
+        "s",
+        "%cpu",
+        "pcpu",
+        "c",
+        "cp",
+        "%mem",
+        "pmem",
+        "vsz",
+        "vsize",
+        "rss",
+        "rssize",
+        "rsz",
+        "sz",
+        "size",
+        "drs",
+        "trs",
+        "tty",
+        "tt",
+        "tname",
+        "pri",
+        "priority",
+        "ni",
+        "nice",
+        "psr",
+        "rtprio",
+        "policy",
+        "sched",
+        "class",
+        "cls",
+        "wchan",
+        "nwchan",
+        "f",
+        "flags",
+        "flag",
+        "label",
+        "cgroup",
+        "cgname",
+        "majflt",
+        "maj_flt",
+        "minflt",
+        "min_flt",
+        "pending",
+        "blocked",
+        "ignored",
+        "caught",
+        "sig",
+        "sigmask",
+        "sigcatch",
+        "sigignore",
+    }
+)
+_PS_SPEC = re.compile(r"[+-]?(?P<name>[%a-z_]+)(?::[0-9]{1,4})?")
+
+
+def _ps_token_problem(token: str) -> str | None:
+    if token in _PS_FLAG_OPTIONS:
+        return None
+    if token.startswith("-") and not token.startswith("--") and len(token) > 1:
+        letters = token[1:]
+        allowed = _PS_UNIX_LETTERS
+    elif token and token[0].isalpha():
+        letters, allowed = token, _PS_BSD_LETTERS
+    else:
+        return f'holds "{token}", which is not a ps option dockward allows'
+    if "e" in letters:
+        return (
+            f"holds \"{token}\": ps's e prints each process's environment (and -e is read as e "
+            "when ps falls back to BSD options); leave ps_args out for dockerd's default, -ef"
+        )
+    unknown = [letter for letter in letters if letter not in allowed]
+    if unknown:
+        return f'holds "{token}": "{unknown[0]}" is not a ps option dockward allows'
+    return None
+
+
+def _ps_args_problem(ps_args: str) -> str | None:
+    """Why ``ps_args`` could print process environments (``None``: it cannot).
+
+    dockerd splits ``ps_args`` on single spaces and runs the host's ps with the pieces.
+    """
+    tokens = ps_args.split(" ")
+    index = 0
+    while index < len(tokens):
+        token = tokens[index]
+        if token in _PS_FORMAT_OPTIONS or token in _PS_NUMBER_OPTIONS:
+            if index + 1 >= len(tokens):
+                return f'ends with "{token}", which needs a value'
+            value = tokens[index + 1]
+            if token in _PS_NUMBER_OPTIONS:
+                if not value.isdigit():
+                    return f'gives "{token}" the value "{value}", which is not a number'
+            else:
+                for spec in value.split(","):
+                    match = _PS_SPEC.fullmatch(spec)
+                    if match is None or match["name"] not in _PS_FORMAT_SPECS:
+                        return (
+                            f'asks ps for "{spec}", which is not a format dockward allows '
+                            "(environ prints each process's environment)"
+                        )
+            index += 2
+            continue
+        problem = _ps_token_problem(token)
+        if problem is not None:
+            return problem
+        index += 1
+    return None
+
+
+def _ps_args(req: _Request) -> Iterator[_Finding]:
+    """``docker top``'s ps options: none that print process environments (BSD ``e``).
+
+    The environment is what inspect redacts; a role with the ``secrets`` grant may see it.
+    """
+    ps_args = req.first("ps_args")
+    if not ps_args or req.settings.secrets:
+        return
+    problem = _ps_args_problem(ps_args)
+    if problem is not None:
+        yield "query ps_args", problem
+
+
+def _attach_logs(req: _Request) -> Iterator[_Finding]:
+    """Attach with ``logs`` true answers with the container's whole output so far: what
+    ``container.logs`` gives, so only a role that may read logs may ask for it."""
+    if go_bool(req.first("logs")) and not req.settings.reads_logs:
+        yield (
+            "query logs",
+            "is true: it returns the container's past output, as container.logs does, which "
+            "this role may not read",
+        )
+
+
+# --- outbound: registries and log servers ----------------------------------------------------
+
+
+def _reference_destination(reference: str) -> Destination | str:
+    """The registry an image reference names, or why it cannot be read."""
+    try:
+        domain = parse_image_reference(reference).domain
+    except ValueError as err:
+        return str(err)
+    destination = parse_destination(domain)
+    return destination if destination is not None else f"registry {domain!r} cannot be read"
+
+
+def _registries(req: _Request) -> Iterator[tuple[str, str, Destination | str]]:
+    """(field, value, registry) for each registry the request makes the daemon contact."""
+    operation = req.operation
+    references: list[tuple[str, str]] = []
+    if operation == "image.pull":
+        references.append(("query fromImage", req.first("fromImage") or ""))
+    elif operation in ("distribution.inspect", "image.push", "plugin.push"):
+        references.append(("the image in the path", req.params.get("name", "")))
+    elif operation in ("plugin.privileges", "plugin.pull", "plugin.upgrade"):
+        references.append(("query remote", req.first("remote") or ""))
+    for section in req.container_specs:
+        references.append((section.path("Image"), section.obj.str_of("Image") or ""))
+    for field, reference in references:
+        if reference:
+            yield field, reference, _reference_destination(reference)
+    if operation == "image.search":
+        term = req.first("term") or ""
+        searched = search_destination(term)
+        if searched is not None:
+            yield "query term", term, searched
+    elif operation == "auth":
+        address = req.body_object.str_of("ServerAddress") or ""
+        login = auth_destination(address)
+        if login is not None:
+            yield "ServerAddress", address, login
+        elif address:
+            yield "ServerAddress", address, "it names no registry dockward can read"
+
+
+def _outbound_registry(req: _Request) -> Iterator[_Finding]:
+    for field, value, destination in _registries(req):
+        if isinstance(destination, str):
+            yield field, f'is "{value}": {destination}'
+            continue
+        outbound = req.settings.outbound
+        resolution = None
+        if not (destination.address or destination.docker_hub or outbound.names(destination)):
+            resolution = req.resolved(destination)
+        problem = outbound.problem(destination, resolution, public_ok=True)
+        if problem is not None:
+            yield (
+                field,
+                f'is "{value}": the daemon would connect to registry {destination}, {problem}',
+            )
+
+
+def _log_configs(req: _Request) -> Iterator[tuple[str, str, dict[str, str]]]:
+    """(field, driver, options) of each logging configuration the request sets."""
+    for section in req.host_configs:
+        log = section.obj.obj("LogConfig")
+        if log is not None:
+            yield section.path("LogConfig"), log.str_of("Type") or "", log.str_map_of("Config")
+    if req.operation in _SERVICE:
+        log_driver = req.task_template.obj("LogDriver")
+        if log_driver is not None:
+            driver = log_driver.str_of("Name") or ""
+            yield "TaskTemplate.LogDriver", driver, log_driver.str_map_of("Options")
+
+
+def _log_driver(req: _Request) -> Iterator[_Finding]:
+    """Network logging drivers send every line a container prints to their server."""
+    for field, driver, options in _log_configs(req):
+        if not (driver or options):
+            continue  # the daemon's own default, as it configured it (what the CLI sends)
+        destination = log_destination(driver, options)
+        if destination is None:
+            continue
+        if isinstance(destination, str):
+            yield field, destination
+            continue
+        problem = req.settings.outbound.problem(destination, None, public_ok=False)
+        if problem is not None:
+            yield field, f'sends the logs with "{driver}" to {destination}, {problem}'
 
 
 def _service_networks(req: _Request) -> Iterator[_Finding]:
@@ -922,7 +1408,15 @@ def _non_root(req: _Request) -> Iterator[_Finding]:
     need = "restricted containers must run as a non-root user"
     users: list[tuple[str, str]] = []
     if req.operation == "container.create":
-        users.append(("User", req.body_object.str_of("User") or ""))
+        user = req.body_object.str_of("User") or ""
+        image = None if user else req.image_config
+        if image is None:
+            users.append(("User", user))
+        else:  # without User, the container runs as its image's USER
+            default = _string(image[1].get("User"))
+            if _is_root(default):
+                shown = f'"{default}"' if default else "root (it sets no USER)"
+                yield "User", f'is not set and image "{image[0]}" runs as {shown}: {need}'
     for section in req.container_specs:
         users.append((section.path("User"), section.obj.str_of("User") or ""))
     if req.operation == "container.exec":
@@ -1119,8 +1613,14 @@ CHECKS: tuple[Check, ...] = (
     Check("runtime", "baseline", _ops(_CREATE), "HostConfig.Runtime",
           "runtimes outside allowed_runtimes", _runtime),
     Check("proc-working-dir", "baseline", _ops(_CREATE, _EXEC, _SERVICE),
-          "WorkingDir, TaskTemplate.ContainerSpec.Dir", "directories under /proc",
-          _working_directory),
+          "WorkingDir, TaskTemplate.ContainerSpec.Dir",
+          "directories under /proc, also as the image's WORKDIR or the exec'd container's "
+          "working directory when none is given", _working_directory, uses_facts=True),
+    Check("tmpfs-options", "baseline", _ops(_CREATE, _SERVICE, "volume.create"),
+          "HostConfig.Tmpfs, Mounts (tmpfs, volume), Binds (volume), DriverOpts",
+          "tmpfs mounts with dev or suid in effect: daemon tmpfs options, tmpfs mount options, "
+          "local tmpfs volumes without nodev,nosuid (created or named)", _tmpfs_dev_suid,
+          uses_facts=True),
     Check("start-host-config", "baseline", _ops(_START), "container start body",
           "any body (a HostConfig at start, API < 1.24)", _start_host_config),
     Check("checkpoint-dir", "baseline", _ops(_START, "checkpoint.create"),
@@ -1133,6 +1633,11 @@ CHECKS: tuple[Check, ...] = (
           "exec, file upload or stdin attach into a container that is privileged, shares a "
           "host namespace, has added capabilities or devices, or mounts host paths",
           _target_container, uses_facts=True),
+    Check("attach-logs", "baseline", _ops("container.attach", "container.attach_ws"),
+          "query logs", "true, for a role that may not container.logs", _attach_logs),
+    Check("ps-args", "baseline", _ops("container.top"), "query ps_args",
+          "ps options that can print process environments (e, environ, unknown ones), for a "
+          "role without the secrets grant", _ps_args),
     Check("exec-start", "baseline", _ops("container.exec.start"),
           "the exec named in the path",
           "starting an exec created privileged, or one in a container the target-container "
@@ -1155,7 +1660,20 @@ CHECKS: tuple[Check, ...] = (
           '"host" or "container:<id>"', _build_network),
     Check("remote-fetch", "baseline", _ops("image.build", "image.pull"),
           "query remote (build), query fromSrc (import)",
-          "a URL or Git context the daemon fetches itself", _remote_context),
+          "a URL or Git context the daemon fetches itself, from a host outbound does not list",
+          _remote_context),
+    Check("outbound-registry", "baseline",
+          _ops("image.pull", "image.push", "image.search", "distribution.inspect", "auth",
+               "plugin.privileges", "plugin.pull", "plugin.upgrade", "plugin.push", _SERVICE),
+          "query fromImage, term, remote; the image in the path; ServerAddress; "
+          "TaskTemplate.ContainerSpec.Image",
+          "registries at loopback, link-local, private or other non-public addresses (literal, "
+          "or a name that resolves to one) that outbound does not list", _outbound_registry,
+          uses_facts=True),
+    Check("log-driver", "baseline", _ops(_CREATE, _SERVICE),
+          "HostConfig.LogConfig, TaskTemplate.LogDriver",
+          "logging drivers that send logs off the host, unless to a server outbound lists; "
+          "options of the daemon's default driver beyond the local ones", _log_driver),
     Check("service-host-network", "baseline", _ops(_SERVICE),
           "TaskTemplate.Networks, Networks", "the host network, by name or ID",
           _service_networks, uses_facts=True),
@@ -1164,8 +1682,9 @@ CHECKS: tuple[Check, ...] = (
     # restricted: baseline, plus requirements
     Check("non-root-user", "restricted", _ops(_CREATE, _EXEC, _SERVICE),
           "User, TaskTemplate.ContainerSpec.User",
-          'empty, "root", uid 0 (also "0:0", "root:x"); an exec without User into a root '
-          "container", _non_root, uses_facts=True),
+          '"root", uid 0 (also "0:0", "root:x"); empty when the image\'s USER is root or unset '
+          "(services: empty); an exec without User into a root container", _non_root,
+          uses_facts=True),
     Check("no-new-privileges", "restricted", _ops(_CREATE, _SERVICE),
           "HostConfig.SecurityOpt, TaskTemplate.ContainerSpec.Privileges.NoNewPrivileges",
           "missing no-new-privileges", _no_new_privileges),
@@ -1175,6 +1694,10 @@ CHECKS: tuple[Check, ...] = (
     Check("resource-limits", "restricted", _ops(_CREATE, _UPDATE, _SERVICE),
           "HostConfig.Memory, NanoCpus/CpuQuota, PidsLimit; TaskTemplate.Resources.Limits",
           "missing limits; an update that lifts one", _limits),
+    Check("tmpfs-exec", "restricted", _ops(_CREATE, _SERVICE, "volume.create"),
+          "HostConfig.Tmpfs, Mounts (tmpfs, volume), Binds (volume), DriverOpts",
+          "tmpfs mounts with exec in effect (local tmpfs volumes without noexec)", _tmpfs_exec,
+          uses_facts=True),
     Check("image-registry", "restricted", _ops(_CREATE, _SERVICE),
           "Image, TaskTemplate.ContainerSpec.Image",
           "images outside allowed_registries and not pinned by digest; image IDs",

@@ -9,7 +9,9 @@ and whose networks contain its address wins, and no match means deny. Operation 
 - an access selector ``PREFIX.read|write|exfiltrate|admin`` (``network.read``, ``*.read``):
   the operations under PREFIX with that access tag.
 
-``deny`` patterns are applied after ``allow`` and win.
+``deny`` patterns are applied after ``allow`` and win. Under ``baseline`` and ``restricted``,
+the tunnels the policy cannot see into (``session``, ``grpc``: BuildKit) are granted only by
+their exact name, never by a glob or an access selector, not even ``*``.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from dockward.config import closest, did_you_mean, read_toml, validation_error
 from dockward.identity import PeerIdentity
-from dockward.policy.operations import ACCESS, HANDSHAKE_OPERATIONS, Access
+from dockward.policy.operations import ACCESS, HANDSHAKE_OPERATIONS, OPAQUE_OPERATIONS, Access
+from dockward.policy.outbound import parse_allow_entry
 from dockward.policy.routes import OPERATIONS
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -158,6 +161,7 @@ class RoleConfig(BaseModel):
     host_paths: list[str] | None = None
     runtimes: list[str] | None = None
     registries: list[str] | None = None
+    outbound: list[str] | None = None
     grants: list[str] = Field(default_factory=list)
 
     @field_validator("clients")
@@ -188,6 +192,13 @@ class RoleConfig(BaseModel):
         for path in value or ():
             if not path.startswith("/"):
                 raise ValueError(f"{path!r} is not an absolute path")
+        return value
+
+    @field_validator("outbound")
+    @classmethod
+    def _outbound(cls, value: list[str] | None) -> list[str] | None:
+        for entry in value or ():
+            parse_allow_entry(entry)  # ValueError names the entry
         return value
 
     @field_validator("grants")
@@ -226,6 +237,7 @@ class Role:
     host_paths: tuple[str, ...]
     runtimes: tuple[str, ...]
     registries: tuple[str, ...]
+    outbound: tuple[str, ...]
     grants: frozenset[str]
 
     def matches(self, identity: PeerIdentity, address: str | None) -> bool:
@@ -245,6 +257,10 @@ class Role:
                 return False, f"deny {pattern}"
         if operation in HANDSHAKE_OPERATIONS:  # the CLI cannot start without them
             return True, "always allowed"
+        if operation in OPAQUE_OPERATIONS and self.profile != "unrestricted":
+            if operation in self.allow:
+                return True, f"allow {operation}"
+            return False, "not named in allow (a tunnel the policy cannot see into)"
         for pattern in self.allow:
             if operation_matches(pattern, operation):
                 return True, f"allow {pattern}"
@@ -252,6 +268,10 @@ class Role:
 
     def allowed_operations(self) -> list[str]:
         return sorted(op for op in OPERATIONS if self.allows_operation(op)[0])
+
+    def allowed_tunnels(self) -> list[str]:
+        """The uninspectable tunnels (BuildKit) this role may open, for warnings."""
+        return sorted(op for op in OPAQUE_OPERATIONS if self.allows_operation(op)[0])
 
 
 @dataclass(frozen=True)
@@ -267,6 +287,8 @@ PRESETS: dict[str, Preset] = {
         (
             "container.*",
             "container.logs",
+            "container.attach",  # docker run's output (and input with -i)
+            "container.exec.start",  # docker exec's output: see docs/policy.md
             "image.build",
             "image.pull",
             "image.inspect",
@@ -274,8 +296,6 @@ PRESETS: dict[str, Preset] = {
             "image.tag",
             "image.remove",
             "build.*",
-            "session",
-            "grpc",
             "volume.*",
             "network.read",
             "network.create",  # compose's per-project network; checked by the profile
@@ -287,7 +307,8 @@ PRESETS: dict[str, Preset] = {
             "distribution.inspect",
         ),
         "baseline",
-        "build, run, exec into and remove containers, compose projects; no host escapes",
+        "build (classic builder), run, exec into and remove containers, compose projects; "
+        "no host escapes",
     ),
     "readonly": Preset(
         ("*.read",),
@@ -348,6 +369,7 @@ def build_role(config: RoleConfig) -> Role:
         host_paths=tuple(config.host_paths or ()),
         runtimes=tuple(config.runtimes if config.runtimes is not None else ("runc",)),
         registries=tuple(config.registries or ()),
+        outbound=tuple(config.outbound or ()),
         grants=frozenset(config.grants)
         | (frozenset(GRANTS) if profile == "unrestricted" else frozenset()),
     )

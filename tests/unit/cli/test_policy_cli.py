@@ -161,6 +161,27 @@ def test_explain_lists_what_a_role_may_do(capsys, policy):
     assert "image.push" not in out and "swarm.init" not in out
 
 
+def test_explain_warns_about_buildkit_tunnels_only_when_a_role_may_open_them(
+    capsys, tmp_path, policy
+):
+    code, out, err = run(capsys, "policy", "explain", "ci", "--config", str(policy))
+    assert code == 0 and "session" not in out and "grpc" not in out and "warning" not in err
+    assert "  outbound: public registries only (no URLs, no log servers)\n" in out
+    buildkit = tmp_path / "buildkit.toml"
+    buildkit.write_text(
+        '[[role]]\nname = "bk"\npreset = "ci"\nclients = ["cn:bk"]\n'
+        'allow = ["image.build", "session", "grpc"]\noutbound = ["registry.internal:5000"]\n'
+    )
+    code, out, err = run(capsys, "policy", "explain", "bk", "--config", str(buildkit))
+    assert code == 0 and "    grpc " in out and "    session " in out
+    assert "  outbound: registry.internal:5000\n" in out
+    assert err == (
+        "dockward: warning: role bk may open grpc and session: BuildKit tunnels dockward cannot "
+        "see into, so what a build does through them (its network mode, entitlements, exports) "
+        "is not judged by the profile\n"
+    )
+
+
 def test_explain_unknown_role_exits_2(capsys, policy):
     code, _, err = run(capsys, "policy", "explain", "root", "--config", str(policy))
     assert code == 2 and "no role named 'root'" in err and "ci, monitor, staging" in err

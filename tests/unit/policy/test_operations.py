@@ -122,13 +122,37 @@ def test_references_are_consistent() -> None:
         assert len({(ref.kind, ref.place, ref.field) for ref in row.refs}) == len(row.refs)
 
 
-def test_judged_references_are_those_the_profiles_look_up() -> None:
-    """Operations with a judged reference are the ones a check asks the daemon about."""
-    judged = {
-        row.name for row in ROWS if any(r.pinning is not Pinning.NOT_JUDGED for r in row.refs)
+# Operations a fact-using check covers that it judges from the body alone: a volume create's
+# tmpfs options (the tmpfs rows look volumes up for container creates and services).
+_JUDGED_FROM_THE_BODY = {"volume.create"}
+# The checks that judge remote hosts (by name, or by what the name resolves to).
+_OUTBOUND_CHECKS = {"outbound-registry", "remote-fetch", "log-driver"}
+
+
+def _judged(kinds: set[Kind] | None = None) -> set[str]:
+    return {
+        row.name
+        for row in ROWS
+        if any(
+            r.pinning is not Pinning.NOT_JUDGED and (kinds is None or r.kind in kinds)
+            for r in row.refs
+        )
     }
+
+
+def test_judged_references_are_those_the_profiles_look_up() -> None:
+    """Operations with a judged object reference are the ones a check asks the daemon about."""
+    objects = _judged(set(Kind) - {Kind.HOST})
     looked_up = set().union(*(check.operations for check in profiles.CHECKS if check.uses_facts))
-    assert judged == looked_up
+    assert objects <= looked_up
+    assert looked_up - _JUDGED_FROM_THE_BODY <= _judged()
+
+
+def test_remote_hosts_are_those_the_outbound_checks_judge() -> None:
+    judged = set().union(
+        *(check.operations for check in profiles.CHECKS if check.name in _OUTBOUND_CHECKS)
+    )
+    assert judged == _judged({Kind.HOST})
 
 
 def test_judged_bodies_belong_to_checked_operations() -> None:
@@ -136,9 +160,17 @@ def test_judged_bodies_belong_to_checked_operations() -> None:
 
 
 def test_environment_is_never_handed_out_unredacted() -> None:
+    limiting = {check.name: check.operations for check in profiles.CHECKS}
     for row in ROWS:
-        if Reveals.ENV in row.reveals:
-            assert row.redaction is Redaction.SECRETS, row.name
+        if Reveals.ENV in row.reveals or Reveals.CREDENTIALS in row.reveals:
+            assert row.redaction is not Redaction.NONE or row.access is Access.ADMIN, row.name
+        if row.redaction is Redaction.LIMITED:  # a check refuses the revealing requests
+            assert row.name in limiting["ps-args"], row.name
+
+
+def test_tunnels_the_policy_cannot_read_are_named() -> None:
+    assert {"session", "grpc"} == operations.OPAQUE_OPERATIONS
+    assert all(BY_NAME[name].hijack for name in operations.OPAQUE_OPERATIONS)
 
 
 def test_tunnels_are_the_hijacking_routes() -> None:
@@ -188,6 +220,7 @@ def test_judged_json_operations() -> None:
         "plugin.pull",
         "plugin.upgrade",
         "checkpoint.create",
+        "auth",  # ServerAddress: the registry the daemon logs in to
     } == operations.JUDGED_JSON_OPERATIONS
 
 
@@ -203,6 +236,13 @@ def test_redacted_operations() -> None:
         "plugin.inspect",
         "plugin.list",
         "auth",
+        # issue 12, class 4: build history, volume options, config data
+        "image.history",
+        "volume.inspect",
+        "volume.list",
+        "system.df",
+        "config.inspect",
+        "config.list",
     } == operations.REDACTED_OPERATIONS
 
 
@@ -219,11 +259,17 @@ def test_access_tags() -> None:
         "container.copy",
         "container.export",
         "container.logs",
+        "container.attach",
         "container.attach_ws",
+        "container.exec.start",
         "image.save",
         "image.push",
         "service.logs",
         "task.logs",
+        # the daemon contacts a host the client names
+        "image.search",
+        "distribution.inspect",
+        "plugin.privileges",
     }
     assert by_access[Access.ADMIN] == {
         "checkpoint.create",
@@ -243,8 +289,8 @@ def test_access_tags() -> None:
     }
     assert by_access[Access.WRITE] == {
         *(f"container.{verb}" for verb in ("create", "kill", "pause", "unpause", "restart")),
-        *(f"container.{verb}" for verb in ("start", "stop", "resize", "attach", "exec")),
-        *(f"container.{verb}" for verb in ("exec.start", "exec.resize", "rename", "update")),
+        *(f"container.{verb}" for verb in ("start", "stop", "resize", "exec")),
+        *(f"container.{verb}" for verb in ("exec.resize", "rename", "update")),
         *(f"container.{verb}" for verb in ("prune", "commit", "archive.write", "remove")),
         *(f"image.{verb}" for verb in ("load", "pull", "tag", "prune", "remove", "build")),
         *(f"volume.{verb}" for verb in ("create", "prune", "update", "remove")),
@@ -259,15 +305,14 @@ def test_access_tags() -> None:
         "checkpoint.list",
         *(f"container.{verb}" for verb in ("archive.stat", "list", "changes", "inspect", "top")),
         *(f"container.{verb}" for verb in ("stats", "exec.inspect", "wait")),
-        *(f"image.{verb}" for verb in ("list", "search", "history", "inspect")),
+        *(f"image.{verb}" for verb in ("list", "history", "inspect")),
         *(f"system.{verb}" for verb in ("options", "ping", "events", "info", "version", "df")),
         *(
             f"{kind}.{verb}"
             for kind in ("volume", "service", "node", "task", "secret", "config")
             for verb in ("list", "inspect")
         ),
-        *(f"plugin.{verb}" for verb in ("list", "inspect", "privileges")),
-        "distribution.inspect",
+        *(f"plugin.{verb}" for verb in ("list", "inspect")),
         "network.list",
         "network.inspect",
     }
@@ -295,8 +340,10 @@ def test_the_engine_reads_body_and_redaction_from_the_row() -> None:
     assert _decide("POST", "/exec/e/start") == (True, False, False)  # JSON, not decoded
     assert _decide("GET", "/containers/c/json") == (False, False, True)
     assert _decide("GET", "/containers/c/json", grants=("secrets",)) == (False, False, False)
-    assert _decide("POST", "/auth") == (False, False, True)
-    assert _decide("GET", "/volumes/v") == (False, False, False)
+    assert _decide("POST", "/auth") == (True, True, True)
+    assert _decide("GET", "/volumes/v") == (False, False, True)
+    assert _decide("GET", "/volumes/v", grants=("secrets",)) == (False, False, False)
+    assert _decide("GET", "/containers/c/top") == (True, False, False)  # ps_args checked
 
 
 def test_only_a_websocket_route_is_refused_cross_origin() -> None:

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from dockward.errors import ProtocolError
 from dockward.policy.gojson import decode_body
+from dockward.policy.outbound import OutboundRules
 from dockward.policy.profiles import (
     CHECKS,
     DEFAULT_MASKED_PATHS,
@@ -44,6 +45,10 @@ Daemon = Mapping[FactQuery, Mapping[str, object]]
 
 def container(name: str) -> FactQuery:
     return FactQuery("container", name)
+
+
+def image(name: str) -> FactQuery:
+    return FactQuery("image", name)
 
 
 def volume(name: str) -> FactQuery:
@@ -395,7 +400,10 @@ def test_the_gateways_upstream_socket_is_protected_too() -> None:
 
 BIND_VOLUME = {"Driver": "local", "Options": {"type": "none", "o": "bind", "device": "/"}}
 DEVICE_VOLUME = {"Driver": "local", "Options": {"type": "ext4", "device": "/dev/sda1"}}
-TMPFS_VOLUME = {"Driver": "local", "Options": {"type": "tmpfs", "device": "tmpfs", "o": "size=1m"}}
+TMPFS_VOLUME = {
+    "Driver": "local",
+    "Options": {"type": "tmpfs", "device": "tmpfs", "o": "size=1m,nodev,nosuid"},
+}
 PLAIN_VOLUME = {"Driver": "local", "Options": None}
 
 
@@ -442,7 +450,10 @@ def test_a_volume_bound_under_an_allowed_path_is_still_looked_up() -> None:
 
 def test_a_fact_the_caller_did_not_fetch_is_a_refusal() -> None:
     body = decode_body(json.dumps(create({"Binds": ["data:/d"]})).encode())
-    assert facts_needed("baseline", "container.create", {}, {}, body, SETTINGS) == [volume("data")]
+    assert facts_needed("baseline", "container.create", {}, {}, body, SETTINGS) == [
+        volume("data"),
+        image("busybox"),
+    ]
     violation = check_request("baseline", "container.create", {}, {}, body, SETTINGS, {})
     assert violation is not None
     assert violation.reason == 'could not be checked: the daemon was not asked about volume "data"'
@@ -503,7 +514,8 @@ def test_mounts_that_reach_the_host(mount: dict[str, object], reason: str) -> No
         {"Type": "volume", "Source": "data", "Target": "/data"},
         {"Type": "volume", "Target": "/anon"},
         {"Type": "volume", "Target": "/t", "VolumeOptions": {"DriverConfig": {
-            "Name": "local", "Options": {"type": "tmpfs", "device": "tmpfs", "o": "size=64m"}}}},
+            "Name": "local", "Options": {"type": "tmpfs", "device": "tmpfs",
+                                         "o": "size=64m,nodev,nosuid"}}}},
         {"Type": "volume", "Target": "/b", "VolumeOptions": {"DriverConfig": {
             "Options": {"type": "none", "o": "bind", "device": "/srv/ci/b"}}}},
         {"Type": "volume", "Target": "/p", "VolumeOptions": {"DriverConfig": {"Name": "plugin"}}},
@@ -565,7 +577,7 @@ def test_volumes_from_a_name_with_its_leading_slash() -> None:
     hostile = {**HOSTILE, "Name": "/admin"}
     assert facts_needed(
         "baseline", "container.create", {}, {}, decode_body(json.dumps(body).encode()), SETTINGS
-    ) == [container("admin")]
+    ) == [container("admin"), image("busybox")]
     violation = refused("container.create", body, daemon={container("admin"): hostile})
     assert violation.reason.startswith('takes the volumes of container "/admin", which mounts')
     allowed(
@@ -983,7 +995,8 @@ def test_volume_create_options_that_reach_the_host(body: dict[str, object], reas
     [
         {"Name": "v"},
         {"Name": "v", "Driver": "local", "DriverOpts": {}},
-        {"Name": "v", "DriverOpts": {"type": "tmpfs", "device": "tmpfs", "o": "size=1m,uid=1"}},
+        {"Name": "v", "DriverOpts": {"type": "tmpfs", "device": "tmpfs",
+                                     "o": "size=1m,uid=1,nodev,nosuid"}},
         {"Name": "v", "DriverOpts": {"type": "none", "o": "bind", "device": "/srv/ci/cache"}},
         {"Name": "v", "DriverOpts": {"size": "10G"}},
         {"Name": "v", "Driver": "some-plugin"},
@@ -1396,3 +1409,368 @@ def test_private_bridge_networks_are_allowed(body):
 )
 def test_networks_reaching_the_host_are_refused(body, field):
     assert refused("network.create", body).field == field
+
+
+# --- effective configuration: image and container defaults (issue 12, class 3) --------------
+
+PROC_IMAGE = {"Config": {"WorkingDir": "/proc/self/fd/8", "User": ""}}
+
+
+def test_a_proc_workdir_from_the_image_is_refused_like_one_in_the_body() -> None:
+    daemon = {image("procwd"): PROC_IMAGE}
+    in_body = refused("container.create", {"Image": "busybox", "WorkingDir": "/proc/self/fd/8"})
+    from_image = refused("container.create", {"Image": "procwd"}, daemon=daemon)
+    assert in_body.check == from_image.check == "proc-working-dir"
+    assert from_image == Violation(
+        "WorkingDir",
+        'is not set and image "procwd" sets "/proc/self/fd/8": a working directory under /proc '
+        "can reach host files through leaked descriptors (runc CVE-2024-21626)",
+        "proc-working-dir",
+    )
+    # a WorkingDir in the body overrides the image's; the image is not even looked up
+    body = decode_body(json.dumps({"Image": "procwd", "WorkingDir": "/app"}).encode())
+    assert image("procwd") not in facts_needed("baseline", "container.create", {}, {}, body,
+                                               SETTINGS)  # fmt: skip
+    allowed("container.create", {"Image": "procwd", "WorkingDir": "/app"}, daemon=daemon)
+    allowed("container.create", {"Image": "app"}, daemon={image("app"): {"Config": {}}})
+    allowed("container.create", {"Image": "missing"})  # the daemon answers "No such image"
+
+
+def test_an_image_default_that_cannot_be_looked_up_is_a_refusal() -> None:
+    body = decode_body(b'{"Image": "procwd"}')
+    assert facts_needed("baseline", "container.create", {}, {}, body, SETTINGS) == [image("procwd")]
+    violation = check_request("baseline", "container.create", {}, {}, body, SETTINGS, {})
+    assert violation is not None and violation.check == "proc-working-dir"
+    assert "could not be checked" in violation.reason
+
+
+def test_an_exec_without_workdir_runs_in_the_containers_and_is_judged() -> None:
+    params = {"name": "web"}
+    proc = {container("web"): {"Config": {"WorkingDir": "/proc/1/cwd"}, "HostConfig": {}}}
+    violation = refused("container.exec", {"Cmd": ["sh"]}, params=params, daemon=proc)
+    assert violation.field == "WorkingDir"
+    assert violation.reason.startswith('is not set and container "web" works in "/proc/1/cwd"')
+    allowed("container.exec", {"Cmd": ["sh"], "WorkingDir": "/tmp"}, params=params, daemon=proc)
+    plain = {container("web"): {"Config": {"WorkingDir": "/app"}, "HostConfig": {}}}
+    allowed("container.exec", {"Cmd": ["sh"]}, params=params, daemon=plain)
+
+
+@pytest.mark.parametrize(
+    ("user", "allowed_"),
+    [("1000", True), ("app", True), ("65534:65534", True), ("", False), ("root", False),
+     ("0:0", False)],
+)  # fmt: skip
+def test_restricted_reads_the_images_user_when_the_body_has_none(user: str, allowed_: bool) -> None:
+    daemon = {image("busybox"): {"Config": {"User": user}}}
+    body = restricted_create(User="")
+    if allowed_:
+        allowed("container.create", body, profile="restricted", daemon=daemon)
+        return
+    violation = refused("container.create", body, profile="restricted", daemon=daemon)
+    assert violation.field == "User" and violation.check == "non-root-user"
+    shown = f'"{user}"' if user else "root (it sets no USER)"
+    assert violation.reason == (
+        f'is not set and image "busybox" runs as {shown}: restricted containers must run as a '
+        "non-root user"
+    )
+
+
+def test_restricted_refuses_an_empty_user_when_the_image_is_unknown() -> None:
+    violation = refused("container.create", restricted_create(User=""), profile="restricted")
+    assert violation.reason.startswith("is not set (the image's user may be root)")
+
+
+# --- tmpfs mount flags, in all three spellings ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "flag"),
+    [("exec,suid,dev", "dev"), ("dev", "dev"), ("nodev,dev", "dev"), ("suid", "suid"),
+     ("size=1m,SUID", "suid"), ("nosuid,rw, dev", "dev")],
+)  # fmt: skip
+def test_daemon_tmpfs_mounts_with_dev_or_suid_are_refused(options: str, flag: str) -> None:
+    for body in (create({"Tmpfs": {"/x": options}}), create(Tmpfs={"/x": options})):
+        violation = refused("container.create", body)
+        assert violation.check == "tmpfs-options"
+        assert violation.field.endswith("Tmpfs")
+        assert f"allows {'device files' if flag == 'dev' else 'setuid programs'}" in (
+            violation.reason
+        )
+        assert f'add "no{flag}"' in violation.reason
+
+
+@pytest.mark.parametrize("options", ["", "size=64m", "dev,nodev", "exec", "rw,noexec,mode=1777"])
+def test_daemon_tmpfs_mounts_keep_their_defaults_and_pass(options: str) -> None:
+    allowed("container.create", create({"Tmpfs": {"/tmp": options}}))
+
+
+def test_restricted_refuses_exec_on_a_tmpfs() -> None:
+    violation = refused(
+        "container.create", restricted_create(Tmpfs={"/x": "exec"}), profile="restricted"
+    )
+    assert violation.check == "tmpfs-exec" and 'allows programs to run ("exec"' in violation.reason
+    allowed("container.create", restricted_create(Tmpfs={"/x": "size=1m"}), profile="restricted")
+
+
+@pytest.mark.parametrize(
+    ("tmpfs_options", "refused_in"),
+    [([["dev"]], "baseline"), ([["suid"]], "baseline"), ([["exec"]], "restricted"),
+     ([["size", "1m"], ["mode", "1777"]], None)],
+)  # fmt: skip
+def test_tmpfs_mount_options(tmpfs_options: list[list[str]], refused_in: str | None) -> None:
+    mount = {"Type": "tmpfs", "Target": "/t", "TmpfsOptions": {"Options": tmpfs_options}}
+    for profile in ("baseline", "restricted"):
+        body = restricted_create(Mounts=[mount])
+        if refused_in is None or (refused_in == "restricted" and profile == "baseline"):
+            allowed("container.create", body, profile=profile)
+        else:
+            violation = refused("container.create", body, profile=profile)
+            assert violation.field == "HostConfig.Mounts[0]"
+            assert violation.reason.startswith("is a tmpfs that allows")
+
+
+LOCAL_TMPFS = {"type": "tmpfs", "device": "tmpfs", "o": "size=1m"}
+
+
+def test_a_local_tmpfs_volume_allows_dev_and_suid_unless_o_says_otherwise() -> None:
+    """mount(2) sets no flag the options leave out: a tmpfs volume has dev, suid and exec."""
+    violation = refused("volume.create", {"Name": "v", "DriverOpts": LOCAL_TMPFS})
+    assert violation == Violation(
+        "DriverOpts",
+        'creates a tmpfs volume that allows device files ("dev" is in effect; add "nodev")',
+        "tmpfs-options",
+    )
+    explicit = {"Name": "v", "DriverOpts": {**LOCAL_TMPFS, "o": "nodev,suid"}}
+    assert "setuid programs" in refused("volume.create", explicit).reason
+    safe = {"Name": "v", "DriverOpts": {**LOCAL_TMPFS, "o": "size=1m,nodev,nosuid"}}
+    allowed("volume.create", safe)
+    assert refused("volume.create", safe, profile="restricted").check == "tmpfs-exec"
+    noexec = {"Name": "v", "DriverOpts": {**LOCAL_TMPFS, "o": "nodev,nosuid,noexec"}}
+    allowed("volume.create", noexec, profile="restricted")
+    allowed("volume.create", {"Name": "v", "Driver": "plugin"})  # not a local tmpfs
+
+
+def test_local_tmpfs_volumes_inline_in_a_mount_and_by_name() -> None:
+    inline = {
+        "Type": "volume",
+        "Source": "scratch",
+        "Target": "/s",
+        "VolumeOptions": {"DriverConfig": {"Name": "local", "Options": LOCAL_TMPFS}},
+    }
+    violation = refused("container.create", create({"Mounts": [inline]}))
+    assert (violation.field, violation.check) == ("HostConfig.Mounts[0]", "tmpfs-options")
+    assert violation.reason.startswith("creates a tmpfs volume that allows device files")
+    daemon = {volume("scratch"): {"Driver": "local", "Options": LOCAL_TMPFS}}
+    by_name = refused("container.create", create({"Binds": ["scratch:/s"]}), daemon=daemon)
+    assert (by_name.field, by_name.check) == ("HostConfig.Binds", "tmpfs-options")
+    assert by_name.reason.startswith('uses volume "scratch", a tmpfs volume that allows')
+    mount = {"Type": "volume", "Source": "scratch", "Target": "/s"}
+    assert refused("container.create", create({"Mounts": [mount]}), daemon=daemon).field == (
+        "HostConfig.Mounts[0]"
+    )
+    service_mount = service({"Mounts": [inline]})
+    assert refused("service.create", service_mount).field == "TaskTemplate.ContainerSpec.Mounts[0]"
+
+
+# --- the read side (class 4) --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "ps_args",
+    ["aux e", "eww", "e", "axe", "-axe", "-uxe", "-ef", "-e", "-eHT", "ae", "-e -o pid,args e",
+     "-o pid,environ", "-O environ", "o environ", "--format pid,environ", "aux  e", "-ef -x",
+     "-x", "aux\te", "--sort", "-o", "--cols x", "-q 1", "p 1", "L", "--environment"],
+)  # fmt: skip
+def test_ps_args_that_can_print_environments_are_refused(ps_args: str) -> None:
+    violation = refused("container.top", params={"name": "c"}, query={"ps_args": [ps_args]})
+    assert (violation.field, violation.check) == ("query ps_args", "ps-args")
+
+
+@pytest.mark.parametrize(
+    "ps_args",
+    ["aux", "-f", "-F", "-l", "-j", "-A", "u", "ww", "-ww", "auxf", "-o pid,args",
+     "-o pid,user,%cpu,%mem,etime,args", "o pid,comm", "-O tty", "--format pid,cmd",
+     "aux --forest", "-f --sort -pid", "-F --cols 200", "-o pid,args:40"],
+)  # fmt: skip
+def test_ps_args_that_print_no_environment_pass(ps_args: str) -> None:
+    allowed("container.top", params={"name": "c"}, query={"ps_args": [ps_args]})
+
+
+def test_ps_args_are_left_alone_for_a_role_that_may_see_secrets() -> None:
+    granted = ProfileSettings(secrets=True)
+    allowed("container.top", params={"name": "c"}, query={"ps_args": ["aux e"]}, settings=granted)
+    allowed("container.top", params={"name": "c"})  # no ps_args: dockerd's -ef
+
+
+@pytest.mark.parametrize("operation", ["container.attach", "container.attach_ws"])
+def test_attach_with_logs_needs_the_logs_grant(operation: str) -> None:
+    params = {"name": "web"}
+    daemon = {container("web"): {"HostConfig": {}}}
+    for logs in ("1", "true", "True"):
+        violation = refused(operation, params=params, query={"logs": [logs], "stream": ["0"]},
+                            daemon=daemon)  # fmt: skip
+        assert (violation.field, violation.check) == ("query logs", "attach-logs")
+    allowed(operation, params=params, query={"logs": ["0"], "stream": ["1"]}, daemon=daemon)
+    readers = ProfileSettings(reads_logs=True)
+    allowed(operation, params=params, query={"logs": ["1"]}, daemon=daemon, settings=readers)
+
+
+# --- outbound (class 5) -------------------------------------------------------------------------
+
+
+def host(name: str) -> FactQuery:
+    return FactQuery("host", name)
+
+
+@pytest.mark.parametrize(
+    ("operation", "params", "query"),
+    [
+        ("distribution.inspect", {"name": "127.0.0.1:5000/x"}, {}),
+        ("image.search", {}, {"term": ["127.0.0.1:5000/x"]}),
+        ("image.pull", {}, {"fromImage": ["127.0.0.1:5000/x"], "tag": ["latest"]}),
+        ("image.pull", {}, {"fromImage": ["[::1]:5000/x"]}),
+        ("image.pull", {}, {"fromImage": ["169.254.169.254/latest"]}),
+        ("image.pull", {}, {"fromImage": ["10.1.2.3:5000/x"]}),
+        ("image.push", {"name": "192.168.1.5/x"}, {}),
+        ("plugin.privileges", {}, {"remote": ["127.0.0.1:5000/p"]}),
+        ("plugin.pull", {}, {"remote": ["0.0.0.0:5000/p"]}),
+    ],
+)
+def test_registries_at_non_public_addresses_are_refused(
+    operation: str, params: dict[str, str], query: dict[str, list[str]]
+) -> None:
+    violation = refused(operation, params=params, query=query)
+    assert violation.check == "outbound-registry"
+    assert "the daemon would connect to registry" in violation.reason
+    assert "(not in the role's outbound allow-list)" in violation.reason
+
+
+def test_a_registry_name_is_judged_by_what_it_resolves_to() -> None:
+    query = {"fromImage": ["localhost:5000/x"]}
+    loopback = {host("localhost"): {"Addresses": ["127.0.0.1", "::1"]}}
+    violation = refused("image.pull", query=query, daemon=loopback)
+    assert violation.reason == (
+        'is "localhost:5000/x": the daemon would connect to registry localhost:5000, which '
+        "resolves to 127.0.0.1, a loopback address (not in the role's outbound allow-list)"
+    )
+    public = {host("registry.example.com"): {"Addresses": ["93.184.216.34"]}}
+    allowed("image.pull", query={"fromImage": ["registry.example.com/x"]}, daemon=public)
+    allowed("image.pull", query={"fromImage": ["nowhere.invalid/x"]})  # does not resolve
+    # Docker Hub is never resolved
+    body = None
+    assert facts_needed("baseline", "image.pull", {}, {"fromImage": ["busybox"]}, body,
+                        SETTINGS) == []  # fmt: skip
+    allowed("image.search", query={"term": ["busybox"]})
+    allowed("image.search", query={"term": ["library/busybox"]})
+
+
+def test_the_outbound_allow_list_lets_a_private_registry_through() -> None:
+    listed = ProfileSettings(
+        outbound=OutboundRules.parse(["registry.internal", "10.0.0.0/8", "127.0.0.1:5000"])
+    )
+    internal = {host("registry.internal"): {"Addresses": ["10.1.2.3"]}}
+    # listed by name: not even resolved
+    assert facts_needed("baseline", "image.pull", {}, {"fromImage": ["registry.internal/x"]},
+                        None, listed) == []  # fmt: skip
+    allowed("image.pull", query={"fromImage": ["registry.internal/x"]}, settings=listed)
+    allowed("image.pull", query={"fromImage": ["10.9.9.9/x"]}, settings=listed)
+    allowed("image.pull", query={"fromImage": ["127.0.0.1:5000/x"]}, settings=listed)
+    refused("image.pull", query={"fromImage": ["127.0.0.1:5001/x"]}, settings=listed)
+    other = {host("other.internal"): {"Addresses": ["10.4.4.4", "192.168.0.1"]}}
+    violation = refused("image.pull", query={"fromImage": ["other.internal/x"]}, daemon=other,
+                        settings=listed)  # fmt: skip
+    assert "resolves to 192.168.0.1, a private address" in violation.reason
+    del internal
+
+
+def test_service_images_and_logins_are_judged_too() -> None:
+    violation = refused("service.create", service({"Image": "127.0.0.1:5000/app"}))
+    assert violation.field == "TaskTemplate.ContainerSpec.Image"
+    login = refused("auth", {"username": "u", "password": "p", "serveraddress": "10.0.0.1:5000"})
+    assert login.field == "ServerAddress" and "private address" in login.reason
+    allowed("auth", {"username": "u", "password": "p", "serveraddress": ""})
+    allowed("auth", {"serveraddress": "https://index.docker.io/v1/"})
+
+
+@pytest.mark.parametrize(
+    "query",
+    [{"fromSrc": ["http://127.0.0.1:8000/rootfs.tar"]}, {"fromSrc": ["example.com/x.tar"]}],
+)
+def test_imports_from_urls_need_the_host_listed(query: dict[str, list[str]]) -> None:
+    violation = refused("image.pull", query=query)
+    assert violation.check == "remote-fetch"
+    assert "which is not in the role's outbound allow-list" in violation.reason
+    listed = ProfileSettings(outbound=OutboundRules.parse(["127.0.0.1", "example.com"]))
+    allowed("image.pull", query=query, settings=listed)
+
+
+def test_build_contexts_from_urls_need_the_host_listed() -> None:
+    for remote, host_name in (
+        ("https://git.example.com/app.git", "git.example.com"),
+        ("git@git.example.com:team/app.git", "git.example.com"),
+        ("github.com/team/app", "github.com"),
+    ):
+        assert refused("image.build", query={"remote": [remote]}).check == "remote-fetch"
+        listed = ProfileSettings(outbound=OutboundRules.parse([host_name]))
+        allowed("image.build", query={"remote": [remote]}, settings=listed)
+    allowed("image.build", query={"remote": ["client-session"]})
+
+
+@pytest.mark.parametrize(
+    ("log_config", "reason"),
+    [
+        ({"Type": "syslog", "Config": {"syslog-address": "tcp://127.0.0.1:514"}},
+         'sends the logs with "syslog" to 127.0.0.1:514'),
+        ({"Type": "syslog", "Config": {"syslog-address": "udp://logs.example.com:514"}},
+         "to logs.example.com:514"),
+        ({"Type": "gelf", "Config": {"gelf-address": "udp://10.0.0.1:12201"}}, '"gelf" to'),
+        ({"Type": "fluentd", "Config": {}}, 'sends the logs with "fluentd" to localhost:24224'),
+        ({"Type": "fluentd", "Config": {"fluentd-address": "unix:///run/f.sock"}},
+         "only syslog may use one"),
+        ({"Type": "splunk", "Config": {"splunk-url": "https://127.0.0.1:8088",
+                                       "splunk-token": "t"}}, '"splunk" to 127.0.0.1:8088'),
+        ({"Type": "awslogs", "Config": {}}, 'is "awslogs", a logging driver that sends logs'),
+        ({"Type": "gcplogs"}, 'is "gcplogs"'),
+        ({"Type": "loki/loki:latest", "Config": {"loki-url": "http://127.0.0.1:3100"}},
+         'is "loki/loki:latest"'),
+        ({"Type": "", "Config": {"syslog-address": "tcp://127.0.0.1:514"}},
+         'sets option "syslog-address" for the daemon\'s default logging driver'),
+    ],
+)  # fmt: skip
+def test_network_log_drivers_are_refused(log_config: dict[str, object], reason: str) -> None:
+    violation = refused("container.create", create({"LogConfig": log_config}))
+    assert (violation.field, violation.check) == ("HostConfig.LogConfig", "log-driver")
+    assert reason in violation.reason
+    top = refused("container.create", create(LogConfig=log_config))
+    assert top.field == "(top level) LogConfig"
+
+
+@pytest.mark.parametrize(
+    "log_config",
+    [
+        {"Type": "json-file", "Config": {"max-size": "10m", "max-file": "3"}},
+        {"Type": "local"},
+        {"Type": "journald", "Config": {"tag": "x"}},
+        {"Type": "none"},
+        {"Type": "syslog"},
+        {"Type": "syslog", "Config": {"syslog-address": "unix:///dev/log"}},
+        {"Type": "syslog", "Config": {"syslog-address": "unixgram:///dev/log"}},
+        {"Type": "", "Config": {"max-size": "10m"}},
+        {"Type": "", "Config": {}},
+    ],
+)
+def test_local_log_drivers_pass(log_config: dict[str, object]) -> None:
+    allowed("container.create", create({"LogConfig": log_config}))
+
+
+def test_a_log_server_in_the_outbound_allow_list_passes() -> None:
+    listed = ProfileSettings(outbound=OutboundRules.parse(["logs.example.com", "10.0.0.0/8"]))
+    for log_config in (
+        {"Type": "syslog", "Config": {"syslog-address": "tcp+tls://logs.example.com:6514"}},
+        {"Type": "gelf", "Config": {"gelf-address": "udp://10.0.0.1:12201"}},
+        {"Type": "splunk", "Config": {"splunk-url": "https://logs.example.com:8088"}},
+    ):
+        allowed("container.create", create({"LogConfig": log_config}), settings=listed)
+    driver = {"Name": "gelf", "Options": {"gelf-address": "udp://127.0.0.1:12201"}}
+    violation = refused("service.create", service(LogDriver=driver))
+    assert violation.field == "TaskTemplate.LogDriver"

@@ -65,7 +65,9 @@ def test_bad_selectors_are_refused(bad):
     ("pattern", "operation", "expected"),
     [
         ("container.*", "container.create", True),
-        ("container.*", "container.exec.start", True),
+        ("container.*", "container.exec.start", False),  # exfiltrate: its output
+        ("container.*", "container.attach", False),
+        ("container.*", "container.exec", True),
         ("container.*", "container.logs", False),  # exfiltrate: globs never grant it
         ("container.*", "container.archive.read", False),
         ("container.logs", "container.logs", True),
@@ -89,6 +91,53 @@ def test_deny_wins_and_ping_is_always_allowed():
     assert r.allows_operation("container.remove") == (False, "deny container.remove")
     assert r.allows_operation("system.ping") == (True, "always allowed")
     assert r.allows_operation("image.push") == (False, "not in allow")
+
+
+@pytest.mark.parametrize("profile", ["baseline", "restricted"])
+def test_buildkit_tunnels_need_their_own_name_under_baseline_and_restricted(profile):
+    for allow in (["*"], ["*.write"], ["sess*", "grp?"]):
+        r = role(clients=["*"], allow=allow, profile=profile)
+        assert r.allows_operation("session")[0] is False, allow
+        assert r.allows_operation("grpc")[0] is False, allow
+        assert r.allowed_tunnels() == []
+    named = role(clients=["*"], allow=["image.build", "session", "grpc"], profile=profile)
+    assert named.allows_operation("session") == (True, "allow session")
+    assert named.allowed_tunnels() == ["grpc", "session"]
+    denied = role(clients=["*"], allow=["session"], deny=["session"], profile=profile)
+    assert denied.allows_operation("session") == (False, "deny session")
+
+
+def test_buildkit_tunnels_come_with_everything_when_unrestricted():
+    r = role(clients=["*"], allow=["*"], profile="unrestricted")
+    assert r.allowed_tunnels() == ["grpc", "session"]
+
+
+def test_the_ci_preset_runs_and_execs_but_opens_no_buildkit_tunnel():
+    ci = role(clients=["*"], preset="ci")
+    for operation in ("container.attach", "container.exec.start", "container.logs", "image.build"):
+        assert ci.allows_operation(operation)[0], operation
+    assert ci.allowed_tunnels() == []
+    assert not ci.allows_operation("container.attach_ws")[0]
+
+
+def test_readonly_makes_the_daemon_fetch_nothing():
+    readonly = role(clients=["*"], preset="readonly")
+    for operation in ("distribution.inspect", "image.search", "plugin.privileges", "image.pull"):
+        assert not readonly.allows_operation(operation)[0], operation
+    assert readonly.allows_operation("image.inspect")[0]
+
+
+@pytest.mark.parametrize(
+    "entry", ["registry.internal", "registry.internal:5000", "10.0.0.0/8", "::1", "[::1]:5000"]
+)
+def test_outbound_entries(entry):
+    assert role(clients=["*"], outbound=[entry]).outbound == (entry,)
+
+
+@pytest.mark.parametrize("entry", ["http://x/", "a b", "10.0.0.0/33", "host:99999", ""])
+def test_bad_outbound_entries_are_refused(entry):
+    with pytest.raises(ConfigError, match=r"role\[0\]\.outbound: .* is not a host, host:port"):
+        role(clients=["*"], outbound=[entry])
 
 
 def test_networks_apply_to_tcp_peers_only():
@@ -202,7 +251,7 @@ def test_every_problem_is_listed_one_a_line_unknown_keys_first():
     )
     assert message.splitlines() == [
         "policy.toml: role[1].colur: unknown key (known keys: name, preset, clients, networks, "
-        "allow, deny, profile, mode, host_paths, runtimes, registries, grants)",
+        "allow, deny, profile, mode, host_paths, runtimes, registries, outbound, grants)",
         "policy.toml: body_limt: unknown key (did you mean 'body_limit'?)",
         "policy.toml: role[0].allow: unknown operation 'container.craete' (did you mean "
         "'container.create'?); 'imgae.*' matches no operation (did you mean 'image.*'?)",
