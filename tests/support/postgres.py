@@ -31,10 +31,12 @@ PR_SET_PDEATHSIG = 1
 
 def find_bindir() -> Path | None:
     """The newest ``/usr/lib/postgresql/N/bin`` with ``initdb``, else ``initdb`` on PATH."""
-    candidates = sorted(
-        glob.glob("/usr/lib/postgresql/*/bin/initdb"),
-        key=lambda path: int(Path(path).parent.parent.name) if Path(path).parent.parent.name.isdigit() else 0,
-    )
+
+    def version(initdb: str) -> int:
+        name = Path(initdb).parent.parent.name
+        return int(name) if name.isdigit() else 0
+
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=version)
     if candidates:
         return Path(candidates[-1]).parent
     found = shutil.which("initdb")
@@ -106,22 +108,23 @@ class PostgresServer:
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the server
         if self._as:
             os.fchown(log.fileno(), self._uid, self._gid)
+        command = [
+            str(self.bindir / "postgres"),
+            "-D", str(self.data),
+            "-h", "127.0.0.1",
+            "-p", str(self.port),
+            "-k", "",  # no unix socket
+            "-c", "fsync=off",
+            "-c", "synchronous_commit=off",
+            "-c", "full_page_writes=off",
+            "-c", "max_connections=50",
+        ]  # fmt: skip
         self.process = subprocess.Popen(
-            [
-                str(self.bindir / "postgres"),
-                "-D", str(self.data),
-                "-h", "127.0.0.1",
-                "-p", str(self.port),
-                "-k", "",  # no unix socket
-                "-c", "fsync=off",
-                "-c", "synchronous_commit=off",
-                "-c", "full_page_writes=off",
-                "-c", "max_connections=50",
-            ],  # fmt: skip
+            command,
             stdout=log,
             stderr=log,
             env=self._env(),
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - only prctl, after the fork
+            preexec_fn=_die_with_parent,  # only prctl(), after the fork
             **self._as,  # type: ignore[arg-type]
         )
         log.close()

@@ -171,10 +171,12 @@ def _broken_link(
             f"not #{expected_seq - 1} ({_when(stored)})",
         )
     if seq > expected_seq:
-        span = f"#{expected_seq}" if seq == expected_seq + 1 else f"#{expected_seq} to #{seq - 1}"
-        return ChainProblem(
-            gateway, expected_seq, "deleted", f"record {span} before #{seq} was deleted"
+        what = (
+            f"record #{expected_seq} before #{seq} was deleted"
+            if seq == expected_seq + 1
+            else f"records #{expected_seq} to #{seq - 1} before #{seq} were deleted"
         )
+        return ChainProblem(gateway, expected_seq, "deleted", what)
     previous = expected_seq - 1
     return ChainProblem(
         gateway,

@@ -8,12 +8,13 @@ and prunes records older than ``retention_days`` once an hour.
 
 When the store cannot be written (disk full, database down), the gateway keeps serving: the
 writer keeps the batch in hand, retries with a growing delay (reconnecting), and events queue up
-to ``buffer`` records. With ``on_failure = "refuse-writes"`` (the default) ``accepting_writes()``
-turns false once the queue is nine tenths full, so the gateway can refuse operations that change
-or take out something (their refusals still find room in the last tenth); with ``"continue"``
-it stays true. A full queue drops new events and counts them; when the store is written again,
-a record of kind ``audit.dropped`` says how many were lost and when, in the chain like any
-other. ``state()`` tells all of this to ``/ready``, metrics and ``dockward status``.
+to ``buffer`` records (the batch in hand comes on top). With ``on_failure = "refuse-writes"``
+(the default) ``accepting_writes()`` turns false once the queue is nine tenths full, so the
+gateway can refuse operations that change or take out something (their refusals still find room
+in the last tenth); with ``"continue"`` it stays true. A full queue drops new events and counts
+them; when the store is written again, a record of kind ``audit.dropped`` says how many were lost
+and when, in the chain where the gap is. ``state()`` tells all of this to ``/ready``, metrics
+and ``dockward status``.
 """
 
 from __future__ import annotations
@@ -94,7 +95,10 @@ class AuditStore:
         self._description = "PostgreSQL" if "://" in database else f"SQLite {database}"
         # shared with the writer thread: plain counters, each written by one side only
         self._held: list[tuple[float, AuditRecord]] = []  # (queued at, record), writer only
+        self._queued = 0  # loop thread: events queued since start
+        self._taken = 0  # writer: events taken from the queue since start
         self._dropped = 0  # loop thread
+        self._drop_mark = 0  # loop thread: events queued before the first unreported drop
         self._first_drop = 0.0  # loop thread: time of the first drop not yet reported
         self._reported_drops = 0  # writer
         self._written = 0
@@ -111,8 +115,10 @@ class AuditStore:
         if len(queue) >= self.buffer:
             if self._first_drop == 0.0:
                 self._first_drop = time.time()
+                self._drop_mark = self._queued  # the gap comes after the events queued so far
             self._dropped += 1
             return
+        self._queued += 1
         queue.append(event)
         if len(queue) == BATCH:
             self._wake.set()
@@ -180,7 +186,8 @@ class AuditStore:
         delay = 0.0
         while True:
             stopping = self._stop.is_set()
-            self._take()
+            if self._failing_since is None or not self._held:
+                self._take()  # while failing, the batch in hand is retried as it is
             try:
                 if self._held or self._due_for_prune():
                     if backend is None:
@@ -221,13 +228,16 @@ class AuditStore:
         if len(held) >= BATCH:
             return
         now = time.monotonic()
-        if self._dropped > self._reported_drops and self._failing_since is None:
-            held.append((now, self._drop_record()))
         gateway = self.gateway
         while queue and len(held) < BATCH:
+            if self._taken == self._drop_mark and self._dropped > self._reported_drops:
+                held.append((now, self._drop_record()))  # in the chain where the gap is
             record = project(queue.popleft(), gateway)
+            self._taken += 1
             if record is not None:
                 held.append((now, record))
+        if not queue and self._dropped > self._reported_drops and len(held) < BATCH:
+            held.append((now, self._drop_record()))
         if held and not self._oldest_wait:
             self._oldest_wait = now
 
