@@ -80,6 +80,11 @@ class Backend(Protocol):
 
     description: str
 
+    @property
+    def usable(self) -> bool:
+        """False when the connection is lost and must be opened anew (after a failure)."""
+        ...
+
     def append(self, gateway: str, records: Sequence[AuditRecord]) -> int: ...
 
     def prune(self, gateway: str, before_us: int) -> int: ...
@@ -333,6 +338,11 @@ class SqliteBackend(_SqlBackend):
     def _stream(self, sql: str, params: Sequence[Any]) -> Iterator[tuple[Any, ...]]:
         yield from self._db.execute(sql, params)
 
+    @property
+    def usable(self) -> bool:
+        # a file stays usable: reopening would only drop the WAL (and the space it holds)
+        return True
+
     def close(self) -> None:
         self._db.close()
 
@@ -383,6 +393,10 @@ class PostgresBackend(_SqlBackend):
     def _transaction(self) -> AbstractContextManager[object]:
         transaction: AbstractContextManager[object] = self._db.transaction()
         return transaction
+
+    @property
+    def usable(self) -> bool:
+        return not (self._db.closed or self._db.broken)
 
     def _stream(self, sql: str, params: Sequence[Any]) -> Iterator[tuple[Any, ...]]:
         with self._db.transaction(), self._db.cursor(name="dockward_audit_read") as cursor:

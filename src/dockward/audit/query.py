@@ -106,13 +106,18 @@ def record_line(record: AuditRecord) -> str:
         parts.append(f"{record.method} {record.path}".strip())
     parts.append(record.operation or record.kind)
     if record.rule:
-        parts.append(f"rule={record.rule}")
+        parts.append(f"rule={_word(record.rule)}")
     if record.status:
         parts.append(str(record.status))
     line = "  ".join(parts)
     if record.reason:
         line += f"  reason={json.dumps(record.reason)}"
     return line
+
+
+def _word(value: str) -> str:
+    """``value``, quoted as JSON when it would not read as one word."""
+    return value if value and " " not in value and '"' not in value else json.dumps(value)
 
 
 def record_json(record: AuditRecord) -> str:

@@ -7,14 +7,14 @@ the event to a bounded queue (a ``deque``, no lock). A writer thread wakes every
 and prunes records older than ``retention_days`` once an hour.
 
 When the store cannot be written (disk full, database down), the gateway keeps serving: the
-writer keeps the batch in hand, retries with a growing delay (reconnecting), and events queue up
-to ``buffer`` records (the batch in hand comes on top). With ``on_failure = "refuse-writes"``
-(the default) ``accepting_writes()`` turns false once the queue is nine tenths full, so the
-gateway can refuse operations that change or take out something (their refusals still find room
-in the last tenth); with ``"continue"`` it stays true. A full queue drops new events and counts
-them; when the store is written again, a record of kind ``audit.dropped`` says how many were lost
-and when, in the chain where the gap is. ``state()`` tells all of this to ``/ready``, metrics
-and ``dockward status``.
+writer keeps the batch in hand, retries with a growing delay (reconnecting when the connection
+is lost), and events queue up to ``buffer`` records (the batch in hand comes on top). With
+``on_failure = "refuse-writes"`` (the default) ``accepting_writes()`` turns false once the queue
+is nine tenths full, so the gateway can refuse operations that change or take out something
+(their refusals still find room in the last tenth); with ``"continue"`` it stays true. A full
+queue drops new events and counts them; when the store is written again, a record of kind
+``audit.dropped`` says how many were lost and when, in the chain where the gap is. ``state()``
+tells all of this to ``/ready``, metrics and ``dockward status``.
 """
 
 from __future__ import annotations
@@ -198,7 +198,9 @@ class AuditStore:
                     if self._due_for_prune():
                         self._prune(backend)
             except Exception as err:
-                if backend is not None:
+                if backend is not None and not (
+                    isinstance(err, StoreUnavailable) and backend.usable
+                ):
                     with contextlib.suppress(Exception):
                         backend.close()
                     backend = None

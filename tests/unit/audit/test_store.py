@@ -44,6 +44,7 @@ class FakeBackend:
     """Records what it is given, and from which thread; fails while ``down``."""
 
     description = "fake"
+    usable = True
 
     def __init__(self) -> None:
         self.batches: list[list[AuditRecord]] = []
