@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from dockward.audit.chain import GENESIS, ChainState, StoredRecord, link
-from dockward.audit.record import FIELD_NAMES, AuditRecord, record_values
+from dockward.audit.chain import GENESIS, ChainState, StoredRecord, chain_rows
+from dockward.audit.record import FIELD_NAMES, AuditRecord
 from dockward.errors import UsageError
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
@@ -164,22 +164,15 @@ class _SqlBackend:
 
         def work() -> int:
             head = self._chain_head(gateway)
-            linked = link(records, head)
-            if not linked:
+            rows, seq, digest = chain_rows(records, head)
+            if not rows:
                 return head[0]
-            self._executemany(
-                _INSERT,
-                [
-                    (*record_values(item.record), item.seq, item.prev_hash, item.hash)
-                    for item in linked
-                ],
-            )
-            last = linked[-1]
+            self._executemany(_INSERT, rows)
             self._execute(
                 "UPDATE audit_chain SET head_seq = ?, head_hash = ? WHERE gateway = ?",
-                (last.seq, last.hash, gateway),
+                (seq, digest, gateway),
             )
-            return last.seq
+            return seq
 
         seq: int = self._write(work)
         return seq

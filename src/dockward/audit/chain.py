@@ -28,20 +28,38 @@ import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from dockward.audit.record import AuditRecord, record_values
+from dockward.audit.record import AuditRecord
 
 GENESIS = "0" * 64
+_sha256 = hashlib.sha256
 _TAG = b"dockward-audit-v1\n"
 _dumps = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
 
 
 def canonical(record: AuditRecord) -> bytes:
     """The bytes the record's hash covers (every field, in declaration order)."""
-    return _dumps(record_values(record)).encode("ascii")
+    return _dumps(record).encode("ascii")
 
 
 def record_hash(prev_hash: str, record: AuditRecord) -> str:
-    return hashlib.sha256(_TAG + prev_hash.encode("ascii") + b"\n" + canonical(record)).hexdigest()
+    return _sha256(b"%s%s\n%s" % (_TAG, prev_hash.encode("ascii"), canonical(record))).hexdigest()
+
+
+def chain_rows(
+    records: Iterable[AuditRecord], head: tuple[int, str]
+) -> tuple[list[tuple[object, ...]], int, str]:
+    """``link`` for the writer: each record's row (its fields, seq, prev_hash, hash) and the
+    new head, without an object per record."""
+    seq, prev = head
+    rows: list[tuple[object, ...]] = []
+    append, dumps, sha256, tag = rows.append, _dumps, _sha256, _TAG
+    for record in records:
+        seq += 1
+        digest = sha256(b"%s%s\n%s" % (tag, prev.encode("ascii"), dumps(record).encode("ascii")))
+        current = digest.hexdigest()
+        append((*record, seq, prev, current))
+        prev = current
+    return rows, seq, prev
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, fields
-from operator import attrgetter
-from typing import Any
+from typing import Any, NamedTuple
 
 # A decision that kept a request from the daemon (``audit-deny`` would have): ``--denied``.
 DENIED_DECISIONS = ("deny", "audit-deny", "refuse", "cut")
@@ -32,9 +30,12 @@ CONNECTION_CUT = "connection.cut"
 RECORDS_DROPPED = "audit.dropped"  # written by the store itself after it could not write
 
 
-@dataclass(frozen=True, slots=True)
-class AuditRecord:
-    """One event as stored; strings are empty and numbers 0 where they do not apply."""
+class AuditRecord(NamedTuple):
+    """One event as stored; strings are empty and numbers 0 where they do not apply.
+
+    A named tuple: the writer makes one per request, and a tuple is the cheapest value to make,
+    to hash (``audit.chain``) and to insert (its fields are the columns, in this order).
+    """
 
     kind: str
     time_us: int  # when it started: microseconds since the epoch (UTC)
@@ -73,21 +74,14 @@ class AuditRecord:
         return self.identity.partition(":")[2]
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return self._asdict()
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> AuditRecord:
         return cls(**{name: data[name] for name in FIELD_NAMES if name in data})
 
 
-FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in fields(AuditRecord))
-_values = attrgetter(*FIELD_NAMES)
-
-
-def record_values(record: AuditRecord) -> tuple[Any, ...]:
-    """The record's fields in declaration order (the store's columns, the hash's input)."""
-    values: tuple[Any, ...] = _values(record)
-    return values
+FIELD_NAMES: tuple[str, ...] = AuditRecord._fields
 
 
 def _micros(seconds: float) -> int:
@@ -105,12 +99,21 @@ def text(value: str) -> str:
     return value.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
 
 
+_last_identity: tuple[Any, str, str] = (None, "", "")  # the last identity, its label and serial
+
+
 def _who(event: Any) -> tuple[str, str]:
+    """The identity's label and serial; consecutive events mostly share one (a connection's)."""
+    global _last_identity
     identity = getattr(event, "identity", None)
+    last = _last_identity  # one read: another thread may replace it, never change it
+    if identity is last[0]:
+        return last[1], last[2]
     if identity is None:
         return "", ""
-    serial = getattr(identity, "serial", None)
-    return text(identity.label), "" if serial is None else str(serial)
+    serial = identity.serial
+    last = _last_identity = (identity, text(identity.label), "" if serial is None else str(serial))
+    return last[1], last[2]
 
 
 def _started(event: Any) -> float:
@@ -120,25 +123,26 @@ def _started(event: Any) -> float:
 
 def _exchange(event: Any, gateway: str) -> AuditRecord:
     identity, serial = _who(event)
-    return AuditRecord(
-        kind=EXCHANGE,
-        time_us=_micros(event.started),
-        gateway=gateway,
-        identity=identity,
-        serial=serial,
-        role=event.role or "",
-        source=event.source,
-        listener=event.listener,
-        method=text(event.method),
-        path=text(event.path),
-        operation=event.operation,
-        decision=event.decision,
-        rule=event.rule,
-        reason=text(event.reason),
-        status=event.status,
-        bytes_in=event.bytes_in,
-        bytes_out=event.bytes_out,
-        duration_us=_micros(event.duration_ms / 1000),
+    reason = event.reason
+    return AuditRecord(  # positional: this runs once per request
+        EXCHANGE,
+        round(event.started * 1_000_000),
+        gateway,
+        identity,
+        serial,
+        event.role or "",
+        event.source,
+        event.listener,
+        text(event.method),
+        text(event.path),
+        event.operation,
+        event.decision,
+        event.rule,
+        text(reason) if reason else "",
+        event.status,
+        event.bytes_in,
+        event.bytes_out,
+        round(event.duration_ms * 1000),
     )
 
 

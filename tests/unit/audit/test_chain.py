@@ -10,6 +10,7 @@ from dockward.audit.chain import (
     ChainState,
     StoredRecord,
     canonical,
+    chain_rows,
     link,
     record_hash,
     verify_chain,
@@ -59,13 +60,18 @@ def test_an_untouched_chain_verifies_to_its_head() -> None:
 def test_the_hash_covers_every_field() -> None:
     record = records(1)[0]
     base = record_hash(GENESIS, record)
-    for field in dataclasses.fields(AuditRecord):
-        value = getattr(record, field.name)
-        changed = dataclasses.replace(
-            record, **{field.name: value + 1 if isinstance(value, int) else value + "x"}
-        )
-        assert record_hash(GENESIS, changed) != base, field.name
+    for name in AuditRecord._fields:
+        value = getattr(record, name)
+        changed = record._replace(**{name: value + 1 if isinstance(value, int) else value + "x"})
+        assert record_hash(GENESIS, changed) != base, name
     assert record_hash("1" * 64, record) != base
+
+
+def test_the_writers_rows_are_the_linked_records() -> None:
+    linked = link(records(4), (7, "a" * 64))
+    rows, seq, head = chain_rows(records(4), (7, "a" * 64))
+    assert rows == [(*item.record, item.seq, item.prev_hash, item.hash) for item in linked]
+    assert (seq, head) == (11, linked[-1].hash)
 
 
 def test_canonical_form_is_plain_ascii_json_in_field_order() -> None:
@@ -77,9 +83,7 @@ def test_canonical_form_is_plain_ascii_json_in_field_order() -> None:
 
 def test_an_edited_record_is_named() -> None:
     state, stored = chain(5)
-    stored[2] = dataclasses.replace(
-        stored[2], record=dataclasses.replace(stored[2].record, decision="deny")
-    )
+    stored[2] = dataclasses.replace(stored[2], record=stored[2].record._replace(decision="deny"))
     problem = check(state, stored).problem
     assert problem is not None
     assert (problem.kind, problem.seq) == ("edited", 3)
@@ -88,7 +92,7 @@ def test_an_edited_record_is_named() -> None:
 
 def test_an_edit_with_its_hash_recomputed_is_caught_at_the_next_record() -> None:
     state, stored = chain(5)
-    edited = dataclasses.replace(stored[1].record, identity="cn:someone-else")
+    edited = stored[1].record._replace(identity="cn:someone-else")
     stored[1] = dataclasses.replace(
         stored[1], record=edited, hash=record_hash(stored[1].prev_hash, edited)
     )
@@ -99,7 +103,7 @@ def test_an_edit_with_its_hash_recomputed_is_caught_at_the_next_record() -> None
 
 def test_an_edit_of_the_newest_record_with_its_hash_recomputed_is_caught_at_the_head() -> None:
     state, stored = chain(3)
-    edited = dataclasses.replace(stored[2].record, status=500)
+    edited = stored[2].record._replace(status=500)
     stored[2] = dataclasses.replace(
         stored[2], record=edited, hash=record_hash(stored[2].prev_hash, edited)
     )

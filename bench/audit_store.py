@@ -1,0 +1,201 @@
+"""The audit store's cost: how many records a second it writes, and what it takes from the gateway.
+
+Two measurements, each printed as a table:
+
+* **throughput**: ``AuditStore`` fed with gateway events as fast as one thread can call it, for
+  SQLite and for a private PostgreSQL (Debian's binaries, as in the tests; skipped when it is not
+  installed): records written per second from the first event to the last one written, and the
+  time the caller (the event loop, in the gateway) spends per event. Target: 5,000 records/s.
+* **keep-alive**: ``GET /_ping`` on 8 keep-alive connections (``bench.loadgen``, as ``make
+  bench``) through two gateways in front of the same private dockerd, one without the store and
+  one with the SQLite store, runs alternated; requests/s, p50, p99 and the ratio. Target: the
+  store costs at most 5 %.
+
+Usage: ``.venv/bin/python -m bench.audit_store [--events N] [--duration S] [--repeats N]
+[--skip-load]`` from the repository root. Everything it starts goes away on exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from bench import loadgen  # noqa: E402
+from bench.loadgen import Target  # noqa: E402
+from dockward.audit.store import AuditStore  # noqa: E402
+from dockward.gateway.events import ExchangeRecord  # noqa: E402
+from dockward.identity import PeerIdentity  # noqa: E402
+from support.dockerd import DockerDaemon  # noqa: E402
+from support.gateway import GatewayProcess, TestPKI  # noqa: E402
+from support.postgres import PostgresServer, find_bindir  # noqa: E402
+
+KEEPALIVE = {"processes": 2, "connections_per_process": 4}
+IDENTITY = PeerIdentity(kind="tls", common_name="ci-runner", serial=123456789)
+
+
+def _events(count: int) -> list[ExchangeRecord]:
+    now = time.time()
+    return [
+        ExchangeRecord(
+            started=now + n * 1e-4,
+            source=f"127.0.0.1:{40000 + n % 1000}",
+            listener="127.0.0.1:2376",
+            identity=IDENTITY,
+            method="POST",
+            path=f"/v1.41/containers/c{n % 97}/start",
+            operation="container.start",
+            decision="allow",
+            rule="allow container.*",
+            role="ci",
+            status=204,
+            bytes_in=180,
+            bytes_out=90,
+            duration_ms=2.5,
+        )
+        for n in range(count)
+    ]
+
+
+def throughput(database: str, count: int) -> dict[str, float]:
+    """Feed ``count`` events to a fresh store; records/s until all are written."""
+    events = _events(count)
+    store = AuditStore(database, "bench", buffer=count + 1)
+    store.start()
+    started = time.perf_counter()
+    for event in events:
+        store(event)
+    fed = time.perf_counter() - started
+    if not store.drain(120):
+        raise RuntimeError(f"the store did not drain: {store.state()}")
+    elapsed = time.perf_counter() - started
+    store.close()
+    return {
+        "records_per_s": count / elapsed,
+        "caller_ns_per_event": fed / count * 1e9,
+        "seconds": elapsed,
+    }
+
+
+def keepalive(duration: float, repeats: int) -> dict[str, dict[str, Any]]:
+    with contextlib.ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="dw-bench-audit-")))
+        pki = TestPKI(tmp / "pki")
+        bundle = pki.client("admin")
+        daemon = stack.enter_context(DockerDaemon())
+        gateways = {
+            "store off": GatewayProcess(pki, daemon.socket_path, extra={"access_log": "/dev/null"}),
+            "store on": GatewayProcess(
+                pki,
+                daemon.socket_path,
+                extra={
+                    "access_log": "/dev/null",
+                    "audit": {"database": str(tmp / "audit.sqlite3"), "gateway": "bench"},
+                },
+            ),
+        }
+        for gateway in gateways.values():
+            stack.callback(shutil.rmtree, gateway.dir, ignore_errors=True)
+            stack.enter_context(gateway)
+        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in gateways}
+        names = list(gateways)
+        for rep in range(repeats):
+            for name in names[rep % 2 :] + names[: rep % 2]:
+                target = Target(name, port=gateways[name].port, bundle=bundle)
+                result = loadgen.run_load(
+                    target,
+                    mode="keepalive",
+                    path="/_ping",
+                    warmup_s=0.5,
+                    duration_s=duration,
+                    **KEEPALIVE,
+                )
+                summary = result.summary()
+                if summary["errors"]:
+                    raise RuntimeError(f"{summary['errors']} errors via {name}")
+                runs[name].append(summary)
+                print(
+                    f"  #{rep + 1} {name:<9} {summary['rate_per_s']:>9,.0f}/s  "
+                    f"p50 {summary['p50_ms']:.3f} ms  p99 {summary['p99_ms']:.3f} ms",
+                    file=sys.stderr,
+                )
+        written = _count(tmp / "audit.sqlite3")
+        out: dict[str, dict[str, Any]] = {}
+        for name, results in runs.items():
+            out[name] = {
+                "rate_per_s": statistics.median(r["rate_per_s"] for r in results),
+                "p50_ms": statistics.median(r["p50_ms"] for r in results),
+                "p99_ms": statistics.median(r["p99_ms"] for r in results),
+                "rates": [round(r["rate_per_s"]) for r in results],
+            }
+        out["store on"]["records"] = written
+        return out
+
+
+def _count(path: Path) -> int:
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        return int(db.execute("SELECT count(*) FROM audit_record").fetchone()[0])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.audit_store")
+    parser.add_argument("--events", type=int, default=50_000, help="events per throughput run")
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per keep-alive run")
+    parser.add_argument("--repeats", type=int, default=3, help="keep-alive runs per gateway")
+    parser.add_argument("--skip-load", action="store_true", help="throughput only")
+    options = parser.parse_args(argv)
+
+    print(f"throughput: {options.events:,} events fed from one thread", file=sys.stderr)
+    rows: list[tuple[str, dict[str, float]]] = []
+    with tempfile.TemporaryDirectory(prefix="dw-bench-audit-") as tmp:
+        rows.append(("SQLite (WAL)", throughput(str(Path(tmp) / "audit.sqlite3"), options.events)))
+        if find_bindir() is not None:
+            with PostgresServer(Path(tmp) / "postgres") as server:
+                rows.append(
+                    ("PostgreSQL", throughput(server.create_database("bench"), options.events))
+                )
+    print("\n| store | records/s | caller ns/event | PASS ≥ 5,000/s |")
+    print("|---|---|---|---|")
+    for name, row in rows:
+        verdict = "PASS" if row["records_per_s"] >= 5000 else "MISS"
+        print(
+            f"| {name} | {row['records_per_s']:,.0f} | {row['caller_ns_per_event']:,.0f} | "
+            f"{verdict} |"
+        )
+    if options.skip_load:
+        return 0
+    print(
+        f"\nkeep-alive GET /_ping, 8 connections, {options.repeats} × {options.duration:g}s",
+        file=sys.stderr,
+    )
+    load = keepalive(options.duration, options.repeats)
+    off, on = load["store off"], load["store on"]
+    ratio = on["rate_per_s"] / off["rate_per_s"]
+    print("\n| gateway | /_ping rps (median) | p50 ms | p99 ms | runs |")
+    print("|---|---|---|---|---|")
+    for name in ("store off", "store on"):
+        row = load[name]
+        print(
+            f"| {name} | {row['rate_per_s']:,.0f} | {row['p50_ms']:.3f} | {row['p99_ms']:.3f} | "
+            f"{', '.join(f'{r:,}' for r in row['rates'])} |"
+        )
+    verdict = "PASS" if ratio >= 0.95 else "MISS"
+    print(
+        f"\nstore on / off: {ratio:.3f} ({verdict}: within 5 %); {on['records']:,} records written"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
