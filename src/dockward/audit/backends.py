@@ -25,6 +25,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
 
 from dockward.audit.chain import GENESIS, ChainState, StoredRecord, chain_rows
 from dockward.audit.record import FIELD_NAMES, AuditRecord
@@ -102,6 +103,18 @@ class Backend(Protocol):
 
 def is_postgres(database: str) -> bool:
     return database.startswith(POSTGRES_SCHEMES)
+
+
+def display_name(database: str) -> str:
+    """``database`` fit for a log line: a URL without its password, a path as it is."""
+    if not is_postgres(database):
+        return database
+    parts = urlsplit(database)
+    if parts.password is None:
+        return database
+    host = parts.netloc.rpartition("@")[2]
+    user = f"{parts.username}@" if parts.username else ""
+    return urlunsplit(parts._replace(netloc=f"{user}{host}"))
 
 
 def open_backend(database: str, *, create: bool = True) -> Backend:

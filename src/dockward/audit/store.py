@@ -29,7 +29,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from dockward.audit.backends import Backend, StoreUnavailable, open_backend
+from dockward.audit.backends import (
+    Backend,
+    StoreUnavailable,
+    display_name,
+    is_postgres,
+    open_backend,
+)
 from dockward.audit.record import RECORDS_DROPPED, AuditRecord, project
 from dockward.policy.decision import Decision
 
@@ -92,7 +98,8 @@ class AuditStore:
         self._stop = threading.Event()
         self._progress = threading.Condition()
         self._thread: threading.Thread | None = None
-        self._description = "PostgreSQL" if "://" in database else f"SQLite {database}"
+        kind = "PostgreSQL" if is_postgres(database) else "SQLite"
+        self._description = f"{kind} {display_name(database)}"
         # shared with the writer thread: plain counters, each written by one side only
         self._held: list[tuple[float, AuditRecord]] = []  # (queued at, record), writer only
         self._queued = 0  # loop thread: events queued since start
