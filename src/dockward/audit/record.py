@@ -38,7 +38,6 @@ class AuditRecord(NamedTuple):
     """
 
     kind: str
-    time_us: int  # when it started: microseconds since the epoch (UTC)
     gateway: str = ""
     identity: str = ""  # "cn:NAME", "serial:N" or "uid:N"; empty before authentication
     serial: str = ""  # the client certificate's serial number (decimal)
@@ -51,6 +50,8 @@ class AuditRecord(NamedTuple):
     decision: str = ""
     rule: str = ""
     reason: str = ""
+    # the numbers last: the strings before them recur from request to request (audit.chain)
+    time_us: int = 0  # when it started: microseconds since the epoch (UTC)
     status: int = 0
     bytes_in: int = 0
     bytes_out: int = 0
@@ -82,6 +83,7 @@ class AuditRecord(NamedTuple):
 
 
 FIELD_NAMES: tuple[str, ...] = AuditRecord._fields
+TEXT_FIELDS = FIELD_NAMES.index("time_us")  # the strings come first, then the numbers
 
 
 def _micros(seconds: float) -> int:
@@ -126,7 +128,6 @@ def _exchange(event: Any, gateway: str) -> AuditRecord:
     reason = event.reason
     return AuditRecord(  # positional: this runs once per request
         EXCHANGE,
-        round(event.started * 1_000_000),
         gateway,
         identity,
         serial,
@@ -139,6 +140,7 @@ def _exchange(event: Any, gateway: str) -> AuditRecord:
         event.decision,
         event.rule,
         text(reason) if reason else "",
+        round(event.started * 1_000_000),
         event.status,
         event.bytes_in,
         event.bytes_out,

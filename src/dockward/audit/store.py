@@ -42,7 +42,8 @@ from dockward.policy.decision import Decision
 OnFailure = Literal["refuse-writes", "continue"]
 
 BUFFER = 100_000  # events kept while the store cannot be written (a few hundred bytes each)
-BATCH = 2_000  # records per transaction at most
+BATCH = 2_000  # records taken into hand at a time
+CHUNK = 250  # records per transaction, and between two chances for the event loop to run
 FLUSH_INTERVAL = 0.1  # seconds: the longest a record waits in the queue when all is well
 RETRY_FIRST, RETRY_MAX = 0.2, 5.0  # seconds between attempts while the store fails
 PRUNE_INTERVAL = 3600.0
@@ -101,7 +102,7 @@ class AuditStore:
         kind = "PostgreSQL" if is_postgres(database) else "SQLite"
         self._description = f"{kind} {display_name(database)}"
         # shared with the writer thread: plain counters, each written by one side only
-        self._held: list[tuple[float, AuditRecord]] = []  # (queued at, record), writer only
+        self._held: list[AuditRecord] = []  # taken from the queue, not yet written; writer only
         self._queued = 0  # loop thread: events queued since start
         self._taken = 0  # writer: events taken from the queue since start
         self._dropped = 0  # loop thread
@@ -136,9 +137,8 @@ class AuditStore:
         return self.on_failure == "continue" or len(self._queue) < self._refuse_at
 
     def state(self) -> AuditState:
-        held = self._held
         oldest = self._oldest_wait
-        pending = len(self._queue) + len(held)
+        pending = len(self._queue) + len(self._held)
         return AuditState(
             database=self._description,
             gateway=self.gateway,
@@ -236,19 +236,20 @@ class AuditStore:
         held, queue = self._held, self._queue
         if len(held) >= BATCH:
             return
-        now = time.monotonic()
+        if not held:
+            self._oldest_wait = time.monotonic()
         gateway = self.gateway
         while queue and len(held) < BATCH:
             if self._taken == self._drop_mark and self._dropped > self._reported_drops:
-                held.append((now, self._drop_record()))  # in the chain where the gap is
+                held.append(self._drop_record())  # in the chain where the gap is
             record = project(queue.popleft(), gateway)
             self._taken += 1
             if record is not None:
-                held.append((now, record))
+                held.append(record)
+            if not self._taken % CHUNK:
+                time.sleep(0)  # the event loop may want the GIL: never keep it for long
         if not queue and self._dropped > self._reported_drops and len(held) < BATCH:
-            held.append((now, self._drop_record()))
-        if held and not self._oldest_wait:
-            self._oldest_wait = now
+            held.append(self._drop_record())
 
     def _drop_record(self) -> AuditRecord:
         dropped, first = self._dropped, self._first_drop
@@ -265,18 +266,23 @@ class AuditStore:
         )
         return AuditRecord(
             kind=RECORDS_DROPPED,
-            time_us=round(first * 1_000_000),
             gateway=self.gateway,
             decision="dropped",
             reason=f"{lost} records dropped: the audit store could not be written",
+            time_us=round(first * 1_000_000),
             status=lost,
         )
 
     def _write(self, backend: Backend) -> None:
-        records = [record for _, record in self._held]
-        backend.append(self.gateway, records)
-        self._written += len(records)
-        self._held.clear()
+        """Write what is in hand, a chunk per transaction, the GIL let go between chunks."""
+        held = self._held
+        while held:
+            chunk = held[:CHUNK]
+            backend.append(self.gateway, chunk)
+            del held[:CHUNK]
+            self._written += len(chunk)
+            if held:
+                time.sleep(0)
         self._oldest_wait = 0.0
         if self._failing_since is not None:
             log.warning(

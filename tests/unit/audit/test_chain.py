@@ -68,16 +68,18 @@ def test_the_hash_covers_every_field() -> None:
 
 
 def test_the_writers_rows_are_the_linked_records() -> None:
-    linked = link(records(4), (7, "a" * 64))
-    rows, seq, head = chain_rows(records(4), (7, "a" * 64))
+    odd = records(2)[1]._replace(path='/é"\\x00', reason="\u2028", status=-1)
+    given = [*records(4), odd, odd, records(1)[0]]
+    linked = link(given, (7, "a" * 64))
+    rows, seq, head = chain_rows(given, (7, "a" * 64))
     assert rows == [(*item.record, item.seq, item.prev_hash, item.hash) for item in linked]
-    assert (seq, head) == (11, linked[-1].hash)
+    assert (seq, head) == (14, linked[-1].hash)
 
 
 def test_canonical_form_is_plain_ascii_json_in_field_order() -> None:
     record = AuditRecord(kind="exchange", time_us=1, gateway="gw", path="/é", status=200)
     assert canonical(record) == (
-        b'["exchange",1,"gw","","","","","","","/\\u00e9","","","","",200,0,0,0]'
+        b'["exchange","gw","","","","","","","/\\u00e9","","","","",1,200,0,0,0]'
     )
 
 
