@@ -190,17 +190,18 @@ def main(argv: list[str] | None = None) -> int:
     load = keepalive(options.duration, options.repeats)
     off, on = load["store off"], load["store on"]
     ratio = on["rate_per_s"] / off["rate_per_s"]
-    print("\n| gateway | /_ping rps (median) | p50 ms | p99 ms | runs |")
-    print("|---|---|---|---|---|")
+    print("\n| gateway | /_ping rps (median) | p50 ms | p99 ms | gateway CPU µs/request | runs |")
+    print("|---|---|---|---|---|---|")
     for name in ("store off", "store on"):
         row = load[name]
         print(
             f"| {name} | {row['rate_per_s']:,.0f} | {row['p50_ms']:.3f} | {row['p99_ms']:.3f} | "
-            f"{', '.join(f'{r:,}' for r in row['rates'])} |"
+            f"{row['cpu_us']:.1f} | {', '.join(f'{r:,}' for r in row['rates'])} |"
         )
     verdict = "PASS" if ratio >= 0.95 else "MISS"
     print(
-        f"\nstore on / off: {ratio:.3f} ({verdict}: within 5 %); {on['records']:,} records written"
+        f"\nstore on / off: rate {ratio:.3f} ({verdict}: within 5 %), gateway CPU per request "
+        f"{on['cpu_us'] / off['cpu_us']:.3f}; {on['records']:,} records written"
     )
     return 0
 
