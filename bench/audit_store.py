@@ -24,6 +24,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -86,67 +87,97 @@ def throughput(database: str, count: int) -> dict[str, float]:
     }
 
 
-def keepalive(duration: float, repeats: int) -> dict[str, dict[str, Any]]:
+def compare(
+    gateways: dict[str, GatewayProcess],
+    bundle: Path,
+    *,
+    duration: float,
+    repeats: int,
+    warmup: float = 0.5,
+    say: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
+) -> dict[str, dict[str, Any]]:
+    """Keep-alive ``GET /_ping`` through each gateway, runs alternated; medians per gateway."""
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in gateways}
+    names = list(gateways)
+    for rep in range(repeats):
+        shift = rep % len(names)
+        for name in names[shift:] + names[:shift]:
+            gateway = gateways[name]
+            assert gateway.process is not None
+            result = loadgen.run_load(
+                Target(name, port=gateway.port, bundle=bundle),
+                mode="keepalive",
+                path="/_ping",
+                warmup_s=warmup,
+                duration_s=duration,
+                watch={"gateway": [gateway.process.pid]},
+                **KEEPALIVE,
+            )
+            summary = result.summary()
+            if summary["errors"]:
+                raise RuntimeError(f"{summary['errors']} errors via {name}")
+            # the gateway's CPU (its writer thread included) per request: what the store costs,
+            # less disturbed than the rate by whatever else the machine runs
+            summary["cpu_us"] = summary["watched_cpu_s"]["gateway"] / summary["completed"] * 1e6
+            runs[name].append(summary)
+            say(
+                f"audit store: #{rep + 1} {name:<9} {summary['rate_per_s']:>9,.0f}/s  "
+                f"p50 {summary['p50_ms']:.3f} ms  p99 {summary['p99_ms']:.3f} ms  "
+                f"gateway CPU {summary['cpu_us']:.1f} µs/request"
+            )
+    return {
+        name: {
+            "rate_per_s": statistics.median(r["rate_per_s"] for r in results),
+            "p50_ms": statistics.median(r["p50_ms"] for r in results),
+            "p99_ms": statistics.median(r["p99_ms"] for r in results),
+            "cpu_us": statistics.median(r["cpu_us"] for r in results),
+            "rates": [round(r["rate_per_s"]) for r in results],
+        }
+        for name, results in runs.items()
+    }
+
+
+def describe(load: dict[str, dict[str, Any]]) -> str:
+    """The comparison as a Markdown table and a verdict line (store on within 5 % of off)."""
+    off, on = load["store off"], load["store on"]
+    lines = [
+        "| /_ping keep-alive | rps (median) | p50 ms | p99 ms | gateway CPU µs/request | runs |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name in ("store off", "store on"):
+        row = load[name]
+        lines.append(
+            f"| audit {name} | {row['rate_per_s']:,.0f} | {row['p50_ms']:.3f} | "
+            f"{row['p99_ms']:.3f} | {row['cpu_us']:.1f} | "
+            f"{', '.join(f'{r:,}' for r in row['rates'])} |"
+        )
+    ratio = on["rate_per_s"] / off["rate_per_s"]
+    verdict = "PASS" if ratio >= 0.95 else "MISS"
+    lines.append(
+        f"audit store on / off: rate {ratio:.3f} ({verdict}: within 5 %), gateway CPU per "
+        f"request {on['cpu_us'] / off['cpu_us']:.3f}"
+    )
+    return "\n".join(lines)
+
+
+def keepalive(duration: float, repeats: int) -> tuple[dict[str, dict[str, Any]], int]:
+    """Its own dockerd and two gateways, store off and on; the comparison and records written."""
     with contextlib.ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="dw-bench-audit-")))
         pki = TestPKI(tmp / "pki")
-        bundle = pki.client("admin")
         daemon = stack.enter_context(DockerDaemon())
+        database = tmp / "audit.sqlite3"
         gateways = {
-            "store off": GatewayProcess(pki, daemon.socket_path, extra={"access_log": "/dev/null"}),
+            "store off": GatewayProcess(pki, daemon.socket_path),
             "store on": GatewayProcess(
-                pki,
-                daemon.socket_path,
-                extra={
-                    "access_log": "/dev/null",
-                    "audit": {"database": str(tmp / "audit.sqlite3"), "gateway": "bench"},
-                },
+                pki, daemon.socket_path, extra={"audit": {"database": str(database)}}
             ),
         }
         for gateway in gateways.values():
             stack.callback(shutil.rmtree, gateway.dir, ignore_errors=True)
             stack.enter_context(gateway)
-        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in gateways}
-        names = list(gateways)
-        for rep in range(repeats):
-            for name in names[rep % 2 :] + names[: rep % 2]:
-                gateway = gateways[name]
-                assert gateway.process is not None
-                target = Target(name, port=gateway.port, bundle=bundle)
-                result = loadgen.run_load(
-                    target,
-                    mode="keepalive",
-                    path="/_ping",
-                    warmup_s=0.5,
-                    duration_s=duration,
-                    watch={"gateway": [gateway.process.pid]},
-                    **KEEPALIVE,
-                )
-                summary = result.summary()
-                if summary["errors"]:
-                    raise RuntimeError(f"{summary['errors']} errors via {name}")
-                # the gateway's CPU (its writer thread included) per request: what the store
-                # costs, less disturbed than the rate by whatever else the machine runs
-                summary["cpu_us"] = summary["watched_cpu_s"]["gateway"] / summary["completed"] * 1e6
-                runs[name].append(summary)
-                print(
-                    f"  #{rep + 1} {name:<9} {summary['rate_per_s']:>9,.0f}/s  "
-                    f"p50 {summary['p50_ms']:.3f} ms  p99 {summary['p99_ms']:.3f} ms  "
-                    f"gateway CPU {summary['cpu_us']:.1f} µs/request",
-                    file=sys.stderr,
-                )
-        written = _count(tmp / "audit.sqlite3")
-        out: dict[str, dict[str, Any]] = {}
-        for name, results in runs.items():
-            out[name] = {
-                "rate_per_s": statistics.median(r["rate_per_s"] for r in results),
-                "p50_ms": statistics.median(r["p50_ms"] for r in results),
-                "p99_ms": statistics.median(r["p99_ms"] for r in results),
-                "cpu_us": statistics.median(r["cpu_us"] for r in results),
-                "rates": [round(r["rate_per_s"]) for r in results],
-            }
-        out["store on"]["records"] = written
-        return out
+        load = compare(gateways, pki.client("admin"), duration=duration, repeats=repeats)
+        return load, _count(database)
 
 
 def _count(path: Path) -> int:
@@ -187,22 +218,10 @@ def main(argv: list[str] | None = None) -> int:
         f"\nkeep-alive GET /_ping, 8 connections, {options.repeats} × {options.duration:g}s",
         file=sys.stderr,
     )
-    load = keepalive(options.duration, options.repeats)
-    off, on = load["store off"], load["store on"]
-    ratio = on["rate_per_s"] / off["rate_per_s"]
-    print("\n| gateway | /_ping rps (median) | p50 ms | p99 ms | gateway CPU µs/request | runs |")
-    print("|---|---|---|---|---|---|")
-    for name in ("store off", "store on"):
-        row = load[name]
-        print(
-            f"| {name} | {row['rate_per_s']:,.0f} | {row['p50_ms']:.3f} | {row['p99_ms']:.3f} | "
-            f"{row['cpu_us']:.1f} | {', '.join(f'{r:,}' for r in row['rates'])} |"
-        )
-    verdict = "PASS" if ratio >= 0.95 else "MISS"
-    print(
-        f"\nstore on / off: rate {ratio:.3f} ({verdict}: within 5 %), gateway CPU per request "
-        f"{on['cpu_us'] / off['cpu_us']:.3f}; {on['records']:,} records written"
-    )
+    load, written = keepalive(options.duration, options.repeats)
+    print()
+    print(describe(load))
+    print(f"{written:,} records written")
     return 0
 
 
