@@ -4,10 +4,12 @@ dir, loopback only, stopped at the end of the session.
 ``PostgresServer(root).start()`` runs ``initdb`` into ``ROOT/data`` (trust authentication for
 the one user ``dockward``: nothing but this machine's loopback reaches it) and ``postgres`` on
 127.0.0.1 at a free port, with no unix socket. Running as root, both run as the ``postgres``
-user (PostgreSQL refuses root), and the directories above the data dir get the search bit for
-others so that user can reach it. The server gets SIGINT (a fast shutdown) when the process
-that started it dies, so even a killed session leaves no server behind. ``stop()`` and
-``start()`` again keep the data: the tests use that for "the database is down".
+user (PostgreSQL refuses root), and the directories above the data dir in the checkout get the
+search bit for others so that user can reach it (when a directory above the checkout is closed
+to others, the data dir is a private one in /tmp, removed with the server). The server gets
+SIGINT (a fast shutdown) when the process that started it dies, so even a killed session leaves
+no server behind. ``stop()`` and ``start()`` again keep the data: the tests use that for "the
+database is down".
 """
 
 from __future__ import annotations
@@ -21,11 +23,13 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 from pathlib import Path
 
 from .waiting import wait_for
 
 USER = "dockward"
+CHECKOUT = Path(__file__).resolve().parents[2]
 PR_SET_PDEATHSIG = 1
 
 
@@ -68,6 +72,7 @@ class PostgresServer:
         self.port = _free_port()
         self.process: subprocess.Popen[bytes] | None = None
         self._as: dict[str, object] = {}
+        self._remove_after_stop: Path | None = None
         if os.geteuid() == 0:
             account = pwd.getpwnam("postgres")
             self._as = {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []}
@@ -89,14 +94,27 @@ class PostgresServer:
         self.root.mkdir(parents=True, exist_ok=True)
         if not self._as:
             return
-        os.chown(self.root, self._uid, self._gid)
-        # the postgres user must be able to reach the data dir: search (not read) bits above it
+        # The postgres user must reach the data dir: the directories above it in this checkout
+        # (the suite's temp dirs, 0700) get the search bit for others. Directories above the
+        # checkout are not ours to change: when one is closed, the server lives in /tmp instead.
         for parent in self.root.parents:
             mode = parent.stat().st_mode
-            if not mode & 0o001:
-                os.chmod(parent, mode | 0o001)
-            if parent == Path("/"):
+            if mode & 0o001:
+                continue
+            if not parent.is_relative_to(CHECKOUT):
+                self._relocate()
                 break
+            os.chmod(parent, mode | 0o001)
+        os.chown(self.root, self._uid, self._gid)
+
+    def _relocate(self) -> None:
+        private = Path(tempfile.mkdtemp(prefix="dw-pg-"))
+        os.chmod(private, 0o711)
+        self._remove_after_stop = private
+        self.root = private / "server"
+        self.root.mkdir()
+        self.data = self.root / "data"
+        self.log_path = self.root / "postgres.log"
 
     def start(self) -> PostgresServer:
         if not self.data.exists():
@@ -176,9 +194,15 @@ class PostgresServer:
             process.kill()
             process.wait()
 
+    def remove(self) -> None:
+        """Stop the server and remove a data dir that had to live outside the checkout."""
+        self.stop()
+        if self._remove_after_stop is not None:
+            shutil.rmtree(self._remove_after_stop, ignore_errors=True)
+
     def __enter__(self) -> PostgresServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         with contextlib.suppress(Exception):
-            self.stop()
+            self.remove()
