@@ -124,7 +124,7 @@ def open_backend(database: str, *, create: bool = True) -> Backend:
     when it cannot be opened now.
     """
     if is_postgres(database):
-        return PostgresBackend(database)
+        return PostgresBackend(database, create=create)
     return SqliteBackend(Path(database), create=create)
 
 
@@ -358,7 +358,7 @@ class PostgresBackend(_SqlBackend):
 
     CONNECT_TIMEOUT = 5
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, create: bool = True) -> None:
         import psycopg
         from psycopg import conninfo
 
@@ -371,14 +371,13 @@ class PostgresBackend(_SqlBackend):
         where = f"{info.get('host', 'localhost')}:{info.get('port', 5432)}"
         self.description = f"PostgreSQL {where}/{info.get('dbname', '')}"  # never the password
         try:
-            self._db = psycopg.connect(
-                url, autocommit=True, connect_timeout=self.CONNECT_TIMEOUT, prepare_threshold=0
-            )
-            with self._db.transaction():
-                # two gateways starting at once must not both create the tables
-                self._db.execute("SELECT pg_advisory_xact_lock(7465727)")
-                for statement in _SCHEMA:
-                    self._db.execute(statement)
+            self._db = psycopg.connect(url, autocommit=True, connect_timeout=self.CONNECT_TIMEOUT)
+            if create:  # a reader may only SELECT: CREATE ... IF NOT EXISTS needs more
+                with self._db.transaction():
+                    # two gateways starting at once must not both create the tables
+                    self._db.execute("SELECT pg_advisory_xact_lock(7465727)")
+                    for statement in _SCHEMA:
+                        self._db.execute(statement)
         except psycopg.Error as err:
             raise StoreUnavailable(f"{self.description}: {_message(err)}") from err
 

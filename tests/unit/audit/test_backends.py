@@ -189,3 +189,29 @@ def test_a_changed_record_in_the_database_is_caught(backend: Backend, database: 
     assert problem is not None
     assert (problem.kind, problem.seq) == ("edited", 2)
     assert dataclasses.asdict(problem)["gateway"] == "gw-a"
+
+
+def test_a_postgres_reader_needs_only_select(postgres) -> None:  # type: ignore[no-untyped-def]
+    url = postgres.create_database(f"t_{uuid.uuid4().hex[:10]}")
+    writer = open_backend(url)
+    writer.append("gw-a", [make(0), make(1)])
+    writer.close()
+    name = url.rsplit("/", 1)[1]
+    if not _role_exists(url):  # roles belong to the server, which the session shares
+        postgres.execute(url, "CREATE ROLE auditor LOGIN")
+    postgres.execute(url, "GRANT SELECT ON audit_record, audit_chain TO auditor")
+    reader = open_backend(f"postgresql://auditor@127.0.0.1:{postgres.port}/{name}", create=False)
+    try:
+        assert [r.problem for r in verify(reader)] == [None]
+        assert len(list(reader.select(RecordFilter()))) == 2
+        with pytest.raises(StoreUnavailable, match="permission denied"):
+            reader.append("gw-a", [make(2)])
+    finally:
+        reader.close()
+
+
+def _role_exists(url: str) -> bool:
+    import psycopg
+
+    with psycopg.connect(url) as db:
+        return db.execute("SELECT 1 FROM pg_roles WHERE rolname = 'auditor'").fetchone() is not None
