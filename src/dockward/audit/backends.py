@@ -50,6 +50,7 @@ _SCHEMA = (
 _INSERT = (
     f"INSERT INTO audit_record ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)})"
 )
+_COPY = f"COPY audit_record ({', '.join(_COLUMNS)}) FROM STDIN"
 _NEW_CHAIN = (
     "INSERT INTO audit_chain (gateway, head_seq, head_hash, anchor_seq, anchor_hash,"
     f" anchor_time_us) VALUES (?, 0, '{GENESIS}', 0, '{GENESIS}', 0)"
@@ -389,6 +390,11 @@ class PostgresBackend(_SqlBackend):
         return self._db.execute(self._sql(sql), params)
 
     def _executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if sql is _INSERT:  # the records: COPY, several times cheaper than one INSERT a row
+            with self._db.cursor() as cursor, cursor.copy(_COPY) as copy:
+                for row in rows:
+                    copy.write_row(row)
+            return
         with self._db.cursor() as cursor:
             cursor.executemany(self._sql(sql), rows)
 

@@ -68,6 +68,7 @@ class AuditState:
     dropped: int  # events dropped since start (the queue was full)
     lag: float  # seconds the oldest unwritten record has waited (0 when none)
     accepting_writes: bool
+    writer_cpu: float  # CPU seconds the writer thread has used
 
 
 def default_gateway_name() -> str:
@@ -115,6 +116,7 @@ class AuditStore:
         self._oldest_wait = 0.0  # monotonic time the oldest record in hand was queued
         self._next_prune = 0.0
         self._next_drop_report = 0.0
+        self._cpu = 0.0  # writer
 
     # ---------------------------------------------------------------- the event loop's side
 
@@ -151,6 +153,7 @@ class AuditStore:
             dropped=self._dropped,
             lag=time.monotonic() - oldest if pending and oldest else 0.0,
             accepting_writes=self.accepting_writes(),
+            writer_cpu=self._cpu,
         )
 
     # ---------------------------------------------------------------- lifecycle
@@ -189,9 +192,18 @@ class AuditStore:
     # ---------------------------------------------------------------- the writer thread
 
     def _run(self) -> None:
+        try:
+            self._loop()
+        finally:
+            self._cpu = time.thread_time()
+            with self._progress:
+                self._progress.notify_all()
+
+    def _loop(self) -> None:
         backend: Backend | None = None
         delay = 0.0
         while True:
+            self._cpu = time.thread_time()
             stopping = self._stop.is_set()
             if self._failing_since is None or not self._held:
                 self._take()  # while failing, the batch in hand is retried as it is
@@ -228,8 +240,6 @@ class AuditStore:
         if backend is not None:
             with contextlib.suppress(Exception):
                 backend.close()
-        with self._progress:
-            self._progress.notify_all()
 
     def _take(self) -> None:
         """Move up to a batch of queued events into hand, as records."""
