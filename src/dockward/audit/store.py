@@ -42,8 +42,8 @@ from dockward.policy.decision import Decision
 OnFailure = Literal["refuse-writes", "continue"]
 
 BUFFER = 100_000  # events kept while the store cannot be written (a few hundred bytes each)
-BATCH = 2_000  # records taken into hand at a time
-CHUNK = 250  # records per transaction, and between two chances for the event loop to run
+BATCH = 2_000  # records taken into hand and written in one transaction, at most
+PAUSE_EVERY = 250  # records projected between two chances for the event loop to run
 FLUSH_INTERVAL = 0.1  # seconds: the longest a record waits in the queue when all is well
 RETRY_FIRST, RETRY_MAX = 0.2, 5.0  # seconds between attempts while the store fails
 PRUNE_INTERVAL = 3600.0
@@ -256,7 +256,7 @@ class AuditStore:
             self._taken += 1
             if record is not None:
                 held.append(record)
-            if not self._taken % CHUNK:
+            if not self._taken % PAUSE_EVERY:
                 time.sleep(0)  # the event loop may want the GIL: never keep it for long
         if not queue and self._dropped > self._reported_drops and len(held) < BATCH:
             held.append(self._drop_record())
@@ -284,15 +284,11 @@ class AuditStore:
         )
 
     def _write(self, backend: Backend) -> None:
-        """Write what is in hand, a chunk per transaction, the GIL let go between chunks."""
+        """Write what is in hand in one transaction (a commit costs about a millisecond)."""
         held = self._held
-        while held:
-            chunk = held[:CHUNK]
-            backend.append(self.gateway, chunk)
-            del held[:CHUNK]
-            self._written += len(chunk)
-            if held:
-                time.sleep(0)
+        backend.append(self.gateway, held)
+        self._written += len(held)
+        held.clear()
         self._oldest_wait = 0.0
         if self._failing_since is not None:
             log.warning(
