@@ -40,6 +40,7 @@ StateDirOption = Annotated[
     Path | None,
     typer.Option(
         "--state-dir",
+        metavar="DIR",
         help="State directory whose store to read (default: /var/lib/dockward as root)",
         show_default=False,
     ),
@@ -102,10 +103,16 @@ def audit(
     ctx: typer.Context,
     since: Annotated[
         str | None,
-        typer.Option(help="From this long ago (1h, 30m, 2d) or this time (ISO 8601, UTC)"),
+        typer.Option(
+            metavar="SPAN|TIME",
+            help="From this long ago (1h, 30m, 2d) or this time (ISO 8601, UTC)",
+        ),
     ] = None,
     until: Annotated[
-        str | None, typer.Option(help="Before this long ago or this time", show_default=False)
+        str | None,
+        typer.Option(
+            metavar="SPAN|TIME", help="Before this long ago or this time", show_default=False
+        ),
     ] = None,
     client: Annotated[
         list[str] | None,
@@ -115,7 +122,7 @@ def audit(
             help="A client's certificate CN, or cn:/uid:/serial: label (repeatable)",
         ),
     ] = None,
-    role: Annotated[str | None, typer.Option(help="Records of this role")] = None,
+    role: Annotated[str | None, typer.Option(metavar="ROLE", help="Records of this role")] = None,
     op: Annotated[
         str | None,
         typer.Option("--op", metavar="OP", help="An operation (container.create) or prefix.*"),
@@ -128,7 +135,8 @@ def audit(
         typer.Option("--source", metavar="CIDR", help="From this network (repeatable)"),
     ] = None,
     gateway: Annotated[
-        str | None, typer.Option(help="Records of this gateway (a shared database)")
+        str | None,
+        typer.Option(metavar="NAME", help="Records of this gateway (a shared database)"),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line")] = False,
     summary: Annotated[
