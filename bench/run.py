@@ -7,7 +7,9 @@ clients in the same run:
 * keep-alive ``GET /_ping`` and ``GET /containers/json`` on 8 connections (requests/s, p50, p99);
 * new connections per second (full mutual-TLS handshake and one ``GET /_ping`` each);
 * ``docker save`` of a 1 GiB image and a 500 MiB ``docker exec`` output stream, with the real CLI;
-* dockward's resident memory before and at its peak during those transfers.
+* dockward's resident memory before and at its peak during those transfers;
+* keep-alive ``GET /_ping`` through dockward with the SQLite audit store off and on
+  (``bench.audit_store``), alternated: the store's cost, within 5 % is the target.
 
 It prints one table with ratios to native TLS and PASS/MISS against the targets, plus where the
 CPU went. ``--quick`` is a smoke run with small sizes and short rows; ``--json FILE`` also writes
@@ -42,7 +44,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from rich.console import Console  # noqa: E402
 
-from bench import loadgen, policy_bench, procstat, report, transfers  # noqa: E402
+from bench import audit_store, loadgen, policy_bench, procstat, report, transfers  # noqa: E402
 from bench.loadgen import Target  # noqa: E402
 from support.dockerd import DockerDaemon, find_docker_cli  # noqa: E402
 from support.gateway import GatewayProcess, TestPKI  # noqa: E402
@@ -110,6 +112,14 @@ class Bench:
         self.gateway = GatewayProcess(self.pki, self.daemon.socket_path)
         stack.callback(shutil.rmtree, self.gateway.dir, ignore_errors=True)
         stack.enter_context(self.gateway)
+        # the same gateway with the SQLite audit store on, for the store's row (its cost)
+        self.audited = GatewayProcess(
+            self.pki,
+            self.daemon.socket_path,
+            extra={"audit": {"database": str(self.tmp / "audit.sqlite3")}},
+        )
+        stack.callback(shutil.rmtree, self.audited.dir, ignore_errors=True)
+        stack.enter_context(self.audited)
         assert self.gateway.process is not None
         self.gateway_pid = self.gateway.process.pid
         self.relay_pids = {"dockward": self.gateway_pid}  # paths with a process of their own
@@ -343,6 +353,14 @@ class Bench:
             "path in rotated order, the median run shown"
         )
         results["load"] = self.load_rows()
+        results["audit_store"] = audit_store.compare(
+            {"store off": self.gateway, "store on": self.audited},
+            self.bundle,
+            duration=self.options["duration_s"],
+            repeats=max(3, self.options["load_repeats"]),
+            warmup=self.options["warmup_s"],
+            say=_step,
+        )
         results["machine"]["tls"] = {n: r["tls"] for n, r in results["load"]["ping"].items()}
         results["transfers"], results["rss"] = self.transfers()
         _step("policy decision micro-benchmark (container create under a baseline role)")
@@ -417,6 +435,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     rows = report.print_report(results, Console(width=200, highlight=False))
     Console(width=200, highlight=False).print(policy_bench.describe(results["policy_decision"]))
+    Console(width=200, highlight=False).print(audit_store.describe(results["audit_store"]))
     results["rows"] = [row.as_dict() for row in rows]
     if results["gateway_tracebacks"]:
         console.print(f"[bold red]dockward logged {results['gateway_tracebacks']} traceback(s)[/]")

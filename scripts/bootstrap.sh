@@ -12,6 +12,8 @@ if [ "$want_tests" = "--tests" ]; then
     [ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -qx cat || missing+=(busybox-static)
     command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
     command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+    # the audit store's PostgreSQL tests start a private server from these binaries
+    compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
 fi
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then

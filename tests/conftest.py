@@ -1,7 +1,7 @@
 """Root test configuration: puts ``tests/`` on sys.path and provides the session-wide dockerd.
 
 The ``dockerd`` fixture is lazy: only tests that request it (the end-to-end ones) start a
-private Docker daemon.
+private Docker daemon; so is ``postgres`` (the audit store's PostgreSQL tests).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ if _TESTS_DIR not in sys.path:
 
 from support.dockerd import DockerDaemon  # noqa: E402
 from support.images import BUSYBOX_TAG, build_busybox_image  # noqa: E402
+from support.postgres import PostgresServer  # noqa: E402
 
 # Temporary files in the checkout, removed when the session ends (see support/scratch.py).
 pytest_plugins = ("support.scratch",)
@@ -44,3 +45,10 @@ def dockerd() -> Iterator[DockerDaemon]:
 def busybox_image(dockerd: DockerDaemon) -> str:
     """Tag of a busybox image imported into the session dockerd (built once)."""
     return build_busybox_image(dockerd, BUSYBOX_TAG)
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+    """A private PostgreSQL (loopback, data in the suite's temp dir), stopped at the end."""
+    with PostgresServer(tmp_path_factory.mktemp("postgres")) as server:
+        yield server

@@ -2,8 +2,9 @@
 
 One model for every way the gateway starts. A configuration that names a ``state_dir`` gets
 from it whatever it does not say itself: the server certificate and key, the CA bundle, the CRL,
-``auto_renew = true``, the access log ``STATE/access.log`` and the policy ``STATE/policy.toml``
-when that file exists (``with_state_dir``). ``dockward up`` and ``dockward serve --state-dir``
+``auto_renew = true``, the access log ``STATE/access.log``, the audit store
+``STATE/audit.sqlite3`` and the policy ``STATE/policy.toml`` when that file exists
+(``with_state_dir``). ``dockward up`` and ``dockward serve --state-dir``
 build their configuration with ``state_config``: ``STATE/dockward.toml`` (or another file), then
 the command-line flags, then the state directory's defaults. Nothing here writes to disk.
 
@@ -113,6 +114,44 @@ class TlsConfig(_Strict):
     )
 
 
+AUDIT_OFF = "off"
+AUDIT_DATABASE_NAME = "audit.sqlite3"
+
+
+class AuditConfig(_Strict):
+    """The ``[audit]`` table: the tamper-evident audit store (see docs/operations.md)."""
+
+    database: str | None = Field(
+        default=None,
+        description='a SQLite file or a postgresql:// URL; "off": none '
+        "(default: STATE/audit.sqlite3 with a state_dir, else none)",
+    )
+    gateway: str | None = Field(
+        default=None, description="this gateway's name in the store (default: the host name)"
+    )
+    retention_days: float | None = Field(
+        default=None, gt=0, description="remove records older than this; none: keep them all"
+    )
+    on_failure: Literal["refuse-writes", "continue"] = Field(
+        default="refuse-writes",
+        description="when the store cannot be written and its buffer is full",
+    )
+    buffer: int = Field(
+        default=100_000, ge=100, le=10_000_000, description="records kept while it cannot write"
+    )
+
+    @field_validator("database")
+    @classmethod
+    def _database(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError('empty: name a file, a postgresql:// URL, or "off"')
+        return value
+
+    @property
+    def enabled(self) -> bool:
+        return self.database is not None and self.database != AUDIT_OFF
+
+
 def _listener_kind(value: object) -> str | None:
     """A ``[[listen]]`` table with ``unix`` is a unix listener, any other table a TCP one.
 
@@ -175,6 +214,7 @@ class GatewayConfig(_Strict):
         default_factory=list,
         description="extra DNS names or IP addresses for the server certificate (dockward up)",
     )
+    audit: AuditConfig = Field(default_factory=AuditConfig)
 
     @field_validator("allow_networks")
     @classmethod
@@ -387,6 +427,9 @@ def with_state_dir(data: dict[str, object]) -> dict[str, object]:
         }
     out.setdefault("auto_renew", True)
     out.setdefault("access_log", str(state.access_log_path))
+    audit = out.get("audit")
+    if audit is None or isinstance(audit, dict):
+        out["audit"] = {"database": str(state.path / AUDIT_DATABASE_NAME), **(audit or {})}
     if "policy" not in out and state.policy_path.exists():
         out["policy"] = str(state.policy_path)
     return out

@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from dockward.cli import audit as audit_cli
 from dockward.cli import ca as ca_cli
 from dockward.cli import gateway as gateway_cli
 from dockward.cli import policy as policy_cli
@@ -54,6 +55,7 @@ def _root(
 
 app.add_typer(ca_cli.app, name="ca")
 app.add_typer(policy_cli.app, name="policy")
+audit_cli.register(app)
 gateway_cli.register(app)
 scan_cli.register(app)
 

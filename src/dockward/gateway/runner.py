@@ -11,7 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from dockward.audit.access_log import AccessLog
-from dockward.config import GatewayConfig
+from dockward.audit.store import AuditStore
+from dockward.config import AuditConfig, GatewayConfig
 from dockward.gateway.renewal import auto_renew
 from dockward.gateway.server import Gateway
 from dockward.gateway.systemd import notify
@@ -61,6 +62,23 @@ async def _watch_files(gateway: Gateway) -> None:
         retry = next_watch_delay(retry, gateway.credentials_settled)
 
 
+def open_audit_store(audit: AuditConfig) -> AuditStore | None:
+    """The audit store ``[audit]`` configures, its writer thread started; None when off."""
+    if not audit.enabled:
+        return None
+    assert audit.database is not None
+    store = AuditStore(
+        audit.database,
+        audit.gateway,
+        on_failure=audit.on_failure,
+        retention_days=audit.retention_days,
+        buffer=audit.buffer,
+    )
+    store.start()
+    log.info("audit store %s, gateway %s", store.state().database, store.gateway)
+    return store
+
+
 async def _serve(config: GatewayConfig, on_ready: Callable[[Gateway], None] | None) -> int:
     # The gateway reads the policy and TLS files: a bad one stops us before anything is created.
     gateway = Gateway(config)
@@ -68,6 +86,9 @@ async def _serve(config: GatewayConfig, on_ready: Callable[[Gateway], None] | No
         config.access_log, max_bytes=config.access_log_max_bytes, keep=config.access_log_keep
     )
     gateway.observers.append(access_log)
+    audit_store = open_audit_store(config.audit)
+    if audit_store is not None:
+        gateway.observers.append(audit_store)
     if not Path(config.upstream).exists():
         log.warning(
             "the Docker socket %s does not exist (yet): requests get 502 until it does",
@@ -103,4 +124,6 @@ async def _serve(config: GatewayConfig, on_ready: Callable[[Gateway], None] | No
             await gateway.stop()
         finally:
             access_log.close()
+            if audit_store is not None:
+                audit_store.close()
     return 0

@@ -33,7 +33,8 @@ def _reachable_from_elsewhere(listener: Listener) -> bool:
 
 
 def enforcement_lines(gateway: Gateway) -> list[str]:
-    """Listeners and networks, CA and CRL, policy, renewal, access log: what is in force."""
+    """Listeners and networks, CA and CRL, policy, renewal, access log, audit store: what is in
+    force."""
     lines: list[str] = []
     for listener in gateway.listeners:
         if listener.kind == "unix":
@@ -61,6 +62,15 @@ def enforcement_lines(gateway: Gateway) -> list[str]:
         )
     if config.access_log != "-":
         lines.append(f"access log: {config.access_log}")
+    if config.audit.enabled and config.audit.database is not None:
+        from dockward.audit.backends import display_name
+        from dockward.audit.store import default_gateway_name
+
+        lines.append(
+            f"audit store: {display_name(config.audit.database)} (gateway "
+            f"{config.audit.gateway or default_gateway_name()}, hash-chained; when it cannot be "
+            f"written: {config.audit.on_failure})"
+        )
     return lines
 
 

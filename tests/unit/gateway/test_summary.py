@@ -59,3 +59,19 @@ def test_no_policy_and_no_crl_are_said_loudly(tmp_path: Path) -> None:
         line.startswith("warning: no CRL: revoking a certificate has no effect") for line in lines
     )
     assert not any(line.startswith("access log") for line in lines)
+
+
+def test_the_audit_store_is_named_without_a_password(tmp_path: Path) -> None:
+    state = prepared(tmp_path)
+    lines = enforcement_lines(Gateway(state_config(state.path)))
+    assert any(
+        line.startswith(f"audit store: {state.path / 'audit.sqlite3'} (gateway ")
+        and line.endswith("hash-chained; when it cannot be written: refuse-writes)")
+        for line in lines
+    )
+    audit = {"database": "postgresql://gw:s3cret@db.example:5433/audit", "gateway": "gw-1"}
+    lines = enforcement_lines(Gateway(state_config(state.path, overrides={"audit": audit})))
+    assert (
+        "audit store: postgresql://gw@db.example:5433/audit (gateway gw-1, hash-chained; "
+        "when it cannot be written: refuse-writes)"
+    ) in lines
