@@ -64,7 +64,14 @@ def resolve_database(database: str | None, state_dir: Path | None) -> str:
         audit = state_config(state).audit
     except ConfigError:
         return str(state / AUDIT_DATABASE_NAME)
-    if not audit.enabled or audit.database is None:
+    if audit.database is None and (state / AUDIT_DATABASE_NAME).exists():
+        return str(state / AUDIT_DATABASE_NAME)  # written before the store became opt-in
+    if audit.database is None:
+        raise UsageError(
+            f'no audit store in {state}: turn it on with `[audit] database = "state"` in '
+            f"{state}/dockward.toml, or name one with --database"
+        )
+    if not audit.enabled:
         raise UsageError(
             f"the audit store is off in {state}/dockward.toml; name one with --database"
         )
