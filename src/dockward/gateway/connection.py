@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING, cast
 
 from dockward.errors import ProtocolError
 from dockward.gateway.analysis import analyse_head_cached, media_type
-from dockward.gateway.events import ExchangeRecord, peer_json
+from dockward.gateway.events import ConnectionRefused, ExchangeRecord, Peer, StreamCut
+from dockward.gateway.events import HandshakeFailed as HandshakeFailedEvent
 from dockward.gateway.facts import MAX_ROUNDS, fetch_facts
 from dockward.http1.body import (
     LAST_CHUNK,
@@ -205,7 +206,7 @@ class ClientConnection(asyncio.Protocol):
         self._tasks: set[asyncio.Task[None]] = set()
         self._head_timer: asyncio.TimerHandle | None = None
         self._linger_timer: asyncio.TimerHandle | None = None
-        self._peer_json = ""
+        self.peer = Peer(listener.where, "", None)
 
     # ----------------------------------------------------------------- client transport
 
@@ -227,6 +228,10 @@ class ClientConnection(asyncio.Protocol):
                 "refused connection from %s on %s: source address not in the allow-list",
                 self.source,
                 self.listener.where,
+            )
+            self.peer.source = self.source
+            self.gateway.emit(
+                ConnectionRefused(time.time(), self.peer, "source address not in the allow-list")
             )
             tcp.abort()
             return
@@ -250,6 +255,8 @@ class ClientConnection(asyncio.Protocol):
         except HandshakeFailed as failed:
             self._flush_tls()  # OpenSSL's alert, or the 400 that answers a plain HTTP request
             log.warning("TLS handshake with %s failed: %s", self.source, failed.reason)
+            self.peer.source = self.source
+            self.gateway.emit(HandshakeFailedEvent(time.time(), self.peer, failed.reason))
             self._close_client()
             return
         except ConnectionError as err:
@@ -300,6 +307,8 @@ class ClientConnection(asyncio.Protocol):
     def _handshake_timeout(self) -> None:
         if self.phase is RequestPhase.HANDSHAKE and self.transport is not None:
             log.warning("TLS handshake with %s timed out", self.source)
+            self.peer.source = self.source
+            self.gateway.emit(HandshakeFailedEvent(time.time(), self.peer, "timed out"))
             self.transport.abort()
 
     def _established(self) -> None:
@@ -359,6 +368,21 @@ class ClientConnection(asyncio.Protocol):
         transport.write_eof()
         self.client_reading.release()
         self._linger_timer = asyncio.get_running_loop().call_later(LINGER_SECONDS, transport.close)
+
+    def cut(self, reason: str) -> None:
+        """End the connection now because its identity is refused (revoked): a ``StreamCut``."""
+        record = self.record
+        self.gateway.emit(
+            StreamCut(
+                time.time(),
+                Peer(self.listener.where, self.source, self.identity),
+                reason,
+                record.method if record else "",
+                record.path if record else "",
+                record.operation if record else "",
+            )
+        )
+        self._abort_all()
 
     def _abort_all(self) -> None:
         self.phase = RequestPhase.CLOSED
@@ -440,15 +464,10 @@ class ClientConnection(asyncio.Protocol):
     def _begin_record(self) -> ExchangeRecord:
         """Start the record (and the per-exchange state) of a new request."""
         self._t0 = time.perf_counter()
-        if not self._peer_json:
-            self._peer_json = peer_json(self.listener.where, self.source, self.identity)
-        record = self.record = ExchangeRecord(
-            started=time.time(),
-            source=self.source,
-            listener=self.listener.where,
-            identity=self.identity,
-            peer_json=self._peer_json,
-        )
+        peer = self.peer
+        if peer.identity is not self.identity or peer.source != self.source:
+            peer = self.peer = Peer(self.listener.where, self.source, self.identity)
+        record = self.record = ExchangeRecord(started=time.time(), peer=peer)
         self.response_started = False
         self.close_after = False
         self.head = None
@@ -1113,8 +1132,7 @@ class ClientConnection(asyncio.Protocol):
         record.duration_ms = (time.perf_counter() - self._t0) * 1000.0
         if not record.decision:
             record.decision = "allow"
-        for observer in self.gateway.observers:
-            observer(record)
+        self.gateway.emit(record)
 
 
 # Operations judged on the container their path names (profiles' target-container check).

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from dockward.audit.access_log import AccessLog
+from dockward.audit.sinks import open_sink
 from dockward.config import GatewayConfig
 from dockward.gateway.renewal import auto_renew
 from dockward.gateway.server import Gateway
@@ -50,10 +50,10 @@ async def _watch_files(gateway: Gateway) -> None:
 async def _serve(config: GatewayConfig, on_ready: Callable[[Gateway], None] | None) -> int:
     # The gateway reads the policy and TLS files: a bad one stops us before anything is created.
     gateway = Gateway(config)
-    access_log = AccessLog(
+    access_log = open_sink(
         config.access_log, max_bytes=config.access_log_max_bytes, keep=config.access_log_keep
     )
-    gateway.observers.append(access_log)
+    gateway.events.observers.append(access_log)
     if not Path(config.upstream).exists():
         log.warning(
             "the Docker socket %s does not exist (yet): requests get 502 until it does",

@@ -24,7 +24,7 @@ from dockward.config import GatewayConfig, TcpListenerConfig, UnixListenerConfig
 from dockward.errors import UsageError
 from dockward.gateway.connection import ClientConnection
 from dockward.gateway.credentials import TLSCredentials, modified_ns
-from dockward.gateway.events import ExchangeObserver
+from dockward.gateway.events import Emitter, Observer
 from dockward.identity import PeerIdentity
 from dockward.pki.ca import check_key_permissions
 from dockward.policy.engine import AdminPolicy, Policy, RolePolicy
@@ -82,13 +82,14 @@ class Gateway:
         config: GatewayConfig,
         *,
         policy: Policy | None = None,
-        observers: Iterable[ExchangeObserver] = (),
+        observers: Iterable[Observer] = (),
     ) -> None:
         self.config = config
         self.upstream_path = str(config.upstream)
         self.policy: Policy = policy or load_policy(config)
         self._policy_mtime = modified_ns(config.policy)
-        self.observers: list[ExchangeObserver] = list(observers)
+        self.events = Emitter(observers)
+        self.emit = self.events.emit
         self.listeners = listeners_from_config(config)
         self.connections: set[ClientConnection] = set()
         self.credentials: TLSCredentials | None = None
@@ -127,7 +128,7 @@ class Gateway:
                     connection.identity.label if connection.identity else "?",
                     why,
                 )
-                connection._abort_all()
+                connection.cut(why)
                 closed += 1
         return closed
 
