@@ -32,7 +32,7 @@ import os
 import sys
 from pathlib import Path
 
-from dockward.audit.format import json_line
+from dockward.audit.format import json_lines
 from dockward.gateway.events import AuditEvent
 
 FLUSH_INTERVAL = 0.05
@@ -89,7 +89,7 @@ class AccessLog:
             return
         if self._pending:
             # formatted here, a batch at a time: cheaper than one line per request as it completes
-            self._unwritten += "".join([json_line(event) for event in self._pending]).encode()
+            self._unwritten += json_lines(self._pending).encode()
             self._pending.clear()
         if not self._unwritten:
             return

@@ -45,6 +45,16 @@ def json_line(event: AuditEvent) -> str:
     return _connection_line(event)  # type: ignore[arg-type]
 
 
+def json_lines(events: list[AuditEvent]) -> str:
+    """``json_line`` of each event, joined: a batch of the access log in one call."""
+    return "".join(
+        [
+            exchange_line(event) if type(event) is ExchangeRecord else json_line(event)
+            for event in events
+        ]
+    )
+
+
 def log_entry(event: AuditEvent) -> dict[str, object]:
     """What ``json_line`` writes, as a dict (``duration_ms`` rounded to three decimals)."""
     peer = event.peer

@@ -93,8 +93,9 @@ class UpstreamProtocol(asyncio.Protocol):
         self.client.upstream = self  # before any of its callbacks can run
 
     def data_received(self, data: bytes) -> None:
-        if self.client.upstream is self:
-            self.client.handle(UpstreamData((data,)))
+        client = self.client
+        if client.upstream is self:
+            client.handle(UpstreamData((data,)))
 
     def eof_received(self) -> bool:
         if self.client.upstream is self:
@@ -124,6 +125,7 @@ class ClientProtocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.tls: TLSServerSession | None = None
         self.relay: Relay | None = None
+        self._relay_handle: Callable[[Event], list[Command]] = _no_relay
         self.upstream: UpstreamProtocol | None = None
         self.source = ""
         self.gone = False  # connection_lost ran
@@ -162,6 +164,7 @@ class ClientProtocol(asyncio.Protocol):
             self.relay = Relay(
                 self.gateway, Peer(listener.where, self.source, identity), None, tls=False
             )
+            self._relay_handle = self.relay.handle
             self.handle(Start())
             return
         peer = transport.get_extra_info("peername")
@@ -185,6 +188,7 @@ class ClientProtocol(asyncio.Protocol):
         self.gateway.connections.add(self)
         self.tls = TLSServerSession(self.gateway.ssl_context)
         self.relay = Relay(self.gateway, Peer(listener.where, self.source, None), peer[0], tls=True)
+        self._relay_handle = self.relay.handle
         self.handle(Start())
 
     def data_received(self, data: bytes) -> None:
@@ -247,7 +251,7 @@ class ClientProtocol(asyncio.Protocol):
 
     def handle(self, event: Event) -> None:
         """Feed ``event`` to the relay and carry out what it asks for."""
-        for command in self.relay.handle(event):  # type: ignore[union-attr]
+        for command in self._relay_handle(event):
             kind = type(command)
             # the commands of every request first, without a call each
             if kind is SendClient:
@@ -262,22 +266,17 @@ class ClientProtocol(asyncio.Protocol):
                     if out:
                         transport.write(out)
             elif kind is SendUpstream:
-                self._send_upstream(command)
+                upstream = self.upstream
+                if upstream is not None and upstream.transport is not None:
+                    data = command[0]
+                    if type(data) is list:
+                        upstream.transport.writelines(data)
+                    else:
+                        upstream.transport.write(data)
             elif kind is Emit:
                 self.gateway.emit(command[0])
             else:
                 _PERFORM[kind](self, command)
-
-    def _send_upstream(self, command: Command) -> None:
-        upstream = self.upstream
-        transport = upstream.transport if upstream is not None else None
-        if transport is None:
-            return
-        data = command[0]
-        if type(data) is list:
-            transport.writelines(data)
-        else:
-            transport.write(data)
 
     def _flush_tls(self) -> None:
         assert self.tls is not None and self.transport is not None
@@ -393,6 +392,10 @@ class ClientProtocol(asyncio.Protocol):
         task = asyncio.get_running_loop().create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+def _no_relay(event: Event) -> list[Command]:
+    raise AssertionError(f"{event!r} for a connection without a relay")
 
 
 # The other commands: rarer, one method each.
