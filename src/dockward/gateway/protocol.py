@@ -290,18 +290,23 @@ class ClientProtocol(asyncio.Protocol):
             tls.close_notify()
             self._flush_tls()
 
-    def _half_close_client(self, command: HalfCloseClient) -> None:
+    def _open_client(self) -> asyncio.Transport | None:
+        """The client transport, unless it is gone or closing."""
         transport = self.transport
-        if transport is None or transport.is_closing():
+        return None if transport is None or transport.is_closing() else transport
+
+    def _half_close_client(self, command: Command) -> None:
+        transport = self._open_client()
+        if transport is None:
             return
         if self.tls is not None:
             self._close_notify()
         elif transport.can_write_eof():
             transport.write_eof()
 
-    def _shutdown_client(self, command: ShutdownClient) -> None:
-        transport = self.transport
-        if transport is None or transport.is_closing():
+    def _shutdown_client(self, command: Command) -> None:
+        transport = self._open_client()
+        if transport is None:
             return
         self._close_notify()
         if transport.can_write_eof():
@@ -309,23 +314,22 @@ class ClientProtocol(asyncio.Protocol):
         else:
             transport.close()
 
-    def _close_client(self, command: CloseClient) -> None:
-        transport = self.transport
-        if transport is None or transport.is_closing():
-            return
-        self._close_notify()
-        transport.close()
+    def _close_client(self, command: Command) -> None:
+        transport = self._open_client()
+        if transport is not None:
+            self._close_notify()
+            transport.close()
 
-    def _abort_client(self, command: AbortClient) -> None:
+    def _abort_client(self, command: Command) -> None:
         if self.transport is not None:
             self.transport.abort()
 
-    def _pause(self, command: PauseReading) -> None:
+    def _pause(self, command: Command) -> None:
         transport = self._reader(command[0])
         if transport is not None and not transport.is_closing():
             transport.pause_reading()
 
-    def _resume(self, command: ResumeReading) -> None:
+    def _resume(self, command: Command) -> None:
         transport = self._reader(command[0])
         if transport is not None and not transport.is_closing():
             transport.resume_reading()
@@ -335,7 +339,7 @@ class ClientProtocol(asyncio.Protocol):
             return self.transport
         return self.upstream.transport if self.upstream is not None else None
 
-    def _open_upstream(self, command: OpenUpstream) -> None:
+    def _open_upstream(self, command: Command) -> None:
         self._spawn(self._connect())
 
     async def _connect(self) -> None:
@@ -348,17 +352,17 @@ class ClientProtocol(asyncio.Protocol):
             return
         self.handle(UpstreamConnected())
 
-    def _half_close_upstream(self, command: HalfCloseUpstream) -> None:
+    def _half_close_upstream(self, command: Command) -> None:
         transport = self.upstream.transport if self.upstream is not None else None
         if transport is not None and not transport.is_closing():
             transport.write_eof()
 
-    def _close_upstream(self, command: CloseUpstream) -> None:
+    def _close_upstream(self, command: Command) -> None:
         upstream, self.upstream = self.upstream, None
         if upstream is not None and upstream.transport is not None:
             upstream.transport.close()
 
-    def _fetch_facts(self, command: FetchFacts) -> None:
+    def _fetch_facts(self, command: Command) -> None:
         self._spawn(self._facts(command[0]))
 
     async def _facts(self, queries: tuple[FactQuery, ...]) -> None:
@@ -370,7 +374,7 @@ class ClientProtocol(asyncio.Protocol):
             return
         self.handle(FactsReady((facts,)))
 
-    def _start_timer(self, command: StartTimer) -> None:
+    def _start_timer(self, command: Command) -> None:
         timer, seconds = command
         old = self._timers.pop(timer, None)
         if old is not None:
@@ -383,7 +387,7 @@ class ClientProtocol(asyncio.Protocol):
         self._timers.pop(timer, None)
         self.handle(TimerFired((timer,)))
 
-    def _cancel_timer(self, command: CancelTimer) -> None:
+    def _cancel_timer(self, command: Command) -> None:
         handle = self._timers.pop(command[0], None)
         if handle is not None:
             handle.cancel()
@@ -400,16 +404,16 @@ def _no_relay(event: Event) -> list[Command]:
 
 # The other commands: rarer, one method each.
 _PERFORM: dict[type[Command], Callable[[ClientProtocol, Command], None]] = {
-    HalfCloseClient: ClientProtocol._half_close_client,  # type: ignore[dict-item]
-    ShutdownClient: ClientProtocol._shutdown_client,  # type: ignore[dict-item]
-    CloseClient: ClientProtocol._close_client,  # type: ignore[dict-item]
-    AbortClient: ClientProtocol._abort_client,  # type: ignore[dict-item]
-    PauseReading: ClientProtocol._pause,  # type: ignore[dict-item]
-    ResumeReading: ClientProtocol._resume,  # type: ignore[dict-item]
-    OpenUpstream: ClientProtocol._open_upstream,  # type: ignore[dict-item]
-    HalfCloseUpstream: ClientProtocol._half_close_upstream,  # type: ignore[dict-item]
-    CloseUpstream: ClientProtocol._close_upstream,  # type: ignore[dict-item]
-    FetchFacts: ClientProtocol._fetch_facts,  # type: ignore[dict-item]
-    StartTimer: ClientProtocol._start_timer,  # type: ignore[dict-item]
-    CancelTimer: ClientProtocol._cancel_timer,  # type: ignore[dict-item]
+    HalfCloseClient: ClientProtocol._half_close_client,
+    ShutdownClient: ClientProtocol._shutdown_client,
+    CloseClient: ClientProtocol._close_client,
+    AbortClient: ClientProtocol._abort_client,
+    PauseReading: ClientProtocol._pause,
+    ResumeReading: ClientProtocol._resume,
+    OpenUpstream: ClientProtocol._open_upstream,
+    HalfCloseUpstream: ClientProtocol._half_close_upstream,
+    CloseUpstream: ClientProtocol._close_upstream,
+    FetchFacts: ClientProtocol._fetch_facts,
+    StartTimer: ClientProtocol._start_timer,
+    CancelTimer: ClientProtocol._cancel_timer,
 }

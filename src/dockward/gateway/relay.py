@@ -919,10 +919,8 @@ class Relay:
         elif head.content_length:
             ex.body = LengthReader(head.content_length)
             self.phase = Phase.BODY
-        else:  # _request_sent, inline: most requests have no body
+        else:  # _request_sent, inline: most requests have no body (and no answer yet)
             self.phase = Phase.SENT
-            if self.answer is Answer.DONE:
-                self._exchange_done()
 
     def _request_body(self, data: bytes) -> int:
         """Forward the part of ``data`` that belongs to the current body; return its size."""

@@ -1418,3 +1418,61 @@ def test_stdin_eof_before_the_daemon_connection_opens_waits_for_it():
         << SendClient((SWITCH,))
         << HalfCloseUpstream()
     )
+
+
+def test_a_form_body_is_refused_whatever_the_policy_says():
+    relay = unix_relay()
+    request = (
+        b"POST /containers/create HTTP/1.1\r\nHost: x\r\n"
+        b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 3\r\n\r\n"
+    )
+    assert (
+        Playbook(relay)
+        >> ClientData((request,))
+        << refusal(415, "form-encoded and multipart bodies are not accepted")
+        << record(status=415, decision="refuse", operation="container.create")
+        << linger()
+    )
+
+
+def test_a_body_that_arrives_with_its_head_and_the_next_request_is_split_right():
+    request = b"POST /containers/c1/stop HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\n"
+    relay = unix_relay()
+    assert (
+        Playbook(relay)
+        >> ClientData((request[:10],))
+        << StartTimer((Timer.HEAD, HEAD_TIMEOUT))
+        >> ClientData((request[10:] + b"abc" + PING,))
+        << CancelTimer((Timer.HEAD,))
+        << OpenUpstream()
+        >> UpstreamConnected()
+        << SendUpstream(([request, b"abc"],))
+        >> UpstreamData((PONG,))
+        << SendClient((PONG,))
+        << record(status=200, bytes_in=3)
+        << SendUpstream((PING,))
+    )
+
+
+def test_a_chunk_header_alone_sends_nothing_yet():
+    request = b"POST /containers/c1/stop HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    playbook = connected(unix_relay(), request)
+    assert (
+        playbook
+        >> ClientData((b"3\r\n",))
+        >> ClientData((b"abc\r\n",))
+        << SendUpstream(([b"3\r\n", b"abc", b"\r\n"],))
+    )
+
+
+def test_remembered_answer_heads_are_bounded(monkeypatch):
+    import dockward.gateway.relay as relay_module
+
+    monkeypatch.setattr(relay_module, "REMEMBERED_ANSWERS", 2)
+    monkeypatch.setattr(relay_module, "_plain_answers", {})
+    for n in range(5):
+        head = b"HTTP/1.1 200 OK\r\nX-N: %d\r\nContent-Length: 2\r\n\r\n" % n
+        assert relay_module._plain_answer(head, "GET", False) == (200, False, 2)
+    chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+    assert relay_module._plain_answer(chunked, "GET", False) is None
+    assert len(relay_module._plain_answers) == 2
