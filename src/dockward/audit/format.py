@@ -7,8 +7,8 @@ where they do not apply, plus ``event`` naming it, so one reader handles every l
 here can hold a body, a query string or a credential: the events have no field for them.
 
 ``json_line`` runs once per request, so an exchange line is built by hand: the members that
-recur (the connection's peer, the few method/path/decision combinations) are kept, and the
-timestamp is formatted once a second. ``log_entry`` is the same line as a dict, for reading.
+recur (the connection's peer, the few method/path/decision/status combinations) are kept, and
+the timestamp is formatted once a second. ``log_entry`` is the same line as a dict, for reading.
 """
 
 from __future__ import annotations
@@ -106,11 +106,19 @@ def exchange_line(record: ExchangeRecord) -> str:
     peer = record.peer
     members = peer.memo or _remember_peer(peer)
     request = _request_members(
-        record.method, record.path, record.operation, record.decision, record.rule, record.role
+        record.method,
+        record.path,
+        record.operation,
+        record.decision,
+        record.rule,
+        record.role,
+        record.status,
     )
+    bytes_in = record.bytes_in
     line = (
         f'{{"time":"{_timestamp(record.started)}",{members},{request},'
-        f'"status":{record.status},"bytes_in":{record.bytes_in},"bytes_out":{record.bytes_out},'
+        f'"bytes_in":{_SMALL[bytes_in] if bytes_in < 1000 else bytes_in},'
+        f'"bytes_out":{record.bytes_out},'
         f'"duration_ms":{record.duration_ms:.3f}'  # the same decimals as round(value, 3)
     )
     if record.reason:
@@ -138,7 +146,8 @@ def _remember_peer(peer: Peer) -> str:
 
 
 _quoted = lru_cache(maxsize=4096)(json.dumps)  # only for fields with few, gateway-chosen values
-_members: dict[tuple[str, str, str, str, str, str | None], str] = {}
+_members: dict[tuple[str, str, str, str, str, str | None, int], str] = {}
+_SMALL = tuple(str(n) for n in range(1000))  # bytes_in is mostly 0: no int formatting
 MEMBERS_KEPT = 4096
 MEMO_PATH_MAX = 512  # longer, client-chosen paths are formatted each time, never kept
 _MILLIS = tuple(f".{n:03d}+00:00" for n in range(1000))
@@ -146,17 +155,23 @@ _second, _second_text = -1, ""  # the last whole second formatted, and its text
 
 
 def _request_members(
-    method: str, path: str, operation: str, decision: str, rule: str, role: str | None
+    method: str,
+    path: str,
+    operation: str,
+    decision: str,
+    rule: str,
+    role: str | None,
+    status: int,
 ) -> str:
-    """The ``method`` to ``role`` members; the same few combinations recur, so they are kept."""
-    key = (method, path, operation, decision, rule, role)
+    """The ``method`` to ``status`` members; the same few combinations recur, so they are kept."""
+    key = (method, path, operation, decision, rule, role, status)
     members = _members.get(key)
     if members is None:
         quoted = _quoted
         members = (
             f'"method":{quoted(method)},"path":{_json_string(path)},'
             f'"operation":{quoted(operation)},"decision":{quoted(decision)},'
-            f'"rule":{quoted(rule)},"role":{quoted(role)}'
+            f'"rule":{quoted(rule)},"role":{quoted(role)},"status":{status}'
         )
         if len(path) <= MEMO_PATH_MAX:
             if len(_members) >= MEMBERS_KEPT:
