@@ -167,3 +167,34 @@ def test_refused_sources_and_plain_http_are_audit_events(pki, tmp_path):
     assert seen[0].reason == "source address not in the allow-list"  # type: ignore[attr-defined]
     assert seen[0].peer.source.startswith("127.0.0.1:")  # type: ignore[attr-defined]
     assert seen[1].reason == "plain HTTP request, answered 400 Bad Request"  # type: ignore[attr-defined]
+
+
+def test_a_client_that_leaves_while_the_daemon_connection_opens_leaves_nothing_behind(
+    tmp_path, caplog
+):
+    daemon, front = tmp_path / "docker.sock", tmp_path / "front.sock"
+
+    async def scenario() -> int:
+        fake = await _fake_daemon(daemon)
+        config = config_from_dict({"upstream": str(daemon), "listen": [{"unix": str(front)}]})
+        gateway = Gateway(config)
+        await gateway.start()
+        try:
+            for _ in range(20):
+                _, writer = await asyncio.open_unix_connection(str(front))
+                writer.write(PING)
+                writer.close()  # gone before the gateway's daemon connection is up
+                await writer.wait_closed()
+            for _ in range(200):  # until the gateway has let every connection go
+                if not gateway.connections:
+                    break
+                await asyncio.sleep(0.01)
+            return len(gateway.connections)
+        finally:
+            await gateway.stop()
+            fake.close()
+
+    with caplog.at_level(logging.WARNING):
+        left = asyncio.run(scenario())
+    assert left == 0
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
