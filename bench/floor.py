@@ -8,13 +8,18 @@ transfers of ``make bench`` against dockerd's native TLS, the floor relay
 (``bench/floor_relay.py``: decrypt, forward, encrypt, nothing else) and dockward, in the same
 run, with the same clients.
 
-Usage: ``.venv/bin/python -m bench.floor [--duration S] [--keepalive-only] [--quick]`` from the
-repository root, as root."""
+With ``--baseline SRC`` a second dockward, imported from the source tree ``SRC`` (say a worktree
+of the commit before a change: ``--baseline ../base/src``), runs beside this one as
+``dockward-base``, so a change is measured against the code before it in the same run.
+
+Usage: ``.venv/bin/python -m bench.floor [--duration S] [--keepalive-only] [--quick]
+[--baseline SRC]`` from the repository root, as root."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import socket
 import statistics
 import subprocess
@@ -31,6 +36,7 @@ from rich.table import Table  # noqa: E402
 from bench import loadgen  # noqa: E402
 from bench.loadgen import Target  # noqa: E402
 from bench.run import KEEPALIVE, PROFILES, Bench  # noqa: E402
+from support.gateway import GatewayProcess  # noqa: E402
 from support.images import build_busybox_image  # noqa: E402
 from support.waiting import free_port, wait_for  # noqa: E402
 
@@ -94,6 +100,23 @@ def _transfer_rows(bench: Bench, paths: dict[str, Target], table: Table) -> None
             )
 
 
+def _baseline_gateway(stack: contextlib.ExitStack, bench: Bench, source: Path) -> GatewayProcess:
+    """A second gateway like the bench's own, importing dockward from ``source``."""
+    if not (source / "dockward" / "__init__.py").is_file():
+        raise SystemExit(f"--baseline {source}: no dockward package there")
+    gateway = GatewayProcess(bench.pki, bench.daemon.socket_path)
+    before = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = str(source)  # the child imports the baseline's dockward
+    try:
+        stack.enter_context(gateway)
+    finally:
+        if before is None:
+            del os.environ["PYTHONPATH"]
+        else:
+            os.environ["PYTHONPATH"] = before
+    return gateway
+
+
 def main(argv: list[str] | None = None) -> int:
     description = __doc__.split("\n")[0]
     parser = argparse.ArgumentParser(prog="python -m bench.floor", description=description)
@@ -102,6 +125,9 @@ def main(argv: list[str] | None = None) -> int:
         "--keepalive-only", action="store_true", help="skip the docker save and exec transfers"
     )
     parser.add_argument("--quick", action="store_true", help="small transfers, one run each")
+    parser.add_argument(
+        "--baseline", type=Path, help="also run the dockward found in this source tree"
+    )
     args = parser.parse_args(argv)
     console = Console(width=160, highlight=False)
     options = {**PROFILES["quick" if args.quick else "full"], "duration_s": args.duration}
@@ -126,12 +152,21 @@ def main(argv: list[str] | None = None) -> int:
         wait_for(lambda: _accepts(floor_port), what="the floor relay to listen")
         bench.targets["floor"] = Target("floor", port=floor_port, bundle=bench.bundle)
         bench.relay_pids["floor"] = floor.pid
+        names = ["native", "floor", "dockward"]
+        if args.baseline is not None:
+            base = _baseline_gateway(stack, bench, args.baseline.resolve())
+            bench.targets["dockward-base"] = Target(
+                "dockward-base", port=base.port, bundle=bench.bundle
+            )
+            assert base.process is not None
+            bench.relay_pids["dockward-base"] = base.process.pid
+            names.insert(2, "dockward-base")
         if args.keepalive_only:
             image = build_busybox_image(daemon)
             daemon.cli("run", "-d", "--network", "none", image, "sleep", "3600", check=True)
         else:
             bench.prepare()  # also the big image and the exec container
-        paths = {name: bench.targets[name] for name in ("native", "floor", "dockward")}
+        paths = {name: bench.targets[name] for name in names}
         table = Table(title="dockward against the floor relay (same run, same clients)")
         columns = ("row", "via", "rate", "vs native", "", "relay CPU", "dockerd CPU")
         for column in columns:

@@ -8,11 +8,13 @@ exposure warning and extra certificate names, each checked through ``up`` (not a
 from __future__ import annotations
 
 import datetime as dt
+import queue
 import signal
 import socket
 import ssl
 import subprocess
 import sys
+import threading
 import uuid
 from pathlib import Path
 
@@ -99,25 +101,37 @@ def test_revoking_a_client_ends_its_events_stream_and_refuses_it(up: Up, dockerd
     up.ca("issue", "client", "bob", "--role", "readonly")
     bob = up.state / "clients" / "bob"
     events = up.docker_popen("events", "--format", "{{.Type}} {{.Action}}", bundle=bob)
-    volume = f"up-rev-{uuid.uuid4().hex[:8]}"
+    assert events.stdout is not None
+    lines: queue.Queue[str] = queue.Queue()
+    reader = threading.Thread(target=lambda: [lines.put(line) for line in events.stdout])
+    reader.start()
+    volumes: list[str] = []
     try:
-        assert events.stdout is not None
 
         def an_event_arrives() -> bool:
-            # the stream is up once an admin action shows in it
-            assert up.docker("volume", "create", volume).returncode == 0
-            return True
+            # The stream is up once an admin action shows in it. An action made before dockerd
+            # has subscribed the stream is never shown, so each try makes a new one.
+            volumes.append(f"up-rev-{uuid.uuid4().hex[:8]}")
+            assert up.docker("volume", "create", volumes[-1]).returncode == 0
+            try:
+                return lines.get(timeout=1).startswith("volume create")
+            except queue.Empty:
+                return False
 
-        an_event_arrives()
-        assert events.stdout.readline().startswith("volume create"), up.log()
+        wait_for(an_event_arrives, timeout=30, what="an event through bob's stream")
         up.ca("revoke", "bob", "--reason", "keyCompromise")
         # the gateway notices the new CRL within a second and cuts bob's stream
         events.wait(timeout=4)
     finally:
         if events.poll() is None:
             events.kill()
-        events.communicate()
-        dockerd.api("DELETE", f"/volumes/{volume}")
+        events.wait()
+        reader.join(timeout=10)  # it ends at the stream's EOF
+        events.stdout.close()
+        assert events.stderr is not None
+        events.stderr.close()
+        for volume in volumes:
+            dockerd.api("DELETE", f"/volumes/{volume}")
     refused = up.docker("version", bundle=bob)
     assert refused.returncode != 0
     assert "revoked certificate" in refused.stderr, refused.stderr

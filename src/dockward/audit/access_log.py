@@ -17,10 +17,10 @@ With ``max_bytes``, the log rotates itself: before a write would take the file p
 becomes ``PATH.1`` (``PATH.1`` becomes ``PATH.2`` and so on up to ``keep``; the oldest is
 replaced) and a new file is started. Standard error is never reopened nor rotated.
 
-It subscribes to the gateway's exchange events (the gateway does not import it). A line holds
-time, identity, source, method, path, operation, decision, status, bytes each way and duration.
-It never holds request bodies, query strings, registry credentials or ``Authorization`` headers:
-the record it is given has no field for them.
+It subscribes to the gateway's events (the gateway does not import it): one line per exchange,
+and one per refused connection, failed handshake or revocation cut, in ``audit.format``'s line
+format. A line never holds request bodies, query strings, registry credentials or
+``Authorization`` headers: the events it is given have no field for them.
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ import os
 import sys
 from pathlib import Path
 
-from dockward.gateway.events import ExchangeRecord
+from dockward.audit.format import json_lines
+from dockward.gateway.events import AuditEvent
 
 FLUSH_INTERVAL = 0.05
 FLUSH_LINES = 1024
@@ -62,17 +63,17 @@ class AccessLog:
             Path(self.destination).parent.mkdir(parents=True, exist_ok=True)
             self._open_path()
             self._owned = True
-        self._pending: list[ExchangeRecord] = []
+        self._pending: list[AuditEvent] = []
         self._unwritten = bytearray()
         self._failing = False
         self._rotation_failing = False
         self._retry: asyncio.TimerHandle | None = None
 
-    def __call__(self, record: ExchangeRecord) -> None:
+    def __call__(self, event: AuditEvent) -> None:
         if self._fd < 0:
             return
         pending = self._pending
-        pending.append(record)
+        pending.append(event)
         if len(pending) == 1:
             try:
                 asyncio.get_running_loop().call_later(FLUSH_INTERVAL, self.flush)
@@ -88,7 +89,7 @@ class AccessLog:
             return
         if self._pending:
             # formatted here, a batch at a time: cheaper than one line per request as it completes
-            self._unwritten += "".join([record.as_json_line() for record in self._pending]).encode()
+            self._unwritten += json_lines(self._pending).encode()
             self._pending.clear()
         if not self._unwritten:
             return

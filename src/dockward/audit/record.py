@@ -107,7 +107,7 @@ _last_identity: tuple[Any, str, str] = (None, "", "")  # the last identity, its 
 def _who(event: Any) -> tuple[str, str]:
     """The identity's label and serial; consecutive events mostly share one (a connection's)."""
     global _last_identity
-    identity = getattr(event, "identity", None)
+    identity = _peer(event).identity
     last = _last_identity  # one read: another thread may replace it, never change it
     if identity is last[0]:
         return last[1], last[2]
@@ -116,6 +116,11 @@ def _who(event: Any) -> tuple[str, str]:
     serial = identity.serial
     last = _last_identity = (identity, text(identity.label), "" if serial is None else str(serial))
     return last[1], last[2]
+
+
+def _peer(event: Any) -> Any:
+    """Where the event came from: its ``peer`` (listener, source, identity)."""
+    return event.peer
 
 
 def _started(event: Any) -> float:
@@ -151,14 +156,15 @@ def _exchange(event: Any, gateway: str) -> AuditRecord:
 def _connection(kind: str, decision: str) -> Callable[[Any, str], AuditRecord]:
     def project(event: Any, gateway: str) -> AuditRecord:
         identity, serial = _who(event)
+        peer = _peer(event)
         return AuditRecord(
             kind=kind,
             time_us=_micros(_started(event)),
             gateway=gateway,
             identity=identity,
             serial=serial,
-            source=event.source,
-            listener=event.listener,
+            source=peer.source,
+            listener=peer.listener,
             method=text(getattr(event, "method", "")),
             path=text(getattr(event, "path", "")),
             operation=getattr(event, "operation", ""),

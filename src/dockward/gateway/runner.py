@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from dockward.audit.access_log import AccessLog
+from dockward.audit.sinks import open_sink
 from dockward.audit.store import AuditStore
 from dockward.config import AuditConfig, GatewayConfig
 from dockward.gateway.renewal import auto_renew
@@ -82,13 +82,13 @@ def open_audit_store(audit: AuditConfig) -> AuditStore | None:
 async def _serve(config: GatewayConfig, on_ready: Callable[[Gateway], None] | None) -> int:
     # The gateway reads the policy and TLS files: a bad one stops us before anything is created.
     gateway = Gateway(config)
-    access_log = AccessLog(
+    access_log = open_sink(
         config.access_log, max_bytes=config.access_log_max_bytes, keep=config.access_log_keep
     )
-    gateway.observers.append(access_log)
+    gateway.events.observers.append(access_log)
     audit_store = open_audit_store(config.audit)
     if audit_store is not None:
-        gateway.observers.append(audit_store)
+        gateway.events.observers.append(audit_store)
     if not Path(config.upstream).exists():
         log.warning(
             "the Docker socket %s does not exist (yet): requests get 502 until it does",

@@ -1,7 +1,8 @@
 """Listeners and the running gateway: owns the sockets, nothing else does.
 
-``Gateway`` opens every configured listener (mutual-TLS TCP, unix socket), tracks live
-connections, and hands each accepted connection to a ``ClientConnection``. A TCP peer whose
+``Gateway`` opens every configured listener (mutual-TLS TCP, unix socket), keeps the registry
+of live connections (each with a public ``abort()``, and ``cut()`` for a revocation), and hands
+each accepted connection to a ``ClientProtocol`` (``gateway.protocol``). A TCP peer whose
 address is outside the listener's allow-list is dropped at accept time, before the handshake.
 """
 
@@ -22,9 +23,9 @@ from pathlib import Path
 
 from dockward.config import GatewayConfig, TcpListenerConfig, UnixListenerConfig, parse_host_port
 from dockward.errors import UsageError
-from dockward.gateway.connection import ClientConnection
 from dockward.gateway.credentials import TLSCredentials, file_stamp
-from dockward.gateway.events import ExchangeObserver
+from dockward.gateway.events import Emitter, Observer
+from dockward.gateway.protocol import ClientProtocol
 from dockward.identity import PeerIdentity
 from dockward.pki.ca import check_key_permissions
 from dockward.policy.engine import AdminPolicy, Policy, RolePolicy
@@ -82,15 +83,16 @@ class Gateway:
         config: GatewayConfig,
         *,
         policy: Policy | None = None,
-        observers: Iterable[ExchangeObserver] = (),
+        observers: Iterable[Observer] = (),
     ) -> None:
         self.config = config
         self.upstream_path = str(config.upstream)
         self._policy_stamp = file_stamp(config.policy)  # before reading: a later edit is seen
         self.policy: Policy = policy or load_policy(config)
-        self.observers: list[ExchangeObserver] = list(observers)
+        self.events = Emitter(observers)
+        self.emit = self.events.emit
         self.listeners = listeners_from_config(config)
-        self.connections: set[ClientConnection] = set()
+        self.connections: set[ClientProtocol] = set()
         self.credentials: TLSCredentials | None = None
         if config.tls is not None:
             check_key_permissions(config.tls.key)
@@ -100,6 +102,10 @@ class Gateway:
     def ssl_context(self) -> ssl.SSLContext | None:
         """The context for new handshakes (established connections keep theirs)."""
         return self.credentials.context if self.credentials is not None else None
+
+    @property
+    def head_timeout(self) -> float:
+        return self.config.head_timeout
 
     def refusal(self, identity: PeerIdentity | None) -> str | None:
         """Why a connection's identity may not make requests any more (revoked, no CRL)."""
@@ -132,7 +138,7 @@ class Gateway:
                     connection.identity.label if connection.identity else "?",
                     why,
                 )
-                connection._abort_all()
+                connection.cut(why)
                 closed += 1
         return closed
 
@@ -177,7 +183,7 @@ class Gateway:
     ) -> asyncio.base_events.Server:
         try:
             return await loop.create_server(
-                lambda: ClientConnection(self, listener),
+                lambda: ClientProtocol(self, listener),
                 listener.host,
                 listener.port,
                 reuse_address=True,
@@ -208,7 +214,7 @@ class Gateway:
         old_umask = os.umask(0o177)  # never world-accessible, not even for an instant
         try:
             server = await loop.create_unix_server(
-                lambda: ClientConnection(self, listener), str(path)
+                lambda: ClientProtocol(self, listener), str(path)
             )
         except OSError as err:
             raise UsageError(f"cannot listen on {path}: {_os_reason(err)}") from None
@@ -239,7 +245,7 @@ class Gateway:
             if listener.server is not None:
                 listener.server.close()
         for connection in list(self.connections):
-            connection._abort_all()
+            connection.abort()
         for _ in range(3):  # let the aborted connections report their last exchange
             await asyncio.sleep(0)
         for listener in self.listeners:

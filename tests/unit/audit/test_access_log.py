@@ -9,15 +9,14 @@ import logging
 
 from dockward.audit import access_log
 from dockward.audit.access_log import AccessLog
-from dockward.gateway.events import ExchangeRecord
+from dockward.audit.format import json_line
+from dockward.gateway.events import ExchangeRecord, Peer
 
 
 def record(path: str = "/_ping") -> ExchangeRecord:
     return ExchangeRecord(
         started=1_800_000_000.25,
-        source="127.0.0.1:5000",
-        listener="127.0.0.1:2376",
-        identity=None,
+        peer=Peer("127.0.0.1:2376", "127.0.0.1:5000", None),
         method="GET",
         path=path,
         operation="system.ping",
@@ -250,7 +249,7 @@ def all_paths(files) -> list[str]:
     return [logged for file in files for logged in paths(file)]
 
 
-LINE = len(record("/00").as_json_line().encode())
+LINE = len(json_line(record("/00")).encode())
 
 
 def rotated(target, keep: int) -> list:

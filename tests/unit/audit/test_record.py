@@ -14,7 +14,7 @@ from dockward.audit.record import (
     project,
     text,
 )
-from dockward.gateway.events import ConnectionRefused, ExchangeRecord
+from dockward.gateway.events import ConnectionRefused, ExchangeRecord, Peer
 from dockward.identity import PeerIdentity
 
 CI = PeerIdentity(kind="tls", common_name="ci-runner", serial=0x1F2E)
@@ -23,9 +23,7 @@ CI = PeerIdentity(kind="tls", common_name="ci-runner", serial=0x1F2E)
 def test_an_exchange_becomes_a_record_with_every_field() -> None:
     event = ExchangeRecord(
         started=1_700_000_000.1234567,
-        source="127.0.0.1:40000",
-        listener="127.0.0.1:2376",
-        identity=CI,
+        peer=Peer("127.0.0.1:2376", "127.0.0.1:40000", CI),
         method="POST",
         path="/v1.41/containers/create",
         operation="container.create",
@@ -73,20 +71,24 @@ def test_a_record_has_no_field_for_bodies_queries_or_credentials() -> None:
 
 
 def test_a_refused_connection_and_a_unix_peer() -> None:
-    refused = project(ConnectionRefused(1.5, "192.0.2.7:5000", "0.0.0.0:2376", "not allowed"))
+    refused = project(
+        ConnectionRefused(1.5, Peer("0.0.0.0:2376", "127.0.0.7:5000", None), "not allowed")
+    )
     assert refused is not None
     assert (refused.kind, refused.decision, refused.reason) == (
         CONNECTION_REFUSED,
         "refuse",
         "not allowed",
     )
-    assert (refused.identity, refused.time_us, refused.address) == ("", 1_500_000, "192.0.2.7")
+    assert (refused.identity, refused.time_us, refused.address) == ("", 1_500_000, "127.0.0.7")
     unix = project(
         ExchangeRecord(
             started=2.0,
-            source="unix:/run/dockward.sock",
-            listener="/run/dockward.sock",
-            identity=PeerIdentity(kind="unix", uid=1000, gid=1000, pid=5),
+            peer=Peer(
+                "/run/dockward.sock",
+                "unix:/run/dockward.sock",
+                PeerIdentity(kind="unix", uid=1000, gid=1000, pid=5),
+            ),
         )
     )
     assert unix is not None
@@ -146,7 +148,7 @@ def test_client_chosen_text_is_stored_escaped() -> None:
     assert text("/a\x00b") == "/a\\x00b"
     assert text("/\udcff") == "/\\udcff"
     assert text("/é") == "/é"
-    event = ExchangeRecord(started=1.0, source="s", listener="l", identity=None, path="/a\x00")
+    event = ExchangeRecord(started=1.0, peer=Peer("l", "s", None), path="/a\x00")
     record = project(event)
     assert record is not None and record.path == "/a\\x00"
 

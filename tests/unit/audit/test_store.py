@@ -16,7 +16,7 @@ from dockward.audit.chain import ChainState, StoredRecord
 from dockward.audit.query import verify
 from dockward.audit.record import RECORDS_DROPPED, AuditRecord
 from dockward.audit.store import AuditStore, refuse_unrecorded
-from dockward.gateway.events import ExchangeRecord
+from dockward.gateway.events import ExchangeRecord, Peer
 from dockward.identity import PeerIdentity
 from dockward.policy.decision import Decision
 from support.waiting import wait_for
@@ -27,9 +27,7 @@ CI = PeerIdentity(kind="tls", common_name="ci", serial=7)
 def event(n: int = 0, **fields: object) -> ExchangeRecord:
     values: dict[str, object] = {
         "started": 1_700_000_000 + n,
-        "source": "127.0.0.1:4000",
-        "listener": "127.0.0.1:2376",
-        "identity": CI,
+        "peer": Peer("127.0.0.1:2376", "127.0.0.1:4000", CI),
         "method": "GET",
         "path": f"/containers/{n}/json",
         "operation": "container.inspect",

@@ -1,87 +1,43 @@
-"""Access-log lines built from exchange records."""
+"""One contained emit(): an observer that raises is logged once and never reaches the caller."""
 
 from __future__ import annotations
 
-import json
+import logging
 
-from hypothesis import given
-from hypothesis import strategies as st
+from dockward.gateway.events import ConnectionRefused, Emitter, ExchangeRecord, Peer
 
-from dockward.gateway import events
-from dockward.gateway.events import ExchangeRecord, peer_json
+PEER = Peer("127.0.0.1:2376", "127.0.0.1:5000", None)
 
 
-def record(**fields: object) -> ExchangeRecord:
-    base: dict[str, object] = {
-        "started": 1_800_000_000.0625,
-        "source": "127.0.0.1:5000",
-        "listener": "127.0.0.1:2376",
-        "identity": None,
-    }
-    return ExchangeRecord(**(base | fields))  # type: ignore[arg-type]
+def test_every_observer_gets_every_event_even_after_one_raised(caplog):
+    seen: list[object] = []
+
+    def broken(event: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    emitter = Emitter([broken, seen.append])
+    events = [ExchangeRecord(1.0, PEER), ConnectionRefused(2.0, PEER, "not allowed")]
+    with caplog.at_level(logging.ERROR, logger="dockward.gateway"):
+        for event in events:
+            emitter.emit(event)
+    assert seen == events
+    assert emitter.failures == 2
+    failures = [r for r in caplog.records if "observer" in r.getMessage()]
+    assert len(failures) == 1  # once per observer, with its traceback
+    assert failures[0].exc_info is not None and "No space left" in str(failures[0].exc_info[1])
 
 
-def test_a_line_is_the_records_log_view_as_json():
-    rec = record(
-        method="GET",
-        path='/containers/"odd"\\name/json',
-        operation="container.inspect",
-        decision="deny",
-        rule="profile",
-        role="ci",
-        reason="denied: \u00e9",
-        status=403,
-        bytes_in=3,
-        bytes_out=120,
-        duration_ms=1.2345,
-        hijacked=True,
-    )
-    line = rec.as_json_line()
-    assert line.endswith("}\n") and line.count("\n") == 1
-    expected = rec.as_log()
-    expected["duration_ms"] = 1.234  # three decimals, rounded half to even like round()
-    assert json.loads(line) == expected
+def test_each_failing_observer_is_reported_once(caplog):
+    def first(event: object) -> None:
+        raise ValueError("first")
 
+    def second(event: object) -> None:
+        raise KeyError("second")
 
-def test_the_per_connection_prefix_gives_the_same_line():
-    rec = record(method="GET", path="/_ping", status=200)
-    fixed = record(
-        method="GET",
-        path="/_ping",
-        status=200,
-        peer_json=peer_json("127.0.0.1:2376", "127.0.0.1:5000", None),
-    )
-    assert fixed.as_json_line() == rec.as_json_line()
-
-
-def test_client_chosen_paths_are_not_memoised():
-    before = events._quoted.cache_info().currsize
-    kept = len(events._members)
-    for n in range(50):
-        record(method="GET", path=f"/unique/{n}" + "x" * 10_000).as_json_line()
-    assert events._quoted.cache_info().currsize <= before + 2  # method/decision values only
-    assert len(events._members) == kept  # long paths are never kept
-
-
-def test_kept_request_members_are_bounded():
-    for n in range(events.MEMBERS_KEPT + 10):
-        line = record(method="GET", path=f"/containers/c{n}/json").as_json_line()
-        assert json.loads(line)["path"] == f"/containers/c{n}/json"
-    assert len(events._members) <= events.MEMBERS_KEPT
-
-
-def test_timestamps_across_seconds_and_durations_to_the_microsecond():
-    for started, shown in (
-        (1_800_000_000.0625, "2027-01-15T08:00:00.062+00:00"),
-        (1_800_000_001.9995, "2027-01-15T08:00:01.999+00:00"),
-        (1_800_000_000.5, "2027-01-15T08:00:00.500+00:00"),
-    ):
-        rec = record(started=started, duration_ms=0.0004)
-        entry = json.loads(rec.as_json_line())
-        assert entry["time"] == shown == rec.as_log()["time"]
-        assert entry["duration_ms"] == 0.0
-
-
-@given(st.text())
-def test_quoted_strings_read_back(text):
-    assert json.loads(events._json_string(text)) == text
+    emitter = Emitter([first, second])
+    with caplog.at_level(logging.ERROR, logger="dockward.gateway"):
+        for _ in range(3):
+            emitter.emit(ExchangeRecord(1.0, PEER))
+    reported = [r.exc_info[1] for r in caplog.records if r.exc_info]
+    assert [type(err) for err in reported] == [ValueError, KeyError]
+    assert emitter.failures == 6

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dockward.gateway.connection import _one_whole_head
+from dockward.gateway.relay import _one_whole_head
 from dockward.http1.request import MAX_HEAD_BYTES
 
 HEAD = b"GET /_ping HTTP/1.1\r\nHost: docker\r\n\r\n"

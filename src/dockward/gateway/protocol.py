@@ -1,0 +1,419 @@
+"""The asyncio adapter of the relay: the only relay code that touches transports and timers.
+
+``ClientProtocol`` is an asyncio protocol on a plain TCP (or unix) transport. It turns what the
+transports report into ``gateway.relay`` events and carries out the commands the relay returns:
+writes, half-closes and closes on both sockets, the daemon connection, fact lookups, timers and
+``emit()``. For TCP it pumps the ``TLSServerSession`` record layer itself, so half-close
+survives TLS: plaintext goes to the relay, ciphertext to the socket. Each client connection gets
+its own upstream unix connection, opened on its first request and reused for keep-alive.
+
+It decides nothing about HTTP: what to send, when to close and what to record is the relay's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, cast
+
+from dockward.errors import ProtocolError
+from dockward.gateway.events import ConnectionRefused, Peer
+from dockward.gateway.facts import fetch_facts
+from dockward.gateway.relay import (
+    Abort,
+    AbortClient,
+    CancelTimer,
+    ClientBackpressure,
+    ClientData,
+    ClientEOF,
+    ClientGone,
+    CloseClient,
+    CloseUpstream,
+    Command,
+    Emit,
+    Established,
+    Event,
+    FactsFailed,
+    FactsReady,
+    FetchFacts,
+    HalfCloseClient,
+    HalfCloseUpstream,
+    HandshakeError,
+    OpenUpstream,
+    PauseReading,
+    Phase,
+    Relay,
+    ResumeReading,
+    Revoked,
+    SendClient,
+    SendUpstream,
+    ShutdownClient,
+    Side,
+    Start,
+    StartTimer,
+    Timer,
+    TimerFired,
+    UpstreamBackpressure,
+    UpstreamConnected,
+    UpstreamConnectFailed,
+    UpstreamData,
+    UpstreamEOF,
+    UpstreamGone,
+)
+from dockward.identity import PeerIdentity, identity_from_certificate, identity_from_unix_socket
+from dockward.tls.session import HandshakeFailed, TLSServerSession
+
+if TYPE_CHECKING:
+    from dockward.gateway.server import Gateway, Listener
+    from dockward.policy.profiles import FactQuery
+
+log = logging.getLogger("dockward.gateway")
+
+_CLOSED = Phase.CLOSED
+WRITE_HIGH_WATER = 1 << 20
+WRITE_LOW_WATER = 256 * 1024
+
+
+class UpstreamProtocol(asyncio.Protocol):
+    """The daemon side: reports to the owning ``ClientProtocol`` while it is the current one."""
+
+    __slots__ = ("client", "transport")
+
+    def __init__(self, client: ClientProtocol) -> None:
+        self.client = client
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        if self.client.gone:  # opened after the client left: nobody to relay for
+            transport.close()
+            return
+        self.client.upstream = self  # before any of its callbacks can run
+
+    def data_received(self, data: bytes) -> None:
+        client = self.client
+        if client.upstream is self:
+            client.handle(UpstreamData((data,)))
+
+    def eof_received(self) -> bool:
+        if self.client.upstream is self:
+            self.client.handle(UpstreamEOF())
+        return True  # the relay says when to close (CloseUpstream)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.client.upstream is self:
+            self.client.upstream = None
+            self.client.handle(UpstreamGone())
+
+    def pause_writing(self) -> None:
+        if self.client.upstream is self:
+            self.client.handle(UpstreamBackpressure((True,)))
+
+    def resume_writing(self) -> None:
+        if self.client.upstream is self:
+            self.client.handle(UpstreamBackpressure((False,)))
+
+
+class ClientProtocol(asyncio.Protocol):
+    """A client of the gateway, from accept to close."""
+
+    def __init__(self, gateway: Gateway, listener: Listener) -> None:
+        self.gateway = gateway
+        self.listener = listener
+        self.transport: asyncio.Transport | None = None
+        self.tls: TLSServerSession | None = None
+        self.relay: Relay | None = None
+        self._relay_handle: Callable[[Event], list[Command]] = _no_relay
+        self.upstream: UpstreamProtocol | None = None
+        self.source = ""
+        self.gone = False  # connection_lost ran
+        self._timers: dict[Timer, asyncio.TimerHandle] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def identity(self) -> PeerIdentity | None:
+        return self.relay.identity if self.relay is not None else None
+
+    # ------------------------------------------------------------------ the registry's view
+
+    def abort(self) -> None:
+        """Drop the connection at once (gateway stop)."""
+        if self.relay is not None and self.relay.phase is not Phase.GONE:
+            self.handle(Abort())
+        elif self.transport is not None:
+            self.transport.abort()
+
+    def cut(self, reason: str) -> None:
+        """End the connection because its identity is now refused (revoked): a ``StreamCut``."""
+        if self.relay is not None and self.relay.phase is not Phase.GONE:
+            self.handle(Revoked((reason,)))
+
+    # ------------------------------------------------------------------ client transport
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not asyncio.Transport subclasses, but have its methods
+        tcp = self.transport = cast(asyncio.Transport, transport)
+        tcp.set_write_buffer_limits(WRITE_HIGH_WATER, WRITE_LOW_WATER)
+        listener = self.listener
+        if listener.kind == "unix":
+            self.source = f"unix:{listener.where}"
+            identity = identity_from_unix_socket(transport.get_extra_info("socket"))
+            self.gateway.connections.add(self)
+            self.relay = Relay(
+                self.gateway, Peer(listener.where, self.source, identity), None, tls=False
+            )
+            self._relay_handle = self.relay.handle
+            self.handle(Start())
+            return
+        peer = transport.get_extra_info("peername")
+        self.source = f"{peer[0]}:{peer[1]}" if peer else "?"
+        if peer is None or not listener.allows(peer[0]):
+            log.warning(
+                "refused connection from %s on %s: source address not in the allow-list",
+                self.source,
+                listener.where,
+            )
+            self.gateway.emit(
+                ConnectionRefused(
+                    time.time(),
+                    Peer(listener.where, self.source, None),
+                    "source address not in the allow-list",
+                )
+            )
+            tcp.abort()
+            return
+        assert self.gateway.ssl_context is not None  # a TCP listener always has TLS
+        self.gateway.connections.add(self)
+        self.tls = TLSServerSession(self.gateway.ssl_context)
+        self.relay = Relay(self.gateway, Peer(listener.where, self.source, None), peer[0], tls=True)
+        self._relay_handle = self.relay.handle
+        self.handle(Start())
+
+    def data_received(self, data: bytes) -> None:
+        relay = self.relay
+        if relay is None or relay.phase is _CLOSED:
+            return  # lingering before the close: dropped unread
+        tls = self.tls
+        if tls is None:
+            self.handle(ClientData((data,)))
+            return
+        was_established, was_closed = tls.established, tls.peer_closed
+        try:
+            plaintext = tls.receive(data)
+        except HandshakeFailed as failed:
+            self._flush_tls()  # OpenSSL's alert, or the 400 that answers a plain HTTP request
+            self.handle(HandshakeError((failed.reason,)))
+            return
+        except ConnectionError as err:
+            log.info("connection from %s: %s", self.source, err)
+            self.handle(Abort())
+            return
+        if not was_established and tls.established:
+            der = tls.peer_certificate_der()
+            self.handle(Established((identity_from_certificate(der) if der else None,)))
+        self._flush_tls()
+        if plaintext:
+            self.handle(ClientData((plaintext,)))
+        if tls.peer_closed and not was_closed:
+            self.handle(ClientEOF())
+
+    def eof_received(self) -> bool:
+        # A bare FIN (docker-py's shutdown(SHUT_WR) sends one without close_notify).
+        if self.relay is not None:
+            self.handle(ClientEOF())
+        return True  # the relay says when to close (CloseClient)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.gone = True
+        self.gateway.connections.discard(self)
+        for handle in self._timers.values():
+            handle.cancel()
+        self._timers.clear()
+        for task in self._tasks:
+            task.cancel()
+        if self.relay is not None:
+            self.handle(ClientGone())
+        upstream, self.upstream = self.upstream, None  # one still opening, say
+        if upstream is not None and upstream.transport is not None:
+            upstream.transport.close()
+
+    def pause_writing(self) -> None:
+        if self.relay is not None:
+            self.handle(ClientBackpressure((True,)))
+
+    def resume_writing(self) -> None:
+        if self.relay is not None:
+            self.handle(ClientBackpressure((False,)))
+
+    # ---------------------------------------------------------------------- the relay
+
+    def handle(self, event: Event) -> None:
+        """Feed ``event`` to the relay and carry out what it asks for."""
+        for command in self._relay_handle(event):
+            kind = type(command)
+            # the commands of every request first, without a call each
+            if kind is SendClient:
+                transport = self.transport
+                if transport is None or transport.is_closing():
+                    continue
+                tls = self.tls
+                if tls is None:
+                    transport.write(command[0])
+                elif not tls.sent_close:
+                    out = tls.encrypt(command[0])
+                    if out:
+                        transport.write(out)
+            elif kind is SendUpstream:
+                upstream = self.upstream
+                if upstream is not None and upstream.transport is not None:
+                    data = command[0]
+                    if type(data) is list:
+                        upstream.transport.writelines(data)
+                    else:
+                        upstream.transport.write(data)
+            elif kind is Emit:
+                self.gateway.emit(command[0])
+            else:
+                _PERFORM[kind](self, command)
+
+    def _flush_tls(self) -> None:
+        assert self.tls is not None and self.transport is not None
+        out = self.tls.data_to_send()
+        if out:
+            self.transport.write(out)
+
+    def _close_notify(self) -> None:
+        tls = self.tls
+        if tls is not None and tls.established:
+            tls.close_notify()
+            self._flush_tls()
+
+    def _open_client(self) -> asyncio.Transport | None:
+        """The client transport, unless it is gone or closing."""
+        transport = self.transport
+        return None if transport is None or transport.is_closing() else transport
+
+    def _half_close_client(self, command: Command) -> None:
+        transport = self._open_client()
+        if transport is None:
+            return
+        if self.tls is not None:
+            self._close_notify()
+        elif transport.can_write_eof():
+            transport.write_eof()
+
+    def _shutdown_client(self, command: Command) -> None:
+        transport = self._open_client()
+        if transport is None:
+            return
+        self._close_notify()
+        if transport.can_write_eof():
+            transport.write_eof()
+        else:
+            transport.close()
+
+    def _close_client(self, command: Command) -> None:
+        transport = self._open_client()
+        if transport is not None:
+            self._close_notify()
+            transport.close()
+
+    def _abort_client(self, command: Command) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+    def _pause(self, command: Command) -> None:
+        transport = self._reader(command[0])
+        if transport is not None and not transport.is_closing():
+            transport.pause_reading()
+
+    def _resume(self, command: Command) -> None:
+        transport = self._reader(command[0])
+        if transport is not None and not transport.is_closing():
+            transport.resume_reading()
+
+    def _reader(self, side: Side) -> asyncio.Transport | None:
+        if side is Side.CLIENT:
+            return self.transport
+        return self.upstream.transport if self.upstream is not None else None
+
+    def _open_upstream(self, command: Command) -> None:
+        self._spawn(self._connect())
+
+    async def _connect(self) -> None:
+        path = self.gateway.upstream_path
+        protocol = UpstreamProtocol(self)
+        try:
+            await asyncio.get_running_loop().create_unix_connection(lambda: protocol, path)
+        except OSError as err:
+            self.handle(UpstreamConnectFailed((err.strerror or str(err),)))
+            return
+        self.handle(UpstreamConnected())
+
+    def _half_close_upstream(self, command: Command) -> None:
+        transport = self.upstream.transport if self.upstream is not None else None
+        if transport is not None and not transport.is_closing():
+            transport.write_eof()
+
+    def _close_upstream(self, command: Command) -> None:
+        upstream, self.upstream = self.upstream, None
+        if upstream is not None and upstream.transport is not None:
+            upstream.transport.close()
+
+    def _fetch_facts(self, command: Command) -> None:
+        self._spawn(self._facts(command[0]))
+
+    async def _facts(self, queries: tuple[FactQuery, ...]) -> None:
+        try:
+            facts = await fetch_facts(self.gateway.upstream_path, list(queries))
+        except (TimeoutError, OSError, ProtocolError, ValueError) as err:
+            reason = getattr(err, "strerror", None) or str(err) or type(err).__name__
+            self.handle(FactsFailed((reason,)))
+            return
+        self.handle(FactsReady((facts,)))
+
+    def _start_timer(self, command: Command) -> None:
+        timer, seconds = command
+        old = self._timers.pop(timer, None)
+        if old is not None:
+            old.cancel()
+        self._timers[timer] = asyncio.get_running_loop().call_later(
+            seconds, self._timer_fired, timer
+        )
+
+    def _timer_fired(self, timer: Timer) -> None:
+        self._timers.pop(timer, None)
+        self.handle(TimerFired((timer,)))
+
+    def _cancel_timer(self, command: Command) -> None:
+        handle = self._timers.pop(command[0], None)
+        if handle is not None:
+            handle.cancel()
+
+    def _spawn(self, coroutine: Coroutine[object, object, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+def _no_relay(event: Event) -> list[Command]:
+    raise AssertionError(f"{event!r} for a connection without a relay")
+
+
+# The other commands: rarer, one method each.
+_PERFORM: dict[type[Command], Callable[[ClientProtocol, Command], None]] = {
+    HalfCloseClient: ClientProtocol._half_close_client,
+    ShutdownClient: ClientProtocol._shutdown_client,
+    CloseClient: ClientProtocol._close_client,
+    AbortClient: ClientProtocol._abort_client,
+    PauseReading: ClientProtocol._pause,
+    ResumeReading: ClientProtocol._resume,
+    OpenUpstream: ClientProtocol._open_upstream,
+    HalfCloseUpstream: ClientProtocol._half_close_upstream,
+    CloseUpstream: ClientProtocol._close_upstream,
+    FetchFacts: ClientProtocol._fetch_facts,
+    StartTimer: ClientProtocol._start_timer,
+    CancelTimer: ClientProtocol._cancel_timer,
+}

@@ -1,0 +1,1509 @@
+"""The relay between one client and the Docker daemon, as a sans-IO state machine.
+
+``Relay.handle(event)`` takes one thing that happened (client bytes, client EOF, daemon bytes,
+facts, a timer, a revocation...) and returns the commands it calls for (send to either side,
+half-close, close, open the daemon connection, fetch facts, start or cancel a timer, emit an
+audit event). It never touches a socket, a timer or the TLS record layer: that is
+``gateway.protocol``'s job, and it must stay the only code that does. Every transition is in
+``TRANSITIONS``; an event the current phase does not list raises ``IllegalEvent``.
+
+The request side and the response side are separate, because dockerd answers while it still
+reads (full-duplex ``POST /build``) and may answer before the body ends:
+
+    phase:  HANDSHAKE -> HEAD -> BODY | COLLECT -> DECIDING -> SENT -> (exchange done) -> HEAD ...
+            -> TUNNEL after a 101, or after the raw-stream 200 that answers attach/exec start
+            -> CLOSED (closing: what the client still sends is dropped) -> GONE
+    answer: IDLE -> HEAD -> BODY -> DONE (-> IDLE), or TUNNEL
+
+Each side has ``CAN_READ``/``CAN_WRITE`` flags. Half-close in a tunnel: the client's close_notify
+or FIN becomes ``HalfCloseUpstream`` while output keeps flowing; the daemon's EOF becomes
+``HalfCloseClient``; a client that goes away closes the daemon connection fully (so dockerd
+sees EPOLLHUP and detaches).
+
+Each request is one ``Exchange`` (head, classification, decision, body reader, record),
+discarded when the exchange ends. Flow control: each side's reading is paused for named reasons
+and resumed when none is left; buffers the relay owns are bounded by ``BUFFER_LIMIT``.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+from dockward.errors import ProtocolError
+from dockward.gateway.analysis import analyse_head_cached, media_type
+from dockward.gateway.connection import _pin_target_container
+from dockward.gateway.events import (
+    ExchangeRecord,
+    HandshakeFailed,
+    Peer,
+    StreamCut,
+)
+from dockward.http1.body import (
+    LAST_CHUNK,
+    ChunkedReader,
+    LengthReader,
+    UntilCloseReader,
+    encode_chunk,
+)
+from dockward.http1.request import HTTP2_PREFACE, MAX_HEAD_BYTES, RequestHead, find_head_end
+from dockward.http1.response import (
+    Framing,
+    error_response,
+    parse_response_head_cached,
+    response_framing,
+    with_content_length,
+)
+from dockward.identity import PeerIdentity
+from dockward.policy.decision import Decision
+from dockward.policy.gojson import decode_body
+from dockward.policy.paths import parse_query
+from dockward.policy.profiles import MAX_FACT_ROUNDS, FactQuery, Facts
+from dockward.policy.redact import redact_json
+
+if TYPE_CHECKING:
+    from dockward.http1.body import BodyReader
+    from dockward.policy.engine import Policy
+    from dockward.policy.routes import Classification
+
+log = logging.getLogger("dockward.gateway")
+
+BUFFER_LIMIT = 512 * 1024
+MAX_RESPONSE_HEAD = 1 << 20
+HANDSHAKE_TIMEOUT = 15.0
+LINGER_SECONDS = 0.5  # how long a closing connection still reads (and drops) what the client sends
+MAX_REDACTED_RESPONSE = 16 * 1024 * 1024
+
+# A side's state: what may still happen on it (plain ints: tested on every request).
+CLOSED = 0
+CAN_READ = 1
+CAN_WRITE = 2
+OPEN = CAN_READ | CAN_WRITE
+
+
+class Phase(enum.Enum):
+    """Where the connection is, on the request side."""
+
+    __hash__ = object.__hash__  # Enum's own hashes the name in Python, on every event
+
+    HANDSHAKE = "TLS handshake"
+    HEAD = "reading a request head"
+    BODY = "forwarding a request body"
+    COLLECT = "reading a request body to inspect it"
+    DECIDING = "waiting for facts from the daemon before deciding"
+    SENT = "request sent, response pending"
+    TUNNEL = "tunnel"
+    CLOSED = "closing: client bytes are dropped"
+    GONE = "the client connection is gone"
+
+
+class Answer(enum.Enum):
+    """Where the response side is."""
+
+    IDLE = "no request outstanding"
+    HEAD = "awaiting a response head"
+    BODY = "forwarding a response body"
+    DONE = "response complete"
+    TUNNEL = "tunnel"
+
+
+class Side(enum.Enum):
+    __hash__ = object.__hash__
+    CLIENT = "client"
+    UPSTREAM = "upstream"
+
+
+class Timer(enum.Enum):
+    HANDSHAKE = "handshake"
+    HEAD = "request head"
+    LINGER = "linger"
+
+
+class IllegalEvent(Exception):
+    """An event the relay's current phase does not accept: a bug in whoever fed it."""
+
+    def __init__(self, event: Event, phase: Phase) -> None:
+        super().__init__(f"{type(event).__name__} is not accepted in phase {phase.name}")
+        self.event = event
+        self.phase = phase
+
+
+class RelayContext(Protocol):
+    """What the relay asks of the running gateway (read-only, no I/O)."""
+
+    @property
+    def policy(self) -> Policy: ...
+
+    @property
+    def upstream_path(self) -> str: ...
+
+    @property
+    def head_timeout(self) -> float: ...
+
+    def refusal(self, identity: PeerIdentity | None) -> str | None: ...
+
+
+# ---------------------------------------------------------------------- events, commands
+
+
+class Message(tuple[Any, ...]):
+    """An event or a command: a tuple of its fields, tagged by its class.
+
+    Several are made for every request, and a tuple subclass costs a third of an object with
+    ``__init__``, so they are built from a tuple: ``SendClient((data,))``, ``ClientEOF()``.
+    Two messages are equal when their classes and fields are.
+    """
+
+    __slots__ = ()
+    fields: ClassVar[tuple[str, ...]] = ()
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Message):
+            return NotImplemented
+        return type(self) is type(other) and tuple.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
+    __hash__ = tuple.__hash__
+
+    def __getattr__(self, name: str) -> Any:
+        """A field by name (``command.data``), for readers; the relay's hot paths index."""
+        try:
+            return self[type(self).fields.index(name)]
+        except ValueError:
+            raise AttributeError(name) from None
+
+    def __repr__(self) -> str:
+        shown = ", ".join(
+            f"{name}={value!r}" for name, value in zip(self.fields, self, strict=False)
+        )
+        return f"{type(self).__name__}({shown})"
+
+
+class Event(Message):
+    """Something that happened to the connection."""
+
+    __slots__ = ()
+
+
+class Command(Message):
+    """Something the adapter must do."""
+
+    __slots__ = ()
+
+
+Buffer = bytes | bytearray | memoryview
+
+
+class Start(Event):
+    """The client connection is open (first event)."""
+
+    __slots__ = ()
+
+
+class Established(Event):
+    """The TLS handshake completed: ``(identity,)``, the verified client certificate's."""
+
+    __slots__ = ()
+    fields = ("identity",)
+
+
+class HandshakeError(Event):
+    """The TLS handshake failed (its alert, or the 400 to a plain HTTP request, is sent):
+    ``(reason,)``."""
+
+    __slots__ = ()
+    fields = ("reason",)
+
+
+class ClientData(Event):
+    """``(data,)``: plaintext from the client."""
+
+    __slots__ = ()
+    fields = ("data",)
+
+
+class ClientEOF(Event):
+    """The client's FIN or TLS close_notify: it sends nothing more."""
+
+    __slots__ = ()
+
+
+class ClientGone(Event):
+    """The client connection is closed (last event)."""
+
+    __slots__ = ()
+
+
+class ClientBackpressure(Event):
+    """``(blocked,)``: the client's socket is over (True) or back under its high-water mark."""
+
+    __slots__ = ()
+    fields = ("blocked",)
+
+
+class UpstreamConnected(Event):
+    __slots__ = ()
+
+
+class UpstreamConnectFailed(Event):
+    """``(reason,)``"""
+
+    __slots__ = ()
+    fields = ("reason",)
+
+
+class UpstreamData(Event):
+    """``(data,)``: bytes from the daemon."""
+
+    __slots__ = ()
+    fields = ("data",)
+
+
+class UpstreamEOF(Event):
+    """The daemon closed its write side."""
+
+    __slots__ = ()
+
+
+class UpstreamGone(Event):
+    """The daemon connection is closed without the relay asking for it."""
+
+    __slots__ = ()
+
+
+class UpstreamBackpressure(Event):
+    """``(blocked,)``: the daemon's socket is over (True) or back under its high-water mark."""
+
+    __slots__ = ()
+    fields = ("blocked",)
+
+
+class FactsReady(Event):
+    """``(facts,)``: the answers to the last ``FetchFacts``."""
+
+    __slots__ = ()
+    fields = ("facts",)
+
+
+class FactsFailed(Event):
+    """``(reason,)``"""
+
+    __slots__ = ()
+    fields = ("reason",)
+
+
+class TimerFired(Event):
+    """``(timer,)``"""
+
+    __slots__ = ()
+    fields = ("timer",)
+
+
+class Revoked(Event):
+    """``(reason,)``: the connection's identity is now refused (a revoked certificate)."""
+
+    __slots__ = ()
+    fields = ("reason",)
+
+
+class Abort(Event):
+    """Drop the connection at once (gateway stop, TLS error)."""
+
+    __slots__ = ()
+
+
+class SendClient(Command):
+    """``(data,)``: plaintext for the client (the adapter encrypts it: one call, one record)."""
+
+    __slots__ = ()
+    fields = ("data",)
+
+
+class SendUpstream(Command):
+    """``(data,)``: bytes for the daemon; a list is written as it is (``writelines``)."""
+
+    __slots__ = ()
+    fields = ("data",)
+
+
+class HalfCloseClient(Command):
+    """End our direction only: TLS close_notify (the TCP connection stays), or FIN on unix."""
+
+    __slots__ = ()
+
+
+class ShutdownClient(Command):
+    """Our close_notify, then FIN; reading goes on (the linger)."""
+
+    __slots__ = ()
+
+
+class CloseClient(Command):
+    """Our close_notify if not sent yet, then close once the buffers drain."""
+
+    __slots__ = ()
+
+
+class AbortClient(Command):
+    __slots__ = ()
+
+
+class OpenUpstream(Command):
+    __slots__ = ()
+
+
+class HalfCloseUpstream(Command):
+    """``write_eof()`` on the daemon socket."""
+
+    __slots__ = ()
+
+
+class CloseUpstream(Command):
+    __slots__ = ()
+
+
+class PauseReading(Command):
+    """``(side,)``"""
+
+    __slots__ = ()
+    fields = ("side",)
+
+
+class ResumeReading(Command):
+    """``(side,)``"""
+
+    __slots__ = ()
+    fields = ("side",)
+
+
+class FetchFacts(Command):
+    """``(queries,)``: a tuple of ``FactQuery``; the answer comes as ``FactsReady``."""
+
+    __slots__ = ()
+    fields = ("queries",)
+
+
+class StartTimer(Command):
+    """``(timer, seconds)``: ``TimerFired((timer,))`` then, unless cancelled (or restarted)."""
+
+    __slots__ = ()
+    fields = ("timer", "seconds")
+
+
+class CancelTimer(Command):
+    """``(timer,)``"""
+
+    __slots__ = ()
+    fields = ("timer",)
+
+
+class Emit(Command):
+    """``(event,)``: an audit event for the gateway's ``emit()``."""
+
+    __slots__ = ()
+    fields = ("event",)
+
+
+# singletons of the commands without fields
+_HALF_CLOSE_CLIENT = HalfCloseClient()
+_SHUTDOWN_CLIENT = ShutdownClient()
+_CLOSE_CLIENT = CloseClient()
+_ABORT_CLIENT = AbortClient()
+_OPEN_UPSTREAM = OpenUpstream()
+_HALF_CLOSE_UPSTREAM = HalfCloseUpstream()
+_CLOSE_UPSTREAM = CloseUpstream()
+
+
+# ------------------------------------------------------------------------------- exchange
+
+
+_NO_QUERY: dict[str, list[str]] = {}  # shared, never written: an exchange assigns its own
+
+
+class Exchange:
+    """One request, from its head to the end of its answer; then discarded.
+
+    Made for every request, so only ``record`` and ``t0`` are set at first; the rest read as
+    the class-level defaults below until the exchange assigns its own (never in place: those
+    defaults are shared, so the mutable ones are assigned a fresh object before any change).
+    """
+
+    head: RequestHead | None = None
+    request: Classification | None = None
+    decision: Decision | None = None
+    policy: Policy | None = None
+    target_query: str = ""
+    query: dict[str, list[str]] = _NO_QUERY
+    body: BodyReader | None = None  # the request body being read
+    collected: bytearray | None = None  # an inspected request body, as it arrives
+    collected_body: bytes | None = None
+    pending_head: bytes | None = None  # the head to forward once decided
+    fact_body: object = None  # the decoded body the fact rounds judge
+    facts: dict[FactQuery, Mapping[str, object] | None] | None = None
+    fact_rounds: int = 0
+    resp_buf: bytearray | None = None  # a response head in pieces
+    resp_body: BodyReader | None = None
+    resp_collect: bytearray | None = None  # a response to redact, as it arrives
+    resp_head_raw: bytes = b""
+    held_head: bytes | None = None  # a response head sent with the first body bytes
+    close_after: bool = False
+    response_started: bool = False
+
+    # set at once by the relay (no __init__: one call less per request)
+    record: ExchangeRecord | None
+    t0: float
+
+
+# ---------------------------------------------------------------------------------- relay
+
+
+class Relay:
+    """One client connection's relay; feed it events, carry out the commands it returns."""
+
+    def __init__(
+        self, context: RelayContext, peer: Peer, address: str | None, *, tls: bool
+    ) -> None:
+        self.context = context
+        self.peer = peer
+        self.address = address  # the client's IP address, for source-network rules
+        self.phase = Phase.HANDSHAKE if tls else Phase.HEAD
+        self.answer = Answer.IDLE
+        self.client = OPEN
+        self.upstream = CLOSED
+        self.upstream_linked = False  # a daemon connection is open (whatever its flags)
+        self.exchange: Exchange | None = None
+        self.inbuf = bytearray()
+        self._scan_from = 0
+        self._out: list[Command] = []
+        self._client_pauses: set[str] = set()  # why the client is not read now
+        self._upstream_pauses: set[str] = set()
+        self._client_blocked = False  # the client socket is over its high-water mark
+        self._connecting = False
+        self._pending: list[Buffer] = []  # for the daemon, while its connection opens
+        self._pending_bytes = 0
+        self._pending_eof = False
+        self._head_timer = False
+        self._lingering = False
+        self._client_closed = False  # CloseClient or AbortClient was sent
+
+    @property
+    def identity(self) -> PeerIdentity | None:
+        return self.peer.identity
+
+    def handle(self, event: Event) -> list[Command]:
+        """Apply ``event``; return the commands to carry out, in order."""
+        out = self._out = []
+        try:
+            handler = TRANSITIONS[type(event)][self.phase]
+        except KeyError:
+            raise IllegalEvent(event, self.phase) from None
+        handler(self, event)
+        return out
+
+    # ------------------------------------------------------------- connection lifecycle
+
+    def _on_start(self, event: Start) -> None:
+        if self.phase is Phase.HANDSHAKE:
+            self._out.append(StartTimer((Timer.HANDSHAKE, HANDSHAKE_TIMEOUT)))
+
+    def _on_established(self, event: Established) -> None:
+        self._out.append(CancelTimer((Timer.HANDSHAKE,)))
+        if event[0] is None:  # cannot happen with CERT_REQUIRED; fail closed anyway
+            self._close_client()
+            return
+        self.peer.identity = event[0]
+        self.phase = Phase.HEAD
+
+    def _on_handshake_error(self, event: HandshakeError) -> None:
+        log.warning("TLS handshake with %s failed: %s", self.peer.source, event[0])
+        self._out.append(CancelTimer((Timer.HANDSHAKE,)))
+        self._out.append(Emit((HandshakeFailed(time.time(), self.peer, event[0]),)))
+        self._close_client()
+
+    def _on_handshake_timeout(self) -> None:
+        log.warning("TLS handshake with %s timed out", self.peer.source)
+        self._out.append(Emit((HandshakeFailed(time.time(), self.peer, "timed out"),)))
+        self._abort_all()
+
+    def _on_timer(self, event: TimerFired) -> None:
+        timer = event[0]
+        if timer is Timer.HEAD:
+            self._head_timer = False
+            if self.phase is Phase.HEAD and self.inbuf:
+                log.warning("request head from %s not complete in time; closing", self.peer.source)
+                self._begin_exchange()
+                self._refuse(408, "request head not received in time", close=True)
+        elif timer is Timer.LINGER:
+            if self._lingering and not self._client_closed:
+                self._client_closed = True
+                self.client = CLOSED
+                self._out.append(_CLOSE_CLIENT)
+        elif self.phase is Phase.HANDSHAKE:
+            self._on_handshake_timeout()
+
+    def _on_client_gone(self, event: ClientGone) -> None:
+        ex = self.exchange
+        if ex is not None and ex.record is not None:
+            self._finish_record(ex.record.status or 499)
+        self.phase = Phase.GONE
+        self.client = CLOSED
+        self._client_closed = True
+        self._close_upstream()
+
+    def _on_revoked(self, event: Revoked) -> None:
+        ex = self.exchange
+        record = ex.record if ex is not None else None
+        cut = StreamCut(
+            time.time(),
+            self.peer,
+            event[0],
+            record.method if record else "",
+            record.path if record else "",
+            record.operation if record else "",
+        )
+        self._out.append(Emit((cut,)))
+        self._abort_all()
+
+    def _on_abort(self, event: Abort) -> None:
+        self._abort_all()
+
+    def _on_client_backpressure(self, event: ClientBackpressure) -> None:
+        self._client_blocked = blocked = event[0]
+        if blocked:
+            self._pause(Side.UPSTREAM, "client-slow")
+        else:
+            self._resume(Side.UPSTREAM, "client-slow")
+
+    def _on_upstream_backpressure(self, event: UpstreamBackpressure) -> None:
+        if event[0]:
+            self._pause(Side.CLIENT, "upstream-slow")
+        else:
+            self._resume(Side.CLIENT, "upstream-slow")
+
+    def _drop(self, event: Event) -> None:
+        """Accepted and ignored: the connection is closing (a linger, a late answer)."""
+
+    def _close_client(self) -> None:
+        """Graceful close: our close_notify, then FIN once buffers drain.
+
+        A client that has not finished sending (a refused upload, say) may still be writing:
+        closing with its bytes unread would make the kernel reset the connection, and the
+        client could lose our answer with it ("broken pipe" instead of the refusal). So, as
+        Go's server does, the socket closes only once the client has closed its side, or
+        ``LINGER_SECONDS`` later; meanwhile what it sends is read and dropped.
+        """
+        if self._client_closed:
+            return
+        out = self._out
+        if not self.client & CAN_READ:
+            self._client_closed = True
+            self.client = CLOSED
+            if self._lingering:
+                out.append(CancelTimer((Timer.LINGER,)))
+            out.append(_CLOSE_CLIENT)
+            return
+        if self._lingering:
+            return
+        self._lingering = True
+        self.phase = Phase.CLOSED  # from here on, client bytes are dropped
+        self.client &= ~CAN_WRITE
+        out.append(_SHUTDOWN_CLIENT)
+        if self._client_pauses:
+            self._client_pauses.clear()
+            out.append(ResumeReading((Side.CLIENT,)))
+        out.append(StartTimer((Timer.LINGER, LINGER_SECONDS)))
+
+    def _abort_all(self) -> None:
+        self.phase = Phase.CLOSED
+        if not self._client_closed:
+            self._client_closed = True
+            self.client = CLOSED
+            self._out.append(_ABORT_CLIENT)
+        self._close_upstream()
+
+    def _send_client(self, data: Buffer) -> None:
+        if not self.client & CAN_WRITE:
+            return
+        ex = self.exchange
+        if ex is not None and ex.record is not None:
+            ex.record.bytes_out += len(data)
+        self._out.append(SendClient((data,)))
+
+    def _pause(self, side: Side, reason: str) -> None:
+        reasons = self._client_pauses if side is Side.CLIENT else self._upstream_pauses
+        if not reasons:
+            self._out.append(PauseReading((side,)))
+        reasons.add(reason)
+
+    def _resume(self, side: Side, reason: str) -> None:
+        reasons = self._client_pauses if side is Side.CLIENT else self._upstream_pauses
+        if reason in reasons:
+            reasons.discard(reason)
+            if not reasons:
+                self._out.append(ResumeReading((side,)))
+
+    # ------------------------------------------------------------------- request side
+
+    def _on_client_data(self, event: ClientData) -> None:
+        data = event[0]
+        phase = self.phase
+        if phase is Phase.HEAD and not self.inbuf and _one_whole_head(data):
+            self._start_request(data)  # the common case: nothing buffered, nothing to scan
+            return
+        if phase is Phase.TUNNEL:
+            self._to_upstream(data)
+            return
+        if phase is Phase.BODY and not self.inbuf:
+            used = self._request_body(data)
+            if used < len(data) and self.phase is not Phase.CLOSED:
+                self.inbuf += data[used:]  # the next request, pipelined behind the body
+            if self.phase is not Phase.BODY:
+                self._process()
+            return
+        self.inbuf += data
+        self._process()
+
+    def _process(self) -> None:
+        """Consume buffered client bytes as far as the current phases allow."""
+        inbuf = self.inbuf
+        while inbuf:
+            phase = self.phase
+            if phase is Phase.HEAD:
+                try:
+                    end = find_head_end(inbuf, self._scan_from)
+                except ProtocolError as err:
+                    self._begin_exchange()
+                    self._refuse(err.status, str(err), close=True)
+                    return
+                if end < 0:
+                    self._scan_from = len(inbuf)
+                    if not self._head_timer:  # a slow head may not hold the connection
+                        self._head_timer = True
+                        self._out.append(StartTimer((Timer.HEAD, self.context.head_timeout)))
+                    return
+                if self._head_timer:
+                    self._head_timer = False
+                    self._out.append(CancelTimer((Timer.HEAD,)))
+                raw = bytes(inbuf[:end])
+                del inbuf[:end]
+                self._scan_from = 0
+                self._start_request(raw)
+            elif phase is Phase.BODY:
+                data = bytes(inbuf)
+                inbuf.clear()
+                used = self._request_body(data)
+                if used < len(data):
+                    inbuf[:0] = data[used:]
+            elif phase is Phase.COLLECT:
+                data = bytes(inbuf)
+                inbuf.clear()
+                used = self._collect_body(data)
+                if used < len(data) and self.phase is not Phase.CLOSED:
+                    inbuf[:0] = data[used:]
+                if self.phase is Phase.DECIDING:
+                    return
+            elif phase is Phase.TUNNEL:
+                data = bytes(inbuf)
+                inbuf.clear()
+                self._to_upstream(data)
+            else:
+                # SENT or DECIDING: a pipelined next request waits; bound the wait.
+                if len(inbuf) > BUFFER_LIMIT:
+                    self._pause(Side.CLIENT, "pipelined")
+                return
+
+    def _begin_exchange(self) -> Exchange:
+        """Start the exchange (and its record) of a new request."""
+        ex = self.exchange = Exchange()
+        ex.record = ExchangeRecord(time.time(), self.peer)
+        ex.t0 = time.perf_counter()
+        return ex
+
+    def _start_request(self, raw: bytes) -> None:
+        ex = self.exchange = Exchange()  # _begin_exchange, without a call on every request
+        record = ex.record = ExchangeRecord(time.time(), self.peer)
+        ex.t0 = time.perf_counter()
+        try:
+            seen = analyse_head_cached(raw)
+        except ProtocolError as err:
+            self._refuse(err.status, str(err), close=True)
+            return
+        head = ex.head = seen.head
+        record.method = head.method
+        record.path = seen.log_path
+        target, request = seen.target, seen.request
+        if target is None or request is None:
+            assert seen.target_error is not None
+            status, message = seen.target_error
+            self._refuse(status, message, close=True)
+            return
+        ex.target_query = target.query
+        ex.request = request
+        context = self.context
+        identity = self.peer.identity
+        assert identity is not None
+        refusal = context.refusal(identity)
+        if refusal is not None:
+            record.decision = "deny"
+            self._refuse(403, refusal, close=True)
+            return
+        policy = ex.policy = context.policy
+        decision = policy.authorize(identity, self.address, request)
+        if not self._apply_decision(ex, decision, body_consumed=False):
+            return
+        if seen.head_refusal is not None:
+            status, message = seen.head_refusal
+            self._refuse(status, message, close=True)
+            return
+        if not decision.inspect_request:
+            self._forward_request(ex, raw)
+            return
+        try:
+            ex.query = parse_query(target.query)
+        except ProtocolError as err:
+            self._refuse(err.status, str(err), close=True)
+            return
+        if decision.inspect_body and head.has_body:
+            content_type = head.header(b"content-type")
+            if not _is_json(content_type):
+                shown = content_type.decode("latin-1") if content_type else "none"
+                self._refuse(400, f"Content-Type {shown!r} is not application/json", close=True)
+                return
+            limit = policy.body_limit
+            if head.content_length is not None and head.content_length > limit:
+                self._refuse(413, f"request body larger than {limit} bytes", close=True)
+                return
+            ex.collected = bytearray()
+            ex.body = ChunkedReader() if head.chunked else LengthReader(head.content_length or 0)
+            self.phase = Phase.COLLECT
+            ex.pending_head = raw
+            return
+        ex.pending_head = raw
+        self._inspect(ex, None)
+
+    def _apply_decision(self, ex: Exchange, decision: Decision, *, body_consumed: bool) -> bool:
+        """Record ``decision``; refuse the request if it denies. True when it may go on."""
+        record = ex.record
+        assert record is not None and ex.head is not None
+        ex.decision = decision
+        record.operation = decision.operation
+        record.rule = decision.rule
+        record.role = decision.role
+        record.decision = decision.verdict
+        if decision.audit_only:
+            record.reason = decision.reason
+            log.warning("audit mode, would deny: %s (%s)", decision.reason, self.peer.source)
+        if decision.allowed:
+            return True
+        unread_body = ex.head.has_body and not body_consumed
+        self._refuse(decision.status, decision.reason, close=unread_body or not ex.head.keep_alive)
+        return False
+
+    def _collect_body(self, data: bytes) -> int:
+        """Read an inspected body completely before deciding; return the bytes it used."""
+        ex = self.exchange
+        assert ex is not None
+        reader, collected, record, policy = ex.body, ex.collected, ex.record, ex.policy
+        assert reader is not None and collected is not None and record is not None
+        assert policy is not None
+        payload: list[memoryview] = []
+        try:
+            used = reader.feed(data, payload)
+        except ProtocolError as err:
+            self._refuse(err.status, str(err), close=True)
+            return len(data)
+        for piece in payload:
+            collected += piece
+        record.bytes_in += used
+        limit = policy.body_limit
+        if len(collected) > limit:
+            self._refuse(413, f"request body larger than {limit} bytes", close=True)
+            return len(data)
+        if reader.done:
+            ex.body = None
+            self._inspect(ex, bytes(collected))
+        return used
+
+    def _inspect(self, ex: Exchange, body_bytes: bytes | None) -> None:
+        """Run the profile checks, asking the daemon for facts first when they need some."""
+        assert ex.request is not None and ex.decision is not None and ex.policy is not None
+        ex.collected_body = body_bytes
+        try:
+            body = decode_body(body_bytes) if body_bytes else None
+            queries = ex.policy.facts_needed(ex.decision, ex.request, ex.query, body)
+        except ProtocolError as err:
+            self._refuse(err.status, str(err), close=True)
+            return
+        if not queries:
+            self._decide(ex, body, {})
+            return
+        self.phase = Phase.DECIDING
+        ex.fact_body = body
+        ex.facts = {}
+        self._pause(Side.CLIENT, "deciding")
+        self._out.append(FetchFacts((tuple(queries),)))
+
+    def _on_facts(self, event: FactsReady) -> None:
+        ex = self.exchange
+        assert ex is not None and ex.request is not None and ex.decision is not None
+        assert ex.policy is not None and ex.facts is not None
+        ex.facts.update(event[0])
+        ex.fact_rounds += 1
+        try:
+            queries = ex.policy.facts_needed(
+                ex.decision, ex.request, ex.query, ex.fact_body, ex.facts
+            )
+        except (ProtocolError, ValueError) as err:
+            self._facts_failed(str(err) or type(err).__name__)
+            return
+        if queries and ex.fact_rounds < MAX_FACT_ROUNDS:
+            self._out.append(FetchFacts((tuple(queries),)))
+            return
+        self._resume(Side.CLIENT, "deciding")
+        self._decide(ex, ex.fact_body, ex.facts)
+        if self.inbuf:
+            self._process()
+
+    def _on_facts_failed(self, event: FactsFailed) -> None:
+        self._facts_failed(event[0])
+
+    def _facts_failed(self, reason: str) -> None:
+        self._resume(Side.CLIENT, "deciding")
+        self._refuse(502, f"cannot check the request with the Docker daemon: {reason}", close=True)
+
+    def _decide(self, ex: Exchange, body: object, facts: Facts) -> None:
+        assert ex.request is not None and ex.decision is not None and ex.policy is not None
+        try:
+            decision = ex.policy.check_body(ex.decision, ex.request, ex.query, body, facts)
+        except ProtocolError as err:
+            self._refuse(err.status, str(err), close=True)
+            return
+        if not self._apply_decision(ex, decision, body_consumed=ex.collected_body is not None):
+            return
+        raw = ex.pending_head
+        assert raw is not None
+        self._forward_request(
+            ex, _pin_target_container(raw, ex.request, ex.target_query, facts), ex.collected_body
+        )
+
+    def _forward_request(self, ex: Exchange, raw: bytes, collected: bytes | None = None) -> None:
+        """Send the head (and a body read for inspection) to the daemon, then stream the rest."""
+        head = ex.head
+        assert head is not None
+        ex.pending_head = None
+        ex.collected = None
+        ex.collected_body = None
+        ex.close_after = not head.keep_alive
+        self.answer = Answer.HEAD
+        if self.upstream_linked:
+            self._out.append(SendUpstream((raw,)))  # keep-alive: the daemon connection is there
+        else:
+            self._open_upstream()
+            self._to_upstream(raw)
+        if collected is not None:
+            if head.chunked:
+                self._to_upstream_many([*encode_chunk(collected), LAST_CHUNK])
+            else:
+                self._to_upstream(collected)
+            self._request_sent()
+        elif head.chunked:
+            ex.body = ChunkedReader()
+            self.phase = Phase.BODY
+        elif head.content_length:
+            ex.body = LengthReader(head.content_length)
+            self.phase = Phase.BODY
+        else:  # _request_sent, inline: most requests have no body (and no answer yet)
+            self.phase = Phase.SENT
+
+    def _request_body(self, data: bytes) -> int:
+        """Forward the part of ``data`` that belongs to the current body; return its size."""
+        ex = self.exchange
+        assert ex is not None
+        body, record = ex.body, ex.record
+        assert body is not None and record is not None
+        if isinstance(body, LengthReader):
+            used = body.feed(data)
+            self._to_upstream(data if used == len(data) else memoryview(data)[:used])
+        else:
+            payload: list[memoryview] = []
+            try:
+                used = body.feed(data, payload)
+            except ProtocolError as err:
+                # Part of the body already reached the daemon: break its request off.
+                self._close_upstream()
+                self._refuse(err.status, str(err), close=True)
+                return len(data)
+            pieces: list[Buffer] = []
+            for piece in payload:
+                pieces += encode_chunk(piece)
+            if body.done:
+                pieces.append(LAST_CHUNK)
+            if pieces:
+                self._to_upstream_many(pieces)
+        record.bytes_in += used
+        if body.done:
+            self._request_sent()
+        return used
+
+    def _request_sent(self) -> None:
+        ex = self.exchange
+        assert ex is not None
+        ex.body = None
+        self.phase = Phase.SENT
+        if self.answer is Answer.DONE:
+            self._exchange_done()
+
+    def _refuse(self, status: int, message: str, *, close: bool) -> None:
+        """Answer the client ourselves; the daemon never sees this request."""
+        ex = self.exchange
+        assert ex is not None
+        record = ex.record
+        if record is not None:
+            if record.decision not in ("deny", "audit-deny"):
+                record.decision = "refuse"  # also after an allow: the daemon never saw it
+            record.reason = message
+        if ex.response_started:  # too late for a reply: cut the connection
+            self._abort_all()
+            return
+        ex.response_started = True
+        head_only = ex.head is not None and ex.head.method == "HEAD"
+        self._send_client(error_response(status, message, close=close, head_only=head_only))
+        self._finish_record(status)
+        if close:
+            self.phase = Phase.CLOSED
+            self.inbuf.clear()
+            self._close_client()
+        else:
+            self.exchange = None
+            self.phase = Phase.HEAD
+            self.answer = Answer.IDLE
+
+    def _on_client_eof(self, event: ClientEOF) -> None:
+        """The client sent close_notify or FIN.
+
+        In a tunnel that is stdin EOF: pass it on and keep relaying output. Anywhere else it
+        ends the exchange, as it does in Go's server (which cancels the request on client EOF),
+        so a killed ``docker events`` or ``logs -f`` frees its daemon connection at once.
+        """
+        if not self.client & CAN_READ:
+            return
+        self.client &= ~CAN_READ
+        phase = self.phase
+        if phase is Phase.HANDSHAKE:
+            self._client_closed = True
+            self.client = CLOSED
+            self.phase = Phase.CLOSED
+            self._out.append(_CLOSE_CLIENT)
+            return
+        if phase is Phase.TUNNEL:
+            self._upstream_write_eof()
+            if not self.upstream & CAN_READ:
+                self._close_client()
+                self._close_upstream()
+            return
+        if phase is Phase.SENT and self._awaiting_hijack():
+            return  # stdin EOF before the 101: passed on when the tunnel opens (_open_tunnel)
+        if phase is Phase.BODY:
+            log.info("client %s closed in the middle of a request body", self.peer.source)
+        self.phase = Phase.CLOSED
+        self._close_client()
+        self._close_upstream()
+
+    def _awaiting_hijack(self) -> bool:
+        ex = self.exchange
+        request = ex.request if ex is not None else None
+        return (
+            request is not None
+            and request.route is not None
+            and request.route.hijack
+            and self.answer is Answer.HEAD
+        )
+
+    # ------------------------------------------------------------------ upstream side
+
+    def _to_upstream(self, data: Buffer) -> None:
+        if self.upstream_linked:
+            self._out.append(SendUpstream((data,)))
+            return
+        if not self._connecting:
+            # The daemon connection went away in the middle of an exchange. Never open a new
+            # one here: the rest of a body would reach dockerd as requests nobody checked.
+            log.warning(
+                "the Docker daemon closed the connection of %s mid-request", self.peer.source
+            )
+            self._abort_all()
+            return
+        self._pending.append(bytes(data))
+        self._pending_bytes += len(data)
+        if self._pending_bytes > BUFFER_LIMIT:
+            self._pause(Side.CLIENT, "connecting")
+
+    def _to_upstream_many(self, pieces: list[Buffer]) -> None:
+        if self.upstream_linked:
+            self._out.append(SendUpstream((pieces,)))
+        else:
+            self._to_upstream(b"".join(pieces))
+
+    def _open_upstream(self) -> None:
+        """Open the daemon connection if there is none: only ever at the start of an exchange."""
+        if not self.upstream_linked and not self._connecting:
+            self._connecting = True
+            self._out.append(_OPEN_UPSTREAM)
+
+    def _upstream_write_eof(self) -> None:
+        if not self.upstream_linked:
+            self._pending_eof = True
+        elif self.upstream & CAN_WRITE:
+            self.upstream &= ~CAN_WRITE
+            self._out.append(_HALF_CLOSE_UPSTREAM)
+
+    def _on_upstream_connected(self, event: UpstreamConnected) -> None:
+        if not self._connecting:
+            raise IllegalEvent(event, self.phase)
+        self._connecting = False
+        if self.phase is Phase.CLOSED or self.phase is Phase.GONE:
+            self._out.append(_CLOSE_UPSTREAM)
+            return
+        self.upstream = OPEN
+        self.upstream_linked = True
+        self._upstream_pauses.clear()
+        if self._client_blocked:
+            self._pause(Side.UPSTREAM, "client-slow")
+        pending, self._pending = self._pending, []
+        self._pending_bytes = 0
+        if pending:
+            self._out.append(SendUpstream((pending,)))
+        self._resume(Side.CLIENT, "connecting")
+        if self._pending_eof:
+            self._pending_eof = False
+            self._upstream_write_eof()
+
+    def _on_upstream_connect_failed(self, event: UpstreamConnectFailed) -> None:
+        if not self._connecting:
+            raise IllegalEvent(event, self.phase)
+        self._connecting = False
+        self._pending.clear()
+        self._pending_bytes = 0
+        self._resume(Side.CLIENT, "connecting")
+        path = self.context.upstream_path
+        log.error("cannot reach the Docker daemon at %s: %s", path, event[0])
+        if self.phase is Phase.GONE:
+            return
+        self.answer = Answer.IDLE
+        self._refuse(502, f"cannot reach the Docker daemon at {path}: {event[0]}", close=True)
+
+    def _close_upstream(self) -> None:
+        had = self.upstream_linked
+        self.upstream = CLOSED
+        self.upstream_linked = False
+        self._resume(Side.CLIENT, "upstream-slow")
+        if had:
+            self._out.append(_CLOSE_UPSTREAM)
+
+    def _on_upstream_data(self, event: UpstreamData) -> None:
+        data = event[0]
+        if self.answer is Answer.HEAD and self._whole_response(data):
+            return  # the common case, checked here to save a call
+        self._upstream_data(data)
+
+    def _upstream_data(self, data: bytes) -> None:
+        answer = self.answer
+        if answer is Answer.HEAD and self._whole_response(data):
+            return
+        if answer is Answer.TUNNEL:
+            self._send_client(data)
+            return
+        if answer is Answer.BODY:
+            self._response_body(data)
+            return
+        if answer is not Answer.HEAD:
+            log.error("the Docker daemon sent %d unexpected bytes; closing", len(data))
+            self._abort_all()
+            return
+        ex = self.exchange
+        assert ex is not None
+        if ex.resp_buf is None:
+            ex.resp_buf = bytearray()
+        ex.resp_buf += data
+        self._response_head(ex)
+
+    def _whole_response(self, data: bytes) -> bool:
+        """Answer at once when ``data`` is one whole plain response: a head and exactly the body
+        its framing announces (most API answers). False leaves ``data`` to the general path."""
+        ex = self.exchange
+        if ex is None or ex.resp_buf:
+            return False
+        request, decision, head = ex.request, ex.decision, ex.head
+        if request is None or head is None or decision is None or decision.redact:
+            return False
+        end = data.find(b"\r\n\r\n") + 4
+        if end < 4:
+            return False
+        route = request.route
+        try:
+            plain = _plain_answer(
+                data if end == len(data) else data[:end],
+                head.method,
+                route is not None and route.hijack,
+            )
+        except ProtocolError:
+            return False  # the general path reports it
+        if plain is None or plain[2] != len(data) - end:
+            return False
+        record = ex.record
+        assert record is not None
+        record.status = plain[0]
+        ex.response_started = True
+        if plain[1]:
+            ex.close_after = True
+        self._send_client(data)
+        self._response_done()
+        return True
+
+    def _response_head(self, ex: Exchange) -> None:
+        resp_buf = ex.resp_buf
+        assert resp_buf is not None
+        while self.answer is Answer.HEAD:
+            end = resp_buf.find(b"\r\n\r\n")
+            if end < 0:
+                if len(resp_buf) > MAX_RESPONSE_HEAD:
+                    self._bad_gateway("response head larger than 1 MiB")
+                return
+            raw = bytes(resp_buf[: end + 4])
+            rest = bytes(resp_buf[end + 4 :])
+            resp_buf.clear()
+            try:
+                head = parse_response_head_cached(raw)
+            except ProtocolError as err:
+                self._bad_gateway(str(err))
+                return
+            assert ex.head is not None and ex.request is not None and ex.record is not None
+            route = ex.request.route
+            framing, reader = response_framing(
+                head, ex.head.method, route is not None and route.hijack
+            )
+            ex.response_started = True
+            ex.record.status = head.status
+            if framing is Framing.TUNNEL:
+                self._open_tunnel(ex, raw, rest)
+                return
+            decision = ex.decision
+            if (
+                decision is not None
+                and decision.redact
+                and framing is Framing.BODY
+                and head.status == 200
+                and reader is not None
+            ):
+                ex.resp_collect = bytearray()  # sent once redacted, with a new length
+                ex.resp_head_raw = raw
+            elif framing is Framing.BODY and rest:
+                ex.held_head = raw  # goes out with the first body bytes: one record, one write
+            else:
+                self._send_client(raw)
+            if framing is Framing.INFORMATIONAL:
+                resp_buf += rest
+                continue
+            if head.close:
+                ex.close_after = True
+            if framing is Framing.NONE:
+                self._response_done()
+                if rest:
+                    self._upstream_data(rest)
+                return
+            ex.resp_body = reader
+            self.answer = Answer.BODY
+            if rest:
+                self._response_body(rest)
+            return
+
+    def _response_body(self, data: bytes) -> None:
+        ex = self.exchange
+        assert ex is not None
+        reader = ex.resp_body
+        assert reader is not None
+        try:
+            if ex.resp_collect is not None:
+                used = self._collect_response(ex, reader, data)
+            else:
+                used = reader.feed(data)
+                chunk: Buffer = data if used == len(data) else data[:used]
+                held = ex.held_head
+                if held is not None:
+                    ex.held_head = None
+                    chunk = held + chunk
+                self._send_client(chunk)
+        except ProtocolError as err:  # the daemon is trusted, but never crash the loop
+            log.error("bad response body from the Docker daemon: %s", err)
+            self.answer = Answer.IDLE
+            self._abort_all()
+            return
+        if self.answer is not Answer.BODY:
+            return
+        if reader.done:
+            self._response_done()
+            if used < len(data):
+                self._upstream_data(data[used:])
+
+    def _collect_response(self, ex: Exchange, reader: BodyReader, data: bytes) -> int:
+        """Gather a response to redact; send it when complete."""
+        collected = ex.resp_collect
+        assert collected is not None
+        payload: list[memoryview] = []
+        used = reader.feed(data, payload)
+        for piece in payload:
+            collected += piece
+        if len(collected) > MAX_REDACTED_RESPONSE:
+            log.error("response to redact is larger than %d bytes; closing", MAX_REDACTED_RESPONSE)
+            self.answer = Answer.IDLE
+            self._abort_all()
+            return used
+        if reader.done:
+            self._send_redacted(ex)
+        return used
+
+    def _send_redacted(self, ex: Exchange) -> None:
+        """Send the gathered response, redacted, under its head with the new length."""
+        assert ex.resp_collect is not None
+        body = redact_json(bytes(ex.resp_collect))
+        ex.resp_collect = None
+        self._send_client(with_content_length(ex.resp_head_raw, len(body)))
+        self._send_client(body)
+
+    def _response_done(self) -> None:
+        ex = self.exchange
+        assert ex is not None
+        ex.resp_body = None
+        self.answer = Answer.DONE
+        if self.phase is Phase.SENT:
+            self._exchange_done()
+        elif ex.close_after and self.phase is Phase.BODY:
+            # dockerd answered before reading the whole body and will close: so do we
+            self._close_after_answer()
+
+    def _exchange_done(self) -> None:
+        ex = self.exchange
+        assert ex is not None
+        if ex.record is not None:
+            self._finish_record(ex.record.status)
+        self.exchange = None
+        self.answer = Answer.IDLE
+        if ex.close_after or not self.client & CAN_READ:
+            self.phase = Phase.CLOSED
+            self._close_client()
+            self._close_upstream()
+            return
+        self.phase = Phase.HEAD
+        if self._client_pauses:
+            self._resume(Side.CLIENT, "pipelined")
+        if self.inbuf:
+            self._process()
+
+    def _open_tunnel(self, ex: Exchange, head: bytes, rest: bytes) -> None:
+        """Hand the connection over to a byte pipe; the head goes in its own TLS record."""
+        assert ex.record is not None
+        ex.record.hijacked = True
+        self.phase = Phase.TUNNEL
+        self.answer = Answer.TUNNEL
+        ex.body = None
+        self._send_client(head)
+        if rest:
+            self._send_client(rest)
+        if self._client_pauses:
+            self._resume(Side.CLIENT, "pipelined")
+        if self.inbuf:
+            data = bytes(self.inbuf)
+            self.inbuf.clear()
+            self._to_upstream(data)
+        if not self.client & CAN_READ:
+            self._upstream_write_eof()
+
+    def _on_upstream_eof(self, event: UpstreamEOF) -> None:
+        """The daemon closed its write side."""
+        self.upstream &= ~CAN_READ
+        answer = self.answer
+        if answer is Answer.TUNNEL:
+            if self.client & CAN_WRITE:
+                self.client &= ~CAN_WRITE
+                self._out.append(_HALF_CLOSE_CLIENT)
+            if not self.client & CAN_READ:
+                self._close_client()
+                self._close_upstream()
+            return
+        ex = self.exchange
+        if answer is Answer.BODY and ex is not None and isinstance(ex.resp_body, UntilCloseReader):
+            ex.close_after = True
+            if ex.resp_collect is not None:  # a close-delimited answer to redact (HTTP/1.0)
+                self._send_redacted(ex)
+            self._response_done()
+            if self.phase is not Phase.CLOSED:
+                # the response is complete but the request body is not: nothing more can happen
+                self._close_after_answer()
+            self._close_upstream()
+            return
+        if answer is Answer.HEAD or answer is Answer.BODY:
+            assert ex is not None
+            if ex.response_started:
+                log.warning("the Docker daemon closed the connection in the middle of a response")
+                self._abort_all()
+            else:
+                self._bad_gateway("the Docker daemon closed the connection without answering")
+            return
+        self._upstream_gone()
+
+    def _upstream_gone(self) -> None:
+        """The daemon connection ended outside a response (its reader said nothing is pending).
+
+        Between exchanges that is a closed keep-alive connection: the next request opens a new
+        one. In the middle of one (a request body still streaming after the answer) the rest of
+        the body must not be sent anywhere: close the client as dockerd closed us.
+        """
+        self._close_upstream()
+        if self.phase is Phase.HEAD and self.answer is Answer.IDLE:
+            return
+        if self.phase is not Phase.CLOSED and self.phase is not Phase.TUNNEL:
+            self._close_after_answer()
+
+    def _close_after_answer(self) -> None:
+        """End an exchange whose answer was sent but whose request can go no further."""
+        self.phase = Phase.CLOSED
+        ex = self.exchange
+        if ex is not None and ex.record is not None:
+            self._finish_record(ex.record.status)
+        self._close_client()
+        self._close_upstream()
+
+    def _on_upstream_gone(self, event: UpstreamGone) -> None:
+        self.upstream = CLOSED
+        self.upstream_linked = False
+        self._resume(Side.CLIENT, "upstream-slow")
+        if self.phase is Phase.TUNNEL:
+            self._close_client()
+        elif (
+            self.answer is Answer.HEAD or self.answer is Answer.BODY
+        ) and self.phase is not Phase.CLOSED:
+            ex = self.exchange
+            assert ex is not None
+            if ex.response_started:
+                self._abort_all()
+            else:
+                self._bad_gateway("the Docker daemon closed the connection without answering")
+        else:
+            self._upstream_gone()
+
+    def _bad_gateway(self, reason: str) -> None:
+        log.error("bad response from the Docker daemon: %s", reason)
+        self._close_upstream()
+        self.answer = Answer.IDLE
+        self._refuse(502, reason, close=True)
+
+    # ------------------------------------------------------------------------ records
+
+    def _finish_record(self, status: int) -> None:
+        ex = self.exchange
+        record = ex.record if ex is not None else None
+        if ex is None or record is None:
+            return
+        ex.record = None
+        record.status = status
+        record.duration_ms = (time.perf_counter() - ex.t0) * 1000.0
+        if not record.decision:
+            record.decision = "allow"
+        self._out.append(Emit((record,)))
+
+
+# ----------------------------------------------------------------------- transition table
+
+Handler = Callable[[Relay, Event], None]
+_ALIVE = (Phase.HEAD, Phase.BODY, Phase.COLLECT, Phase.DECIDING, Phase.SENT, Phase.TUNNEL)
+_OPEN = (Phase.HANDSHAKE, *_ALIVE, Phase.CLOSED)  # every phase but GONE
+_RELAYING = (*_ALIVE, Phase.CLOSED)  # after the handshake, before the client is gone
+
+
+def _rows(
+    *rows: tuple[type[Event], tuple[Phase, ...], Callable[..., None]],
+) -> dict[type[Event], dict[Phase, Handler]]:
+    table: dict[type[Event], dict[Phase, Handler]] = {}
+    for event, phases, handler in rows:
+        for phase in phases:
+            table.setdefault(event, {})[phase] = handler
+    return table
+
+
+# Which event each phase accepts, and what it does there. Read a row as "EVENT in PHASES: HANDLER".
+TRANSITIONS: dict[type[Event], dict[Phase, Handler]] = _rows(
+    (Start, (Phase.HANDSHAKE, Phase.HEAD), Relay._on_start),
+    (Established, (Phase.HANDSHAKE,), Relay._on_established),
+    (HandshakeError, (Phase.HANDSHAKE,), Relay._on_handshake_error),
+    (ClientData, _ALIVE, Relay._on_client_data),
+    (ClientData, (Phase.CLOSED,), Relay._drop),  # the linger: read and dropped
+    (ClientEOF, _OPEN, Relay._on_client_eof),
+    (ClientGone, _OPEN, Relay._on_client_gone),
+    (ClientBackpressure, _OPEN, Relay._on_client_backpressure),
+    (UpstreamConnected, (*_RELAYING, Phase.GONE), Relay._on_upstream_connected),
+    (UpstreamConnectFailed, (*_RELAYING, Phase.GONE), Relay._on_upstream_connect_failed),
+    (UpstreamData, _RELAYING, Relay._on_upstream_data),
+    (UpstreamEOF, _RELAYING, Relay._on_upstream_eof),
+    (UpstreamGone, _RELAYING, Relay._on_upstream_gone),
+    (UpstreamBackpressure, _RELAYING, Relay._on_upstream_backpressure),
+    (FactsReady, (Phase.DECIDING,), Relay._on_facts),
+    (FactsReady, (Phase.CLOSED,), Relay._drop),  # the client went away meanwhile
+    (FactsFailed, (Phase.DECIDING,), Relay._on_facts_failed),
+    (FactsFailed, (Phase.CLOSED,), Relay._drop),
+    (TimerFired, _OPEN, Relay._on_timer),
+    (Revoked, _OPEN, Relay._on_revoked),
+    (Abort, _OPEN, Relay._on_abort),
+)
+
+
+# ------------------------------------------------------------------------------- helpers
+
+REMEMBERED_ANSWERS = 1024
+_plain_answers: dict[tuple[bytes, str, bool], tuple[int, bool, int] | None] = {}
+
+
+def _plain_answer(raw: bytes, method: str, hijack: bool) -> tuple[int, bool, int] | None:
+    """``(status, close, body length)`` when the response head ``raw``, answering ``method`` on
+    a route that may (``hijack``) or may not hijack, announces a body of known length (0 for
+    none); ``None`` for any other framing. Remembered: daemons repeat the same few heads.
+    Raises ``ProtocolError`` for a malformed head."""
+    key = (raw, method, hijack)
+    try:
+        return _plain_answers[key]
+    except KeyError:
+        pass
+    head = parse_response_head_cached(raw)
+    framing, reader = response_framing(head, method, hijack)
+    plain: tuple[int, bool, int] | None = None
+    if framing is Framing.NONE:
+        plain = (head.status, head.close, 0)
+    elif isinstance(reader, LengthReader):
+        plain = (head.status, head.close, reader.remaining)
+    if len(_plain_answers) >= REMEMBERED_ANSWERS:
+        del _plain_answers[next(iter(_plain_answers))]
+    _plain_answers[key] = plain
+    return plain
+
+
+_PREFACE_START = HTTP2_PREFACE[:3]
+
+
+def _one_whole_head(data: bytes) -> bool:
+    """True when ``data`` is exactly one complete request head, nothing before or after it."""
+    size = len(data)
+    return (
+        4 <= size <= MAX_HEAD_BYTES
+        and data.find(b"\r\n\r\n") == size - 4
+        and not data.startswith(_PREFACE_START)  # find_head_end explains the preface
+    )
+
+
+def _is_json(content_type: bytes | None) -> bool:
+    """dockerd's CheckForJSON: the media type parses to application/json."""
+    return media_type(content_type) == "application/json"

@@ -1,0 +1,200 @@
+"""The asyncio adapter, in process: unix and TLS listeners in front of a scripted fake daemon."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from pathlib import Path
+
+import pytest
+
+from dockward.config import config_from_dict
+from dockward.gateway.events import ConnectionRefused, ExchangeRecord, HandshakeFailed, StreamCut
+from dockward.gateway.server import Gateway
+from dockward.pki.ca import CertificateAuthority
+from dockward.tls.plain_http import PLAIN_HTTP_ANSWER
+
+PING = b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n"
+PONG = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOK"
+
+
+async def _fake_daemon(path: Path) -> asyncio.base_events.Server:
+    """Answers every ``GET /_ping`` head it reads with ``PONG`` (keep-alive)."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while await reader.readuntil(b"\r\n\r\n"):
+                writer.write(PONG)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    return await asyncio.start_unix_server(serve, str(path))
+
+
+async def _ask(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bytes:
+    writer.write(PING)
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    return head + await asyncio.wait_for(reader.readexactly(2), 5)
+
+
+def test_a_raising_observer_does_not_break_the_next_keepalive_request(tmp_path, caplog):
+    daemon, front = tmp_path / "docker.sock", tmp_path / "front.sock"
+    seen: list[ExchangeRecord] = []
+
+    def full_disk(event: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    async def scenario() -> list[bytes]:
+        fake = await _fake_daemon(daemon)
+        config = config_from_dict({"upstream": str(daemon), "listen": [{"unix": str(front)}]})
+        gateway = Gateway(config, observers=[full_disk, seen.append])  # type: ignore[list-item]
+        await gateway.start()
+        try:
+            reader, writer = await asyncio.open_unix_connection(str(front))
+            answers = [await _ask(reader, writer) for _ in range(3)]
+            writer.close()
+            return answers
+        finally:
+            await gateway.stop()
+            fake.close()
+
+    with caplog.at_level(logging.ERROR, logger="dockward.gateway"):
+        answers = asyncio.run(scenario())
+    assert answers == [PONG] * 3
+    assert [(r.path, r.status) for r in seen] == [("/_ping", 200)] * 3
+    failures = [r for r in caplog.records if "observer" in r.getMessage()]
+    assert len(failures) == 1
+
+
+# --------------------------------------------------------------- over TLS, in process
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("pki")
+    ca = CertificateAuthority.create()
+    ca.write(root / "ca.pem", root / "ca-key.pem")
+    ca.issue_server(["127.0.0.1"]).write(root / "server.pem", root / "server-key.pem")
+    ca.issue_client("alice").write_bundle(root / "alice")
+    return root
+
+
+def _tls_gateway(pki: Path, daemon: Path, allow: list[str], observers: list[object]) -> Gateway:
+    config = config_from_dict(
+        {
+            "upstream": str(daemon),
+            "listen": [{"address": "127.0.0.1:0"}],
+            "allow_networks": allow,
+            "tls": {
+                "cert": str(pki / "server.pem"),
+                "key": str(pki / "server-key.pem"),
+                "ca": str(pki / "ca.pem"),
+            },
+        }
+    )
+    return Gateway(config, observers=observers)  # type: ignore[arg-type]
+
+
+def _client_context(pki: Path) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=str(pki / "ca.pem"))
+    context.load_cert_chain(pki / "alice" / "cert.pem", pki / "alice" / "key.pem")
+    return context
+
+
+def _port(gateway: Gateway) -> int:
+    return int(gateway.bound_addresses()[0].rsplit(":", 1)[1])
+
+
+def test_over_tls_keepalive_then_a_revocation_cut_reach_the_observers(pki, tmp_path):
+    daemon = tmp_path / "docker.sock"
+    seen: list[object] = []
+
+    async def scenario() -> tuple[list[bytes], bytes]:
+        fake = await _fake_daemon(daemon)
+        gateway = _tls_gateway(pki, daemon, ["127.0.0.0/8"], [seen.append])
+        await gateway.start()
+        try:
+            reader, writer = await asyncio.open_connection(
+                "127.0.0.1", _port(gateway), ssl=_client_context(pki), server_hostname="127.0.0.1"
+            )
+            answers = [await _ask(reader, writer) for _ in range(2)]
+            gateway.refusal = lambda identity: "certificate revoked"  # type: ignore[method-assign]
+            assert gateway.enforce_revocations() == 1
+            rest = await asyncio.wait_for(reader.read(), 5)  # the cut: EOF, nothing more
+            writer.close()
+            return answers, rest
+        finally:
+            await gateway.stop()
+            fake.close()
+
+    answers, rest = asyncio.run(scenario())
+    assert answers == [PONG, PONG] and rest == b""
+    records = [e for e in seen if isinstance(e, ExchangeRecord)]
+    assert [(r.status, r.identity.common_name) for r in records] == [(200, "alice")] * 2
+    cuts = [e for e in seen if isinstance(e, StreamCut)]
+    assert len(cuts) == 1 and cuts[0].reason == "certificate revoked"
+    assert cuts[0].peer.identity is not None and cuts[0].peer.identity.common_name == "alice"
+
+
+def test_refused_sources_and_plain_http_are_audit_events(pki, tmp_path):
+    daemon = tmp_path / "docker.sock"
+    seen: list[object] = []
+
+    async def scenario() -> tuple[bytes, bytes]:
+        refusing = _tls_gateway(pki, daemon, ["10.0.0.0/8"], [seen.append])
+        serving = _tls_gateway(pki, daemon, ["127.0.0.0/8"], [seen.append])
+        await refusing.start()
+        await serving.start()
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", _port(refusing))
+            refused = await asyncio.wait_for(reader.read(), 5)
+            writer.close()
+            reader, writer = await asyncio.open_connection("127.0.0.1", _port(serving))
+            writer.write(PING)
+            answered = await asyncio.wait_for(reader.read(), 5)
+            writer.close()
+            return refused, answered
+        finally:
+            await refusing.stop()
+            await serving.stop()
+
+    refused, answered = asyncio.run(scenario())
+    assert refused == b"" and answered == PLAIN_HTTP_ANSWER
+    assert [type(e) for e in seen] == [ConnectionRefused, HandshakeFailed]
+    assert seen[0].reason == "source address not in the allow-list"  # type: ignore[attr-defined]
+    assert seen[0].peer.source.startswith("127.0.0.1:")  # type: ignore[attr-defined]
+    assert seen[1].reason == "plain HTTP request, answered 400 Bad Request"  # type: ignore[attr-defined]
+
+
+def test_a_client_that_leaves_while_the_daemon_connection_opens_leaves_nothing_behind(
+    tmp_path, caplog
+):
+    daemon, front = tmp_path / "docker.sock", tmp_path / "front.sock"
+
+    async def scenario() -> int:
+        fake = await _fake_daemon(daemon)
+        config = config_from_dict({"upstream": str(daemon), "listen": [{"unix": str(front)}]})
+        gateway = Gateway(config)
+        await gateway.start()
+        try:
+            for _ in range(20):
+                _, writer = await asyncio.open_unix_connection(str(front))
+                writer.write(PING)
+                writer.close()  # gone before the gateway's daemon connection is up
+                await writer.wait_closed()
+            for _ in range(200):  # until the gateway has let every connection go
+                if not gateway.connections:
+                    break
+                await asyncio.sleep(0.01)
+            return len(gateway.connections)
+        finally:
+            await gateway.stop()
+            fake.close()
+
+    with caplog.at_level(logging.WARNING):
+        left = asyncio.run(scenario())
+    assert left == 0
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
