@@ -34,11 +34,16 @@ FORM_FIELDS = ("stdin", "fromSrc", "fromImage", "all", "force", "remote", "netwo
 
 
 def request(
-    method: str, target: str, content_type: bytes | None, body: bytes, *extra: bytes
+    method: str,
+    target: str,
+    content_type: bytes | None,
+    body: bytes,
+    *extra: bytes,
+    header_name: bytes = b"Content-Type",
 ) -> bytes:
     lines = [f"{method} {target} HTTP/1.1".encode(), b"Host: docker", *extra]
     if content_type is not None:
-        lines.append(b"Content-Type: " + content_type)
+        lines.append(header_name + b": " + content_type)
     lines.append(b"Content-Length: %d" % len(body))
     return b"\r\n".join(lines) + b"\r\n\r\n" + body
 
@@ -93,7 +98,8 @@ def a_request(rng: random.Random) -> bytes:
         body = b"" if chance(rng, 2) else b"stdin=1"
     if ctype is not None:
         ctype = ctype.replace(b"\r", b"").replace(b"\n", b"")
-    return request(method, target, ctype, body)
+    name = rng.choice([b"Content-Type", b"content-type", b"CONTENT-TYPE", b"Content-type"])
+    return request(method, target, ctype, body, header_name=name)
 
 
 ATTACK_BODY = b"stdin=1"
