@@ -1,5 +1,5 @@
 # dockward: `make run` sets everything up, puts `dockward` on PATH and serves; `make test` runs
-# the whole suite.
+# the whole suite; `make fuzz` runs the Go differential tests with 100,000 examples per parser.
 VENV      := .venv
 BIN       := $(VENV)/bin
 # STATE_DIR: default $DOCKWARD_STATE_DIR, else /var/lib/dockward as root (see docs/ca.md)
@@ -9,7 +9,7 @@ STATE_DIR ?=
 LISTEN    ?=
 UPSTREAM  ?=
 
-.PHONY: install install-tests run test unit e2e bench bench-floor lint clean
+.PHONY: install install-tests run test unit e2e fuzz bench bench-floor lint clean
 
 install:
 	@scripts/bootstrap.sh
@@ -32,6 +32,11 @@ unit: install-tests
 e2e: install-tests
 	$(BIN)/python -m pytest -q tests/e2e
 
+# dockward's readers against Go's own (tests/differential, tests/go): hypothesis profile "fuzz"
+fuzz: install-tests
+	DOCKWARD_GODIFF_PROFILE=fuzz $(BIN)/python -m pytest -q -o timeout=0 \
+		--hypothesis-show-statistics tests/differential
+
 bench: install-tests
 	$(BIN)/python -m bench.run
 
@@ -44,4 +49,4 @@ lint: install-tests
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) .pytest_cache .pytest-tmp .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .pytest-tmp .mypy_cache .ruff_cache build/go

@@ -13,13 +13,12 @@ from dataclasses import dataclass
 
 from dockward.errors import ProtocolError
 from dockward.http1.request import RequestHead, parse_request_head
+from dockward.policy.mediatype import agreed_media_type, is_form_media_type
 from dockward.policy.operations import Stream
 from dockward.policy.paths import RequestTarget, split_target
 from dockward.policy.routes import Classification, classify_route
 
 MAX_REMEMBERED_HEAD = 2048
-_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
-_FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,17 +85,20 @@ def _head_refusal(head: RequestHead, request: Classification) -> tuple[int, str]
                 "WebSocket attach refused: the Origin header does not match Host "
                 "(cross-site WebSocket attach is blocked)",
             )
-    if head.method in _BODY_METHODS and media_type(head.header(b"content-type")) in _FORM_TYPES:
-        # Go's ParseForm lets a form body override the query string: never forward one.
+    if is_form_media_type(head.header(b"content-type")):
+        # Go's ParseForm lets a form body override the query string (POST, PUT, PATCH), and
+        # r.FormValue adds multipart values to it (any method): never forward either, whatever
+        # the method, and read the media type as Go does (U+0130 lower-cases to "i").
         return 415, "form-encoded and multipart bodies are not accepted"
     return None
 
 
 def media_type(content_type: bytes | None) -> str:
-    """The lower-case media type of a Content-Type value, without parameters."""
-    if content_type is None:
-        return ""
-    return content_type.decode("latin-1").split(";", 1)[0].strip().lower()
+    """The media type dockerd's ``CheckForJSON`` reads, or ``""`` when it could read another.
+
+    See ``dockward.policy.mediatype.agreed_media_type``.
+    """
+    return agreed_media_type(content_type)
 
 
 def _same_origin(head: RequestHead) -> bool:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes
 
 from dockward.errors import ProtocolError
+from dockward.policy.gostrings import go_to_lower, go_trim_space
 
 __all__ = [
     "RequestTarget",
@@ -148,13 +149,6 @@ def first_value(params: dict[str, list[str]], key: str) -> str | None:
     return values[0] if values else None
 
 
-# Go's unicode.IsSpace, which strings.TrimSpace uses. Python's str.strip() also strips
-# \x1c-\x1f; dockerd does not, so "\x1cfalse" is *true* to the daemon.
-_GO_SPACE = (
-    "\t\n\v\f\r \x85\xa0\u1680"
-    "\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
-    "\u2028\u2029\u202f\u205f\u3000"
-)
 _GO_FALSE = frozenset({"", "0", "no", "false", "none"})
 
 
@@ -163,7 +157,8 @@ def go_bool(value: str | None) -> bool:
 
     Anything else is true, so ``stdin=off`` and ``privileged=False `` read differently than a
     Python programmer expects: the first is true, the second false. ``None`` (absent) is false.
+    Trimming and lower-casing are Go's (``"\x1cfalse"`` is *true*: U+001C is no space to Go).
     """
     if value is None:
         return False
-    return value.strip(_GO_SPACE).lower() not in _GO_FALSE
+    return go_to_lower(go_trim_space(value)) not in _GO_FALSE

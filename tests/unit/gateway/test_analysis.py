@@ -99,3 +99,24 @@ def test_heads_with_credentials_are_never_remembered(header):
     first, second = analyse_head_cached(raw), analyse_head_cached(raw)
     assert first is not second
     assert first.request is not None and first.request.operation == "image.pull"
+
+
+@pytest.mark.parametrize(
+    ("method", "content_type"),
+    [
+        ("POST", "applİcation/x-www-form-urlencoded"),  # U+0130: "i" to Go's ToLower
+        ("POST", "\u3000application/x-www-form-urlencoded"),  # Go trims Unicode spaces
+        ("GET", "multipart/form-data; boundary=x"),  # r.FormValue reads it on any method
+        ("DELETE", "multipart/form-data; boundary=x"),
+        ("HEAD", "application/x-www-form-urlencoded"),
+    ],
+)
+def test_form_content_types_are_refused_as_go_reads_them_on_every_method(method, content_type):
+    raw = (
+        f"{method} /containers/victim/attach?stream=1 HTTP/1.1\r\nHost: d\r\n".encode()
+        + b"Content-Type: "
+        + content_type.encode()
+        + b"\r\nContent-Length: 7\r\n\r\n"
+    )
+    seen = analyse_head(raw)
+    assert seen.head_refusal == (415, "form-encoded and multipart bodies are not accepted")

@@ -1,0 +1,3 @@
+module dockward.invalid/godiff
+
+go 1.22
