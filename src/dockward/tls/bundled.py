@@ -211,6 +211,7 @@ class BundledServerContext:
         ca_bundle: Path,
         *,
         ciphers: str,
+        groups: str,
         alpn: str,
         revocation: RevocationCheck | None = None,
     ) -> None:
@@ -221,6 +222,7 @@ class BundledServerContext:
         self.ctx = ffi.gc(ctx, lib.SSL_CTX_free)
         _check(lib.SSL_CTX_set_min_proto_version(ctx, lib.TLS1_2_VERSION), "minimum version")
         _check(lib.SSL_CTX_set_cipher_list(ctx, ciphers.encode("ascii")), "cipher list")
+        _check(lib.SSL_CTX_set1_curves_list(ctx, groups.encode("ascii")), "group list")
         lib.SSL_CTX_set_options(
             ctx, lib.SSL_OP_NO_TICKET | lib.SSL_OP_NO_COMPRESSION | lib.SSL_OP_NO_RENEGOTIATION
         )

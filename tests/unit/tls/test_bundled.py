@@ -157,3 +157,44 @@ def test_a_large_write_comes_out_whole(pki):
     while len(received) < len(payload):
         received += client.read(65536)
     assert received == payload
+
+
+def bundled_client_handshake(pki: Path, server: TLSServerSession, groups: bytes) -> str | None:
+    """A TLS 1.3 client on the bundled OpenSSL offering only ``groups``; the group agreed on."""
+    ctx = ffi.gc(lib.SSL_CTX_new(lib.TLS_client_method()), lib.SSL_CTX_free)
+    assert lib.SSL_CTX_set1_curves_list(ctx, groups) == 1
+    assert lib.SSL_CTX_use_certificate_chain_file(ctx, str(pki / "alice/cert.pem").encode()) == 1
+    key = str(pki / "alice/key.pem").encode()
+    assert lib.SSL_CTX_use_PrivateKey_file(ctx, key, lib.SSL_FILETYPE_PEM) == 1
+    conn = ffi.gc(lib.SSL_new(ctx), lib.SSL_free)
+    incoming, outgoing = lib.BIO_new(lib.BIO_s_mem()), lib.BIO_new(lib.BIO_s_mem())
+    lib.SSL_set_bio(conn, incoming, outgoing)
+    lib.SSL_set_connect_state(conn)
+    for _ in range(5):
+        lib.SSL_do_handshake(conn)
+        lib.ERR_clear_error()
+        server.receive(bundled.drain(outgoing))
+        answer = server.data_to_send()
+        lib.BIO_write(incoming, answer, len(answer))
+    return bundled.text(lib.SSL_get0_group_name(conn)) if server.established else None
+
+
+@pytest.mark.parametrize(
+    ("offered", "agreed"),
+    [
+        (b"X25519MLKEM768:X25519", "X25519MLKEM768"),
+        (b"X25519", "x25519"),
+        (b"P-256", "secp256r1"),
+        (b"P-384", "secp384r1"),
+    ],
+)
+def test_the_key_exchange_groups_are_gos(pki, offered, agreed):
+    server = TLSServerSession(context(pki))  # type: ignore[arg-type]
+    assert bundled_client_handshake(pki, server, offered) == agreed
+
+
+@pytest.mark.parametrize("offered", [b"ffdhe2048", b"ffdhe8192", b"X448"])
+def test_costly_or_unusual_groups_are_refused(pki, offered):
+    server = TLSServerSession(context(pki))  # type: ignore[arg-type]
+    with pytest.raises(HandshakeFailed, match="no suitable key share"):
+        bundled_client_handshake(pki, server, offered)
