@@ -16,9 +16,9 @@ are in how, not what:
 * resumption: the session cache is off, so nothing resumes; the bindings cannot set the TLS 1.3
   ticket count to 0, so a client gets two stateful tickets that no server can redeem.
 
-``BundledConnection`` is one server-side ``SSL`` with its two memory BIOs; ``session.py`` turns
-it into a ``TLSServerSession``. Single-threaded use per connection, as the gateway's event loop
-does; different connections may live in different threads.
+``session.BundledSession`` is one server-side ``SSL`` of such a context with its two memory
+BIOs. Each connection is used by one thread at a time, as the gateway's event loop does;
+different connections may live in different threads (the scratch buffer is per thread).
 """
 
 from __future__ import annotations
@@ -163,12 +163,12 @@ def drain(bio: Any) -> bytes:
     size = lib.BIO_read(bio, buffer, SCRATCH_SIZE)
     if size <= 0:
         return b""
-    first: bytes = ffi.buffer(buffer, size)[:]
+    first: bytes = ffi.unpack(buffer, size)
     if size < SCRATCH_SIZE:
         return first
     pieces = [first]
     while (size := lib.BIO_read(bio, buffer, SCRATCH_SIZE)) > 0:
-        pieces.append(ffi.buffer(buffer, size)[:])
+        pieces.append(ffi.unpack(buffer, size))
     return b"".join(pieces)
 
 
@@ -227,7 +227,10 @@ class BundledServerContext:
             ctx, lib.SSL_OP_NO_TICKET | lib.SSL_OP_NO_COMPRESSION | lib.SSL_OP_NO_RENEGOTIATION
         )
         lib.SSL_CTX_set_session_cache_mode(ctx, lib.SSL_SESS_CACHE_OFF)
-        lib.SSL_CTX_set_mode(ctx, lib.SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER)
+        # As Python's ssl: an idle connection gives its record buffers back (flat memory)
+        lib.SSL_CTX_set_mode(
+            ctx, lib.SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | lib.SSL_MODE_RELEASE_BUFFERS
+        )
         lib.SSL_CTX_set_default_passwd_cb(ctx, _no_passphrase)
         if (
             lib.SSL_CTX_use_certificate_chain_file(ctx, str(cert).encode()) != 1
