@@ -46,6 +46,7 @@ from rich.console import Console  # noqa: E402
 
 from bench import loadgen, policy_bench, procstat, report, transfers  # noqa: E402
 from bench.loadgen import Target  # noqa: E402
+from dockward.tls import bundled  # noqa: E402
 from dockward.tls.context import BACKEND_VARIABLE, TLSBackend, selected_backend  # noqa: E402
 from support.dockerd import DockerDaemon, find_docker_cli  # noqa: E402
 from support.gateway import GatewayProcess, TestPKI  # noqa: E402
@@ -228,6 +229,7 @@ class Bench:
             "kernel": platform.release(),
             "python": platform.python_version(),
             "openssl (python ssl)": ssl.OPENSSL_VERSION,
+            "openssl (bundled)": bundled.OPENSSL_VERSION,
             "dockerd": f"{version.get('Version')} ({version.get('GoVersion')})",
             "storage driver": info.get("Driver"),
             "docker CLI": cli.removeprefix("Docker version "),
