@@ -98,6 +98,9 @@ def handshake(
 ) -> Outcome:
     client_context = ssl.create_default_context(cafile=str(pki.root / "ca.pem"))
     client_context.maximum_version = version
+    if version < ssl.TLSVersion.TLSv1_2:  # an old client, as far as this OpenSSL lets us
+        client_context.minimum_version = version
+        client_context.set_ciphers("DEFAULT:@SECLEVEL=0")
     if bundle is not None:
         directory = pki.root / bundle
         client_context.load_cert_chain(str(directory / "cert.pem"), str(directory / "key.pem"))
@@ -198,6 +201,13 @@ def test_tls12_clients_are_refused_alike(pki):
     assert "certificate revoked" in outcome.server
     assert "certificate_revoked" in outcome.client
     assert on_both(pki, valid_crl(pki), "alice", version=ssl.TLSVersion.TLSv1_2).server == "ok"
+
+
+@pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1_1 is deprecated:DeprecationWarning")
+def test_tls11_is_refused_alike(pki):
+    outcome = on_both(pki, None, "alice", version=ssl.TLSVersion.TLSv1_1)
+    assert "unsupported protocol" in outcome.server
+    assert "protocol_version" in outcome.client
 
 
 def test_the_crl_expiring_after_the_load_refuses_the_next_handshake(pki):
