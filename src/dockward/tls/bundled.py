@@ -42,8 +42,14 @@ ffi: Any = _binding.ffi
 
 OPENSSL_VERSION: str = ffi.string(lib.OpenSSL_version(lib.OPENSSL_VERSION)).decode()
 
-# One record's plaintext is at most 16 KiB; the ciphertext of one encrypt() may be much more.
-SCRATCH_SIZE = 256 * 1024
+# Ciphertext is read out of the memory BIO in one call when it fits: a partial read moves the
+# rest of the BIO's data to its front, so a 256 KiB write read out in 256 KiB pieces costs three
+# times the encryption itself. One record's plaintext is at most 16 KiB; uvloop hands over up to
+# 256 KiB per read, which encrypts to a little more. Untouched pages cost no memory.
+SCRATCH_SIZE = 1024 * 1024
+# What one record adds at most: header, explicit nonce or content type, tag (and padding room).
+RECORD_OVERHEAD = 64
+RECORD_PLAINTEXT = 16 * 1024
 
 _allocate = ffi.new_allocator(should_clear_after_alloc=False)
 _scratch = threading.local()
@@ -157,17 +163,26 @@ def _revocation_verifier(check: RevocationCheck) -> Any:
     return ffi.callback("int(int, X509_STORE_CTX *)", verify, onerror=failed)
 
 
-def drain(bio: Any) -> bytes:
-    """Everything waiting in a memory BIO."""
-    buffer = scratch_buffer()
-    size = lib.BIO_read(bio, buffer, SCRATCH_SIZE)
+def ciphertext_bound(plaintext_size: int) -> int:
+    """The most ciphertext ``plaintext_size`` bytes of application data become."""
+    return plaintext_size + (plaintext_size // RECORD_PLAINTEXT + 1) * RECORD_OVERHEAD
+
+
+def drain(bio: Any, expected: int = 0) -> bytes:
+    """Everything waiting in a memory BIO, read in one call when at most ``expected`` bytes (or
+    ``SCRATCH_SIZE``) are waiting."""
+    if expected > SCRATCH_SIZE:
+        capacity, buffer = expected, _allocate("char[]", expected)
+    else:
+        capacity, buffer = SCRATCH_SIZE, scratch_buffer()
+    size = lib.BIO_read(bio, buffer, capacity)
     if size <= 0:
         return b""
     first: bytes = ffi.unpack(buffer, size)
-    if size < SCRATCH_SIZE:
+    if size < capacity:
         return first
     pieces = [first]
-    while (size := lib.BIO_read(bio, buffer, SCRATCH_SIZE)) > 0:
+    while (size := lib.BIO_read(bio, buffer, capacity)) > 0:
         pieces.append(ffi.unpack(buffer, size))
     return b"".join(pieces)
 

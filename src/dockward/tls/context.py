@@ -90,8 +90,9 @@ def build_context(
         )
     context = build_server_context(cert, key, ca_bundle)
     if revocation is not None:
-        # OpenSSL finds the leaf's CRL in the store by issuer name; without one (crl None) it
-        # refuses every client certificate, and an expired one too.
+        # OpenSSL reads the CRL file itself and finds the leaf's CRL in the store by issuer name
+        # (checking its signature every handshake); without one (crl None) it refuses every
+        # client certificate, and an expired one too.
         context.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
         if revocation.crl is not None:
             context.load_verify_locations(cafile=str(revocation.crl))

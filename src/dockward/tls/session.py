@@ -219,12 +219,13 @@ class BundledSession(TLSServerSession):
     takes its reasons off the queue.
     """
 
-    __slots__ = ("_context", "_in", "_out", "_ssl")
+    __slots__ = ("_context", "_in", "_out", "_ssl", "_unsent")
 
     def __init__(self, context: ssl.SSLContext | BundledServerContext) -> None:
         assert isinstance(context, BundledServerContext)
         super().__init__(context)
         self._context = context  # its callbacks must outlive this session
+        self._unsent = 0  # most ciphertext that send() queued since the last data_to_send()
         connection = lib.SSL_new(context.ctx)
         if connection == ffi.NULL:
             raise MemoryError(take_error_reason("SSL_new failed"))
@@ -292,6 +293,7 @@ class BundledSession(TLSServerSession):
         data = plaintext if type(plaintext) is bytes else ffi.from_buffer(plaintext)
         if lib.SSL_write(self._ssl, data, len(data)) <= 0:
             raise ConnectionError(f"TLS error: {take_error_reason('write failed')}")
+        self._unsent += bundled.ciphertext_bound(len(data))
 
     def encrypt(self, plaintext: bytes | bytearray | memoryview) -> bytes:
         self.send(plaintext)
@@ -305,7 +307,8 @@ class BundledSession(TLSServerSession):
         lib.ERR_clear_error()
 
     def data_to_send(self) -> bytes:
-        return bundled.drain(self._out)
+        expected, self._unsent = self._unsent, 0
+        return bundled.drain(self._out, expected)
 
     def peer_certificate_der(self) -> bytes | None:
         return bundled.peer_certificate_der(self._ssl)
