@@ -8,11 +8,13 @@ exposure warning and extra certificate names, each checked through ``up`` (not a
 from __future__ import annotations
 
 import datetime as dt
+import queue
 import signal
 import socket
 import ssl
 import subprocess
 import sys
+import threading
 import uuid
 from pathlib import Path
 
@@ -99,25 +101,33 @@ def test_revoking_a_client_ends_its_events_stream_and_refuses_it(up: Up, dockerd
     up.ca("issue", "client", "bob", "--role", "readonly")
     bob = up.state / "clients" / "bob"
     events = up.docker_popen("events", "--format", "{{.Type}} {{.Action}}", bundle=bob)
-    volume = f"up-rev-{uuid.uuid4().hex[:8]}"
+    lines: queue.Queue[str] = queue.Queue()
+    assert events.stdout is not None
+    reader = threading.Thread(
+        target=lambda: [lines.put(line) for line in events.stdout], daemon=True
+    )
+    reader.start()
+    volumes: list[str] = []
     try:
-        assert events.stdout is not None
 
         def an_event_arrives() -> bool:
-            # the stream is up once an admin action shows in it
-            assert up.docker("volume", "create", volume).returncode == 0
-            return True
+            # the stream is up once an admin action shows in it; one made before the CLI's
+            # request reached dockerd is not shown, so make another until one is
+            volumes.append(f"up-rev-{uuid.uuid4().hex[:8]}")
+            assert up.docker("volume", "create", volumes[-1]).returncode == 0
+            return lines.get(timeout=1).startswith("volume create")
 
-        an_event_arrives()
-        assert events.stdout.readline().startswith("volume create"), up.log()
+        wait_for(an_event_arrives, timeout=30, what="an event on bob's stream")
         up.ca("revoke", "bob", "--reason", "keyCompromise")
         # the gateway notices the new CRL within a second and cuts bob's stream
         events.wait(timeout=4)
     finally:
         if events.poll() is None:
             events.kill()
+        reader.join(10)  # the stream ended: the reader is done with stdout
         events.communicate()
-        dockerd.api("DELETE", f"/volumes/{volume}")
+        for volume in volumes:
+            dockerd.api("DELETE", f"/volumes/{volume}")
     refused = up.docker("version", bundle=bob)
     assert refused.returncode != 0
     assert "revoked certificate" in refused.stderr, refused.stderr
