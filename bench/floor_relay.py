@@ -1,7 +1,8 @@
 """The least a Python mutual-TLS relay can do per request: the floor dockward is measured against.
 
-Same building blocks as dockward (uvloop, ``ssl.SSLObject`` over memory BIOs, one daemon
-connection per client), none of its work: no HTTP parsing, no policy, no access log. It
+Same building blocks as dockward (uvloop, its ``TLSServerSession`` record layer on the same TLS
+backend, one daemon connection per client), none of its work: no HTTP parsing, no policy, no
+access log. It
 decrypts what the client sends and writes it to the Docker socket, and encrypts what the daemon
 answers. Besides, it does only what the benchmark's transfers need: a half-close in each
 direction (``docker exec`` closes its sending side and reads on), and pausing the daemon side
@@ -14,13 +15,13 @@ Usage: ``python -m bench.floor_relay CERT KEY CA UPSTREAM_SOCKET PORT`` (listens
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import ssl
 import sys
+from pathlib import Path
 
 import uvloop
 
-from dockward.tls.session import READ_SIZE
+from dockward.tls.context import ServerContext, build_context, selected_backend
+from dockward.tls.session import HandshakeFailed, TLSServerSession
 
 
 class DaemonSide(asyncio.Protocol):
@@ -28,8 +29,7 @@ class DaemonSide(asyncio.Protocol):
         self.client = client
 
     def data_received(self, data: bytes) -> None:
-        self.client.tls.write(data)
-        self.client.transport.write(self.client.outgoing.read())
+        self.client.transport.write(self.client.tls.encrypt(data))
 
     def eof_received(self) -> bool:
         self.client.daemon_done()
@@ -40,58 +40,45 @@ class DaemonSide(asyncio.Protocol):
 
 
 class ClientSide(asyncio.Protocol):
-    def __init__(self, context: ssl.SSLContext, upstream: str) -> None:
-        self.incoming, self.outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-        self.tls = context.wrap_bio(self.incoming, self.outgoing, server_side=True)
+    def __init__(self, context: ServerContext, upstream: str) -> None:
+        self.tls = TLSServerSession(context)
         self.upstream_path = upstream
         self.daemon: asyncio.Transport | None = None
         self.waiting: list[bytes] = []
-        self.established = False
         self.client_done = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport: asyncio.Transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
-        self.incoming.write(data)
-        if not self.established:
-            try:
-                self.tls.do_handshake()
-            except ssl.SSLWantReadError:
-                self.transport.write(self.outgoing.read())
-                return
-            except ssl.SSLError:
-                self.transport.close()
-                return
-            self.established = True
-            self.transport.write(self.outgoing.read())
+        tls = self.tls
+        was_established = tls.established
+        try:
+            plaintext = tls.receive(data)  # every record that is complete
+        except (HandshakeFailed, ConnectionError):
+            self.transport.write(tls.data_to_send())
+            self.transport.close()
+            return
+        out = tls.data_to_send()
+        if out:
+            self.transport.write(out)
+        if tls.established and not was_established:
             asyncio.get_running_loop().create_task(self.connect())
-        while True:  # every record that is complete, as dockward's session does
-            try:
-                plaintext = self.tls.read(READ_SIZE)
-            except ssl.SSLWantReadError:
-                return
-            except ssl.SSLZeroReturnError:  # close_notify: the client is done sending
-                self.client_done = True
-                if self.daemon is not None:
-                    self.daemon.write_eof()
-                return
-            except ssl.SSLError:
-                self.transport.close()
-                return
+        if plaintext:
             if self.daemon is None:
                 self.waiting.append(plaintext)
             else:
                 self.daemon.write(plaintext)
-            if not self.incoming.pending and not self.tls.pending():
-                return
+        if tls.peer_closed and not self.client_done:  # close_notify: the client is done sending
+            self.client_done = True
+            if self.daemon is not None:
+                self.daemon.write_eof()
 
     def daemon_done(self) -> None:
         """The daemon finished answering: close_notify, then close."""
         if not self.transport.is_closing():
-            with contextlib.suppress(ssl.SSLError):
-                self.tls.unwrap()
-            self.transport.write(self.outgoing.read())
+            self.tls.close_notify()
+            self.transport.write(self.tls.data_to_send())
             self.transport.close()
 
     def pause_writing(self) -> None:
@@ -117,11 +104,7 @@ class ClientSide(asyncio.Protocol):
 
 
 async def serve(cert: str, key: str, ca: str, upstream: str, port: int) -> None:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
-    context.load_verify_locations(ca)
-    context.verify_mode = ssl.CERT_REQUIRED
-    context.options |= ssl.OP_NO_TICKET
+    context = build_context(selected_backend(), Path(cert), Path(key), Path(ca))
     loop = asyncio.get_running_loop()
     server = await loop.create_server(lambda: ClientSide(context, upstream), "127.0.0.1", port)
     await server.serve_forever()

@@ -23,6 +23,18 @@ from rich.table import Table
 TARGETS = ("unix", "native", "dockward")
 LABELS = {"unix": "unix socket", "native": "dockerd native TLS", "dockward": "dockward"}
 
+
+def label(name: str) -> str:
+    """A path's column title; a second gateway ``dockward:BACKEND`` is "dockward BACKEND"."""
+    return LABELS.get(name) or name.replace(":", " ")
+
+
+def paths(results: dict[str, Any]) -> list[str]:
+    """The measured paths: the three of every run, then any further gateways (other backends)."""
+    extra = [name for name in results["load"]["ping"] if name not in TARGETS]
+    return [*TARGETS, *extra]
+
+
 RPS_RATIO = 0.5
 P50_SLACK_MS = 0.2
 TRANSFER_RATIO = 0.9
@@ -70,7 +82,7 @@ class Row:
         return {
             "metric": self.metric,
             "values": self.values,
-            "vs_native": {n: self.compare(n) for n in ("unix", "dockward")},
+            "vs_native": {n: self.compare(n) for n in self.values if n != "native"},
             "target": self.target,
             "result": self.verdict(),
         }
@@ -86,9 +98,10 @@ def _lower(value: float, native: float) -> float:
 
 def build_rows(results: dict[str, Any]) -> list[Row]:
     load, transfers, rss = results["load"], results["transfers"], results["rss"]
+    names = paths(results)
 
     def load_values(kind: str, key: str) -> dict[str, float | None]:
-        return {n: load[kind][n][key] if n in load[kind] else None for n in TARGETS}
+        return {n: load[kind][n][key] if n in load[kind] else None for n in names}
 
     rows: list[Row] = []
     for kind, label in (("ping", "GET /_ping"), ("containers", "GET /containers/json")):
@@ -138,7 +151,7 @@ def build_rows(results: dict[str, Any]) -> list[Row]:
     rows.append(
         Row(
             f"docker save {save['size_label']} (s, median of {save['repeats']})",
-            {n: save["median_seconds"].get(n) for n in TARGETS},
+            {n: save["median_seconds"].get(n) for n in names},
             lambda v: f"{v:.2f}",
             ratio=_lower,
             target=f"≥ {TRANSFER_RATIO:.1f}× native throughput",
@@ -148,7 +161,7 @@ def build_rows(results: dict[str, Any]) -> list[Row]:
     rows.append(
         Row(
             f"docker exec stream {exec_['size_label']} (MiB/s, median of {exec_['repeats']})",
-            {n: exec_["median_mib_per_s"].get(n) for n in TARGETS},
+            {n: exec_["median_mib_per_s"].get(n) for n in names},
             lambda v: f"{v:,.0f}",
             ratio=_higher,
             target=f"≥ {TRANSFER_RATIO:.1f}× native",
@@ -174,13 +187,15 @@ def build_rows(results: dict[str, Any]) -> list[Row]:
     return rows
 
 
-def results_table(rows: list[Row], title: str) -> Table:
+def results_table(rows: list[Row], title: str, names: list[str] | None = None) -> Table:
+    names = names or list(TARGETS)
+    compared = [n for n in names if n != "native"]
     table = Table(title=title, title_justify="left", header_style="bold")
     table.add_column("metric")
-    for name in TARGETS:
-        table.add_column(LABELS[name], justify="right")
-    table.add_column("unix vs native", justify="right")
-    table.add_column("dockward vs native", justify="right")
+    for name in names:
+        table.add_column(label(name), justify="right")
+    for name in compared:
+        table.add_column(f"{label(name)} vs native", justify="right")
     table.add_column("target (dockward)")
     table.add_column("result")
     for row in rows:
@@ -188,9 +203,8 @@ def results_table(rows: list[Row], title: str) -> Table:
         style = {"PASS": "green", "MISS": "bold red"}.get(verdict, "")
         table.add_row(
             row.metric,
-            *(row.cell(n) for n in TARGETS),
-            row.compare("unix"),
-            row.compare("dockward"),
+            *(row.cell(n) for n in names),
+            *(row.compare(n) for n in compared),
             row.target,
             f"[{style}]{verdict}[/]" if style else verdict,
         )
@@ -211,12 +225,13 @@ def cpu_table(results: dict[str, Any]) -> Table:
     table.add_column("dockward", justify="right")
     table.add_column("cores busy", justify="right")
     load = results["load"]
-    for kind, label in (
+    names = paths(results)
+    for kind, workload in (
         ("ping", "/_ping keep-alive"),
         ("containers", "/containers/json keep-alive"),
         ("connect", "new connection + /_ping"),
     ):
-        for name in TARGETS:
+        for name in names:
             r = load[kind].get(name)
             if not r or not r["completed"]:
                 continue
@@ -224,15 +239,17 @@ def cpu_table(results: dict[str, Any]) -> Table:
             watched = r["watched_cpu_s"]
             total = r["generator_cpu_s"] + sum(watched.values())
             table.add_row(
-                label,
-                LABELS[name],
+                workload,
+                label(name),
                 f"{r['generator_cpu_s'] * per:.0f} µs/req",
                 f"{watched.get('dockerd', 0.0) * per:.0f} µs/req",
-                f"{watched.get('dockward', 0.0) * per:.0f} µs/req" if name == "dockward" else "—",
+                f"{watched.get(name, 0.0) * per:.0f} µs/req"
+                if name.startswith("dockward")
+                else "—",
                 f"{total / r['duration_s']:.2f}",
             )
-    for kind, label in (("save", "docker save"), ("exec", "exec stream")):
-        for name in TARGETS:
+    for kind, workload in (("save", "docker save"), ("exec", "exec stream")):
+        for name in names:
             runs = results["transfers"][kind]["runs"].get(name) or []
             if not runs:
                 continue
@@ -240,13 +257,13 @@ def cpu_table(results: dict[str, Any]) -> Table:
             wall = sum(r["seconds"] for r in runs)
             cli = sum(r["cli_cpu_s"] for r in runs)
             dockerd = sum(r["watched_cpu_s"].get("dockerd", 0.0) for r in runs)
-            gateway = sum(r["watched_cpu_s"].get("dockward", 0.0) for r in runs)
+            gateway = sum(r["watched_cpu_s"].get(name, 0.0) for r in runs)
             table.add_row(
-                label,
-                LABELS[name],
+                workload,
+                label(name),
                 f"{cli / gib:.2f} s/GiB",
                 f"{dockerd / gib:.2f} s/GiB",
-                f"{gateway / gib:.2f} s/GiB" if name == "dockward" else "—",
+                f"{gateway / gib:.2f} s/GiB" if name.startswith("dockward") else "—",
                 f"{(cli + dockerd + gateway) / wall:.2f}",
             )
     return table
@@ -261,7 +278,7 @@ def print_report(results: dict[str, Any], console: Console | None = None) -> lis
     )
     console.print(
         "[bold]TLS negotiated:[/] "
-        + "; ".join(f"{LABELS[n]}: {t}" for n, t in machine.get("tls", {}).items())
+        + "; ".join(f"{label(n)}: {t}" for n, t in machine.get("tls", {}).items())
     )
     console.print(
         "[bold]load generator:[/] "
@@ -270,7 +287,9 @@ def print_report(results: dict[str, Any], console: Console | None = None) -> lis
         "same cores, identically for every path."
     )
     rows = build_rows(results)
-    console.print(results_table(rows, f"dockward benchmark ({results['mode']} run)"))
+    console.print(
+        results_table(rows, f"dockward benchmark ({results['mode']} run)", paths(results))
+    )
     console.print(cpu_table(results))
     verdicts = [r.verdict() for r in rows if r.check is not None]
     missed = [r.metric for r in rows if r.verdict() == "MISS"]

@@ -13,8 +13,10 @@ clients in the same run:
 
 It prints one table with ratios to native TLS and PASS/MISS against the targets, plus where the
 CPU went. ``--quick`` is a smoke run with small sizes and short rows; ``--json FILE`` also writes
-every number. Everything it starts (daemon, gateway, temporary files) goes away on exit,
-including Ctrl-C and SIGTERM.
+every number. ``--also-tls-backend NAME`` (repeatable) adds a second dockward gateway on that TLS
+backend (``DOCKWARD_TLS_BACKEND``), measured on every row beside the first, which runs the
+default backend: old and new record layer in the same run. Everything it starts (daemon,
+gateways, temporary files) goes away on exit, including Ctrl-C and SIGTERM.
 
 Usage: ``.venv/bin/python -m bench.run [--quick] [--json FILE]`` from the repository root.
 """
@@ -46,6 +48,8 @@ from rich.console import Console  # noqa: E402
 
 from bench import audit_store, loadgen, policy_bench, procstat, report, transfers  # noqa: E402
 from bench.loadgen import Target  # noqa: E402
+from dockward.tls import bundled  # noqa: E402
+from dockward.tls.context import BACKEND_VARIABLE, TLSBackend, selected_backend  # noqa: E402
 from support.dockerd import DockerDaemon, find_docker_cli  # noqa: E402
 from support.gateway import GatewayProcess, TestPKI  # noqa: E402
 from support.images import build_busybox_image, make_big_image  # noqa: E402
@@ -94,7 +98,12 @@ def _step(text: str) -> None:
 class Bench:
     """The daemon, the gateway, the three paths and the runs against them."""
 
-    def __init__(self, stack: contextlib.ExitStack, options: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        stack: contextlib.ExitStack,
+        options: dict[str, Any],
+        extra_backends: list[TLSBackend] | None = None,
+    ) -> None:
         self.options = options
         self.tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="dw-bench-")))
         self.pki = TestPKI(self.tmp / "pki")
@@ -128,6 +137,23 @@ class Bench:
             "native": Target("native", port=port, bundle=self.bundle),
             "dockward": Target("dockward", port=self.gateway.port, bundle=self.bundle),
         }
+        self.backends = {"dockward": selected_backend().value}
+        self.extra_gateways: list[GatewayProcess] = []
+        for backend in extra_backends or []:
+            name = f"dockward:{backend.value}"
+            _step(f"starting a second dockward on the {backend.value} TLS backend")
+            extra = GatewayProcess(
+                self.pki,
+                self.daemon.socket_path,
+                environment={BACKEND_VARIABLE: backend.value},
+            )
+            stack.callback(shutil.rmtree, extra.dir, ignore_errors=True)
+            stack.enter_context(extra)
+            self.extra_gateways.append(extra)
+            assert extra.process is not None
+            self.relay_pids[name] = extra.process.pid
+            self.targets[name] = Target(name, port=extra.port, bundle=self.bundle)
+            self.backends[name] = backend.value
         self.cli_config = self.tmp / "docker-config"
         self.cli_config.mkdir()
 
@@ -213,10 +239,12 @@ class Bench:
             "kernel": platform.release(),
             "python": platform.python_version(),
             "openssl (python ssl)": ssl.OPENSSL_VERSION,
+            "openssl (bundled)": bundled.OPENSSL_VERSION,
             "dockerd": f"{version.get('Version')} ({version.get('GoVersion')})",
             "storage driver": info.get("Driver"),
             "docker CLI": cli.removeprefix("Docker version "),
             "dockward": commit or "?",
+            "dockward TLS backends": ", ".join(f"{n}: {b}" for n, b in self.backends.items()),
         }
 
     # -- measurements ---------------------------------------------------------------------
@@ -365,8 +393,8 @@ class Bench:
         results["transfers"], results["rss"] = self.transfers()
         _step("policy decision micro-benchmark (container create under a baseline role)")
         results["policy_decision"] = policy_bench.measure()
-        log = self.gateway.log()
-        results["gateway_tracebacks"] = log.count("Traceback")
+        logs = [gateway.log() for gateway in (self.gateway, *self.extra_gateways)]
+        results["gateway_tracebacks"] = sum(log.count("Traceback") for log in logs)
         return results
 
 
@@ -408,6 +436,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, help="timed runs per transfer and path")
     parser.add_argument("--image-mb", type=int, help="size of the image for docker save (MiB)")
     parser.add_argument("--exec-mb", type=int, help="size of the exec stream (MiB)")
+    parser.add_argument(
+        "--also-tls-backend",
+        action="append",
+        default=[],
+        type=TLSBackend,
+        choices=list(TLSBackend),
+        metavar="{" + ",".join(b.value for b in TLSBackend) + "}",
+        help="also measure a dockward gateway on this TLS backend (repeatable)",
+    )
     return parser.parse_args(argv)
 
 
@@ -427,7 +464,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         with contextlib.ExitStack() as stack:
-            bench = Bench(stack, options)
+            bench = Bench(stack, options, args.also_tls_backend)
             results = bench.run(mode)
             _step("stopping the gateway and dockerd")
     except KeyboardInterrupt:

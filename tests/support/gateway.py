@@ -94,8 +94,10 @@ class GatewayProcess:
         policy: str | None = None,
         tls: dict[str, str] | None = None,
         extra: dict[str, Any] | None = None,
+        environment: dict[str, str] | None = None,
     ) -> None:
         self.pki = pki
+        self.environment = dict(environment or {})  # added to ours for the gateway process
         self.upstream = upstream
         self.dir = _scratch_dir()
         self.access_log = self.dir / "access.log"
@@ -138,7 +140,7 @@ class GatewayProcess:
             stdout=subprocess.PIPE,
             stderr=log,
             text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, **self.environment, "PYTHONUNBUFFERED": "1"},
         )
         log.close()
         reader = threading.Thread(target=self._read_stdout, daemon=True)

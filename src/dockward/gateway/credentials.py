@@ -1,8 +1,9 @@
 """The gateway's TLS credentials: server certificate, CA bundle and CRL, reloadable live.
 
-Each reload builds a fresh ``SSLContext``; new handshakes use it while established connections
-keep the one they started with, so nothing is dropped. With a CRL configured, OpenSSL checks
-every client certificate against it (``VERIFY_CRL_CHECK_LEAF``): a revoked certificate gets a
+Each reload builds a fresh server context (``tls.context.build_context``, on the backend
+``DOCKWARD_TLS_BACKEND`` or ``DEFAULT_BACKEND`` selects); new handshakes use it while established
+connections keep the one they started with, so nothing is dropped. With a CRL configured, every
+client certificate is checked against it at the handshake: a revoked certificate gets a
 ``certificate revoked`` alert, and a missing or expired CRL refuses everyone (fail closed). The
 verified revocation list is also kept here, so the gateway can re-check identities per request
 and end the connections a revoked certificate still holds.
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +20,8 @@ from dockward.config import TlsConfig
 from dockward.errors import UsageError
 from dockward.identity import PeerIdentity
 from dockward.pki.crl import RevocationList, RevocationListError, load_revocation_list
-from dockward.tls.context import build_server_context
+from dockward.tls.context import ServerContext, build_context, selected_backend
+from dockward.tls.revocation import RevocationCheck
 
 log = logging.getLogger("dockward.gateway")
 
@@ -48,7 +49,7 @@ def file_stamp(path: Path | None) -> FileStamp | None:
 class CredentialState:
     """What one load produced."""
 
-    context: ssl.SSLContext
+    context: ServerContext
     revocations: RevocationList | None
     crl_problem: str | None  # why every client is refused, or None
 
@@ -71,7 +72,7 @@ class TLSCredentials:
         self._warned_refresh = False
 
     @property
-    def context(self) -> ssl.SSLContext:
+    def context(self) -> ServerContext:
         return self.state.context
 
     @property
@@ -98,18 +99,21 @@ class TLSCredentials:
 
     def _load(self) -> CredentialState:
         config = self.config
-        context = build_server_context(config.cert, config.key, config.ca)
+        backend = selected_backend()
+
+        def context(revocation: RevocationCheck | None) -> ServerContext:
+            return build_context(backend, config.cert, config.key, config.ca, revocation)
+
         if config.crl is None:
-            return CredentialState(context, None, None)
-        context.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
+            return CredentialState(context(None), None, None)
         try:
             revocations = load_revocation_list(config.crl, config.ca)
         except (RevocationListError, UsageError) as err:
-            # Leave the CRL out of the context: OpenSSL then refuses every client certificate
-            # ("unable to get certificate CRL"); an expired CRL is refused by OpenSSL too.
-            return CredentialState(context, None, str(err))
-        context.load_verify_locations(cafile=str(config.crl))
-        return CredentialState(context, revocations, None)
+            # No CRL for the handshake to check against: every client certificate is refused
+            # ("unable to get certificate CRL"); an expired CRL is refused at the handshake too.
+            return CredentialState(context(RevocationCheck(None)), None, str(err))
+        check = RevocationCheck(config.crl, revocations.revoked, revocations.next_update)
+        return CredentialState(context(check), revocations, None)
 
     def _log_outcome(self, previous: CredentialState | None) -> None:
         state = self.state

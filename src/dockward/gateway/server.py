@@ -15,7 +15,6 @@ import ipaddress
 import logging
 import os
 import socket
-import ssl
 import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from dockward.identity import PeerIdentity
 from dockward.pki.ca import check_key_permissions
 from dockward.policy.engine import AdminPolicy, Policy, RolePolicy
 from dockward.policy.roles import load_policy_config
+from dockward.tls.context import ServerContext
 
 log = logging.getLogger("dockward.gateway")
 
@@ -99,7 +99,7 @@ class Gateway:
             self.credentials = TLSCredentials(config.tls)
 
     @property
-    def ssl_context(self) -> ssl.SSLContext | None:
+    def ssl_context(self) -> ServerContext | None:
         """The context for new handshakes (established connections keep theirs)."""
         return self.credentials.context if self.credentials is not None else None
 

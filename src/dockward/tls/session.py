@@ -1,4 +1,4 @@
-"""A sans-IO TLS server session: ``ssl.SSLObject`` over two ``ssl.MemoryBIO``s.
+"""A sans-IO TLS server session over two memory BIOs, on either backend.
 
 asyncio's and uvloop's TLS transports close the whole connection when the peer half-closes,
 which loses the output of ``docker exec -i`` and ``docker run -i`` after stdin EOF (see
@@ -9,12 +9,20 @@ ours without closing anything else. The caller moves bytes: ``receive()`` cipher
 
 The first five bytes are looked at before OpenSSL sees them: a plain HTTP request gets Go's 400
 answer (``plain_http``) instead of a bare close.
+
+``TLSServerSession(context)`` picks the backend from the context it is given (see
+``context.build_context``): an ``ssl.SSLContext`` gives an ``ssl.SSLObject`` session, a
+``BundledServerContext`` one on the OpenSSL that ``cryptography`` bundles. Both behave the same
+to the caller, down to the failure reasons.
 """
 
 from __future__ import annotations
 
 import ssl
+from typing import Any
 
+from dockward.tls import bundled
+from dockward.tls.bundled import BundledServerContext, ffi, lib, take_error_reason
 from dockward.tls.plain_http import (
     PLAIN_HTTP_ANSWER,
     RECORD_HEADER_SIZE,
@@ -40,20 +48,16 @@ class HandshakeFailed(Exception):
 class TLSServerSession:
     """One server-side TLS connection, driven entirely by the caller."""
 
-    __slots__ = (
-        "_first",
-        "_incoming",
-        "_object",
-        "_outgoing",
-        "established",
-        "peer_closed",
-        "sent_close",
-    )
+    __slots__ = ("_first", "established", "peer_closed", "sent_close")
 
-    def __init__(self, context: ssl.SSLContext) -> None:
-        self._incoming = ssl.MemoryBIO()
-        self._outgoing = ssl.MemoryBIO()
-        self._object = context.wrap_bio(self._incoming, self._outgoing, server_side=True)
+    def __new__(cls, context: ssl.SSLContext | BundledServerContext) -> TLSServerSession:
+        if cls is not TLSServerSession:
+            return super().__new__(cls)
+        backend: type[TLSServerSession]
+        backend = PythonSSLSession if isinstance(context, ssl.SSLContext) else BundledSession
+        return super().__new__(backend)
+
+    def __init__(self, context: ssl.SSLContext | BundledServerContext) -> None:
         self.established = False
         self.peer_closed = False
         self.sent_close = False
@@ -65,6 +69,67 @@ class TLSServerSession:
         The handshake completing shows as ``established`` turning true; the peer's close_notify
         as ``peer_closed`` (after the plaintext that preceded it is returned).
         """
+        raise NotImplementedError
+
+    def send(self, plaintext: bytes | bytearray | memoryview) -> None:
+        """Encrypt ``plaintext``; each call yields its own TLS record(s)."""
+        raise NotImplementedError
+
+    def encrypt(self, plaintext: bytes | bytearray | memoryview) -> bytes:
+        """``send(plaintext)`` then ``data_to_send()``: the ciphertext to write now."""
+        raise NotImplementedError
+
+    def close_notify(self) -> None:
+        """Queue our close_notify (write side closed, reading still possible)."""
+        raise NotImplementedError
+
+    def data_to_send(self) -> bytes:
+        """Ciphertext waiting to go to the peer."""
+        raise NotImplementedError
+
+    def peer_certificate_der(self) -> bytes | None:
+        raise NotImplementedError
+
+    @property
+    def version(self) -> str | None:
+        raise NotImplementedError
+
+    @property
+    def cipher(self) -> str | None:
+        raise NotImplementedError
+
+    def _first_bytes_judged(self, data: bytes) -> bool:
+        """Whether the handshake may start: not before five bytes are in, never for plain HTTP."""
+        assert self._first is not None
+        first = self._first + data[: RECORD_HEADER_SIZE - len(self._first)]
+        kind = classify_first_bytes(first)
+        if kind is FirstBytes.INCOMPLETE:
+            self._first = first
+            return False
+        self._first = None
+        if kind is FirstBytes.PLAIN_HTTP:
+            # OpenSSL has not run and never will on this connection: its output BIO is ours.
+            self._answer_plain_http()
+            raise HandshakeFailed("plain HTTP request, answered 400 Bad Request")
+        return True
+
+    def _answer_plain_http(self) -> None:
+        raise NotImplementedError
+
+
+class PythonSSLSession(TLSServerSession):
+    """The session on Python's ``ssl``: an ``ssl.SSLObject`` over two ``ssl.MemoryBIO``s."""
+
+    __slots__ = ("_incoming", "_object", "_outgoing")
+
+    def __init__(self, context: ssl.SSLContext | BundledServerContext) -> None:
+        assert isinstance(context, ssl.SSLContext)
+        super().__init__(context)
+        self._incoming = ssl.MemoryBIO()
+        self._outgoing = ssl.MemoryBIO()
+        self._object = context.wrap_bio(self._incoming, self._outgoing, server_side=True)
+
+    def receive(self, data: bytes) -> bytes:
         self._incoming.write(data)
         if not self.established:
             if self._first is not None and not self._first_bytes_judged(data):
@@ -97,34 +162,19 @@ class TLSServerSession:
                 break  # all consumed: skip the read that would only raise SSLWantReadError
         return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
-    def _first_bytes_judged(self, data: bytes) -> bool:
-        """Whether the handshake may start: not before five bytes are in, never for plain HTTP."""
-        assert self._first is not None
-        first = self._first + data[: RECORD_HEADER_SIZE - len(self._first)]
-        kind = classify_first_bytes(first)
-        if kind is FirstBytes.INCOMPLETE:
-            self._first = first
-            return False
-        self._first = None
-        if kind is FirstBytes.PLAIN_HTTP:
-            # OpenSSL has not run and never will on this connection: its output BIO is ours.
-            self._outgoing.write(PLAIN_HTTP_ANSWER)
-            raise HandshakeFailed("plain HTTP request, answered 400 Bad Request")
-        return True
+    def _answer_plain_http(self) -> None:
+        self._outgoing.write(PLAIN_HTTP_ANSWER)
 
     def send(self, plaintext: bytes | bytearray | memoryview) -> None:
-        """Encrypt ``plaintext``; each call yields its own TLS record(s)."""
         if plaintext:
             self._object.write(plaintext)
 
     def encrypt(self, plaintext: bytes | bytearray | memoryview) -> bytes:
-        """``send(plaintext)`` then ``data_to_send()``: the ciphertext to write now."""
         if plaintext:
             self._object.write(plaintext)
         return self._outgoing.read()
 
     def close_notify(self) -> None:
-        """Queue our close_notify (write side closed, reading still possible)."""
         if self.sent_close or not self.established:
             return
         self.sent_close = True
@@ -136,7 +186,6 @@ class TLSServerSession:
             pass
 
     def data_to_send(self) -> bytes:
-        """Ciphertext waiting to go to the peer."""
         return self._outgoing.read()
 
     def peer_certificate_der(self) -> bytes | None:
@@ -161,3 +210,114 @@ def _reason(err: ssl.SSLError) -> str:
     if reason:
         return str(reason).lower().replace("_", " ")
     return str(err)
+
+
+class BundledSession(TLSServerSession):
+    """The session on the bundled OpenSSL: one ``SSL`` over two memory ``BIO``s it owns.
+
+    ``receive`` clears OpenSSL's error queue first, as ``SSL_get_error`` requires, and a failure
+    takes its reasons off the queue.
+    """
+
+    __slots__ = ("_context", "_in", "_out", "_ssl", "_unsent")
+
+    def __init__(self, context: ssl.SSLContext | BundledServerContext) -> None:
+        assert isinstance(context, BundledServerContext)
+        super().__init__(context)
+        self._context = context  # its callbacks must outlive this session
+        self._unsent = 0  # most ciphertext that send() queued since the last data_to_send()
+        connection = lib.SSL_new(context.ctx)
+        if connection == ffi.NULL:
+            raise MemoryError(take_error_reason("SSL_new failed"))
+        self._ssl: Any = ffi.gc(connection, lib.SSL_free)
+        self._in: Any = lib.BIO_new(lib.BIO_s_mem())
+        self._out: Any = lib.BIO_new(lib.BIO_s_mem())
+        if self._in == ffi.NULL or self._out == ffi.NULL:
+            for bio in (self._in, self._out):
+                if bio != ffi.NULL:
+                    lib.BIO_free(bio)
+            raise MemoryError("BIO_new failed")
+        lib.SSL_set_bio(connection, self._in, self._out)  # the SSL frees them
+        lib.SSL_set_accept_state(connection)
+
+    def receive(self, data: bytes) -> bytes:
+        connection = self._ssl
+        lib.ERR_clear_error()
+        if data:
+            lib.BIO_write(
+                self._in, data if type(data) is bytes else ffi.from_buffer(data), len(data)
+            )
+        if not self.established:
+            if self._first is not None and not self._first_bytes_judged(data):
+                return b""
+            result = lib.SSL_do_handshake(connection)
+            if result != 1:
+                if lib.SSL_get_error(connection, result) == lib.SSL_ERROR_WANT_READ:
+                    return b""
+                raise HandshakeFailed(self._failure_reason())
+            self.established = True
+        if self.peer_closed:
+            return b""
+        buffer = bundled.scratch_buffer()
+        pieces: list[bytes] = []
+        while True:
+            size = lib.SSL_read(connection, buffer, READ_SIZE)
+            if size > 0:
+                pieces.append(ffi.unpack(buffer, size))
+                continue
+            error = lib.SSL_get_error(connection, size)
+            if error == lib.SSL_ERROR_WANT_READ:
+                break
+            if error == lib.SSL_ERROR_ZERO_RETURN:
+                self.peer_closed = True
+                break
+            raise ConnectionError(f"TLS error: {take_error_reason('connection failed')}")
+        if not pieces:
+            return b""
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
+    def _failure_reason(self) -> str:
+        reason = take_error_reason("handshake failed")
+        verify = lib.SSL_get_verify_result(self._ssl)
+        if verify != lib.X509_V_OK:
+            return f"{reason}: {bundled.text(lib.X509_verify_cert_error_string(verify))}"
+        return reason
+
+    def _answer_plain_http(self) -> None:
+        lib.BIO_write(self._out, PLAIN_HTTP_ANSWER, len(PLAIN_HTTP_ANSWER))
+
+    def send(self, plaintext: bytes | bytearray | memoryview) -> None:
+        if not plaintext:
+            return
+        # bytes go to C as they are; ffi.from_buffer costs a microsecond per call
+        data = plaintext if type(plaintext) is bytes else ffi.from_buffer(plaintext)
+        if lib.SSL_write(self._ssl, data, len(data)) <= 0:
+            raise ConnectionError(f"TLS error: {take_error_reason('write failed')}")
+        self._unsent += bundled.ciphertext_bound(len(data))
+
+    def encrypt(self, plaintext: bytes | bytearray | memoryview) -> bytes:
+        self.send(plaintext)
+        return self.data_to_send()
+
+    def close_notify(self) -> None:
+        if self.sent_close or not self.established:
+            return
+        self.sent_close = True
+        lib.SSL_shutdown(self._ssl)  # 0: our alert is queued; we do not wait for the peer's
+        lib.ERR_clear_error()
+
+    def data_to_send(self) -> bytes:
+        expected, self._unsent = self._unsent, 0
+        return bundled.drain(self._out, expected)
+
+    def peer_certificate_der(self) -> bytes | None:
+        return bundled.peer_certificate_der(self._ssl)
+
+    @property
+    def version(self) -> str | None:
+        return bundled.text(lib.SSL_get_version(self._ssl)) if self.established else None
+
+    @property
+    def cipher(self) -> str | None:
+        current = lib.SSL_get_current_cipher(self._ssl)
+        return None if current == ffi.NULL else bundled.text(lib.SSL_CIPHER_get_name(current))

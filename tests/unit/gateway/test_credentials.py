@@ -1,5 +1,5 @@
 """Tests of dockward.gateway.credentials: the TLS material a running gateway reloads while the CA
-rewrites it, checked with real handshakes."""
+rewrites it, checked with real handshakes on each TLS backend."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import datetime as dt
 import logging
 import os
 import shutil
+import ssl
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -19,8 +20,17 @@ from dockward.pki import lifecycle
 from dockward.pki.ca import CLOCK_SKEW, load_certificate
 from dockward.pki.crl import RevocationList
 from dockward.pki.state import StateDir
+from dockward.tls.bundled import BundledServerContext
+from dockward.tls.context import BACKEND_VARIABLE, TLSBackend
 from support.handshake import server_verdict
 from support.waiting import wait_for
+
+
+@pytest.fixture(autouse=True, params=list(TLSBackend), ids=lambda backend: backend.value)
+def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> TLSBackend:
+    """Every test runs on each backend, selected as a gateway process selects it."""
+    monkeypatch.setenv(BACKEND_VARIABLE, request.param.value)
+    return request.param
 
 
 @pytest.fixture
@@ -187,3 +197,11 @@ def test_a_crl_that_does_not_verify_is_retried_until_it_does(
     assert sum("refusing every client" in m for m in messages) == 1, messages
     assert sum("TLS credentials reloaded" in m for m in messages) == 1, messages
     assert not credentials.reload(only_if_changed=True)
+
+
+def test_the_context_is_built_on_the_selected_backend(state: StateDir, backend: TLSBackend) -> None:
+    lifecycle.issue_client(state, "alice")
+    credentials = load(state)
+    expected = ssl.SSLContext if backend is TLSBackend.PYTHON_SSL else BundledServerContext
+    assert isinstance(credentials.context, expected)
+    assert server_verdict(credentials.context, state.client_dir("alice")) == "ok"

@@ -1,4 +1,5 @@
-"""The sans-IO TLS record layer, driven against Python's own TLS client over memory BIOs."""
+"""The sans-IO TLS record layer, driven against Python's own TLS client over memory BIOs, on
+both backends (Python's ssl and the bundled OpenSSL): every test runs on each."""
 
 from __future__ import annotations
 
@@ -9,9 +10,14 @@ import ssl
 import pytest
 
 from dockward.pki.ca import CertificateAuthority
-from dockward.tls.context import build_server_context
+from dockward.tls.context import TLSBackend, build_context
 from dockward.tls.plain_http import PLAIN_HTTP_ANSWER
 from dockward.tls.session import HandshakeFailed, TLSServerSession
+
+
+@pytest.fixture(params=list(TLSBackend), ids=lambda backend: backend.value)
+def backend(request: pytest.FixtureRequest) -> TLSBackend:
+    return request.param
 
 
 @pytest.fixture(scope="module")
@@ -28,9 +34,11 @@ def pki(tmp_path_factory):
     return root
 
 
-def server(pki) -> TLSServerSession:
-    ctx = build_server_context(pki / "server.pem", pki / "server-key.pem", pki / "ca.pem")
-    return TLSServerSession(ctx)
+@pytest.fixture
+def server(pki, backend):
+    """A new server session on the backend under test, each time it is called."""
+    context = build_context(backend, pki / "server.pem", pki / "server-key.pem", pki / "ca.pem")
+    return lambda: TLSServerSession(context)
 
 
 class Client:
@@ -74,8 +82,8 @@ class Client:
 
 
 @pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
-def test_client_half_close_keeps_the_write_side_open(pki, version):
-    srv = server(pki)
+def test_client_half_close_keeps_the_write_side_open(pki, server, version):
+    srv = server()
     client = Client(pki, "alice", version)
     client.handshake(srv)
     assert srv.established and srv.version == version.name.replace("_", ".")
@@ -91,8 +99,8 @@ def test_client_half_close_keeps_the_write_side_open(pki, version):
     assert client.read_all() == (b"late output", True)
 
 
-def test_server_close_notify_ends_the_clients_stream_and_reading_continues(pki):
-    srv = server(pki)
+def test_server_close_notify_ends_the_clients_stream_and_reading_continues(pki, server):
+    srv = server()
     client = Client(pki, "alice")
     client.handshake(srv)
     srv.send(b"output")
@@ -103,8 +111,8 @@ def test_server_close_notify_ends_the_clients_stream_and_reading_continues(pki):
     assert srv.receive(client.outgoing.read()) == b"more stdin"
 
 
-def test_each_send_is_its_own_record(pki):
-    srv = server(pki)
+def test_each_send_is_its_own_record(pki, server):
+    srv = server()
     client = Client(pki, "alice")
     client.handshake(srv)
     srv.send(b"HTTP/1.1 101 UPGRADED\r\n\r\n")
@@ -114,9 +122,9 @@ def test_each_send_is_its_own_record(pki):
     assert client.obj.read(65536) == b"\x01\x00\x00\x00\x00\x00\x00\x02hi"
 
 
-def test_every_complete_record_comes_out_of_one_receive(pki):
+def test_every_complete_record_comes_out_of_one_receive(pki, server):
     # a 1 MiB upload in full 16 KiB records plus a short one, all in one delivery
-    srv = server(pki)
+    srv = server()
     client = Client(pki, "alice")
     client.handshake(srv)
     upload = bytes(range(256)) * 4096 + b"tail"
@@ -134,8 +142,8 @@ def test_every_complete_record_comes_out_of_one_receive(pki):
         ("old", "expired"),
     ],
 )
-def test_refused_handshakes_send_an_alert(pki, bundle, reason):
-    srv = server(pki)
+def test_refused_handshakes_send_an_alert(pki, server, bundle, reason):
+    srv = server()
     client = Client(pki, bundle)
     with pytest.raises(HandshakeFailed) as caught:
         client.handshake(srv)
@@ -148,8 +156,8 @@ def test_refused_handshakes_send_an_alert(pki, bundle, reason):
     assert "alert" in str(seen.value).lower()
 
 
-def test_a_server_certificate_is_not_a_client_certificate(pki):
-    srv = server(pki)
+def test_a_server_certificate_is_not_a_client_certificate(pki, server):
+    srv = server()
     ctx = ssl.create_default_context(cafile=str(pki / "ca.pem"))
     ctx.load_cert_chain(str(pki / "server.pem"), str(pki / "server-key.pem"))
     client = Client(pki, None)
@@ -188,8 +196,8 @@ PLAIN_REQUEST = b"GET /v1.47/containers/json HTTP/1.1\r\nHost: 127.0.0.1:2376\r\
 @pytest.mark.parametrize(
     "pieces", splits(PLAIN_REQUEST), ids=lambda p: "/".join(map(str, map(len, p)))
 )
-def test_a_plain_http_request_gets_gos_400_however_it_arrives(pki, pieces):
-    srv = server(pki)
+def test_a_plain_http_request_gets_gos_400_however_it_arrives(pki, server, pieces):
+    srv = server()
     held, failed = feed_until_refused(srv, pieces)
     assert 4 in held  # decided on the fifth byte: not before, and not one piece later
     assert "plain HTTP request" in failed.reason
@@ -198,37 +206,36 @@ def test_a_plain_http_request_gets_gos_400_however_it_arrives(pki, pieces):
 
 
 @pytest.mark.parametrize("start", [b"HEAD /_ping", b"POST /build", b"PUT /x", b"OPTIONS *"])
-def test_every_go_request_start_gets_the_answer(pki, start):
-    srv = server(pki)
+def test_every_go_request_start_gets_the_answer(pki, server, start):
+    srv = server()
     with pytest.raises(HandshakeFailed):
         srv.receive(start + b" HTTP/1.1\r\nHost: x\r\n\r\n")
     assert srv.data_to_send() == PLAIN_HTTP_ANSWER
 
 
 @pytest.mark.parametrize("start", [b"DELETE /containers/c HTTP/1.1\r\n\r\n", b"\x00" * 64])
-def test_other_non_tls_bytes_are_a_failed_handshake_without_an_http_answer(pki, start):
-    srv = server(pki)
+def test_other_non_tls_bytes_are_a_failed_handshake_without_an_http_answer(pki, server, start):
+    srv = server()
     with pytest.raises(HandshakeFailed) as caught:
         srv.receive(start)
     assert "plain HTTP" not in caught.value.reason
     assert b"HTTP/" not in srv.data_to_send()
 
 
-def test_a_client_hello_split_anywhere_still_gets_a_server_hello(pki):
+def test_a_client_hello_split_anywhere_still_gets_a_server_hello(pki, server):
     hello_client = Client(pki, "alice")
     with pytest.raises(ssl.SSLWantReadError):
         hello_client.obj.do_handshake()
     hello = hello_client.outgoing.read()
-    context = build_server_context(pki / "server.pem", pki / "server-key.pem", pki / "ca.pem")
     for pieces in splits(hello):
-        srv = TLSServerSession(context)
+        srv = server()
         for piece in pieces:
             assert srv.receive(piece) == b""
         assert srv.data_to_send()[:3] == b"\x16\x03\x03", len(pieces[0])  # a ServerHello
 
 
-def test_a_handshake_fed_one_byte_at_a_time_completes(pki):
-    srv = server(pki)
+def test_a_handshake_fed_one_byte_at_a_time_completes(pki, server):
+    srv = server()
     client = Client(pki, "alice")
     for _ in range(10):
         try:
