@@ -9,7 +9,6 @@ names), the address a client dials (a name the certificate carries), and the def
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -52,16 +51,6 @@ def client_address(config: GatewayConfig) -> str:
         local = default_server_names()
         host = config.san[0] if config.san else (local[3] if len(local) > 3 else "127.0.0.1")
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def is_loopback(host: str) -> bool:
-    """Whether a listener on ``host`` is reachable from this machine only."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def default_policy() -> str:

@@ -58,11 +58,6 @@ def _flags(
     return out
 
 
-def _passphrase() -> bytes | None:
-    env = os.environ.get("DOCKWARD_CA_PASSPHRASE")
-    return env.encode() if env else None
-
-
 def _check_policy_file(config: GatewayConfig) -> None:
     """Refuse a missing or invalid policy file before anything is written."""
     from dockward.policy.roles import load_policy_config
@@ -107,6 +102,7 @@ def up(
     """Create what is missing (CA, CRL, server certificate, admin bundle, policy), then serve
     the state directory with every guarantee on."""
     from dockward.firstrun import client_address, prepare
+    from dockward.gateway.renewal import env_passphrase
     from dockward.gateway.runner import run_gateway
     from dockward.pki.state import StateDir, default_state_dir, env_lines
 
@@ -115,7 +111,7 @@ def up(
     # validated in full before anything is written
     settings = state_config(state.path, config, flags)
     _check_policy_file(settings)
-    first = prepare(state, settings, _passphrase())
+    first = prepare(state, settings, env_passphrase())
     for line in first.lines:
         print(f"dockward: {line}")
     settings = state_config(state.path, config, flags)  # now with the policy just written

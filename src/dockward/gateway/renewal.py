@@ -35,6 +35,12 @@ def renewal_due(cert_path: Path, now: dt.datetime | None = None) -> bool:
     return (now or dt.datetime.now(dt.UTC)) >= start + (end - start) * 2 / 3
 
 
+def env_passphrase() -> bytes | None:
+    """The CA key's passphrase for an unattended gateway: ``DOCKWARD_CA_PASSPHRASE``, if set."""
+    env = os.environ.get("DOCKWARD_CA_PASSPHRASE")
+    return env.encode() if env else None
+
+
 def crl_due(state: StateDir, now: dt.datetime | None = None) -> bool:
     """Whether the state directory's CRL must be re-signed: due, expired, missing or broken."""
     try:
@@ -55,8 +61,7 @@ async def auto_renew(config: GatewayConfig, interval: float = CHECK_INTERVAL) ->
     """Check every ``interval`` seconds; failures are logged and retried, never fatal."""
     assert config.state_dir is not None
     state = StateDir(config.state_dir)
-    env = os.environ.get("DOCKWARD_CA_PASSPHRASE")
-    passphrase = env.encode() if env else None
+    passphrase = env_passphrase()
     while True:
         try:
             if renewal_due(state.server_cert):
