@@ -236,6 +236,7 @@ def test_a_request_pipelined_right_behind_a_body_is_answered(gateway, pki, docke
 
 
 def test_a_malformed_second_request_gets_an_answer_and_a_log_line(gateway, pki):
+    mark = gateway.access_mark()
     with tls_connect(gateway, pki.client("admin")) as sock:
         source = source_of(sock)
         sock.sendall(b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -243,12 +244,15 @@ def test_a_malformed_second_request_gets_an_answer_and_a_log_line(gateway, pki):
         sock.sendall(b"GET /_ping HTTP/1.1\nHost: x\n\n")
         assert read_until_close(sock).startswith(b"HTTP/1.1 400 ")
     entry = gateway.access_entry(
-        lambda e: e["source"] == source and e["status"] == 400, what="the bare-LF request"
+        lambda e: e["source"] == source and e["status"] == 400,
+        what="the bare-LF request",
+        after=mark,
     )
     assert entry["decision"] == "refuse" and "bare LF" in entry["reason"]
 
 
 def test_refusals_after_the_route_allowed_are_logged_as_refusals(gateway, pki):
+    mark = gateway.access_mark()
     with tls_connect(gateway, pki.client("admin")) as sock:
         source = source_of(sock)
         sock.sendall(
@@ -256,6 +260,8 @@ def test_refusals_after_the_route_allowed_are_logged_as_refusals(gateway, pki):
             b"Upgrade: tcp\r\n\r\n"
         )
         assert read_until_close(sock).startswith(b"HTTP/1.1 400 ")
-    entry = gateway.access_entry(lambda e: e["source"] == source, what="the Upgrade request")
+    entry = gateway.access_entry(
+        lambda e: e["source"] == source, what="the Upgrade request", after=mark
+    )
     assert entry["decision"] == "refuse" and entry["operation"] == "container.list"
     assert entry["reason"] == "Upgrade is not accepted on container.list"

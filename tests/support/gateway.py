@@ -203,8 +203,9 @@ class GatewayProcess:
         """The last access-log line past ``after`` that ``match`` accepts, once it is written.
 
         The gateway writes the line after it answers, so a test polls for it; and a shared
-        gateway's log holds earlier tests' lines, so ``match`` names this test's request (its
-        source port, see ``source_of``) or ``after`` is a mark taken before the request.
+        gateway's log holds earlier tests' lines, so ``after`` is a mark taken before the
+        request. A source port (see ``source_of``) alone does not name a request: an earlier
+        test's connection may have had the same one, and its line would match first.
         """
 
         def found() -> dict[str, Any] | None:
