@@ -83,10 +83,13 @@ def _transfer_rows(bench: Bench, paths: dict[str, Target], table: Table) -> None
     results, _rss = bench.transfers()
     for kind in ("save", "exec"):
         runs = results[kind]["runs"]
-        rate = {n: statistics.median(r["mib_per_s"] for r in runs[n]) for n in paths}
+        rate = {n: statistics.median(r["mib_per_s"] for r in runs[n]) for n in runs}
         gib = results[kind]["bytes"] / (1 << 30)
         label = "docker save" if kind == "save" else "docker exec stream"
         for name in paths:
+            if name in results["broken"][kind]:
+                table.add_row(f"{label} {results[kind]['size_label']}", name, "broken")
+                continue
             relay = [r["watched_cpu_s"].get(name) for r in runs[name]]
             dockerd = statistics.median(r["watched_cpu_s"]["dockerd"] for r in runs[name]) / gib
             table.add_row(
@@ -128,9 +131,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--baseline", type=Path, help="also run the dockward found in this source tree"
     )
+    parser.add_argument(
+        "--no-peers", action="store_true", help="measure no peer (HAProxy) even if installed"
+    )
     args = parser.parse_args(argv)
     console = Console(width=160, highlight=False)
-    options = {**PROFILES["quick" if args.quick else "full"], "duration_s": args.duration}
+    options = {
+        **PROFILES["quick" if args.quick else "full"],
+        "duration_s": args.duration,
+        "peers": not args.no_peers,
+    }
     with contextlib.ExitStack() as stack:
         bench = Bench(stack, options)  # dockerd (with its native TLS) + dockward
         pki, daemon, floor_port = bench.pki, bench.daemon, free_port()
@@ -152,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         wait_for(lambda: _accepts(floor_port), what="the floor relay to listen")
         bench.targets["floor"] = Target("floor", port=floor_port, bundle=bench.bundle)
         bench.relay_pids["floor"] = floor.pid
-        names = ["native", "floor", "dockward"]
+        names = ["native", "floor", *bench.peers, "dockward"]
         if args.baseline is not None:
             base = _baseline_gateway(stack, bench, args.baseline.resolve())
             bench.targets["dockward-base"] = Target(

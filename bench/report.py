@@ -52,9 +52,12 @@ class Row:
     check: Callable[[float, float], bool] | None = None  # (dockward, native) -> met?
     note: dict[str, str] | None = None  # per-path suffix, e.g. "(plain)"
     ratio_na: tuple[str, ...] = ()  # paths whose ratio is meaningless
+    broken: tuple[str, ...] = ()  # peers that could not carry this transfer
 
     def cell(self, name: str) -> str:
         value = self.values.get(name)
+        if name in self.broken:
+            return "broken"
         if value is None or math.isnan(value):
             return "—"
         suffix = (self.note or {}).get(name, "")
@@ -62,6 +65,8 @@ class Row:
 
     def compare(self, name: str) -> str:
         value, native = self.values.get(name), self.values.get("native")
+        if name in self.broken:
+            return "broken"
         if name in self.ratio_na or value is None or native is None:
             return "n/a"
         if self.delta:
@@ -148,6 +153,7 @@ def build_rows(results: dict[str, Any]) -> list[Row]:
         )
     )
     save, exec_ = transfers["save"], transfers["exec"]
+    broken = transfers.get("broken", {})
     rows.append(
         Row(
             f"docker save {save['size_label']} (s, median of {save['repeats']})",
@@ -156,6 +162,7 @@ def build_rows(results: dict[str, Any]) -> list[Row]:
             ratio=_lower,
             target=f"≥ {TRANSFER_RATIO:.1f}× native throughput",
             check=lambda d, n: n / d >= TRANSFER_RATIO,
+            broken=tuple(broken.get("save", {})),
         )
     )
     rows.append(
@@ -166,6 +173,7 @@ def build_rows(results: dict[str, Any]) -> list[Row]:
             ratio=_higher,
             target=f"≥ {TRANSFER_RATIO:.1f}× native",
             check=lambda d, n: d >= TRANSFER_RATIO * n,
+            broken=tuple(broken.get("exec", {})),
         )
     )
     rows.append(
@@ -222,7 +230,7 @@ def cpu_table(results: dict[str, Any]) -> Table:
     table.add_column("path")
     table.add_column("client", justify="right")
     table.add_column("dockerd+containerd", justify="right")
-    table.add_column("dockward", justify="right")
+    table.add_column("relay (dockward, peer)", justify="right")
     table.add_column("cores busy", justify="right")
     load = results["load"]
     names = paths(results)
@@ -243,9 +251,7 @@ def cpu_table(results: dict[str, Any]) -> Table:
                 label(name),
                 f"{r['generator_cpu_s'] * per:.0f} µs/req",
                 f"{watched.get('dockerd', 0.0) * per:.0f} µs/req",
-                f"{watched.get(name, 0.0) * per:.0f} µs/req"
-                if name.startswith("dockward")
-                else "—",
+                f"{watched.get(name, 0.0) * per:.0f} µs/req" if _relay(name) else "—",
                 f"{total / r['duration_s']:.2f}",
             )
     for kind, workload in (("save", "docker save"), ("exec", "exec stream")):
@@ -263,10 +269,15 @@ def cpu_table(results: dict[str, Any]) -> Table:
                 label(name),
                 f"{cli / gib:.2f} s/GiB",
                 f"{dockerd / gib:.2f} s/GiB",
-                f"{gateway / gib:.2f} s/GiB" if name.startswith("dockward") else "—",
+                f"{gateway / gib:.2f} s/GiB" if _relay(name) else "—",
                 f"{(cli + dockerd + gateway) / wall:.2f}",
             )
     return table
+
+
+def _relay(name: str) -> bool:
+    """Whether the path has a process of its own between client and dockerd."""
+    return name not in ("unix", "native")
 
 
 def print_report(results: dict[str, Any], console: Console | None = None) -> list[Row]:

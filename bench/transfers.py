@@ -11,6 +11,7 @@ import contextlib
 import fcntl
 import os
 import resource
+import select
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -110,10 +111,14 @@ def counted(command: Sequence[str], env: Mapping[str, str], *, timeout: float) -
     total = 0
     deadline = time.monotonic() + timeout
     try:
-        while n := os.readv(fd, [buf]):
-            total += n
-            if time.monotonic() > deadline:
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
                 raise TransferError(f"{command[1]} did not finish within {timeout:g}s")
+            n = os.readv(fd, [buf])
+            if not n:
+                break
+            total += n
         stderr = proc.stderr.read()
         proc.wait(timeout=timeout)
     finally:
