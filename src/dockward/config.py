@@ -34,6 +34,7 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
+from dockward.audit.sinks import STDOUT, SYSLOG
 from dockward.errors import ConfigError
 from dockward.pki.ca import InvalidNameError, validate_server_name
 from dockward.pki.state import StateDir
@@ -238,8 +239,18 @@ class GatewayConfig(_Strict):
             raise ValueError("at least one listener is needed")
         if any(isinstance(item, TcpListenerConfig) for item in self.listen) and self.tls is None:
             raise ValueError("a TCP listener needs a [tls] section (cert, key, ca)")
-        if self.access_log_max_bytes is not None and self.access_log == "-":
-            raise ValueError("access_log_max_bytes needs access_log to be a file, not '-'")
+        rotation = [
+            name
+            for name in ("access_log_max_bytes", "access_log_keep")
+            if name in self.model_fields_set
+        ]
+        if rotation and self.access_log in ("-", STDOUT, SYSLOG):
+            names = " and ".join(rotation)
+            raise ValueError(
+                f"{names} {'need' if len(rotation) > 1 else 'needs'} access_log to be a file, "
+                f"not {self.access_log!r}: remove {'them' if len(rotation) > 1 else 'it'} or "
+                "set access_log to a path"
+            )
         if self.auto_renew and self.state_dir is None:
             raise ValueError("auto_renew needs state_dir (where the CA key is)")
         if self.audit.database == "state":

@@ -129,6 +129,21 @@ def test_access_log_rotation_keys_are_read(tmp_path):
         ({"access_log_keep": 0}, "access_log_keep: Input should be greater than or equal to 1"),
         ({"access_log_keep": 1001}, "access_log_keep: Input should be less than or equal to 1000"),
         ({"access_log": "-", "access_log_max_bytes": 100}, "access_log_max_bytes needs"),
+        (
+            {"access_log": "stdout:", "access_log_max_bytes": 100},
+            "access_log_max_bytes needs access_log to be a file, not 'stdout:': remove it or "
+            "set access_log to a path",
+        ),
+        (
+            {"access_log": "syslog:", "access_log_keep": 3},
+            "access_log_keep needs access_log to be a file, not 'syslog:'",
+        ),
+        (
+            {"access_log": "syslog:", "access_log_max_bytes": 100, "access_log_keep": 3},
+            "access_log_max_bytes and access_log_keep need access_log to be a file, not "
+            "'syslog:': remove them",
+        ),
+        ({"access_log": "-", "access_log_keep": 5}, "access_log_keep needs"),
     ],
 )
 def test_bad_access_log_rotation_settings_are_refused(extra, message):
