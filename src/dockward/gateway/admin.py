@@ -31,6 +31,7 @@ from dockward.engine_api import open_unix
 from dockward.errors import UsageError
 from dockward.gateway import live
 from dockward.gateway.metrics import GatewayCollector, GatewayMetrics
+from dockward.gateway.server import socket_answers
 
 if TYPE_CHECKING:
     from dockward.gateway.server import Gateway
@@ -148,6 +149,11 @@ class AdminServer:
     async def _open_unix(self, path: Path) -> asyncio.base_events.Server:
         if path.is_symlink() or (path.exists() and not stat.S_ISSOCK(path.lstat().st_mode)):
             raise UsageError(f"cannot open the admin socket {path}: exists and is not a socket")
+        if path.exists() and socket_answers(path):
+            raise UsageError(
+                f"cannot open the admin socket {path}: another gateway is serving it (is "
+                "dockward already running for this state directory?)"
+            )
         path.unlink(missing_ok=True)  # a socket left by a gateway that did not stop cleanly
         old_umask = os.umask(0o177)  # 0600 from the start: metrics and clients are not public
         try:
@@ -241,11 +247,11 @@ def _json(value: Any) -> bytes:
 async def start_admin(gateway: Gateway) -> AdminServer | None:
     """The gateway's metrics observer and admin endpoint, started; None when ``[admin]`` names
     no listener. The runner's one call (it stops the server with ``stop()``)."""
-    metrics = GatewayMetrics(gateway)
-    gateway.events.observers.append(metrics)
     config = gateway.config.admin
-    server = AdminServer(gateway, config, metrics)
     if config.socket_path is None and config.address is None:
-        return None
+        return None  # nobody could read the metrics: not even counted
+    metrics = GatewayMetrics(gateway)
+    server = AdminServer(gateway, config, metrics)
     await server.start()
+    gateway.events.observers.append(metrics)
     return server

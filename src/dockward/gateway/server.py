@@ -270,6 +270,11 @@ def load_policy(config: GatewayConfig) -> Policy:
     return RolePolicy(load_policy_config(config.policy), upstream_socket=str(config.upstream))
 
 
+def socket_answers(path: Path) -> bool:
+    """Whether a process accepts connections on the unix socket ``path`` now."""
+    return _socket_answers(path)
+
+
 def _socket_answers(path: Path) -> bool:
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:

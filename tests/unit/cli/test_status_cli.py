@@ -122,3 +122,19 @@ def test_two_clients_and_a_store_refusing_writes_are_shown():
         ("cn:viewer", "readonly", "127.0.0.1:40000"),
     ]
     assert "12 +1" in out and "3.0 MiB" in out
+
+
+def test_watch_redraws_until_ctrl_c(admin_socket, monkeypatch, capsys):
+    from dockward.cli import status as status_cli
+
+    naps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        naps.append(seconds)
+        if len(naps) == 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(status_cli.time, "sleep", sleep)
+    assert main(["status", "--socket", str(admin_socket), "--watch", "--interval", "0.5"]) == 130
+    assert naps == [0.5, 0.5, 0.5]
+    assert "0 connected clients" in capsys.readouterr().out

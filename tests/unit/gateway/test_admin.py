@@ -166,3 +166,30 @@ def test_a_loopback_tcp_address_serves_the_same_pages(tmp_path):
             await server.stop()
 
     asyncio.run(main())
+
+
+def test_a_socket_another_gateway_serves_is_not_taken_over(tmp_path):
+    async def main() -> None:
+        first = await start_admin(gateway_for(tmp_path))
+        assert first is not None
+        try:
+            with pytest.raises(UsageError, match="another gateway is serving it"):
+                await start_admin(gateway_for(tmp_path))
+            assert (await get(tmp_path / "admin.sock", "/health"))[0] == 200
+        finally:
+            await first.stop()
+
+    asyncio.run(main())
+
+
+def test_a_socket_left_behind_is_replaced(tmp_path):
+    import socket
+
+    left = socket.socket(socket.AF_UNIX)
+    left.bind(str(tmp_path / "admin.sock"))  # bound, not listening: a gateway that was killed
+    left.close()
+
+    async def check(gateway: Gateway, admin: Path) -> None:
+        assert (await get(admin, "/health"))[0] == 200
+
+    run(tmp_path, check)
