@@ -108,7 +108,8 @@ class GatewayMetrics(live.Traffic):
     def __call__(self, event: AuditEvent) -> None:
         if type(event) is ExchangeRecord:
             self.exchange(event)
-        elif type(event) is HandshakeFailed:
+            return
+        if type(event) is HandshakeFailed:
             label = handshake_reason(event.reason)
             self.handshake_failures[label] = self.handshake_failures.get(label, 0) + 1
         elif type(event) is ConnectionRefused:
@@ -122,12 +123,15 @@ class GatewayMetrics(live.Traffic):
 
     def exchange(self, record: ExchangeRecord) -> None:
         key = (record.operation, record.decision, record.role)
-        cell = self.cells.get(key)
+        cells = self.cells
+        cell = cells.get(key)
         if cell is None:
-            cell = self.cells[key] = [0.0] * _CELL
-        bytes_in, bytes_out = record.bytes_in, record.bytes_out
+            cell = cells[key] = [0.0] * _CELL
+        bytes_in = record.bytes_in
+        bytes_out = record.bytes_out
         cell[0] += 1
-        cell[_IN] += bytes_in
+        if bytes_in:
+            cell[_IN] += bytes_in
         cell[_OUT] += bytes_out
         first = record.first_byte_ms
         if first:
@@ -139,15 +143,18 @@ class GatewayMetrics(live.Traffic):
             cell[_WHOLE_SUM] += whole
         if record.status == 503 and record.rule == "audit-store":
             self.audit_refusals += 1
-        peer = record.peer
-        totals = self._peers.get(peer)
+        totals = self._peers.get(record.peer)
         if totals is None:
-            totals = self._peers[peer] = [0, 0, 0]
-            if len(self._peers) > self._prune_at:
-                self.keep_bounded()
+            totals = self._new_peer(record.peer)
         totals[0] += 1
         totals[1] += bytes_in
         totals[2] += bytes_out
+
+    def _new_peer(self, peer: Peer) -> list[int]:
+        if len(self._peers) >= self._prune_at:
+            self.keep_bounded()
+        totals = self._peers[peer] = [0, 0, 0]
+        return totals
 
     # ------------------------------------------------------------------ what scrapes read
 
