@@ -5,6 +5,7 @@ store's failure policy with a really full disk and a really stopped PostgreSQL."
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import json
@@ -321,3 +322,32 @@ def check_failure_policy(
     again = up.docker("volume", "create", f"{name}-after")
     assert again.returncode == 0, again.stderr
     assert f"{name}-after" in volumes(dockerd)
+
+
+def test_handshake_failures_are_counted_by_reason(up: Up) -> None:
+    import socket
+
+    host, port = up.exported()["DOCKER_HOST"].removeprefix("tcp://").rsplit(":", 1)
+    failures = "dockward_handshake_failures_total"
+    before = scrape(up)
+    with socket.create_connection((host, int(port)), timeout=10) as plain:
+        plain.sendall(b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert plain.recv(1024).startswith(b"HTTP/1.0 400 Bad Request")
+    context = ssl.create_default_context(cafile=str(up.state / "clients" / "admin" / "ca.pem"))
+    with (
+        socket.create_connection((host, int(port)), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname=host) as anonymous,
+    ):
+        anonymous.sendall(b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n")  # TLS 1.3: refused after
+        with contextlib.suppress(ssl.SSLError, ConnectionError):
+            anonymous.recv(1024)
+
+    def counted(reason: str) -> float:
+        return value(scrape(up), failures, reason=reason) - value(before, failures, reason=reason)
+
+    wait_for(lambda: counted("plain_http") == 1, what="the plain HTTP request counted")
+    wait_for(lambda: counted("no_certificate") == 1, what="the client without a certificate")
+    assert (
+        sum(v for (name, _), v in scrape(up).items() if name == failures)
+        == sum(v for (name, _), v in before.items() if name == failures) + 2
+    )
