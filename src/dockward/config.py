@@ -153,6 +153,46 @@ class AuditConfig(_Strict):
         return self.database is not None and self.database != AUDIT_OFF
 
 
+ADMIN_SOCKET_NAME = "admin.sock"
+
+
+class AdminConfig(_Strict):
+    """The ``[admin]`` table: the local admin endpoint (``/metrics``, ``/health``, ``/ready``,
+    ``/status``), never on an API listener (see docs/operations.md)."""
+
+    socket: str | None = Field(
+        default=None,
+        description='unix socket path (0600); default STATE/admin.sock with a state_dir; "off": '
+        "none",
+    )
+    address: str | None = Field(
+        default=None, description="a loopback HOST:PORT to serve it on too (for Prometheus)"
+    )
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        host, _port = parse_host_port(value)
+        try:
+            loopback = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = host == "localhost"
+        if not loopback:
+            raise ValueError(
+                f"{value!r}: the admin endpoint has no authentication, so it listens on a "
+                "loopback address only (127.0.0.1:PORT or [::1]:PORT)"
+            )
+        return value
+
+    @property
+    def socket_path(self) -> Path | None:
+        if self.socket is None or self.socket == AUDIT_OFF:
+            return None
+        return Path(self.socket)
+
+
 def _listener_kind(value: object) -> str | None:
     """A ``[[listen]]`` table with ``unix`` is a unix listener, any other table a TCP one.
 
@@ -216,6 +256,7 @@ class GatewayConfig(_Strict):
         description="extra DNS names or IP addresses for the server certificate (dockward up)",
     )
     audit: AuditConfig = Field(default_factory=AuditConfig)
+    admin: AdminConfig = Field(default_factory=AdminConfig)
 
     @field_validator("allow_networks")
     @classmethod
@@ -255,6 +296,12 @@ class GatewayConfig(_Strict):
             raise ValueError("auto_renew needs state_dir (where the CA key is)")
         if self.audit.database == "state":
             raise ValueError('audit.database = "state" needs state_dir (where the store goes)')
+        api = {item.address for item in self.listen if isinstance(item, TcpListenerConfig)}
+        if self.admin.address is not None and self.admin.address in api:
+            raise ValueError(f"admin.address {self.admin.address} is an API listener's address")
+        unix = {item.unix for item in self.listen if isinstance(item, UnixListenerConfig)}
+        if self.admin.socket_path is not None and self.admin.socket_path in unix:
+            raise ValueError(f"admin.socket {self.admin.socket} is an API listener's socket")
 
 
 def read_toml(path: Path, what: str) -> dict[str, object]:
@@ -445,6 +492,9 @@ def with_state_dir(data: dict[str, object]) -> dict[str, object]:
         # opt-in for now: the store still costs more than the 5 % of keep-alive throughput
         # it may cost (docs/operations.md, "The audit trail")
         out["audit"] = {**audit, "database": str(state.path / AUDIT_DATABASE_NAME)}
+    admin = out.get("admin")
+    if admin is None or (isinstance(admin, dict) and "socket" not in admin):
+        out["admin"] = {**(admin or {}), "socket": str(state.path / ADMIN_SOCKET_NAME)}
     if "policy" not in out and state.policy_path.exists():
         out["policy"] = str(state.policy_path)
     return out

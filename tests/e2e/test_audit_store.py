@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from support import disk
 from support.clients import DockerCLI
 from support.gateway import GatewayProcess, TestPKI, serving
 from support.postgres import PostgresServer
@@ -187,35 +188,8 @@ def test_two_gateways_write_to_one_postgres_and_the_summary_shows_both(
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 4 MiB tmpfs: a disk that can be filled."""
-    mountpoint = tmp_path / "disk"
-    mountpoint.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs", str(mountpoint)],
-        capture_output=True,
-        text=True,
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
-    try:
+    with disk.small_disk(tmp_path) as mountpoint:
         yield mountpoint
-    finally:
-        subprocess.run(["umount", "-l", str(mountpoint)], check=False)
-
-
-def fill(disk: Path) -> Path:
-    """Write a file until the disk is full; the file."""
-    filler = disk / "filler"
-    block = b"\0" * 65536
-    with open(filler, "wb", buffering=0) as out:
-        try:
-            while True:
-                out.write(block)
-        except OSError:
-            pass
-        with contextlib.suppress(OSError):
-            while True:
-                out.write(b"\0" * 512)
-    return filler
 
 
 def test_a_full_disk_keeps_the_gateway_serving_then_the_store_catches_up(pki, dockerd, small_disk):
@@ -223,7 +197,7 @@ def test_a_full_disk_keeps_the_gateway_serving_then_the_store_catches_up(pki, do
     with store_gateway(pki, dockerd.socket_path, database, "gw-disk", buffer=100) as gateway:
         pings(gateway, 1)
         wait_for(lambda: len(audit_lines(database)) == 1, what="the first record")
-        filler = fill(small_disk)
+        filler = disk.fill(small_disk)
         pings(gateway, 1)
         wait_for(lambda: "cannot write the audit store" in gateway.log(), what="the failure logged")
         assert "database or disk is full" in gateway.log()

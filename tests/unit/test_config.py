@@ -152,3 +152,29 @@ def test_bad_access_log_rotation_settings_are_refused(extra, message):
         config_from_dict(data, source="dockward.toml")
     assert message in str(caught.value)
     assert str(caught.value).startswith("dockward.toml: ")
+
+
+@pytest.mark.parametrize(
+    ("admin", "problem"),
+    [
+        ({"address": "0.0.0.0:9323"}, "listens on a loopback address only"),
+        ({"address": "192.0.2.1:9323"}, "listens on a loopback address only"),
+        ({"address": "127.0.0.1:2376"}, "is an API listener's address"),
+        ({"socket": "/run/d.sock"}, "is an API listener's socket"),
+    ],
+)
+def test_the_admin_endpoint_is_local_and_never_an_api_listener(admin, problem):
+    data = {
+        "listen": [{"address": "127.0.0.1:2376"}, {"unix": "/run/d.sock"}],
+        "tls": {"cert": "/c.pem", "key": "/k.pem", "ca": "/ca.pem"},
+        "admin": admin,
+    }
+    with pytest.raises(ConfigError, match=problem):
+        config_from_dict(data)
+
+
+def test_a_loopback_admin_address_is_taken():
+    config = config_from_dict(
+        {"listen": [{"unix": "/run/d.sock"}], "admin": {"address": "[::1]:9323"}}
+    )
+    assert config.admin.address == "[::1]:9323"

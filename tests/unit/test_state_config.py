@@ -83,3 +83,18 @@ def test_state_settings_are_validated_with_the_key_named(
         state_config(tmp_path)
     assert str(tmp_path / "dockward.toml") in str(caught.value)
     assert not (tmp_path / "ca").exists()
+
+
+def test_a_state_dir_gets_an_admin_socket_unless_it_says_otherwise(tmp_path: Path) -> None:
+    from dockward.config import config_from_dict
+
+    assert config_from_dict({"state_dir": str(tmp_path)}).admin.socket_path == (
+        tmp_path / "admin.sock"
+    )
+    off = config_from_dict({"state_dir": str(tmp_path), "admin": {"socket": "off"}})
+    assert off.admin.socket_path is None
+    elsewhere = config_from_dict(
+        {"state_dir": str(tmp_path), "admin": {"address": "127.0.0.1:9323"}}
+    )
+    assert elsewhere.admin.socket_path == tmp_path / "admin.sock"
+    assert config_from_dict({"listen": [{"unix": "/run/d.sock"}]}).admin.socket_path is None

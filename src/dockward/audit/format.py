@@ -23,6 +23,7 @@ from dockward.gateway.events import (
     ExchangeRecord,
     HandshakeFailed,
     Peer,
+    Reloaded,
     StreamCut,
 )
 
@@ -30,6 +31,7 @@ EVENT_NAMES: dict[type[object], str] = {
     ConnectionRefused: "connection.refused",
     HandshakeFailed: "connection.handshake_failed",
     StreamCut: "connection.cut",
+    Reloaded: "gateway.reload",
 }
 EVENT_DECISIONS: dict[type[object], str] = {
     ConnectionRefused: "refuse",
@@ -83,6 +85,16 @@ def log_entry(event: AuditEvent) -> dict[str, object]:
         if event.hijacked:
             entry["hijacked"] = True
         return entry
+    if isinstance(event, Reloaded):
+        entry.update(
+            event=EVENT_NAMES[Reloaded],
+            operation=f"{event.what}.reload",
+            path=event.path,
+            decision="ok" if event.ok else "refused",
+            sha256=event.digest,
+            reason=event.reason,
+        )
+        return entry
     cut = event if isinstance(event, StreamCut) else None
     entry.update(
         event=EVENT_NAMES[type(event)],
@@ -128,7 +140,7 @@ def exchange_line(record: ExchangeRecord) -> str:
     return line + "}\n"
 
 
-def _connection_line(event: ConnectionRefused | HandshakeFailed | StreamCut) -> str:
+def _connection_line(event: ConnectionRefused | HandshakeFailed | StreamCut | Reloaded) -> str:
     """A connection event: rare, so plain ``json.dumps`` of its entry."""
     return json.dumps(log_entry(event), separators=(",", ":")) + "\n"
 

@@ -28,6 +28,7 @@ CONNECTION_REFUSED = "connection.refused"
 HANDSHAKE_FAILED = "connection.handshake_failed"
 CONNECTION_CUT = "connection.cut"
 RECORDS_DROPPED = "audit.dropped"  # written by the store itself after it could not write
+RELOAD = "gateway.reload"  # a policy reload, taken (decision "ok") or refused ("refused")
 
 
 class AuditRecord(NamedTuple):
@@ -175,7 +176,21 @@ def _connection(kind: str, decision: str) -> Callable[[Any, str], AuditRecord]:
     return project
 
 
+def _reload(event: Any, gateway: str) -> AuditRecord:
+    return AuditRecord(
+        kind=RELOAD,
+        gateway=gateway,
+        time_us=_micros(event.started),
+        path=text(event.path),
+        operation=f"{event.what}.reload",
+        decision="ok" if event.ok else "refused",
+        rule=f"sha256:{event.digest}" if event.digest else "",
+        reason=text(event.reason),
+    )
+
+
 PROJECTIONS: dict[str, Callable[[Any, str], AuditRecord]] = {
+    "Reloaded": _reload,
     "ExchangeRecord": _exchange,
     "ConnectionRefused": _connection(CONNECTION_REFUSED, "refuse"),
     "HandshakeFailed": _connection(HANDSHAKE_FAILED, "refuse"),

@@ -69,6 +69,8 @@ class AuditState:
     lag: float  # seconds the oldest unwritten record has waited (0 when none)
     accepting_writes: bool
     writer_cpu: float  # CPU seconds the writer thread has used
+    failures: int = 0  # failed attempts to write since start
+    refusing_since: float | None = None  # time.time() write operations began to be refused
 
 
 def default_gateway_name() -> str:
@@ -117,6 +119,8 @@ class AuditStore:
         self._next_prune = 0.0
         self._next_drop_report = 0.0
         self._cpu = 0.0  # writer
+        self._failures = 0  # writer
+        self._refusing_since: float | None = None  # loop thread: refuse_unrecorded
 
     # ---------------------------------------------------------------- the event loop's side
 
@@ -154,6 +158,8 @@ class AuditStore:
             lag=time.monotonic() - oldest if pending and oldest else 0.0,
             accepting_writes=self.accepting_writes(),
             writer_cpu=self._cpu,
+            failures=self._failures,
+            refusing_since=None if self.accepting_writes() else self._refusing_since,
         )
 
     # ---------------------------------------------------------------- lifecycle
@@ -321,6 +327,7 @@ class AuditStore:
 
     def _failed(self, err: Exception) -> None:
         message = str(err) if isinstance(err, StoreUnavailable) else repr(err)
+        self._failures += 1
         first = self._failing_since is None
         if first:
             self._failing_since = time.time()
@@ -353,15 +360,32 @@ def refuse_unrecorded(decision: Decision, access: str | None, store: AuditStore 
     """``decision``, or a 503 refusal when it would let through an operation that changes or
     takes out something while the audit store cannot record it (``refuse-writes``).
 
-    For the place where the gateway decides: one call after ``policy.authorize``.
+    For the place where the gateway decides: one call after ``policy.authorize``. The first
+    refusal of an episode, and the first write let through after it, are logged.
     """
-    if store is None or not decision.allowed or access == "read" or store.accepting_writes():
+    if store is None or not decision.allowed or access == "read":
         return decision
+    if store.accepting_writes():
+        if store._refusing_since is not None:
+            store._refusing_since = None
+            log.warning(
+                "audit store %s records again: write operations accepted", store._description
+            )
+        return decision
+    if store._refusing_since is None:
+        store._refusing_since = time.time()
+        log.error(
+            "audit store %s cannot keep up (%d records wait): refusing write operations "
+            "until it records again (audit.on_failure = refuse-writes)",
+            store._description,
+            len(store._queue),
+        )
     return Decision(
         allowed=False,
         operation=decision.operation,
         rule="audit-store",
-        reason="refused: the audit store cannot record it now; read-only requests still work",
+        reason=f"the audit store of this gateway cannot record {decision.operation} now: "
+        "operations that change something are refused until it can; reads still work",
         role=decision.role,
         status=503,
         profile=decision.profile,

@@ -16,6 +16,7 @@ from dockward.cli import ca as ca_cli
 from dockward.cli import gateway as gateway_cli
 from dockward.cli import policy as policy_cli
 from dockward.cli import scan as scan_cli
+from dockward.cli import status as status_cli
 from dockward.errors import DockwardError
 
 app = typer.Typer(
@@ -58,6 +59,7 @@ app.add_typer(policy_cli.app, name="policy")
 audit_cli.register(app)
 gateway_cli.register(app)
 scan_cli.register(app)
+status_cli.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,6 +12,7 @@ and end the connections a revoked certificate still holds.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,16 @@ def file_stamp(path: Path | None) -> FileStamp | None:
     except OSError:
         return None
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def file_digest(path: Path | None) -> str:
+    """The SHA-256 of ``path``'s content in hex; empty without a path or a readable file."""
+    if path is None:
+        return ""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return ""
 
 
 @dataclass

@@ -2,8 +2,9 @@
 
 The events are plain values: an exchange and what became of it (``ExchangeRecord``), a
 connection refused for its source address (``ConnectionRefused``), a failed TLS handshake, the
-plain-HTTP request answered 400 included (``HandshakeFailed``), and a live connection cut because
-its certificate was revoked (``StreamCut``). ``Emitter.emit`` hands each event to every observer
+plain-HTTP request answered 400 included (``HandshakeFailed``), a live connection cut because
+its certificate was revoked (``StreamCut``), and a policy reload taken or refused
+(``Reloaded``). ``Emitter.emit`` hands each event to every observer
 and contains what an observer raises: the failure is logged once per observer and the connection
 that emitted the event goes on. How an event becomes a log line is ``dockward.audit.format``'s
 business; this module imports no observer.
@@ -56,6 +57,7 @@ class ExchangeRecord:
     bytes_in: int = 0
     bytes_out: int = 0
     duration_ms: float = 0.0
+    first_byte_ms: float = 0.0  # head received to the daemon's response head (0: none came)
     hijacked: bool = False
 
     @property
@@ -105,7 +107,27 @@ class StreamCut:
     operation: str = ""
 
 
-AuditEvent = ExchangeRecord | ConnectionRefused | HandshakeFailed | StreamCut
+GATEWAY_PEER = Peer("", "", None)  # the peer of the gateway's own events (a reload)
+
+
+@dataclass(frozen=True, slots=True)
+class Reloaded:
+    """A reload of the policy file (``what`` = "policy"): taken (``ok``) or refused.
+
+    ``digest`` is the SHA-256 of the file as loaded (empty when refused); ``reason`` says what
+    happened in words, the refusal's problems included.
+    """
+
+    started: float
+    what: str
+    path: str
+    ok: bool
+    digest: str
+    reason: str
+    peer: Peer = GATEWAY_PEER
+
+
+AuditEvent = ExchangeRecord | ConnectionRefused | HandshakeFailed | StreamCut | Reloaded
 Observer = Callable[[AuditEvent], None]
 ExchangeObserver = Observer  # the earlier name
 

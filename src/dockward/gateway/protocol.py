@@ -128,6 +128,7 @@ class ClientProtocol(asyncio.Protocol):
         self._relay_handle: Callable[[Event], list[Command]] = _no_relay
         self.upstream: UpstreamProtocol | None = None
         self.source = ""
+        self.opened = time.time()  # for `dockward status`
         self.gone = False  # connection_lost ran
         self._timers: dict[Timer, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()

@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
+from dockward.audit.store import refuse_unrecorded
 from dockward.errors import ProtocolError
 from dockward.gateway.analysis import analyse_head_cached, media_type
 from dockward.gateway.connection import _pin_target_container
@@ -65,6 +66,7 @@ from dockward.policy.profiles import MAX_FACT_ROUNDS, FactQuery, Facts
 from dockward.policy.redact import redact_json
 
 if TYPE_CHECKING:
+    from dockward.audit.store import AuditStore
     from dockward.http1.body import BodyReader
     from dockward.policy.engine import Policy
     from dockward.policy.routes import Classification
@@ -144,6 +146,9 @@ class RelayContext(Protocol):
     def head_timeout(self) -> float: ...
 
     def refusal(self, identity: PeerIdentity | None) -> str | None: ...
+
+    @property
+    def audit_store(self) -> AuditStore | None: ...
 
 
 # ---------------------------------------------------------------------- events, commands
@@ -755,6 +760,8 @@ class Relay:
             return
         policy = ex.policy = context.policy
         decision = policy.authorize(identity, self.address, request)
+        if context.audit_store is not None:  # writes wait while the store cannot record them
+            decision = refuse_unrecorded(decision, request.access, context.audit_store)
         if not self._apply_decision(ex, decision, body_consumed=False):
             return
         if seen.head_refusal is not None:
@@ -1159,6 +1166,7 @@ class Relay:
         record = ex.record
         assert record is not None
         record.status = plain[0]
+        record.first_byte_ms = (time.perf_counter() - ex.t0) * 1000.0
         ex.response_started = True
         if plain[1]:
             ex.close_after = True
@@ -1190,6 +1198,7 @@ class Relay:
             )
             ex.response_started = True
             ex.record.status = head.status
+            ex.record.first_byte_ms = (time.perf_counter() - ex.t0) * 1000.0
             if framing is Framing.TUNNEL:
                 self._open_tunnel(ex, raw, rest)
                 return

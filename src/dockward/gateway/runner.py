@@ -13,6 +13,7 @@ from pathlib import Path
 from dockward.audit.sinks import open_sink
 from dockward.audit.store import AuditStore
 from dockward.config import AuditConfig, GatewayConfig
+from dockward.gateway.admin import start_admin
 from dockward.gateway.renewal import auto_renew
 from dockward.gateway.server import Gateway
 from dockward.gateway.systemd import notify
@@ -86,7 +87,7 @@ async def _serve(config: GatewayConfig, on_ready: Callable[[Gateway], None] | No
         config.access_log, max_bytes=config.access_log_max_bytes, keep=config.access_log_keep
     )
     gateway.events.observers.append(access_log)
-    audit_store = open_audit_store(config.audit)
+    audit_store = gateway.audit_store = open_audit_store(config.audit)
     if audit_store is not None:
         gateway.events.observers.append(audit_store)
     if not Path(config.upstream).exists():
@@ -94,6 +95,7 @@ async def _serve(config: GatewayConfig, on_ready: Callable[[Gateway], None] | No
             "the Docker socket %s does not exist (yet): requests get 502 until it does",
             config.upstream,
         )
+    admin = await start_admin(gateway)  # /metrics, /health, /ready, /status
     await gateway.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -121,6 +123,8 @@ async def _serve(config: GatewayConfig, on_ready: Callable[[Gateway], None] | No
             with contextlib.suppress(Exception):
                 loop.remove_signal_handler(signum)
         try:
+            if admin is not None:
+                await admin.stop()
             await gateway.stop()
         finally:
             access_log.close()

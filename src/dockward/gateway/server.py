@@ -16,14 +16,16 @@ import logging
 import os
 import socket
 import stat
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dockward.audit.store import AuditStore
 from dockward.config import GatewayConfig, TcpListenerConfig, UnixListenerConfig, parse_host_port
 from dockward.errors import UsageError
-from dockward.gateway.credentials import TLSCredentials, file_stamp
-from dockward.gateway.events import Emitter, Observer
+from dockward.gateway.credentials import TLSCredentials, file_digest, file_stamp
+from dockward.gateway.events import Emitter, Observer, Reloaded
 from dockward.gateway.protocol import ClientProtocol
 from dockward.identity import PeerIdentity
 from dockward.pki.ca import check_key_permissions
@@ -89,6 +91,8 @@ class Gateway:
         self.upstream_path = str(config.upstream)
         self._policy_stamp = file_stamp(config.policy)  # before reading: a later edit is seen
         self.policy: Policy = policy or load_policy(config)
+        self.policy_digest = file_digest(config.policy)  # SHA-256 of the policy file in force
+        self.audit_store: AuditStore | None = None  # refuses writes it cannot record (runner)
         self.events = Emitter(observers)
         self.emit = self.events.emit
         self.listeners = listeners_from_config(config)
@@ -156,9 +160,12 @@ class Gateway:
         except UsageError as err:
             problems = "; ".join(str(err).splitlines())  # one log line, however many problems
             log.error("policy reload refused, the previous policy stays in force: %s", problems)
+            refused = f"refused, the previous policy stays in force: {problems}"
+            self.emit(Reloaded(time.time(), "policy", str(path), False, "", refused))
             return False
-        self.policy = policy
+        self.policy, self.policy_digest = policy, file_digest(path)
         log.info("policy reloaded from %s", path)
+        self.emit(Reloaded(time.time(), "policy", str(path), True, self.policy_digest, "reloaded"))
         return True
 
     async def start(self) -> None:
@@ -261,6 +268,11 @@ def load_policy(config: GatewayConfig) -> Policy:
     if config.policy is None:
         return AdminPolicy()
     return RolePolicy(load_policy_config(config.policy), upstream_socket=str(config.upstream))
+
+
+def socket_answers(path: Path) -> bool:
+    """Whether a process accepts connections on the unix socket ``path`` now."""
+    return _socket_answers(path)
 
 
 def _socket_answers(path: Path) -> bool:

@@ -71,6 +71,9 @@ def enforcement_lines(gateway: Gateway) -> list[str]:
             f"{config.audit.gateway or default_gateway_name()}, hash-chained; when it cannot be "
             f"written: {config.audit.on_failure})"
         )
+    admin = [str(p) for p in (config.admin.socket_path, config.admin.address) if p is not None]
+    if admin:
+        lines.append(f"admin endpoint (metrics, health, `dockward status`): {', '.join(admin)}")
     return lines
 
 

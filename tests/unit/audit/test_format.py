@@ -127,3 +127,21 @@ def test_connection_events_have_the_exchange_members_and_name_themselves():
         "container.attach",
     )
     assert entry["identity"]["cn"] == "ci" and entry["time"] == "2027-01-15T08:00:00.062+00:00"
+
+
+def test_a_policy_reload_has_a_line_of_its_own():
+    from dockward.gateway.events import Reloaded
+
+    line = json_line(Reloaded(0.0, "policy", "/s/policy.toml", True, "cd" * 32, "reloaded"))
+    assert json.loads(line) == {
+        "time": "1970-01-01T00:00:00.000+00:00",
+        "listener": "",
+        "source": "",
+        "identity": None,
+        "event": "gateway.reload",
+        "operation": "policy.reload",
+        "path": "/s/policy.toml",
+        "decision": "ok",
+        "sha256": "cd" * 32,
+        "reason": "reloaded",
+    }

@@ -156,3 +156,22 @@ def test_client_chosen_text_is_stored_escaped() -> None:
 def test_json_round_trip() -> None:
     record = AuditRecord(kind=EXCHANGE, time_us=5, gateway="g", path="/é", status=200)
     assert AuditRecord.from_dict(json.loads(json.dumps(record.as_dict()))) == record
+
+
+def test_a_policy_reload_becomes_a_record_with_its_hash() -> None:
+    from dockward.gateway.events import Reloaded
+
+    taken = project(Reloaded(4.5, "policy", "/s/policy.toml", True, "ab" * 32, "reloaded"), "gw")
+    assert taken == AuditRecord(
+        kind="gateway.reload",
+        gateway="gw",
+        path="/s/policy.toml",
+        operation="policy.reload",
+        decision="ok",
+        rule="sha256:" + "ab" * 32,
+        reason="reloaded",
+        time_us=4_500_000,
+    )
+    refused = project(Reloaded(5.0, "policy", "/s/policy.toml", False, "", "refused: x"), "gw")
+    assert refused is not None
+    assert (refused.decision, refused.rule, refused.reason) == ("refused", "", "refused: x")

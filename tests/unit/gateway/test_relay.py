@@ -87,6 +87,7 @@ class Context:
     upstream_path: str = SOCKET
     head_timeout: float = HEAD_TIMEOUT
     refused: str | None = None
+    audit_store: object = None
 
     def refusal(self, identity: PeerIdentity | None) -> str | None:
         return self.refused

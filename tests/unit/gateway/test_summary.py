@@ -80,3 +80,14 @@ def test_the_audit_store_is_named_without_a_password(tmp_path: Path) -> None:
         "audit store: postgresql://gw@db.example:5433/audit (gateway gw-1, hash-chained; "
         "when it cannot be written: refuse-writes)"
     ) in lines
+
+
+def test_the_admin_endpoint_is_named(tmp_path: Path) -> None:
+    state = prepared(tmp_path)
+    lines = enforcement_lines(Gateway(state_config(state.path)))
+    assert (
+        f"admin endpoint (metrics, health, `dockward status`): {state.path / 'admin.sock'}"
+    ) in lines
+    overrides: dict[str, object] = {"admin": {"socket": "off"}}
+    lines = enforcement_lines(Gateway(state_config(state.path, overrides=overrides)))
+    assert not any(line.startswith("admin endpoint") for line in lines)
