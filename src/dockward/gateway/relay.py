@@ -62,7 +62,7 @@ from dockward.policy.decision import Decision
 from dockward.policy.gojson import decode_body
 from dockward.policy.paths import parse_query
 from dockward.policy.profiles import MAX_FACT_ROUNDS, FactQuery, Facts
-from dockward.policy.redact import redact_json
+from dockward.policy.tenancy import forwarded_request, forwarded_response
 
 if TYPE_CHECKING:
     from dockward.http1.body import BodyReader
@@ -887,10 +887,14 @@ class Relay:
         if not self._apply_decision(ex, decision, body_consumed=ex.collected_body is not None):
             return
         raw = ex.pending_head
-        assert raw is not None
-        self._forward_request(
-            ex, _pin_target_container(raw, ex.request, ex.target_query, facts), ex.collected_body
+        assert raw is not None and ex.head is not None
+        raw, body_bytes = forwarded_request(
+            decision,
+            _pin_target_container(raw, ex.request, ex.target_query, facts),
+            ex.head.chunked,
+            ex.collected_body,
         )
+        self._forward_request(ex, raw, body_bytes)
 
     def _forward_request(self, ex: Exchange, raw: bytes, collected: bytes | None = None) -> None:
         """Send the head (and a body read for inspection) to the daemon, then stream the rest."""
@@ -1140,7 +1144,7 @@ class Relay:
         if ex is None or ex.resp_buf:
             return False
         request, decision, head = ex.request, ex.decision, ex.head
-        if request is None or head is None or decision is None or decision.redact:
+        if request is None or head is None or decision is None or decision.rewrites_response:
             return False
         end = data.find(b"\r\n\r\n") + 4
         if end < 4:
@@ -1196,7 +1200,7 @@ class Relay:
             decision = ex.decision
             if (
                 decision is not None
-                and decision.redact
+                and decision.rewrites_response
                 and framing is Framing.BODY
                 and head.status == 200
                 and reader is not None
@@ -1271,7 +1275,8 @@ class Relay:
     def _send_redacted(self, ex: Exchange) -> None:
         """Send the gathered response, redacted, under its head with the new length."""
         assert ex.resp_collect is not None
-        body = redact_json(bytes(ex.resp_collect))
+        assert ex.decision is not None
+        body = forwarded_response(ex.decision, bytes(ex.resp_collect))
         ex.resp_collect = None
         self._send_client(with_content_length(ex.resp_head_raw, len(body)))
         self._send_client(body)

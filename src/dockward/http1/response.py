@@ -135,7 +135,10 @@ def error_response(
 
     ``head_only`` answers a HEAD request: the same head, no body.
     """
-    body = json.dumps({"message": f"dockward: {message}"}).encode() + b"\n"
+    # A 404 only ever carries dockerd's own not-found text (tenancy: a foreign object is
+    # answered as a missing one, so existence does not leak): sent as dockerd words it.
+    text = message if status == 404 else f"dockward: {message}"
+    body = json.dumps({"message": text}).encode() + b"\n"
     try:
         reason = HTTPStatus(status).phrase
     except ValueError:

@@ -12,6 +12,9 @@ and whose networks contain its address wins, and no match means deny. Operation 
 ``deny`` patterns are applied after ``allow`` and win. Under ``baseline`` and ``restricted``,
 the tunnels the policy cannot see into (``session``, ``grpc``: BuildKit) are granted only by
 their exact name, never by a glob or an access selector, not even ``*``.
+
+A role's ``scope`` (``all``, the default; ``role``; ``own``) says whose objects its identities
+see and touch (``dockward.policy.tenancy``).
 """
 
 from __future__ import annotations
@@ -163,6 +166,7 @@ class RoleConfig(BaseModel):
     registries: list[str] | None = None
     outbound: list[str] | None = None
     grants: list[str] = Field(default_factory=list)
+    scope: Literal["all", "role", "own"] = "all"
 
     @field_validator("clients")
     @classmethod
@@ -239,6 +243,8 @@ class Role:
     registries: tuple[str, ...]
     outbound: tuple[str, ...]
     grants: frozenset[str]
+    scope: str = "all"
+    """Tenancy (``dockward.policy.tenancy``): ``all``, ``role`` or ``own``."""
 
     def matches(self, identity: PeerIdentity, address: str | None) -> bool:
         if not any(selector.matches(identity) for selector in self.selectors):
@@ -372,6 +378,7 @@ def build_role(config: RoleConfig) -> Role:
         outbound=tuple(config.outbound or ()),
         grants=frozenset(config.grants)
         | (frozenset(GRANTS) if profile == "unrestricted" else frozenset()),
+        scope=config.scope,
     )
 
 
