@@ -802,7 +802,12 @@ class Relay:
         if decision.allowed:
             return True
         unread_body = ex.head.has_body and not body_consumed
-        self._refuse(decision.status, decision.reason, close=unread_body or not ex.head.keep_alive)
+        self._refuse(
+            decision.status,
+            decision.reason,
+            close=unread_body or not ex.head.keep_alive,
+            as_daemon=decision.as_daemon,
+        )
         return False
 
     def _collect_body(self, data: bytes) -> int:
@@ -963,7 +968,7 @@ class Relay:
         if self.answer is Answer.DONE:
             self._exchange_done()
 
-    def _refuse(self, status: int, message: str, *, close: bool) -> None:
+    def _refuse(self, status: int, message: str, *, close: bool, as_daemon: bool = False) -> None:
         """Answer the client ourselves; the daemon never sees this request."""
         ex = self.exchange
         assert ex is not None
@@ -977,7 +982,9 @@ class Relay:
             return
         ex.response_started = True
         head_only = ex.head is not None and ex.head.method == "HEAD"
-        self._send_client(error_response(status, message, close=close, head_only=head_only))
+        self._send_client(
+            error_response(status, message, close=close, head_only=head_only, as_daemon=as_daemon)
+        )
         self._finish_record(status)
         if close:
             self.phase = Phase.CLOSED

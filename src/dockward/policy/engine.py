@@ -220,13 +220,17 @@ class RolePolicy:
     def _tenancy_deny(self, role: Role, decision: Decision, refusal: tenancy.Refusal) -> Decision:
         """A cross-owner request: answered as dockerd answers a missing object (404 text
         as is), logged with the rule that says whose object it was."""
+        as_daemon = refusal.status in (400, 404)
         reason = (
-            refusal.message
-            if refusal.status == 404
-            else f'denied by role "{role.name}": {refusal.message}'
+            refusal.message if as_daemon else f'denied by role "{role.name}": {refusal.message}'
         )
         denied = replace(
-            decision, allowed=False, rule=refusal.rule, reason=reason, status=refusal.status
+            decision,
+            allowed=False,
+            rule=refusal.rule,
+            reason=reason,
+            status=refusal.status,
+            as_daemon=as_daemon,
         )
         if role.mode == "audit":
             return replace(denied, allowed=True, audit_only=True)

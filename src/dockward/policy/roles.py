@@ -41,6 +41,8 @@ _ACCESS_SUFFIXES = {access.value: access for access in Access}
 
 def operation_matches(pattern: str, operation: str) -> bool:
     """Whether one allow/deny ``pattern`` covers ``operation`` (see the module docstring)."""
+    if pattern == operation:  # container.archive.read names the operation, not an access tag
+        return True
     access = ACCESS.get(operation)
     prefix, _, suffix = pattern.rpartition(".")
     if suffix in _ACCESS_SUFFIXES and prefix:

@@ -70,6 +70,9 @@ def test_bad_selectors_are_refused(bad):
         ("container.*", "container.exec", True),
         ("container.*", "container.logs", False),  # exfiltrate: globs never grant it
         ("container.*", "container.archive.read", False),
+        # an operation whose name ends in an access tag is granted by its name (docker cp)
+        ("container.archive.read", "container.archive.read", True),
+        ("container.archive.read", "container.archive.stat", True),  # the READ selector
         ("container.logs", "container.logs", True),
         ("container.exfiltrate", "container.export", True),
         ("network.read", "network.inspect", True),

@@ -226,7 +226,8 @@ def test_every_reference_of_a_create_resolves_to_owned_objects_only(case: str) -
     [
         ("/containers/web-a/json", "No such container: web-a"),
         ("/exec/e-a/json", "No such exec instance: e-a"),
-        ("/images/img-a/json", "No such image: img-a:latest"),
+        ("/images/img-a/json", "no such image: img-a: No such image: img-a:latest"),
+        ("/images/img-a/history", "No such image: img-a:latest"),
         ("/volumes/vol-a", "get vol-a: no such volume"),
         ("/networks/net-a", "network net-a not found"),
         ("/containers/web-admin/json", "No such container: web-admin"),  # unowned

@@ -1,0 +1,265 @@
+"""Tenancy through ``dockward up`` with the real docker CLI, the daemon's own socket as judge.
+
+alice and bob hold certificates of the role ``tenants`` (``scope = "own"``), carol one of the
+role ``builders`` (``scope = "role"``). Each creates a container, a volume, a network and a
+committed image; then each must see only their own objects, a foreign object must answer as a
+missing one does (dockerd's own text, compared with the answer for a name nobody has), and a
+reference to a foreign object inside a request must be refused with the daemon unchanged.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from dockward.policy.roles import PRESETS
+from support.up import Up
+from support.waiting import free_port, wait_for
+
+pytestmark = pytest.mark.e2e
+
+OWNER = "dockward.owner"
+TAG = uuid.uuid4().hex[:6]
+# beyond the ci preset, so that the foreign-object answers of these are covered too
+EXTRA = ("system.df", "container.export", "container.archive.read", "image.history")
+
+
+def _roles() -> str:
+    allow = ", ".join(f'"{op}"' for op in (*PRESETS["ci"].allow, *EXTRA))
+    return f"""
+[[role]]
+name = "tenants"
+clients = ["role:tenants"]
+allow = [{allow}]
+scope = "own"
+
+[[role]]
+name = "builders"
+clients = ["role:builders"]
+allow = [{allow}]
+scope = "role"
+"""
+
+
+class Tenant:
+    """One identity: its bundle and the names of what it creates."""
+
+    def __init__(self, up: Up, name: str) -> None:
+        self.up = up
+        self.name = name
+        self.bundle = up.state / "clients" / name
+        self.container = f"t{TAG}-{name}-web"
+        self.volume = f"t{TAG}-{name}-vol"
+        self.network = f"t{TAG}-{name}-net"
+        self.image = f"t{TAG}-{name}-img"
+
+    def docker(self, *args: str, timeout: float = 60):  # type: ignore[no-untyped-def]
+        return self.up.docker(*args, bundle=self.bundle, timeout=timeout)
+
+    def ok(self, *args: str) -> str:
+        result = self.docker(*args)
+        assert result.returncode == 0, (args, result.stdout, result.stderr)
+        return result.stdout
+
+
+@pytest.fixture(scope="module")
+def tenants(
+    tmp_path_factory: pytest.TempPathFactory, dockerd, busybox_image
+) -> Iterator[dict[str, Tenant]]:
+    state = tmp_path_factory.mktemp("tenancy") / "state"
+    with Up(state, f"127.0.0.1:{free_port()}", dockerd.socket_path) as up:
+        up.wait_ready()
+        policy = up.state / "policy.toml"
+        policy.write_text(policy.read_text() + _roles())
+        wait_for(lambda: "policy reloaded" in up.log(), what="the tenancy roles to load")
+        people = {}
+        for name, role in (("alice", "tenants"), ("bob", "tenants"), ("carol", "builders")):
+            up.ca("issue", "client", name, "--role", role)
+            people[name] = tenant = Tenant(up, name)
+            tenant.ok("volume", "create", tenant.volume)
+            tenant.ok("network", "create", tenant.network)
+            tenant.ok(
+                "run", "-d", "--name", tenant.container, "--network", tenant.network,
+                "-v", f"{tenant.volume}:/data", busybox_image, "sleep", "600",
+            )  # fmt: skip
+            tenant.ok("commit", tenant.container, tenant.image)
+        try:
+            yield people
+        finally:
+            for tenant in people.values():
+                dockerd.api("DELETE", f"/containers/{tenant.container}?force=1&v=1")
+                dockerd.api("DELETE", f"/images/{tenant.image}?force=1")
+                dockerd.api("DELETE", f"/volumes/{tenant.volume}")
+                dockerd.api("DELETE", f"/networks/{tenant.network}")
+
+
+def _owner_of(dockerd, path: str, labels: str = "Labels") -> str | None:  # type: ignore[no-untyped-def]
+    document = dockerd.api_json("GET", path)
+    if labels == "Config":
+        return (document["Config"].get("Labels") or {}).get(OWNER)
+    return (document.get("Labels") or {}).get(OWNER)
+
+
+def test_every_created_object_carries_its_owner(tenants, dockerd) -> None:
+    for name, owner in (("alice", "cn:alice"), ("bob", "cn:bob"), ("carol", "role:builders")):
+        tenant = tenants[name]
+        assert _owner_of(dockerd, f"/containers/{tenant.container}/json", "Config") == owner
+        assert _owner_of(dockerd, f"/images/{tenant.image}/json", "Config") == owner
+        assert _owner_of(dockerd, f"/volumes/{tenant.volume}") == owner
+        assert _owner_of(dockerd, f"/networks/{tenant.network}") == owner
+
+
+def test_each_sees_only_their_own_objects(tenants, busybox_image) -> None:
+    for tenant in tenants.values():
+        assert tenant.ok("ps", "-a", "--format", "{{.Names}}").split() == [tenant.container]
+        assert tenant.ok("volume", "ls", "-q").split() == [tenant.volume]
+        assert tenant.ok("network", "ls", "--format", "{{.Name}}").split() == [tenant.network]
+        images = tenant.ok("images", "--format", "{{.Repository}}").split()
+        assert images == [tenant.image]  # the shared busybox is usable, not listed
+        df = tenant.ok("system", "df", "-v")
+        others = [t for t in tenants.values() if t is not tenant]
+        assert tenant.container in df and tenant.volume in df
+        for other in others:
+            for name in (other.container, other.volume, other.image):
+                assert name not in df, (tenant.name, name, df)
+
+
+def _same_answer(foreign: str, missing: str, foreign_name: str, missing_name: str) -> None:
+    assert foreign.replace(foreign_name, "NAME") == missing.replace(missing_name, "NAME")
+
+
+# (command, the object kind it names); each is run by bob on alice's object, and by the admin
+# on a name nobody has: the two answers must be the same but for the name.
+FOREIGN_COMMANDS = [
+    (("logs", "{container}"), "container"),
+    (("exec", "{container}", "true"), "container"),
+    (("top", "{container}"), "container"),
+    (("stop", "-t", "1", "{container}"), "container"),
+    (("kill", "{container}"), "container"),
+    (("rm", "-f", "{container}"), "container"),
+    (("rename", "{container}", "stolen"), "container"),
+    (("update", "--cpu-shares", "512", "{container}"), "container"),
+    (("export", "{container}"), "container"),
+    (("cp", "{container}:/etc/hostname", "-"), "container"),
+    (("container", "inspect", "{container}"), "container"),
+    (("commit", "{container}"), "container"),
+    (("wait", "{container}"), "container"),
+    (("volume", "inspect", "{volume}"), "volume"),
+    (("volume", "rm", "{volume}"), "volume"),
+    (("network", "inspect", "{network}"), "network"),
+    (("network", "rm", "{network}"), "network"),
+    (("image", "inspect", "{image}"), "image"),
+    (("rmi", "{image}"), "image"),
+    (("tag", "{image}", "stolen"), "image"),
+    (("history", "{image}"), "image"),
+]
+
+
+@pytest.mark.parametrize(("command", "kind"), FOREIGN_COMMANDS, ids=lambda c: " ".join(c))
+def test_a_foreign_object_answers_as_a_missing_one(tenants, dockerd, command, kind) -> None:
+    alice, bob = tenants["alice"], tenants["bob"]
+    names = {kind: getattr(alice, kind)}
+    missing = {kind: getattr(alice, kind).replace(TAG, "nobody")}
+    before = dockerd.api_json("GET", f"/containers/{alice.container}/json")
+    foreign = bob.docker(*(word.format(**names) for word in command))
+    absent = alice.up.docker(*(word.format(**missing) for word in command))
+    assert foreign.returncode == absent.returncode  # rm -f: 0 for both
+    _same_answer(foreign.stderr, absent.stderr, names[kind], missing[kind])
+    assert "dockward" not in foreign.stderr
+    after = dockerd.api_json("GET", f"/containers/{alice.container}/json")
+    assert after["State"]["Running"] and after["Name"] == before["Name"]
+    assert _owner_of(dockerd, f"/volumes/{alice.volume}") == "cn:alice"
+    assert _owner_of(dockerd, f"/networks/{alice.network}") == "cn:alice"
+    assert dockerd.api_json("GET", f"/images/{alice.image}/json")["Id"]
+    assert dockerd.api("GET", "/images/stolen/json")[0] == 404
+
+
+def test_carol_shares_her_roles_space_and_bob_does_not_see_it(tenants) -> None:
+    carol, bob = tenants["carol"], tenants["bob"]
+    assert bob.docker("logs", carol.container).returncode != 0
+    assert carol.docker("logs", bob.container).returncode != 0
+
+
+REFERENCES = [
+    ("run", "--rm", "--volumes-from", "{container}", "{busybox}", "true"),
+    ("run", "--rm", "-v", "{volume}:/data", "{busybox}", "true"),
+    ("run", "--rm", "--mount", "type=volume,source={volume},target=/d", "{busybox}", "true"),
+    ("run", "--rm", "--network", "{network}", "{busybox}", "true"),
+    ("run", "--rm", "--link", "{container}:db", "{busybox}", "true"),
+    ("run", "--rm", "{image}", "true"),
+    ("network", "connect", "{network}", "{own_container}"),
+    ("network", "connect", "{own_network}", "{container}"),
+    ("network", "disconnect", "{network}", "{container}"),
+    ("commit", "{container}", "stolen"),
+    ("tag", "{image}", "stolen"),
+]
+
+
+@pytest.mark.parametrize("command", REFERENCES, ids=" ".join)
+def test_a_reference_to_a_foreign_object_is_refused(
+    tenants, dockerd, busybox_image, command
+) -> None:
+    alice, bob = tenants["alice"], tenants["bob"]
+    before = {c["Id"] for c in dockerd.api_json("GET", "/containers/json?all=1")}
+    words = {
+        "container": alice.container,
+        "volume": alice.volume,
+        "network": alice.network,
+        "image": alice.image,
+        "busybox": busybox_image,
+        "own_container": bob.container,
+        "own_network": bob.network,
+    }
+    result = bob.docker(*(word.format(**words) for word in command))
+    assert result.returncode != 0, result.stdout
+    assert {c["Id"] for c in dockerd.api_json("GET", "/containers/json?all=1")} == before
+    networks = dockerd.api_json("GET", f"/networks/{alice.network}")["Containers"] or {}
+    assert [c["Name"] for c in networks.values()] == [alice.container]
+    assert dockerd.api("GET", "/images/stolen/json")[0] == 404
+
+
+def test_a_dockward_label_from_the_client_is_refused(tenants, dockerd, busybox_image) -> None:
+    bob = tenants["bob"]
+    name = f"t{TAG}-forged"
+    result = bob.docker("volume", "create", "--label", "dockward.owner=cn:alice", name)
+    assert result.returncode != 0 and "set by the gateway only" in result.stderr
+    assert dockerd.api("GET", f"/volumes/{name}")[0] == 404
+
+
+def test_events_show_only_the_callers_objects(tenants, busybox_image) -> None:
+    alice, bob = tenants["alice"], tenants["bob"]
+    stream = bob.up.docker_popen(
+        "events", "--format", "{{.Actor.Attributes.name}}", bundle=bob.bundle
+    )
+    assert stream.stdout is not None
+    lines: queue.Queue[str] = queue.Queue()
+    reader = threading.Thread(target=lambda: [lines.put(line.strip()) for line in stream.stdout])
+    reader.start()
+    seen: list[str] = []
+    try:
+
+        def bobs_own_event_arrives() -> bool:
+            # alice works while bob listens: her container's events must never reach him
+            alice.ok("run", "--rm", "--name", f"t{TAG}-alice-job", busybox_image, "true")
+            bob.ok("restart", "-t", "0", bob.container)
+            try:
+                while True:
+                    seen.append(lines.get(timeout=1))
+                    if seen[-1] == bob.container:
+                        return True
+            except queue.Empty:
+                return False
+
+        wait_for(bobs_own_event_arrives, timeout=30, what="bob's own event in his stream")
+    finally:
+        stream.kill()
+        stream.wait()
+        reader.join(timeout=10)
+        stream.stdout.close()
+        assert stream.stderr is not None
+        stream.stderr.close()
+    assert seen and all(name in (bob.container, "") for name in seen), seen
