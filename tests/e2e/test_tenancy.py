@@ -263,3 +263,18 @@ def test_events_show_only_the_callers_objects(tenants, busybox_image) -> None:
         assert stream.stderr is not None
         stream.stderr.close()
     assert seen and all(name in (bob.container, "") for name in seen), seen
+
+
+def test_another_owners_or_a_shared_tag_is_not_re_pointed(tenants, dockerd, busybox_image) -> None:
+    alice, bob = tenants["alice"], tenants["bob"]
+    before = {
+        name: dockerd.api_json("GET", f"/images/{name}/json")["Id"]
+        for name in (alice.image, busybox_image)
+    }
+    for target in before:
+        result = bob.docker("tag", bob.image, target)
+        assert result.returncode != 0 and "choose another tag" in result.stderr, result.stderr
+    after = {name: dockerd.api_json("GET", f"/images/{name}/json")["Id"] for name in before}
+    assert after == before
+    bob.ok("tag", bob.image, f"{bob.image}:v2")  # his own name: fine
+    assert _owner_of(dockerd, f"/images/{bob.image}:v2/json", "Config") == "cn:bob"

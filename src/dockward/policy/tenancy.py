@@ -470,7 +470,7 @@ def facts_needed(
             container = _exec_container(facts[fact])
             if container and FactQuery("container", container) not in facts:
                 needed.append(FactQuery("container", container))
-    for fact in _create_name_facts(operation, query, body):
+    for fact in _taken_names(operation, query, body):
         if fact not in facts:
             needed.append(fact)
     return list(dict.fromkeys(needed))
@@ -481,21 +481,42 @@ def _exec_container(inspect: Mapping[str, object] | None) -> str:
     return container if isinstance(container, str) else ""
 
 
-def _create_name_facts(
-    operation: str, query: Mapping[str, list[str]], body: object
-) -> list[FactQuery]:
-    """A name the create would take, looked up to answer a collision without leaking an id."""
-    if operation == "container.create":
+def _image_tag(repo: str, tag: str) -> str:
+    """``repo`` and ``tag`` as one reference, the tag defaulted to ``latest`` as dockerd does."""
+    if not repo:
+        return ""
+    if tag:
+        return f"{repo}:{tag}"
+    last = repo.rsplit("/", 1)[-1]
+    return repo if ":" in last or "@" in repo else f"{repo}:latest"
+
+
+def _familiar(reference: str) -> str:
+    """A reference as ``RepoTags`` spells it (Docker Hub's official prefix dropped)."""
+    for prefix in ("docker.io/library/", "index.docker.io/library/", "docker.io/"):
+        if reference.startswith(prefix):
+            return reference[len(prefix) :]
+    return reference
+
+
+def _taken_names(operation: str, query: Mapping[str, list[str]], body: object) -> list[FactQuery]:
+    """The names the request would take (or re-point), looked up to judge a collision."""
+    if operation in ("container.create", "container.rename"):
         name = _first(query, "name").lstrip("/")
         return [FactQuery("container", name)] if name else []
     if operation in ("volume.create", "network.create") and isinstance(body, GoObject):
         name = body.str_of("Name") or ""
-        return (
-            [FactQuery("volume" if operation == "volume.create" else "network", name)]
-            if (name)
-            else []
-        )
-    return []
+        kind: Literal["volume", "network"] = "volume" if operation == "volume.create" else "network"
+        return [FactQuery(kind, name)] if name else []
+    tags: list[str] = []
+    if operation in ("image.tag", "container.commit"):
+        tags = [_image_tag(_first(query, "repo"), _first(query, "tag"))]
+    elif operation == "image.build":
+        tags = [_image_tag(tag, "") for tag in query.get("t", ())]
+    elif operation == "image.pull":
+        source = "repo" if _first(query, "fromSrc") else "fromImage"
+        tags = [_image_tag(_first(query, source), _first(query, "tag"))]
+    return [FactQuery("image", _familiar(tag)) for tag in dict.fromkeys(tags) if tag]
 
 
 def check(
@@ -559,10 +580,10 @@ def _judge(operation: str, named: Named, facts: Facts, owner: str) -> Refusal | 
     if (
         found is None
         and named.kind is Kind.NETWORK
-        and named.where != "path id"
+        and operation not in ("network.inspect", "network.remove")
         and str(inspect.get("Name", "")) in PREDEFINED_NETWORKS
     ):
-        return None  # bridge, host, none as a container's network (the profile judges host)
+        return None  # bridge, host, none to join or leave (inspecting one lists every member)
     if named.kind is Kind.VOLUME and operation == "container.create":
         return _volume_to_create_first(named)
     return _foreign(operation, named, found)
@@ -589,23 +610,37 @@ def _volume_to_create_first(named: Named) -> Refusal:
 def _name_collision(
     operation: str, query: Mapping[str, list[str]], body: object, facts: Facts, owner: str
 ) -> Refusal | None:
-    for fact in _create_name_facts(operation, query, body):
+    for fact in _taken_names(operation, query, body):
         inspect = facts.get(fact)
         if inspect is None:
             continue
         kind = Kind(fact.kind)
-        if kind is Kind.CONTAINER and str(inspect.get("Name", "")) != "/" + fact.name:
+        if kind is Kind.IMAGE:
+            tags = inspect.get("RepoTags")
+            if not isinstance(tags, list) or _familiar(fact.name) not in tags:
+                continue  # the lookup matched an ID or a digest, not this tag
+        elif kind is Kind.CONTAINER and str(inspect.get("Name", "")) != "/" + fact.name:
             continue  # the name matched an ID prefix, not a name: dockerd creates the container
-        if kind is not Kind.CONTAINER and str(inspect.get("Name", "")) != fact.name:
+        elif kind is not Kind.CONTAINER and str(inspect.get("Name", "")) != fact.name:
             continue
-        if object_owner(kind, inspect) == owner:
+        found = object_owner(kind, inspect)
+        if found == owner:
             continue
+        if kind is Kind.IMAGE:
+            if found is None and operation == "image.pull":
+                continue  # pulling a shared image again is what pull is for
+            whose = "another owner's image" if found else "a shared image (it has no owner)"
+            return Refusal(
+                409,
+                f'the tag "{fact.name}" names {whose}: choose another tag (re-pointing it '
+                "would change what others run)",
+                f"tenancy: image tag taken by {found or 'a shared image'}",
+            )
         return Refusal(
             409,
             f'Conflict. The {fact.kind} name "{fact.name}" is already in use by another '
             "owner. Choose another name.",
-            f"tenancy: {fact.kind} name taken by "
-            + (object_owner(kind, inspect) or "an unowned object"),
+            f"tenancy: {fact.kind} name taken by {found or 'an unowned object'}",
         )
     return None
 

@@ -36,6 +36,13 @@ def _owned(owner: str) -> dict[str, object]:
 
 
 ALICE_ID = "a" * 64
+IMAGE_A = {
+    "Id": "sha256:" + "1" * 64,
+    "RepoTags": ["img-a:latest", "img-a:v1"],
+    "Config": _owned("cn:alice"),
+}
+IMAGE_B = {"Id": "sha256:" + "3" * 64, "RepoTags": ["img-b:latest"], "Config": _owned("cn:bob")}
+BUSYBOX = {"Id": "sha256:" + "2" * 64, "RepoTags": ["busybox:latest"], "Config": {}}
 DAEMON: dict[FactQuery, Mapping[str, object]] = {
     FactQuery("container", "web-a"): {
         "Id": ALICE_ID,
@@ -53,9 +60,12 @@ DAEMON: dict[FactQuery, Mapping[str, object]] = {
     },
     FactQuery("container", "web-admin"): {"Id": "c" * 64, "Name": "/web-admin", "Config": {}},
     FactQuery("exec", "e-a"): {"ID": "e-a", "ContainerID": ALICE_ID, "ProcessConfig": {}},
-    FactQuery("image", "img-a"): {"Id": "sha256:" + "1" * 64, "Config": _owned("cn:alice")},
-    FactQuery("image", "img-a:v1"): {"Id": "sha256:" + "1" * 64, "Config": _owned("cn:alice")},
-    FactQuery("image", "busybox"): {"Id": "sha256:" + "2" * 64, "Config": {}},
+    FactQuery("image", "img-a"): IMAGE_A,
+    FactQuery("image", "img-a:v1"): IMAGE_A,
+    FactQuery("image", "img-a:latest"): IMAGE_A,
+    FactQuery("image", "busybox"): BUSYBOX,
+    FactQuery("image", "busybox:latest"): BUSYBOX,
+    FactQuery("image", "img-b:latest"): IMAGE_B,
     FactQuery("volume", "vol-a"): {"Name": "vol-a", "Driver": "local", **_owned("cn:alice")},
     FactQuery("network", "net-a"): {"Name": "net-a", "Driver": "bridge", **_owned("cn:alice")},
     FactQuery("network", "bridge"): {"Name": "bridge", "Driver": "bridge"},
@@ -264,7 +274,43 @@ def test_a_missing_volume_must_be_created_first_with_the_same_answer_as_a_foreig
     assert foreign.reason == missing.reason.replace("vol-x", "vol-a")
 
 
+@pytest.mark.parametrize(
+    ("method", "target", "shared"),
+    [
+        ("POST", "/images/img-b/tag?repo=img-a&tag=v1", False),
+        ("POST", "/images/img-b/tag?repo=docker.io/library/busybox", True),
+        ("POST", "/build?t=mine&t=img-a:v1", False),
+        ("POST", "/commit?container=web-b&repo=busybox&tag=latest", True),
+        ("POST", "/images/create?fromImage=img-a&tag=v1", False),
+        ("POST", "/images/create?fromSrc=-&repo=img-a", False),
+    ],
+)
+def test_a_tag_of_another_owners_or_a_shared_image_is_not_re_pointed(
+    method: str, target: str, shared: bool
+) -> None:
+    web_b = {"Name": "/web-b", "Config": _owned("cn:bob")}
+    daemon = {**DAEMON, FactQuery("container", "web-b"): web_b}
+    decision, _ = decide(BOB, method, target, daemon=daemon)
+    assert (decision.allowed, decision.status) == (False, 409), decision
+    assert ("shared image" in decision.reason) is shared
+
+
+def test_pulling_a_shared_image_again_is_allowed() -> None:
+    assert decide(BOB, "POST", "/images/create?fromImage=busybox&tag=latest")[0].allowed
+    assert decide(BOB, "POST", "/images/img-b/tag?repo=img-b&tag=latest")[0].allowed
+
+
 def test_a_name_taken_by_another_owner_is_a_conflict_without_its_id() -> None:
+    renamed, _ = decide(
+        BOB,
+        "POST",
+        "/containers/web-b/rename?name=web-a",
+        daemon={
+            **DAEMON,
+            FactQuery("container", "web-b"): {"Name": "/web-b", "Config": _owned("cn:bob")},
+        },
+    )
+    assert (renamed.allowed, renamed.status) == (False, 409)
     decision, _ = decide(BOB, "POST", "/containers/create?name=web-a", {"Image": "busybox"})
     assert (decision.allowed, decision.status) == (False, 409)
     assert ALICE_ID[:12] not in decision.reason and "another owner" in decision.reason
