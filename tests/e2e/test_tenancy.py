@@ -78,7 +78,9 @@ def tenants(
         wait_for(lambda: "policy reloaded" in up.log(), what="the tenancy roles to load")
         people = {}
         for name, role in (("alice", "tenants"), ("bob", "tenants"), ("carol", "builders")):
-            up.ca("issue", "client", name, "--role", role)
+            issued = up.ca("issue", "client", name, "--role", role).stdout
+            owner = "role:builders" if role == "builders" else f"cn:{name}"
+            assert f"owner key: {owner} (role {role}, scope " in issued, issued
             people[name] = tenant = Tenant(up, name)
             tenant.ok("volume", "create", tenant.volume)
             tenant.ok("network", "create", tenant.network)

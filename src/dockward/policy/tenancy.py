@@ -77,6 +77,21 @@ def owner_key(scope: str, role: str, identity: PeerIdentity) -> str | None:
     return f"spki:{identity.spki_sha256}"
 
 
+def scope_summary(scope: str, role: str) -> str:
+    """One line saying what a scope means, with the owner key it gives (``policy explain``)."""
+    if scope == "role":
+        return (
+            f"role (every identity of the role shares one space: owner role:{role}; "
+            "others' objects answer as missing)"
+        )
+    if scope == "own":
+        return (
+            "own (each identity its own space: owner cn:NAME of its certificate, or uid:N "
+            "on the unix socket; others' objects answer as missing)"
+        )
+    return "all (every object on the daemon, owned or not)"
+
+
 def unscoped_refusal(operation: str) -> str | None:
     """Why a scoped role may not use ``operation`` at all, or ``None``."""
     if operation in _UNSCOPED_OPERATIONS:
