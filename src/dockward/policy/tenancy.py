@@ -365,10 +365,33 @@ def unjudged_references() -> list[str]:
     return missing
 
 
+# The engine asks for a request's lookups, then for its verdict, with the same objects: the
+# last answer is kept (compared by identity, the objects themselves held) for the second call.
+_last_named: tuple[str, object, object, object, list[Named]] | None = None
+
+
 def named_objects(
     operation: str, params: Mapping[str, str], query: Mapping[str, list[str]], body: object
 ) -> list[Named]:
     """Every container, exec, volume, network and image the request names."""
+    global _last_named
+    last = _last_named
+    if (
+        last is not None
+        and last[0] == operation
+        and last[1] is params
+        and last[2] is query
+        and last[3] is body
+    ):
+        return last[4]
+    named = _named_objects(operation, params, query, body)
+    _last_named = (operation, params, query, body, named)
+    return named
+
+
+def _named_objects(
+    operation: str, params: Mapping[str, str], query: Mapping[str, list[str]], body: object
+) -> list[Named]:
     named = [
         Named(kind, params[variable], f"path {variable}")
         for kind, variable in _PATH_REFS.get(operation, ())
