@@ -10,9 +10,12 @@ reference to a foreign object inside a request must be refused with the daemon u
 from __future__ import annotations
 
 import queue
+import shutil
+import subprocess
 import threading
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -280,3 +283,73 @@ def test_another_owners_or_a_shared_tag_is_not_re_pointed(tenants, dockerd, busy
     assert after == before
     bob.ok("tag", bob.image, f"{bob.image}:v2")  # his own name: fine
     assert _owner_of(dockerd, f"/images/{bob.image}:v2/json", "Config") == "cn:bob"
+
+
+COMPOSE_FILE = """\
+version: "3"
+services:
+  web:
+    image: {image}
+    command: ["sh", "-c", "echo up-and-running; sleep 600"]
+    volumes: ["data:/data"]
+volumes:
+  data: {{}}
+"""
+
+
+def _compose(tenant: Tenant, directory: Path, project: str, *args: str) -> subprocess.Popen[str]:
+    binary = shutil.which("docker-compose")
+    assert binary, "docker-compose is missing: run `make install-tests`"
+    env = tenant.up.docker_env(tenant.bundle)
+    for variable in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        env.pop(variable, None)
+    return subprocess.Popen(
+        [binary, "-p", project, *args],
+        cwd=directory,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _both(*runs: subprocess.Popen[str]) -> list[tuple[int, str]]:
+    return [(run.wait(timeout=180), "".join(run.communicate(timeout=10))) for run in runs]
+
+
+def _project(dockerd, project: str) -> list[dict]:  # type: ignore[no-untyped-def]
+    label = f"com.docker.compose.project={project}"
+    return dockerd.api_json("GET", f'/containers/json?all=1&filters={{"label":["{label}"]}}')
+
+
+def test_compose_projects_of_two_owners_run_side_by_side(
+    tenants, dockerd, busybox_image, tmp_path
+) -> None:
+    alice, bob = tenants["alice"], tenants["bob"]
+    (tmp_path / "docker-compose.yml").write_text(COMPOSE_FILE.format(image=busybox_image))
+    projects = {alice: f"c{TAG}a", bob: f"c{TAG}b"}
+    try:
+        started = _both(*(_compose(t, tmp_path, p, "up", "-d") for t, p in projects.items()))
+        assert all(code == 0 for code, _ in started), started
+        for tenant, project in projects.items():
+            containers = _project(dockerd, project)
+            assert [c["Labels"][OWNER] for c in containers] == [f"cn:{tenant.name}"]
+            volume = dockerd.api_json("GET", f"/volumes/{project}_data")
+            assert volume["Labels"][OWNER] == f"cn:{tenant.name}"
+            listed = _compose(tenant, tmp_path, project, "ps", "-q")
+            [(code, out)] = _both(listed)
+            assert code == 0 and out.split() == [containers[0]["Id"]], out
+        # the same project name for bob: names are one namespace, so it is refused, and
+        # alice's project is untouched
+        [(code, out)] = _both(_compose(bob, tmp_path, projects[alice], "up", "-d"))
+        assert code != 0 and "another owner" in out, out
+        [theirs] = _project(dockerd, projects[alice])
+        assert theirs["Labels"][OWNER] == "cn:alice" and theirs["Id"][:12] not in out
+    finally:
+        stopped = _both(
+            *(_compose(t, tmp_path, p, "down", "-v", "--timeout", "1") for t, p in projects.items())
+        )
+    assert all(code == 0 for code, _ in stopped), stopped
+    for project in projects.values():
+        assert _project(dockerd, project) == []
+        assert dockerd.api("GET", f"/volumes/{project}_data")[0] == 404
