@@ -883,25 +883,32 @@ def _owned(item: object, owner: str) -> bool:
 
 
 def filter_document(operation: str, document: object, owner: str) -> object:
-    """A list answer without the objects ``owner`` does not own."""
+    """A list answer without the objects ``owner`` does not own (the same object when it has
+    none to drop)."""
     if isinstance(document, list):
-        return [item for item in document if _owned(item, owner)]
+        kept = [item for item in document if _owned(item, owner)]
+        return document if len(kept) == len(document) else kept
     if not isinstance(document, dict):
         return document
     out = dict(document)
     for key in ("Volumes", "Images", "Containers"):
-        if isinstance(out.get(key), list):
-            out[key] = [item for item in out[key] if _owned(item, owner)]
-    if operation == "system.df" and isinstance(out.get("BuildCache"), list):
+        items = out.get(key)
+        if isinstance(items, list):
+            out[key] = filter_document(operation, items, owner)
+    if operation == "system.df" and out.get("BuildCache"):
         out["BuildCache"] = []  # build cache has no owner: shown to scope all only
-    return out
+    return document if all(out[key] is document[key] for key in out) else out
 
 
 def filter_response(operation: str, body: bytes, owner: str) -> bytes:
-    """``filter_document`` on a JSON answer; an answer that is not JSON becomes empty."""
+    """``filter_document`` on a JSON answer, re-encoded only when something was dropped (the
+    daemon, asked with the owner filter, usually sent nothing to drop); an answer that is not
+    JSON becomes an empty one."""
     try:
         document = json.loads(body)
     except ValueError:
         return b"[]\n" if operation != "system.df" and operation != "volume.list" else b"{}\n"
     filtered = filter_document(operation, document, owner)
+    if filtered is document:
+        return body
     return json.dumps(filtered, separators=(",", ":")).encode() + b"\n"

@@ -478,3 +478,11 @@ def test_every_list_operation_is_filtered() -> None:
     lists = {row.name for row in ROWS if row.name.endswith(".list") and not row.refs}
     scoped = {op for op in lists if tenancy.unscoped_refusal(op) is None}
     assert scoped <= tenancy.FILTERED_RESPONSES | {"checkpoint.list"}
+
+
+def test_an_answer_with_nothing_to_drop_is_sent_as_the_daemon_sent_it() -> None:
+    mine = {"Id": "1", "Labels": {"dockward.owner": "cn:bob"}}
+    body = json.dumps([mine, mine], indent=1).encode()
+    assert tenancy.filter_response("container.list", body, "cn:bob") is body
+    df = json.dumps({"Images": [], "Containers": [mine], "BuildCache": None}).encode()
+    assert tenancy.filter_response("system.df", df, "cn:bob") is df
