@@ -28,7 +28,13 @@ pytestmark = pytest.mark.e2e
 OWNER = "dockward.owner"
 TAG = uuid.uuid4().hex[:6]
 # beyond the ci preset, so that the foreign-object answers of these are covered too
-EXTRA = ("system.df", "container.export", "container.archive.read", "image.history")
+EXTRA = (
+    "system.df",
+    "container.export",
+    "container.archive.read",
+    "image.history",
+    "network.prune",
+)
 
 
 def _roles() -> str:
@@ -124,7 +130,7 @@ def test_each_sees_only_their_own_objects(tenants, busybox_image) -> None:
         assert tenant.ok("volume", "ls", "-q").split() == [tenant.volume]
         assert tenant.ok("network", "ls", "--format", "{{.Name}}").split() == [tenant.network]
         images = tenant.ok("images", "--format", "{{.Repository}}").split()
-        assert images == [tenant.image]  # the shared busybox is usable, not listed
+        assert set(images) == {tenant.image}  # the shared busybox is usable, not listed
         df = tenant.ok("system", "df", "-v")
         others = [t for t in tenants.values() if t is not tenant]
         assert tenant.container in df and tenant.volume in df
@@ -353,3 +359,58 @@ def test_compose_projects_of_two_owners_run_side_by_side(
     for project in projects.values():
         assert _project(dockerd, project) == []
         assert dockerd.api("GET", f"/volumes/{project}_data")[0] == 404
+
+
+def test_builds_imports_and_execs_of_ones_own_work_and_are_stamped(
+    tenants, dockerd, busybox_image, tmp_path
+) -> None:
+    bob = tenants["bob"]
+    assert bob.ok("exec", bob.container, "echo", "inside") == "inside\n"
+    context = tmp_path / "context"
+    context.mkdir()
+    (context / "Dockerfile").write_text(f"FROM {busybox_image}\nLABEL stage=test\n")
+    built = f"t{TAG}-bob-built"
+    result = bob.up.docker(
+        "build", "-q", "-t", built, str(context), bundle=bob.bundle, DOCKER_BUILDKIT="0"
+    )
+    assert result.returncode == 0, result.stderr
+    labels = dockerd.api_json("GET", f"/images/{built}/json")["Config"]["Labels"]
+    assert labels == {"stage": "test", OWNER: "cn:bob"}
+    forged = bob.up.docker(
+        "build", "-q", "--label", "dockward.owner=cn:alice", "-t", f"{built}-2", str(context),
+        bundle=bob.bundle, DOCKER_BUILDKIT="0",
+    )  # fmt: skip
+    assert forged.returncode != 0 and "set by the gateway only" in forged.stderr
+    imported = f"t{TAG}-bob-imported"
+    archive = tmp_path / "rootfs.tar"
+    archive.write_bytes(dockerd.api("GET", f"/containers/{bob.container}/export")[2])
+    bob.ok("import", str(archive), imported)
+    assert _owner_of(dockerd, f"/images/{imported}/json", "Config") == "cn:bob"
+    try:
+        images = bob.ok("images", "--format", "{{.Repository}}").split()
+        assert set(images) == {bob.image, built, imported}  # bob.image may have two tags
+        assert built not in tenants["alice"].ok("images", "--format", "{{.Repository}}")
+    finally:
+        for image in (built, imported):
+            dockerd.api("DELETE", f"/images/{image}?force=1")
+
+
+def test_prunes_remove_only_the_callers_objects(tenants, dockerd, busybox_image) -> None:
+    alice, bob = tenants["alice"], tenants["bob"]
+    stopped = {t: f"t{TAG}-{t.name}-stopped" for t in (alice, bob)}
+    spare = {t: f"t{TAG}-{t.name}-spare" for t in (alice, bob)}
+    for tenant in (alice, bob):
+        tenant.ok("create", "--name", stopped[tenant], busybox_image, "true")
+        tenant.ok("network", "create", spare[tenant])
+    try:
+        bob.ok("container", "prune", "-f")
+        bob.ok("network", "prune", "-f")
+        assert dockerd.api("GET", f"/containers/{stopped[bob]}/json")[0] == 404
+        assert dockerd.api("GET", f"/networks/{spare[bob]}")[0] == 404
+        assert dockerd.api("GET", f"/containers/{stopped[alice]}/json")[0] == 200
+        assert dockerd.api("GET", f"/networks/{spare[alice]}")[0] == 200
+        assert dockerd.api_json("GET", f"/containers/{bob.container}/json")["State"]["Running"]
+    finally:
+        for tenant in (alice, bob):
+            dockerd.api("DELETE", f"/containers/{stopped[tenant]}?force=1")
+            dockerd.api("DELETE", f"/networks/{spare[tenant]}")
