@@ -9,6 +9,7 @@ reference to a foreign object inside a request must be refused with the daemon u
 
 from __future__ import annotations
 
+import json
 import queue
 import shutil
 import subprocess
@@ -20,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from dockward.policy.roles import PRESETS
-from support.up import Up
+from support.up import Up, dockward
 from support.waiting import free_port, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -414,3 +415,21 @@ def test_prunes_remove_only_the_callers_objects(tenants, dockerd, busybox_image)
         for tenant in (alice, bob):
             dockerd.api("DELETE", f"/containers/{stopped[tenant]}?force=1")
             dockerd.api("DELETE", f"/networks/{spare[tenant]}")
+
+
+def test_the_owners_of_the_daemons_objects_are_listed(tenants, dockerd, busybox_image) -> None:
+    result = dockward("tenancy", "owners", "--upstream", dockerd.socket_path, "--json")
+    assert result.returncode == 0, result.stderr
+    owners = {(row["kind"], row["name"]): row["owner"] for row in json.loads(result.stdout)}
+    for name, owner in (("alice", "cn:alice"), ("carol", "role:builders")):
+        tenant = tenants[name]
+        assert owners[("container", tenant.container)] == owner
+        assert owners[("volume", tenant.volume)] == owner
+        assert owners[("network", tenant.network)] == owner
+    assert any(
+        kind == "image" and busybox_image in name and owner is None
+        for (kind, name), owner in owners.items()
+    )
+    unowned = dockward("tenancy", "owners", "--upstream", dockerd.socket_path, "--unowned")
+    assert unowned.returncode == 0 and tenants["alice"].container not in unowned.stdout
+    assert unowned.stdout.startswith("KIND")
