@@ -433,3 +433,51 @@ def test_the_owners_of_the_daemons_objects_are_listed(tenants, dockerd, busybox_
     unowned = dockward("tenancy", "owners", "--upstream", dockerd.socket_path, "--unowned")
     assert unowned.returncode == 0 and tenants["alice"].container not in unowned.stdout
     assert unowned.stdout.startswith("KIND")
+
+
+def test_objects_made_before_tenancy_are_adopted_by_an_owner(
+    tenants, dockerd, busybox_image
+) -> None:
+    """Last in this file: alice's lists are filtered by the adoption record from here on."""
+    alice, bob = tenants["alice"], tenants["bob"]
+    legacy, volume = f"t{TAG}-legacy", f"t{TAG}-legacy-vol"
+    dockerd.api_json("POST", "/volumes/create", {"Name": volume})
+    created = dockerd.api_json(
+        "POST", f"/containers/create?name={legacy}", {"Image": busybox_image, "Cmd": ["true"]}
+    )
+    try:
+        assert legacy not in alice.ok("ps", "-a", "--format", "{{.Names}}")
+        adopt = dockward(
+            "tenancy", "adopt", "--owner", "cn:alice", "--state-dir", str(alice.up.state),
+            "--upstream", dockerd.socket_path, f"container:{legacy}", f"volume:{volume}",
+        )  # fmt: skip
+        assert adopt.returncode == 0, adopt.stderr
+        assert f"adopted container {legacy} ({created['Id'][:19]}) for cn:alice" in adopt.stdout
+        wait_for(
+            lambda: legacy in alice.ok("ps", "-a", "--format", "{{.Names}}"),
+            what="the adoption record to apply",
+        )
+        assert set(alice.ok("ps", "-a", "--format", "{{.Names}}").split()) == {
+            alice.container,
+            legacy,
+        }
+        assert set(alice.ok("volume", "ls", "-q").split()) == {alice.volume, volume}
+        assert (
+            alice.ok("container", "inspect", "--format", "{{.Id}}", legacy).strip()
+            == (created["Id"])
+        )
+        assert bob.docker("container", "inspect", legacy).returncode != 0
+        assert legacy not in bob.ok("ps", "-a", "--format", "{{.Names}}")
+        again = dockward(
+            "tenancy", "adopt", "--owner", "cn:bob", "--state-dir", str(alice.up.state),
+            "--upstream", dockerd.socket_path, f"container:{legacy}",
+        )  # fmt: skip
+        assert again.returncode == 2 and "already adopted" in again.stderr
+        owned = dockward(
+            "tenancy", "adopt", "--owner", "cn:bob", "--state-dir", str(alice.up.state),
+            "--upstream", dockerd.socket_path, f"container:{alice.container}",
+        )  # fmt: skip
+        assert owned.returncode == 2 and "already has the owner cn:alice" in owned.stderr
+    finally:
+        dockerd.api("DELETE", f"/containers/{legacy}?force=1")
+        dockerd.api("DELETE", f"/volumes/{volume}")

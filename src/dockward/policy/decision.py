@@ -26,6 +26,7 @@ class Decision:
     owner: str | None = None  # tenancy: the caller's owner key (scope role or own)
     owner_filter: bool = False  # tenancy: list and event filters narrowed to ``owner``
     filter_response: bool = False  # tenancy: the list answer filtered to ``owner`` again
+    adopted: frozenset[str] = frozenset()  # tenancy: ``KIND:ID`` adopted for ``owner``
     as_daemon: bool = False  # a denial worded as dockerd's own answer (no "dockward:" prefix)
 
     @property

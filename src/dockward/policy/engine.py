@@ -126,6 +126,13 @@ class RolePolicy:
         }
         self.body_limit = config.body_limit
         self._role_cache: dict[tuple[PeerIdentity, str | None], Role | None] = {}
+        # objects made before tenancy, given an owner in [[adopt]]: KIND:ID -> owner
+        self.adopted: dict[str, str] = {
+            text: entry.owner for entry in config.adopt for text in entry.objects
+        }
+        self._adopted_by_owner: dict[str, frozenset[str]] = {}
+        for key, owner in self.adopted.items():
+            self._adopted_by_owner[owner] = self._adopted_by_owner.get(owner, frozenset()) | {key}
 
     def role_named(self, name: str) -> Role | None:
         return next((role for role in self.roles if role.name == name), None)
@@ -195,6 +202,7 @@ class RolePolicy:
         return replace(
             decision,
             owner=owner,
+            adopted=self._adopted_by_owner.get(owner or "", frozenset()),
             owner_filter=enforce,
             filter_response=enforce and operation in tenancy.FILTERED_RESPONSES,
             inspect_request=decision.inspect_request or judged,
@@ -292,7 +300,7 @@ class RolePolicy:
         assert role is not None
         if decision.owner is not None:
             refusal = tenancy.check(
-                decision.operation, request.params, query, body, facts, decision.owner
+                decision.operation, request.params, query, body, facts, decision.owner, self.adopted
             )
             if refusal is not None:
                 return self._tenancy_deny(role, decision, refusal)

@@ -384,11 +384,42 @@ def build_role(config: RoleConfig) -> Role:
     )
 
 
+class AdoptConfig(BaseModel):
+    """One ``[[adopt]]`` table: objects made before tenancy, given an owner
+    (``dockward tenancy adopt`` writes these; see ``dockward.policy.tenancy``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    owner: str = Field(min_length=3)
+    objects: list[str] = Field(default_factory=list)
+
+    @field_validator("owner")
+    @classmethod
+    def _owner(cls, value: str) -> str:
+        from dockward.policy.tenancy import owner_problem
+
+        problem = owner_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("objects")
+    @classmethod
+    def _objects(cls, value: list[str]) -> list[str]:
+        from dockward.policy.tenancy import adopted_object_problem
+
+        problems = [p for text in value if (p := adopted_object_problem(text)) is not None]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return value
+
+
 class PolicyConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     role: list[RoleConfig] = Field(default_factory=list)
     body_limit: int = Field(default=4 * 1024 * 1024, ge=1024, le=256 * 1024 * 1024)
+    adopt: list[AdoptConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique_names(self) -> PolicyConfig:

@@ -92,6 +92,45 @@ def scope_summary(scope: str, role: str) -> str:
     return "all (every object on the daemon, owned or not)"
 
 
+# --- adopted objects --------------------------------------------------------------------------
+
+_OWNER_FORM = re.compile(r"(cn|uid|role|san|spki):.+")
+_FULL_ID = re.compile(r"[0-9a-f]{64}")
+ADOPTABLE_KINDS = ("container", "volume", "network", "image")
+
+
+def owner_problem(owner: str) -> str | None:
+    """Why ``owner`` is no owner key (``cn:NAME``, ``uid:N``, ``role:NAME``, ...), or None."""
+    if _OWNER_FORM.fullmatch(owner) is None:
+        return f"{owner!r} is not an owner key (cn:NAME, uid:N or role:NAME)"
+    return None
+
+
+def adopted_object_problem(text: str) -> str | None:
+    """Why ``text`` is not ``KIND:ID`` as the adoption record keeps it, or None.
+
+    Containers and networks are kept by their full ID, images by ``sha256:`` and their full
+    ID, volumes (which have no ID) by name: a name can be moved, an ID cannot.
+    """
+    kind, _, identifier = text.partition(":")
+    if kind not in ADOPTABLE_KINDS or not identifier:
+        return f"{text!r} is not KIND:ID with KIND one of {', '.join(ADOPTABLE_KINDS)}"
+    if kind == "image":
+        digest = identifier.removeprefix("sha256:")
+        if identifier == digest or _FULL_ID.fullmatch(digest) is None:
+            return f"{text!r}: an image is kept by its full ID (image:sha256:<64 hex>)"
+    elif kind in ("container", "network") and _FULL_ID.fullmatch(identifier) is None:
+        return f"{text!r}: a {kind} is kept by its full ID (64 hex digits)"
+    return None
+
+
+def adopted_key(kind: Kind | str, inspect: Mapping[str, object]) -> str:
+    """How the adoption record names an inspected (or listed) object."""
+    kind = str(kind)
+    identifier = inspect.get("Name") if kind == "volume" else inspect.get("Id")
+    return f"{kind}:{identifier}" if isinstance(identifier, str) else ""
+
+
 def unscoped_refusal(operation: str) -> str | None:
     """Why a scoped role may not use ``operation`` at all, or ``None``."""
     if operation in _UNSCOPED_OPERATIONS:
@@ -426,10 +465,17 @@ def _labels(kind: Kind, inspect: Mapping[str, object]) -> Mapping[str, object]:
     return labels if isinstance(labels, Mapping) else {}
 
 
-def object_owner(kind: Kind, inspect: Mapping[str, object]) -> str | None:
-    """The owner label of an inspected object, ``None`` when it has none."""
+NO_ADOPTIONS: Mapping[str, str] = {}
+
+
+def object_owner(
+    kind: Kind, inspect: Mapping[str, object], adopted: Mapping[str, str] = NO_ADOPTIONS
+) -> str | None:
+    """The owner of an inspected object: its label, else the adoption record; ``None``."""
     owner = _labels(kind, inspect).get(OWNER_LABEL)
-    return owner if isinstance(owner, str) else None
+    if isinstance(owner, str):
+        return owner
+    return adopted.get(adopted_key(kind, inspect)) if adopted else None
 
 
 def _fact_kind(kind: Kind) -> Literal["container", "volume", "network", "exec", "image"]:
@@ -564,16 +610,17 @@ def check(
     body: object,
     facts: Facts,
     owner: str,
+    adopted: Mapping[str, str] = NO_ADOPTIONS,
 ) -> Refusal | None:
     """The first reason tenancy refuses the request, or ``None``."""
     refusal = _label_refusal(operation, query, body)
     if refusal is not None:
         return refusal
     for named in named_objects(operation, params, query, body):
-        refusal = _judge(operation, named, facts, owner)
+        refusal = _judge(operation, named, facts, owner, adopted)
         if refusal is not None:
             return refusal
-    return _name_collision(operation, query, body, facts, owner)
+    return _name_collision(operation, query, body, facts, owner, adopted)
 
 
 def _missing(named: Named) -> Refusal:
@@ -584,7 +631,9 @@ def _missing(named: Named) -> Refusal:
     )
 
 
-def _judge(operation: str, named: Named, facts: Facts, owner: str) -> Refusal | None:
+def _judge(
+    operation: str, named: Named, facts: Facts, owner: str, adopted: Mapping[str, str]
+) -> Refusal | None:
     fact = FactQuery(_fact_kind(named.kind), named.name)
     if fact not in facts:
         return _missing(named)
@@ -596,14 +645,16 @@ def _judge(operation: str, named: Named, facts: Facts, owner: str) -> Refusal | 
         if container not in facts:
             return _missing(named)
         holder = facts[container]
-        if holder is not None and object_owner(Kind.CONTAINER, holder) == owner:
+        if holder is not None and object_owner(Kind.CONTAINER, holder, adopted) == owner:
             return None
-        return _foreign(operation, named, object_owner(Kind.CONTAINER, holder) if holder else None)
+        return _foreign(
+            operation, named, object_owner(Kind.CONTAINER, holder, adopted) if holder else None
+        )
     if inspect is None:
         if named.kind is Kind.VOLUME and operation == "container.create":
             return _volume_to_create_first(named)
         return None  # dockerd answers (or, for a pull or an implicit create, acts) itself
-    found = object_owner(named.kind, inspect)
+    found = object_owner(named.kind, inspect, adopted)
     if found == owner:
         return None
     if found is None and named.kind is Kind.IMAGE:
@@ -646,7 +697,12 @@ def _volume_to_create_first(named: Named) -> Refusal:
 
 
 def _name_collision(
-    operation: str, query: Mapping[str, list[str]], body: object, facts: Facts, owner: str
+    operation: str,
+    query: Mapping[str, list[str]],
+    body: object,
+    facts: Facts,
+    owner: str,
+    adopted: Mapping[str, str],
 ) -> Refusal | None:
     for fact in _taken_names(operation, query, body):
         inspect = facts.get(fact)
@@ -661,7 +717,7 @@ def _name_collision(
             continue  # the name matched an ID prefix, not a name: dockerd creates the container
         elif kind is not Kind.CONTAINER and str(inspect.get("Name", "")) != fact.name:
             continue
-        found = object_owner(kind, inspect)
+        found = object_owner(kind, inspect, adopted)
         if found == owner:
             continue
         if kind is Kind.IMAGE:
@@ -865,28 +921,39 @@ def forwarded_request(
         return raw, body
     if decision.operation in FILTERED_REQUESTS and not decision.owner_filter:
         return raw, body  # audit mode: lists are not narrowed, only logged
+    if decision.adopted and decision.operation in FILTERED_RESPONSES:
+        # adopted objects carry no label: the daemon lists everything, the answer is filtered
+        return raw, body
     return rewrite_request(decision.operation, owner, raw, chunked, body)
 
 
 def forwarded_response(decision: Decision, body: bytes) -> bytes:
     """A collected answer as the client gets it: filtered to its owner, then redacted."""
     if decision.filter_response and decision.owner is not None:
-        body = filter_response(decision.operation, body, decision.owner)
+        body = filter_response(decision.operation, body, decision.owner, decision.adopted)
     return redact_json(body) if decision.redact else body
 
 
-def _owned(item: object, owner: str) -> bool:
+def _owned(item: object, owner: str, adopted: frozenset[str]) -> bool:
+    """Whether a listed object is ``owner``'s: its label, else its ID (a volume: its name)
+    among ``adopted`` (the IDs of the owner's adopted objects, without their kinds)."""
     if not isinstance(item, Mapping):
         return False
     labels = item.get("Labels")
-    return isinstance(labels, Mapping) and labels.get(OWNER_LABEL) == owner
+    label = labels.get(OWNER_LABEL) if isinstance(labels, Mapping) else None
+    if label is not None or not adopted:
+        return label == owner
+    identifier = item.get("Id") or item.get("Name")
+    return isinstance(identifier, str) and identifier in adopted
 
 
-def filter_document(operation: str, document: object, owner: str) -> object:
+def filter_document(
+    operation: str, document: object, owner: str, adopted: frozenset[str] = frozenset()
+) -> object:
     """A list answer without the objects ``owner`` does not own (the same object when it has
     none to drop)."""
     if isinstance(document, list):
-        kept = [item for item in document if _owned(item, owner)]
+        kept = [item for item in document if _owned(item, owner, adopted)]
         return document if len(kept) == len(document) else kept
     if not isinstance(document, dict):
         return document
@@ -894,13 +961,15 @@ def filter_document(operation: str, document: object, owner: str) -> object:
     for key in ("Volumes", "Images", "Containers"):
         items = out.get(key)
         if isinstance(items, list):
-            out[key] = filter_document(operation, items, owner)
+            out[key] = filter_document(operation, items, owner, adopted)
     if operation == "system.df" and out.get("BuildCache"):
         out["BuildCache"] = []  # build cache has no owner: shown to scope all only
     return document if all(out[key] is document[key] for key in out) else out
 
 
-def filter_response(operation: str, body: bytes, owner: str) -> bytes:
+def filter_response(
+    operation: str, body: bytes, owner: str, adopted: frozenset[str] = frozenset()
+) -> bytes:
     """``filter_document`` on a JSON answer, re-encoded only when something was dropped (the
     daemon, asked with the owner filter, usually sent nothing to drop); an answer that is not
     JSON becomes an empty one."""
@@ -908,7 +977,8 @@ def filter_response(operation: str, body: bytes, owner: str) -> bytes:
         document = json.loads(body)
     except ValueError:
         return b"[]\n" if operation != "system.df" and operation != "volume.list" else b"{}\n"
-    filtered = filter_document(operation, document, owner)
+    ids = frozenset(key.partition(":")[2] for key in adopted)
+    filtered = filter_document(operation, document, owner, ids)
     if filtered is document:
         return body
     return json.dumps(filtered, separators=(",", ":")).encode() + b"\n"

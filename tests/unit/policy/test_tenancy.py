@@ -486,3 +486,48 @@ def test_an_answer_with_nothing_to_drop_is_sent_as_the_daemon_sent_it() -> None:
     assert tenancy.filter_response("container.list", body, "cn:bob") is body
     df = json.dumps({"Images": [], "Containers": [mine], "BuildCache": None}).encode()
     assert tenancy.filter_response("system.df", df, "cn:bob") is df
+
+
+# --- adopted objects ------------------------------------------------------------------------
+
+ADMIN_ID = "c" * 64
+
+
+def test_an_adopted_object_belongs_to_its_adopter() -> None:
+    adopted = {**POLICY, "adopt": [{"owner": "cn:alice", "objects": [f"container:{ADMIN_ID}"]}]}
+    as_alice, _ = decide(ALICE, "GET", "/containers/web-admin/json", policy=adopted)
+    assert as_alice.allowed and as_alice.adopted == frozenset({f"container:{ADMIN_ID}"})
+    as_bob, _ = decide(BOB, "GET", "/containers/web-admin/json", policy=adopted)
+    assert as_bob.reason == "No such container: web-admin"
+    assert not decide(ALICE, "GET", "/containers/web-admin/json")[0].allowed  # not adopted
+
+
+def test_an_adopters_list_is_filtered_by_the_record_not_by_the_daemon() -> None:
+    decision = Decision(
+        True, "container.list", "r", owner="cn:alice", owner_filter=True, filter_response=True,
+        adopted=frozenset({f"container:{ADMIN_ID}"}),
+    )  # fmt: skip
+    raw = b"GET /containers/json?all=1 HTTP/1.1\r\nHost: d\r\n\r\n"
+    assert tenancy.forwarded_request(decision, raw, False, None) == (raw, None)
+    listing = [
+        {"Id": ADMIN_ID, "Labels": {}},
+        {"Id": "d" * 64, "Labels": {}},
+        {"Id": "e" * 64, "Labels": {"dockward.owner": "cn:alice"}},
+        {"Id": "f" * 64, "Labels": {"dockward.owner": "cn:bob"}},
+    ]
+    sent = tenancy.forwarded_response(decision, json.dumps(listing).encode())
+    assert [item["Id"] for item in json.loads(sent)] == [ADMIN_ID, "e" * 64]
+
+
+@pytest.mark.parametrize(
+    ("entry", "problem"),
+    [
+        ({"owner": "alice", "objects": []}, "not an owner key"),
+        ({"owner": "cn:alice", "objects": ["container:web"]}, "full ID"),
+        ({"owner": "cn:alice", "objects": ["image:" + "1" * 64]}, "image:sha256:"),
+        ({"owner": "cn:alice", "objects": ["thing:x"]}, "KIND:ID"),
+    ],
+)
+def test_bad_adoption_entries_are_refused(entry: dict[str, object], problem: str) -> None:
+    with pytest.raises(Exception, match=problem):
+        policy_config_from_dict({"adopt": [entry]})
