@@ -240,6 +240,11 @@ def test_a_dockward_label_from_the_client_is_refused(tenants, dockerd, busybox_i
     result = bob.docker("volume", "create", "--label", "dockward.owner=cn:alice", name)
     assert result.returncode != 0 and "set by the gateway only" in result.stderr
     assert dockerd.api("GET", f"/volumes/{name}")[0] == 404
+    volumes = {v["Name"] for v in dockerd.api_json("GET", "/volumes")["Volumes"] or []}
+    mount = "type=volume,target=/d,volume-label=dockward.owner=cn:alice"
+    anonymous = bob.docker("run", "--rm", "--mount", mount, busybox_image, "true")
+    assert anonymous.returncode != 0 and "set by the gateway only" in anonymous.stderr
+    assert {v["Name"] for v in dockerd.api_json("GET", "/volumes")["Volumes"] or []} == volumes
 
 
 def test_events_show_only_the_callers_objects(tenants, busybox_image) -> None:
@@ -369,7 +374,9 @@ def test_builds_imports_and_execs_of_ones_own_work_and_are_stamped(
     assert bob.ok("exec", bob.container, "echo", "inside") == "inside\n"
     context = tmp_path / "context"
     context.mkdir()
-    (context / "Dockerfile").write_text(f"FROM {busybox_image}\nLABEL stage=test\n")
+    # a Dockerfile's own dockward label loses to the gateway's, applied after the last step
+    dockerfile = f"FROM {busybox_image}\nLABEL stage=test dockward.owner=cn:alice\n"
+    (context / "Dockerfile").write_text(dockerfile)
     built = f"t{TAG}-bob-built"
     result = bob.up.docker(
         "build", "-q", "-t", built, str(context), bundle=bob.bundle, DOCKER_BUILDKIT="0"

@@ -689,7 +689,7 @@ def _foreign(operation: str, named: Named, found: str | None) -> Refusal:
 def _volume_to_create_first(named: Named) -> Refusal:
     # the same answer whether the volume is missing or another owner's: existence does not leak
     return Refusal(
-        404,
+        403,
         f"{named.where}: you have no volume named {named.name!r}: create it first "
         f"(docker volume create {named.name}) so that it carries your owner label",
         "tenancy: volume not owned",
@@ -756,7 +756,19 @@ _CHANGE_LABEL = re.compile(r"dockward\.", re.I)
 
 def _label_refusal(operation: str, query: Mapping[str, list[str]], body: object) -> Refusal | None:
     if operation in STAMPED_BODY and isinstance(body, GoObject):
-        return _reserved(body.str_map_of("Labels"), "Labels")
+        refusal = _reserved(body.str_map_of("Labels"), "Labels")
+        if refusal is not None or operation != "container.create":
+            return refusal
+        # a volume mount's VolumeOptions.Labels label the (anonymous) volume dockerd creates
+        for section, prefix in _host_config_sections(body):
+            for index, mount in enumerate(section.objects_of("Mounts")):
+                options = mount.obj("VolumeOptions")
+                if options is not None:
+                    where = f"{prefix}Mounts[{index}].VolumeOptions.Labels"
+                    refusal = _reserved(options.str_map_of("Labels"), where)
+                    if refusal is not None:
+                        return refusal
+        return None
     if operation == "image.build":
         return _reserved(_query_labels(query), "query labels")
     if operation in ("container.commit", "image.pull"):

@@ -323,6 +323,22 @@ def test_a_name_taken_by_another_owner_is_a_conflict_without_its_id() -> None:
         ("POST", "/containers/create", {"Image": "busybox", "Labels": {"dockward.owner": "x"}}),
         ("POST", "/volumes/create", {"Name": "v", "Labels": {"Dockward.Owner": "cn:alice"}}),
         ("POST", "/networks/create", {"Name": "n", "Labels": {"dockward.x": ""}}),
+        (
+            "POST",
+            "/containers/create",
+            {
+                "Image": "busybox",
+                "HostConfig": {
+                    "Mounts": [
+                        {
+                            "Type": "volume",
+                            "Target": "/d",
+                            "VolumeOptions": {"Labels": {"dockward.owner": "cn:alice"}},
+                        }
+                    ]
+                },
+            },
+        ),
         ("POST", "/build?labels=%7B%22dockward.owner%22%3A%22cn%3Aalice%22%7D", None),
         ("POST", "/commit?container=web-b&changes=LABEL%20dockward.owner%3Dx", None),
     ],
