@@ -296,6 +296,10 @@ def _body_container(
     name = body.str_of("Container") or ""
     if name:
         yield Named(Kind.CONTAINER, name, "Container")
+    endpoint = body.obj("EndpointConfig")
+    for link in endpoint.strings_of("Links") if endpoint is not None else ():
+        if _link_target(link):
+            yield Named(Kind.CONTAINER, _link_target(link), "EndpointConfig.Links")
 
 
 def _config_from(

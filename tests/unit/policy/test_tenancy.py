@@ -221,6 +221,9 @@ def test_network_connect_judges_both_the_network_and_the_container() -> None:
     assert as_bob.reason == "network net-a not found"
     as_alice, _ = decide(ALICE, "POST", "/networks/net-a/connect", body, daemon=daemon)
     assert as_alice.reason == "No such container: web-b"
+    linked = {"Container": "web-a", "EndpointConfig": {"Links": ["web-b:db"]}}
+    as_alice, _ = decide(ALICE, "POST", "/networks/net-a/connect", linked, daemon=daemon)
+    assert as_alice.reason == "No such container: web-b"
 
 
 @pytest.mark.parametrize("case", sorted(CREATE_REFERENCES))
