@@ -46,7 +46,16 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from rich.console import Console  # noqa: E402
 
-from bench import audit_store, loadgen, peers, policy_bench, procstat, report, transfers  # noqa: E402
+from bench import (  # noqa: E402
+    audit_store,
+    loadgen,
+    peers,
+    policy_bench,
+    procstat,
+    report,
+    tenancy_bench,
+    transfers,
+)
 from bench.loadgen import Target  # noqa: E402
 from dockward.tls import bundled  # noqa: E402
 from dockward.tls.context import BACKEND_VARIABLE, TLSBackend, selected_backend  # noqa: E402
@@ -433,6 +442,8 @@ class Bench:
         results["transfers"], results["rss"] = self.transfers()
         _step("policy decision micro-benchmark (container create under a baseline role)")
         results["policy_decision"] = policy_bench.measure()
+        _step("tenancy micro-benchmark (a scoped create's decision, a filtered list)")
+        results["tenancy"] = tenancy_bench.measure()
         logs = [gateway.log() for gateway in (self.gateway, *self.extra_gateways)]
         results["gateway_tracebacks"] = sum(log.count("Traceback") for log in logs)
         return results
@@ -516,6 +527,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     rows = report.print_report(results, Console(width=200, highlight=False))
     Console(width=200, highlight=False).print(policy_bench.describe(results["policy_decision"]))
+    Console(width=200, highlight=False).print(tenancy_bench.describe(results["tenancy"]))
     Console(width=200, highlight=False).print(audit_store.describe(results["audit_store"]))
     results["rows"] = [row.as_dict() for row in rows]
     if results["gateway_tracebacks"]:

@@ -17,6 +17,7 @@ from dockward.cli import gateway as gateway_cli
 from dockward.cli import policy as policy_cli
 from dockward.cli import scan as scan_cli
 from dockward.cli import status as status_cli
+from dockward.cli import tenancy as tenancy_cli
 from dockward.errors import DockwardError
 
 app = typer.Typer(
@@ -56,6 +57,7 @@ def _root(
 
 app.add_typer(ca_cli.app, name="ca")
 app.add_typer(policy_cli.app, name="policy")
+app.add_typer(tenancy_cli.app, name="tenancy")
 audit_cli.register(app)
 gateway_cli.register(app)
 scan_cli.register(app)

@@ -209,8 +209,11 @@ def issue_client_command(
         typer.echo("to use it:")
         for line in env_lines(host, done.location):
             typer.echo(f"  {line}")
-        from dockward.policy.binding import role_warnings
+        from dockward.policy.binding import owner_note, role_warnings
 
+        note = owner_note(state, done.issued.cert)
+        if note is not None:
+            typer.echo(note)
         for warning in role_warnings(state, name, done.issued.cert, role):
             typer.echo(f"dockward: warning: {warning}", err=True)
         _warn_trust_override()

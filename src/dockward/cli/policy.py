@@ -25,6 +25,7 @@ from dockward.policy.paths import parse_query, split_target
 from dockward.policy.profiles import MAX_FACT_ROUNDS, FactQuery
 from dockward.policy.roles import PRESETS, Selector, load_policy_config
 from dockward.policy.routes import classify_route
+from dockward.policy.tenancy import OWNER_LABEL, scope_summary
 
 app = typer.Typer(
     help="Check requests against a policy file, offline.",
@@ -101,6 +102,7 @@ def decide(
     method: str,
     target: bytes,
     body: bytes | None,
+    known: Mapping[FactQuery, Mapping[str, object]] | None = None,
 ) -> Decision:
     try:
         split = split_target(target)
@@ -111,14 +113,33 @@ def decide(
         query = parse_query(split.query)
         decoded = decode_body(body) if body and decision.inspect_body else None
         facts: dict[FactQuery, Mapping[str, object] | None] = {}
-        for _ in range(MAX_FACT_ROUNDS):  # offline: every lookup answers "no such object"
+        for _ in range(MAX_FACT_ROUNDS):  # offline: "no such object", but for --owner-of
             queries = policy.facts_needed(decision, request, query, decoded, facts)
             if not queries:
                 break
-            facts.update(dict.fromkeys(queries))
+            facts.update({q: (known or {}).get(q) for q in queries})
         return policy.check_body(decision, request, query, decoded, facts)
     except ProtocolError as err:
         return Decision(False, "unknown", "malformed", f"refused: {err}", status=err.status)
+
+
+def owned_object(text: str) -> tuple[FactQuery, Mapping[str, object]]:
+    """``--owner-of KIND:NAME=OWNER`` as the daemon's inspect answer for that object."""
+    kind, _, rest = text.partition(":")
+    name, sep, owner = rest.partition("=")
+    kinds = ("container", "volume", "network", "image")
+    if kind not in kinds or not name or not sep:
+        raise UsageError(
+            f"--owner-of {text!r}: expected KIND:NAME=OWNER with KIND one of {', '.join(kinds)}"
+        )
+    labels = {OWNER_LABEL: owner} if owner else {}
+    if kind in ("container", "image"):
+        tags = [name if ":" in name else f"{name}:latest"] if kind == "image" else []
+        document: dict[str, object] = {"Name": f"/{name}", "RepoTags": tags}
+        document["Config"] = {"Labels": labels}
+    else:
+        document = {"Name": name, "Labels": labels}
+    return FactQuery(kind, name), document  # type: ignore[arg-type]  # kind checked above
 
 
 @app.command("check")
@@ -131,6 +152,14 @@ def check(
         str, typer.Option(help="Who asks: cn:NAME, san:…, spki:…, serial:…, uid:N, gid:N")
     ],
     source: Annotated[str | None, typer.Option(help="Source address of a TCP client")] = None,
+    owner_of: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--owner-of",
+            help="An object that exists, and its owner: KIND:NAME=OWNER (KIND container, "
+            "volume, network or image; OWNER as 'cn:alice', 'role:ci', or '' for none)",
+        ),
+    ] = None,
 ) -> None:
     """Print what the policy decides for REQUEST from IDENTITY, and why."""
     policy = RolePolicy(load_policy_config(config))
@@ -141,7 +170,8 @@ def check(
         except ValueError:
             raise UsageError(f"--source: {source!r} is not an IP address") from None
     method, target, body = read_request(request)
-    decision = decide(policy, peer, source, method, target, body)
+    known = dict(owned_object(text) for text in owner_of or ())
+    decision = decide(policy, peer, source, method, target, body, known)
     if decision.rule == "malformed":
         typer.echo(f"dockward: {decision.reason}", err=True)
         raise typer.Exit(2)
@@ -150,7 +180,8 @@ def check(
         typer.echo(f"allow: {decision.operation} by {role} ({decision.rule})")
         raise typer.Exit(0)
     verdict = "audit (would deny, let through)" if decision.audit_only else "deny"
-    typer.echo(f"{verdict}: {decision.operation}: {decision.reason}")
+    why = f" ({decision.rule})" if decision.as_daemon else ""
+    typer.echo(f"{verdict}: {decision.operation}: {decision.reason}{why}")
     raise typer.Exit(1)
 
 
@@ -170,6 +201,7 @@ def explain(
         "  clients:  " + (", ".join(str(s) for s in found.selectors) or "(none: matches nobody)")
     )
     typer.echo("  networks: " + (", ".join(str(n) for n in found.networks) or "any"))
+    typer.echo("  scope:    " + scope_summary(found.scope, found.name))
     if found.profile != "unrestricted":
         typer.echo("  host paths: " + (", ".join(found.host_paths) or "none"))
         typer.echo("  runtimes: " + ", ".join(found.runtimes))

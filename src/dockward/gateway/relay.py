@@ -63,7 +63,7 @@ from dockward.policy.decision import Decision
 from dockward.policy.gojson import decode_body
 from dockward.policy.paths import parse_query
 from dockward.policy.profiles import MAX_FACT_ROUNDS, FactQuery, Facts
-from dockward.policy.redact import redact_json
+from dockward.policy.tenancy import forwarded_request, forwarded_response
 
 if TYPE_CHECKING:
     from dockward.audit.store import AuditStore
@@ -809,7 +809,12 @@ class Relay:
         if decision.allowed:
             return True
         unread_body = ex.head.has_body and not body_consumed
-        self._refuse(decision.status, decision.reason, close=unread_body or not ex.head.keep_alive)
+        self._refuse(
+            decision.status,
+            decision.reason,
+            close=unread_body or not ex.head.keep_alive,
+            as_daemon=decision.as_daemon,
+        )
         return False
 
     def _collect_body(self, data: bytes) -> int:
@@ -894,10 +899,14 @@ class Relay:
         if not self._apply_decision(ex, decision, body_consumed=ex.collected_body is not None):
             return
         raw = ex.pending_head
-        assert raw is not None
-        self._forward_request(
-            ex, _pin_target_container(raw, ex.request, ex.target_query, facts), ex.collected_body
+        assert raw is not None and ex.head is not None
+        raw, body_bytes = forwarded_request(
+            decision,
+            _pin_target_container(raw, ex.request, ex.target_query, facts),
+            ex.head.chunked,
+            ex.collected_body,
         )
+        self._forward_request(ex, raw, body_bytes)
 
     def _forward_request(self, ex: Exchange, raw: bytes, collected: bytes | None = None) -> None:
         """Send the head (and a body read for inspection) to the daemon, then stream the rest."""
@@ -966,7 +975,7 @@ class Relay:
         if self.answer is Answer.DONE:
             self._exchange_done()
 
-    def _refuse(self, status: int, message: str, *, close: bool) -> None:
+    def _refuse(self, status: int, message: str, *, close: bool, as_daemon: bool = False) -> None:
         """Answer the client ourselves; the daemon never sees this request."""
         ex = self.exchange
         assert ex is not None
@@ -980,7 +989,9 @@ class Relay:
             return
         ex.response_started = True
         head_only = ex.head is not None and ex.head.method == "HEAD"
-        self._send_client(error_response(status, message, close=close, head_only=head_only))
+        self._send_client(
+            error_response(status, message, close=close, head_only=head_only, as_daemon=as_daemon)
+        )
         self._finish_record(status)
         if close:
             self.phase = Phase.CLOSED
@@ -1147,7 +1158,7 @@ class Relay:
         if ex is None or ex.resp_buf:
             return False
         request, decision, head = ex.request, ex.decision, ex.head
-        if request is None or head is None or decision is None or decision.redact:
+        if request is None or head is None or decision is None or decision.rewrites_response:
             return False
         end = data.find(b"\r\n\r\n") + 4
         if end < 4:
@@ -1205,7 +1216,7 @@ class Relay:
             decision = ex.decision
             if (
                 decision is not None
-                and decision.redact
+                and decision.rewrites_response
                 and framing is Framing.BODY
                 and head.status == 200
                 and reader is not None
@@ -1280,7 +1291,8 @@ class Relay:
     def _send_redacted(self, ex: Exchange) -> None:
         """Send the gathered response, redacted, under its head with the new length."""
         assert ex.resp_collect is not None
-        body = redact_json(bytes(ex.resp_collect))
+        assert ex.decision is not None
+        body = forwarded_response(ex.decision, bytes(ex.resp_collect))
         ex.resp_collect = None
         self._send_client(with_content_length(ex.resp_head_raw, len(body)))
         self._send_client(body)

@@ -129,13 +129,21 @@ def with_content_length(raw_head: bytes, length: int) -> bytes:
 
 
 def error_response(
-    status: int, message: str, *, close: bool = False, head_only: bool = False
+    status: int,
+    message: str,
+    *,
+    close: bool = False,
+    head_only: bool = False,
+    as_daemon: bool = False,
 ) -> bytes:
     """A Docker-style JSON error reply; the docker CLI prints ``message``.
 
-    ``head_only`` answers a HEAD request: the same head, no body.
+    ``head_only`` answers a HEAD request: the same head, no body. ``as_daemon`` sends the
+    message as dockerd words it, without dockward's prefix (tenancy answers a foreign object
+    with the daemon's own not-found text, so existence does not leak).
     """
-    body = json.dumps({"message": f"dockward: {message}"}).encode() + b"\n"
+    text = message if as_daemon else f"dockward: {message}"
+    body = json.dumps({"message": text}).encode() + b"\n"
     try:
         reason = HTTPStatus(status).phrase
     except ValueError:

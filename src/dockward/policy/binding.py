@@ -19,6 +19,7 @@ from dockward.identity import identity_from_certificate
 from dockward.pki.state import StateDir
 from dockward.policy.engine import RolePolicy
 from dockward.policy.roles import PolicyConfig, load_policy_config, policy_config_from_dict
+from dockward.policy.tenancy import owner_key
 
 
 def _default_policy() -> PolicyConfig:
@@ -27,6 +28,29 @@ def _default_policy() -> PolicyConfig:
     from dockward.firstrun import default_policy
 
     return policy_config_from_dict(tomllib.loads(default_policy()), source="default policy")
+
+
+def _policy_of(state: StateDir) -> PolicyConfig:
+    path: Path | None = state_config(state.path).policy
+    return _default_policy() if path is None else load_policy_config(path)
+
+
+def owner_note(state: StateDir, cert: x509.Certificate) -> str | None:
+    """The owner the client's objects will carry (``dockward.policy.tenancy``), when the role
+    it gets has scope ``role`` or ``own``; ``None`` under scope ``all`` or no role."""
+    try:
+        policy = _policy_of(state)
+    except DockwardError:
+        return None  # role_warnings says why
+    identity = identity_from_certificate(cert.public_bytes(Encoding.DER))
+    matched = RolePolicy(policy).match_role(identity, None)
+    if matched is None or matched.scope == "all":
+        return None
+    owner = owner_key(matched.scope, matched.name, identity)
+    return (
+        f"owner key: {owner} (role {matched.name}, scope {matched.scope}: its objects carry "
+        f"the label dockward.owner={owner})"
+    )
 
 
 def role_warnings(

@@ -23,6 +23,16 @@ class Decision:
     inspect_request: bool = False  # run the profile checks (query, body, facts)
     redact: bool = False  # rewrite the response without Env values and credentials
     audit_only: bool = False  # a denial in audit mode: logged, let through
+    owner: str | None = None  # tenancy: the caller's owner key (scope role or own)
+    owner_filter: bool = False  # tenancy: list and event filters narrowed to ``owner``
+    filter_response: bool = False  # tenancy: the list answer filtered to ``owner`` again
+    adopted: frozenset[str] = frozenset()  # tenancy: ``KIND:ID`` adopted for ``owner``
+    as_daemon: bool = False  # a denial worded as dockerd's own answer (no "dockward:" prefix)
+
+    @property
+    def rewrites_response(self) -> bool:
+        """The answer is collected whole and re-sent changed (redacted, filtered)."""
+        return self.redact or self.filter_response
 
     @property
     def verdict(self) -> str:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from dockward.identity import PeerIdentity
-from dockward.policy import profiles
+from dockward.policy import profiles, tenancy
 from dockward.policy.decision import Decision
 from dockward.policy.operations import Body, Redaction
 from dockward.policy.outbound import OutboundRules
@@ -126,6 +126,13 @@ class RolePolicy:
         }
         self.body_limit = config.body_limit
         self._role_cache: dict[tuple[PeerIdentity, str | None], Role | None] = {}
+        # objects made before tenancy, given an owner in [[adopt]]: KIND:ID -> owner
+        self.adopted: dict[str, str] = {
+            text: entry.owner for entry in config.adopt for text in entry.objects
+        }
+        self._adopted_by_owner: dict[str, frozenset[str]] = {}
+        for key, owner in self.adopted.items():
+            self._adopted_by_owner[owner] = self._adopted_by_owner.get(owner, frozenset()) | {key}
 
     def role_named(self, name: str) -> Role | None:
         return next((role for role in self.roles if role.name == name), None)
@@ -169,7 +176,7 @@ class RolePolicy:
             return self._deny(role, rule, f"operation {operation} is not allowed", operation)
         spec = request.route.spec
         inspect = role.profile != "unrestricted" and operation in INSPECTED_OPERATIONS
-        return Decision(
+        decision = Decision(
             allowed=True,
             operation=operation,
             rule=rule,
@@ -178,6 +185,28 @@ class RolePolicy:
             inspect_body=inspect and spec.body is Body.JSON_JUDGED,
             inspect_request=inspect,
             redact="secrets" not in role.grants and spec.redaction is Redaction.SECRETS,
+        )
+        if role.scope == "all":
+            return decision
+        return self._scoped(role, identity, decision)
+
+    def _scoped(self, role: Role, identity: PeerIdentity, decision: Decision) -> Decision:
+        """Tenancy: the owner the caller acts as, and what of the request it has to see."""
+        operation = decision.operation
+        refusal = tenancy.unscoped_refusal(operation)
+        if refusal is not None:
+            return self._deny(role, f"scope {role.scope}", refusal, operation)
+        owner = tenancy.owner_key(role.scope, role.name, identity)
+        judged = operation in tenancy.INSPECTED_OPERATIONS
+        enforce = role.mode == "enforce"
+        return replace(
+            decision,
+            owner=owner,
+            adopted=self._adopted_by_owner.get(owner or "", frozenset()),
+            owner_filter=enforce,
+            filter_response=enforce and operation in tenancy.FILTERED_RESPONSES,
+            inspect_request=decision.inspect_request or judged,
+            inspect_body=decision.inspect_body or operation in tenancy.BODY_READ_OPERATIONS,
         )
 
     def _deny(
@@ -195,6 +224,25 @@ class RolePolicy:
         if role.mode == "audit":
             return replace(decision, allowed=True, audit_only=True)
         return decision
+
+    def _tenancy_deny(self, role: Role, decision: Decision, refusal: tenancy.Refusal) -> Decision:
+        """A cross-owner request: answered as dockerd answers a missing object (404 text
+        as is), logged with the rule that says whose object it was."""
+        as_daemon = refusal.status in (400, 404)
+        reason = (
+            refusal.message if as_daemon else f'denied by role "{role.name}": {refusal.message}'
+        )
+        denied = replace(
+            decision,
+            allowed=False,
+            rule=refusal.rule,
+            reason=reason,
+            status=refusal.status,
+            as_daemon=as_daemon,
+        )
+        if role.mode == "audit":
+            return replace(denied, allowed=True, audit_only=True)
+        return denied
 
     def _settings(
         self, role: Role, extra_sockets: tuple[str, ...] = ()
@@ -220,7 +268,7 @@ class RolePolicy:
     ) -> list[profiles.FactQuery]:
         if not decision.inspect_request or decision.profile is None or decision.role is None:
             return []
-        return profiles.facts_needed(
+        needed = profiles.facts_needed(
             decision.profile,
             decision.operation,
             request.params,
@@ -229,6 +277,14 @@ class RolePolicy:
             self._settings_of[decision.role],
             facts,
         )
+        if decision.owner is not None:
+            known = facts or {}
+            for fact in tenancy.facts_needed(
+                decision.operation, request.params, query, body, known
+            ):
+                if fact not in needed:
+                    needed.append(fact)
+        return needed
 
     def check_body(
         self,
@@ -242,6 +298,12 @@ class RolePolicy:
             return decision
         role = self.role_named(decision.role)
         assert role is not None
+        if decision.owner is not None:
+            refusal = tenancy.check(
+                decision.operation, request.params, query, body, facts, decision.owner, self.adopted
+            )
+            if refusal is not None:
+                return self._tenancy_deny(role, decision, refusal)
         violation = profiles.check_request(
             decision.profile,
             decision.operation,

@@ -12,6 +12,9 @@ and whose networks contain its address wins, and no match means deny. Operation 
 ``deny`` patterns are applied after ``allow`` and win. Under ``baseline`` and ``restricted``,
 the tunnels the policy cannot see into (``session``, ``grpc``: BuildKit) are granted only by
 their exact name, never by a glob or an access selector, not even ``*``.
+
+A role's ``scope`` (``all``, the default; ``role``; ``own``) says whose objects its identities
+see and touch (``dockward.policy.tenancy``).
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ _ACCESS_SUFFIXES = {access.value: access for access in Access}
 
 def operation_matches(pattern: str, operation: str) -> bool:
     """Whether one allow/deny ``pattern`` covers ``operation`` (see the module docstring)."""
+    if pattern == operation:  # container.archive.read names the operation, not an access tag
+        return True
     access = ACCESS.get(operation)
     prefix, _, suffix = pattern.rpartition(".")
     if suffix in _ACCESS_SUFFIXES and prefix:
@@ -163,6 +168,7 @@ class RoleConfig(BaseModel):
     registries: list[str] | None = None
     outbound: list[str] | None = None
     grants: list[str] = Field(default_factory=list)
+    scope: Literal["all", "role", "own"] = "all"
 
     @field_validator("clients")
     @classmethod
@@ -239,6 +245,8 @@ class Role:
     registries: tuple[str, ...]
     outbound: tuple[str, ...]
     grants: frozenset[str]
+    scope: str = "all"
+    """Tenancy (``dockward.policy.tenancy``): ``all``, ``role`` or ``own``."""
 
     def matches(self, identity: PeerIdentity, address: str | None) -> bool:
         if not any(selector.matches(identity) for selector in self.selectors):
@@ -372,7 +380,38 @@ def build_role(config: RoleConfig) -> Role:
         outbound=tuple(config.outbound or ()),
         grants=frozenset(config.grants)
         | (frozenset(GRANTS) if profile == "unrestricted" else frozenset()),
+        scope=config.scope,
     )
+
+
+class AdoptConfig(BaseModel):
+    """One ``[[adopt]]`` table: objects made before tenancy, given an owner
+    (``dockward tenancy adopt`` writes these; see ``dockward.policy.tenancy``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    owner: str = Field(min_length=3)
+    objects: list[str] = Field(default_factory=list)
+
+    @field_validator("owner")
+    @classmethod
+    def _owner(cls, value: str) -> str:
+        from dockward.policy.tenancy import owner_problem
+
+        problem = owner_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("objects")
+    @classmethod
+    def _objects(cls, value: list[str]) -> list[str]:
+        from dockward.policy.tenancy import adopted_object_problem
+
+        problems = [p for text in value if (p := adopted_object_problem(text)) is not None]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return value
 
 
 class PolicyConfig(BaseModel):
@@ -380,6 +419,7 @@ class PolicyConfig(BaseModel):
 
     role: list[RoleConfig] = Field(default_factory=list)
     body_limit: int = Field(default=4 * 1024 * 1024, ge=1024, le=256 * 1024 * 1024)
+    adopt: list[AdoptConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique_names(self) -> PolicyConfig:

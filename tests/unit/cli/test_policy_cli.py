@@ -24,6 +24,12 @@ name = "staging"
 clients = ["cn:stage-*"]
 allow = ["image.*"]
 mode = "audit"
+
+[[role]]
+name = "tenants"
+preset = "ci"
+clients = ["cn:tenant-*"]
+scope = "own"
 """
 
 
@@ -185,3 +191,30 @@ def test_explain_warns_about_buildkit_tunnels_only_when_a_role_may_open_them(
 def test_explain_unknown_role_exits_2(capsys, policy):
     code, _, err = run(capsys, "policy", "explain", "root", "--config", str(policy))
     assert code == 2 and "no role named 'root'" in err and "ci, monitor, staging" in err
+
+
+def test_explain_states_the_scope(capsys, policy):
+    code, out, _ = run(capsys, "policy", "explain", "tenants", "--config", str(policy))
+    assert code == 0 and "  scope:    own (each identity its own space: owner cn:NAME" in out
+    code, out, _ = run(capsys, "policy", "explain", "ci", "--config", str(policy))
+    assert "  scope:    all (every object on the daemon" in out
+
+
+def test_check_takes_owners_offline(capsys, policy):
+    def check(*owner_of):
+        options = [item for text in owner_of for item in ("--owner-of", text)]
+        return run(
+            capsys, "policy", "check", "--config", str(policy), "--identity", "cn:tenant-b",
+            *options, "GET", "/v1.41/containers/web/json",
+        )  # fmt: skip
+
+    code, out, _ = check("container:web=cn:tenant-a")
+    assert code == 1
+    assert out == (
+        "deny: container.inspect: No such container: web (tenancy: path name names container "
+        "'web', owned by cn:tenant-a)\n"
+    )
+    code, out, _ = check("container:web=cn:tenant-b")
+    assert code == 0, out
+    code, _, err = check("web=cn:tenant-a")
+    assert code == 2 and "KIND:NAME=OWNER" in err

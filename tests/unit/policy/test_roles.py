@@ -70,6 +70,9 @@ def test_bad_selectors_are_refused(bad):
         ("container.*", "container.exec", True),
         ("container.*", "container.logs", False),  # exfiltrate: globs never grant it
         ("container.*", "container.archive.read", False),
+        # an operation whose name ends in an access tag is granted by its name (docker cp)
+        ("container.archive.read", "container.archive.read", True),
+        ("container.archive.read", "container.archive.stat", True),  # the READ selector
         ("container.logs", "container.logs", True),
         ("container.exfiltrate", "container.export", True),
         ("network.read", "network.inspect", True),
@@ -251,7 +254,7 @@ def test_every_problem_is_listed_one_a_line_unknown_keys_first():
     )
     assert message.splitlines() == [
         "policy.toml: role[1].colur: unknown key (known keys: name, preset, clients, networks, "
-        "allow, deny, profile, mode, host_paths, runtimes, registries, outbound, grants)",
+        "allow, deny, profile, mode, host_paths, runtimes, registries, outbound, grants, scope)",
         "policy.toml: body_limt: unknown key (did you mean 'body_limit'?)",
         "policy.toml: role[0].allow: unknown operation 'container.craete' (did you mean "
         "'container.create'?); 'imgae.*' matches no operation (did you mean 'image.*'?)",

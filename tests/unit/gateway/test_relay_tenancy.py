@@ -1,0 +1,100 @@
+"""The relay under a scoped role: what it forwards (stamped, filters narrowed) and answers.
+
+The tenancy verdicts themselves are tests/unit/policy/test_tenancy.py; these prove the wiring
+the relay owns: the rewritten head and body reach the daemon with the right framing, a list
+answer is filtered before the client sees it, and a foreign object is answered in dockerd's
+words without dockward's prefix.
+"""
+
+from __future__ import annotations
+
+import json
+
+from test_relay import UNIX, Context, unix_relay
+
+from dockward.gateway.relay import (
+    ClientData,
+    Command,
+    FactsReady,
+    FetchFacts,
+    OpenUpstream,
+    SendClient,
+    SendUpstream,
+    UpstreamConnected,
+    UpstreamData,
+)
+from dockward.http1.response import error_response
+from dockward.policy.engine import RolePolicy
+from dockward.policy.paths import parse_query
+from dockward.policy.profiles import FactQuery
+from dockward.policy.roles import policy_config_from_dict
+
+OWNER = f"uid:{UNIX.uid}"
+POLICY = RolePolicy(
+    policy_config_from_dict(
+        {"role": [{"name": "t", "clients": ["uid:0"], "preset": "ci", "scope": "own"}]}
+    )
+)
+
+
+def _sent_upstream(commands: list[Command]) -> bytes:
+    pieces = [c for c in commands if isinstance(c, SendUpstream)]
+    return b"".join(bytes(p) for c in pieces for p in c.data)  # type: ignore[attr-defined]
+
+
+def _sent_client(commands: list[Command]) -> bytes:
+    return b"".join(bytes(c.data) for c in commands if isinstance(c, SendClient))  # type: ignore[attr-defined]
+
+
+def test_a_create_is_forwarded_stamped_under_its_new_length() -> None:
+    relay = unix_relay(Context(policy=POLICY))
+    body = b'{"Image":"busybox","Labels":{"app":"web"}}'
+    request = (
+        b"POST /v1.41/containers/create HTTP/1.1\r\nHost: x\r\n"
+        b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body)
+    )
+    out = relay.handle(ClientData((request + body,)))
+    [fetch] = [c for c in out if isinstance(c, FetchFacts)]
+    assert FactQuery("image", "busybox") in fetch.queries  # type: ignore[attr-defined]
+    answers = {q: None for q in fetch.queries}  # type: ignore[attr-defined]
+    answers[FactQuery("image", "busybox")] = {"Config": {"Labels": None}}
+    out = relay.handle(FactsReady((answers,)))
+    assert OpenUpstream() in out
+    forwarded = _sent_upstream(out + relay.handle(UpstreamConnected()))
+    head, _, sent = forwarded.partition(b"\r\n\r\n")
+    assert b"Content-Length: %d" % len(sent) in head
+    labels: dict[str, str] = {}
+    for key, value in json.loads(sent, object_pairs_hook=list):
+        if key == "Labels":
+            labels.update(dict(value))
+    assert labels == {"app": "web", "dockward.owner": OWNER}
+
+
+def test_a_list_is_narrowed_and_its_answer_filtered_again() -> None:
+    relay = unix_relay(Context(policy=POLICY))
+    request = b"GET /v1.41/containers/json?all=1 HTTP/1.1\r\nHost: x\r\n\r\n"
+    out = relay.handle(ClientData((request,)))
+    out += relay.handle(UpstreamConnected())
+    head = _sent_upstream(out)
+    target = head.split(b" ")[1].decode()
+    filters = json.loads(parse_query(target.partition("?")[2])["filters"][0])
+    assert filters == {"label": {f"dockward.owner={OWNER}": True}}
+    listing = json.dumps(
+        [{"Id": "1", "Labels": {"dockward.owner": OWNER}}, {"Id": "2", "Labels": {}}]
+    ).encode()
+    answer = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+    sent = _sent_client(relay.handle(UpstreamData((answer % len(listing) + listing,))))
+    sent_head, _, sent_body = sent.partition(b"\r\n\r\n")
+    assert [item["Id"] for item in json.loads(sent_body)] == ["1"]
+    assert b"Content-Length: %d\r\n" % len(sent_body) in sent_head + b"\r\n"
+
+
+def test_a_foreign_container_is_answered_in_dockerds_words() -> None:
+    relay = unix_relay(Context(policy=POLICY))
+    out = relay.handle(ClientData((b"GET /v1.41/containers/web/json HTTP/1.1\r\nHost: x\r\n\r\n",)))
+    [fetch] = [c for c in out if isinstance(c, FetchFacts)]
+    foreign = {"Name": "/web", "Config": {"Labels": {"dockward.owner": "uid:1000"}}}
+    out = relay.handle(FactsReady(({q: foreign for q in fetch.queries},)))  # type: ignore[attr-defined]
+    expected = error_response(404, "No such container: web", as_daemon=True)
+    assert _sent_client(out) == expected
+    assert b"dockward" not in expected
