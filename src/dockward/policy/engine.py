@@ -58,6 +58,15 @@ class Policy(Protocol):
         facts: profiles.Facts,
     ) -> Decision: ...
 
+    def judge(
+        self,
+        decision: Decision,
+        request: Classification,
+        query: Mapping[str, list[str]],
+        body: object,
+        facts: profiles.Facts,
+    ) -> Decision | list[profiles.FactQuery]: ...
+
 
 @dataclass(frozen=True)
 class _Unrestricted:
@@ -83,6 +92,16 @@ class _Unrestricted:
         body: object,
         facts: profiles.Facts,
     ) -> Decision:
+        return decision
+
+    def judge(
+        self,
+        decision: Decision,
+        request: Classification,
+        query: Mapping[str, list[str]],
+        body: object,
+        facts: profiles.Facts,
+    ) -> Decision | list[profiles.FactQuery]:
         return decision
 
 
@@ -313,8 +332,56 @@ class RolePolicy:
             self._settings_of[role.name],
             facts,
         )
-        if violation is None:
+        return decision if violation is None else self._profile_deny(role, decision, violation)
+
+    def judge(
+        self,
+        decision: Decision,
+        request: Classification,
+        query: Mapping[str, list[str]],
+        body: object,
+        facts: profiles.Facts,
+    ) -> Decision | list[profiles.FactQuery]:
+        """One round of ``facts_needed`` and ``check_body``: the lookups still missing, or the
+        decision (what ``check_body`` would decide) once none are, or as soon as a refusal no
+        lookup can change is found. The gateway calls it once per round of lookups; after the
+        last round it calls ``check_body``, which refuses on a fact still missing."""
+        if not decision.inspect_request or decision.profile is None or decision.role is None:
             return decision
+        role = self.role_named(decision.role)
+        assert role is not None
+        needed: list[profiles.FactQuery] = []
+        if decision.owner is not None:
+            needed = tenancy.facts_needed(decision.operation, request.params, query, body, facts)
+            if not needed:
+                refusal = tenancy.check(
+                    decision.operation,
+                    request.params,
+                    query,
+                    body,
+                    facts,
+                    decision.owner,
+                    self.adopted,
+                )
+                if refusal is not None:
+                    return self._tenancy_deny(role, decision, refusal)
+        evaluation = profiles.evaluate(
+            decision.profile,
+            decision.operation,
+            request.params,
+            query,
+            body,
+            self._settings_of[role.name],
+            facts,
+        )
+        if evaluation.violation is not None and not needed:
+            return self._profile_deny(role, decision, evaluation.violation)
+        needed.extend(fact for fact in evaluation.missing if fact not in needed)
+        return needed or decision
+
+    def _profile_deny(
+        self, role: Role, decision: Decision, violation: profiles.Violation
+    ) -> Decision:
         return self._deny(
             role,
             f"profile {decision.profile}: {violation.field}",

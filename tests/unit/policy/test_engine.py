@@ -10,6 +10,7 @@ from dockward.policy.paths import parse_query, split_target
 from dockward.policy.profiles import FactQuery
 from dockward.policy.roles import policy_config_from_dict
 from dockward.policy.routes import classify_route
+from support.rounds import judged_in_rounds
 
 PEER = PeerIdentity(kind="tls", common_name="someone")
 CONTAINER: dict[FactQuery, Mapping[str, object]] = {
@@ -32,7 +33,9 @@ def decide(role: Mapping[str, object], method: str, target: str) -> tuple[bool, 
             if not needed:
                 break
             facts.update({q: CONTAINER.get(q) for q in needed})
-        decision = policy.check_body(decision, request, query, None, facts)
+        checked = policy.check_body(decision, request, query, None, facts)
+        assert judged_in_rounds(policy, decision, request, query, None, CONTAINER) == checked
+        decision = checked
     return decision.allowed, decision.reason
 
 

@@ -29,6 +29,7 @@ from dockward.policy.profiles import (
     ProfileSettings,
     Violation,
     check_request,
+    evaluate,
     facts_needed,
     inspected_operations,
 )
@@ -75,7 +76,31 @@ def judge(
         operation, params, daemon or {}, decoded, query=query, profile=profile, settings=settings
     )
     assert not missing, f"facts_needed did not converge in {MAX_FACT_ROUNDS} rounds"
-    return check_request(profile, operation, params, query, decoded, settings, facts)
+    verdict = check_request(profile, operation, params, query, decoded, settings, facts)
+    # the gateway's one pass per round must reach the same verdict, every test of this module
+    rounds = evaluated(operation, params, query, decoded, daemon or {}, profile, settings)
+    assert rounds == verdict, f"evaluate gave {rounds}, check_request {verdict}"
+    return verdict
+
+
+def evaluated(
+    operation: str,
+    params: Mapping[str, str],
+    query: Mapping[str, list[str]],
+    decoded: object,
+    daemon: Daemon,
+    profile: str,
+    settings: ProfileSettings,
+) -> Violation | None:
+    """The verdict as the gateway reaches it: ``evaluate`` once per round of lookups."""
+    facts: dict[FactQuery, Mapping[str, object] | None] = {}
+    for _ in range(MAX_FACT_ROUNDS + 1):
+        evaluation = evaluate(profile, operation, params, query, decoded, settings, facts)
+        if not evaluation.missing:
+            return evaluation.violation
+        assert not set(evaluation.missing) & set(facts), "asked twice for the same fact"
+        facts.update({ask: daemon.get(ask) for ask in evaluation.missing})
+    raise AssertionError(f"evaluate did not converge in {MAX_FACT_ROUNDS} rounds")
 
 
 def gather_facts(

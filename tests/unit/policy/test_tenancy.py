@@ -25,6 +25,7 @@ from dockward.policy.paths import parse_query, split_target
 from dockward.policy.profiles import FactQuery
 from dockward.policy.roles import policy_config_from_dict
 from dockward.policy.routes import classify_route
+from support.rounds import judged_in_rounds
 
 ALICE = PeerIdentity(kind="tls", common_name="alice")
 BOB = PeerIdentity(kind="tls", common_name="bob")
@@ -106,7 +107,9 @@ def decide(
             if not needed:
                 break
             facts.update({q: daemon.get(q) for q in needed})
-        decision = engine.check_body(decision, request, query, decoded, facts)
+        checked = engine.check_body(decision, request, query, decoded, facts)
+        assert judged_in_rounds(engine, decision, request, query, decoded, daemon) == checked
+        decision = checked
     return decision, facts
 
 

@@ -4,7 +4,7 @@
 it belongs to (a ``baseline`` row also applies under ``restricted``), what it refuses and the
 function that looks. Adding a check is adding a row. ``check_request`` returns the first
 ``Violation`` in table order; ``facts_needed`` the daemon lookups the rows still need;
-``unrestricted`` checks nothing.
+``evaluate`` does both in one pass; ``unrestricted`` checks nothing.
 """
 
 from __future__ import annotations
@@ -293,6 +293,42 @@ def facts_needed(
             for _ in check.run(request):
                 pass
     return missing
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One pass of ``evaluate``: the lookups still missing, or the verdict once none are."""
+
+    missing: tuple[FactQuery, ...]
+    violation: Violation | None
+
+
+def evaluate(
+    profile: str,
+    operation: str,
+    params: Mapping[str, str],
+    query: Mapping[str, list[str]],
+    body: object,
+    settings: ProfileSettings,
+    facts: Facts,
+) -> Evaluation:
+    """``facts_needed`` and ``check_request`` in one pass over the table.
+
+    Returns the lookups still missing (the verdict waits for them), or, once nothing is missing,
+    ``check_request``'s verdict. A violation found while every fact read so far was present is
+    final even if later rows would still want lookups: it is the first in table order, so the
+    request is refused without asking the daemon. The gateway calls this once per round, where
+    calling ``facts_needed`` and then ``check_request`` would run the checks twice.
+    """
+    missing: list[FactQuery] = []
+    request = Request(operation, params, query, body, settings, facts, missing)
+    for check in _checks_for(profile, operation):
+        if missing and not check.uses_facts:
+            continue  # the verdict waits for lookups anyway; only more lookups matter now
+        for path, reason in check.run(request):
+            if not missing:  # found on facts the daemon gave, not on a lookup still to come
+                return Evaluation((), Violation(path, reason, check.name))
+    return Evaluation(tuple(missing), None)
 
 
 def check_request(
