@@ -1,9 +1,9 @@
 """Policy decision cost for a ``docker run`` container create, as the gateway makes it.
 
 Times everything the gateway does between having the request and knowing the verdict: route
-classification, role match, Go-faithful decoding of the body, the fact lookup lists (the image,
-for the defaults it gives: the daemon's answer is supplied, its round trip is not timed) and
-the baseline profile checks. The body is what the docker CLI 28 sends for
+classification, role match, Go-faithful decoding of the body, and the two rounds of ``judge``
+the gateway makes: the first asks for the image (for the defaults it gives: the daemon's answer
+is supplied, its round trip is not timed), the second runs the baseline profile checks. The body is what the docker CLI 28 sends for
 ``docker run -d -v /srv/ci/data:/data -e A=1 --cap-add CHOWN IMAGE sh -c '…'``.
 Run alone with ``python -m bench.policy_bench``; ``make bench`` includes it.
 """
@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 from dockward.identity import PeerIdentity
+from dockward.policy.decision import Decision
 from dockward.policy.engine import RolePolicy
 from dockward.policy.gojson import decode_body
 from dockward.policy.paths import parse_query, split_target
@@ -141,11 +142,10 @@ def measure(iterations: int = ITERATIONS) -> dict[str, Any]:
         decision = policy.authorize(identity, "127.0.0.1", request)
         query = parse_query(split.query)
         decoded = decode_body(body)
-        first_round = policy.facts_needed(decision, request, query, decoded, {})
-        facts_wanted = policy.facts_needed(decision, request, query, decoded, IMAGE_FACTS)
-        final = policy.check_body(decision, request, query, decoded, IMAGE_FACTS)
+        first_round = policy.judge(decision, request, query, decoded, {})
+        final = policy.judge(decision, request, query, decoded, IMAGE_FACTS)
         samples.append(clock() - start)
-        assert final.allowed and not facts_wanted, final.reason
+        assert isinstance(final, Decision) and final.allowed, final
         assert first_round == list(IMAGE_FACTS), first_round
     samples.sort()
     median = statistics.median(samples) / 1000

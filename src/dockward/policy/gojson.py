@@ -407,6 +407,12 @@ def _prepare(body: bytes) -> str:
     return text
 
 
+# Built once: json.loads with arguments builds a decoder per call.
+_DECODER = json.JSONDecoder(
+    object_pairs_hook=GoObject, parse_constant=_reject_constant, strict=True
+)
+
+
 def decode_body(body: bytes) -> object:
     """Decode a request body as dockerd will, refusing what it would read differently.
 
@@ -415,9 +421,7 @@ def decode_body(body: bytes) -> object:
     """
     text = _prepare(body)
     try:
-        value = json.loads(
-            text, object_pairs_hook=GoObject, parse_constant=_reject_constant, strict=True
-        )
+        value = _DECODER.decode(text)
     except json.JSONDecodeError as err:
         raise _syntax_error(err) from None
     except RecursionError:
