@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from bench import loadgen  # noqa: E402
 from bench.loadgen import Target  # noqa: E402
 from dockward.audit.store import AuditStore  # noqa: E402
-from dockward.gateway.events import ExchangeRecord  # noqa: E402
+from dockward.gateway.events import ExchangeRecord, Peer  # noqa: E402
 from dockward.identity import PeerIdentity  # noqa: E402
 from support.dockerd import DockerDaemon  # noqa: E402
 from support.gateway import GatewayProcess, TestPKI  # noqa: E402
@@ -46,12 +46,11 @@ IDENTITY = PeerIdentity(kind="tls", common_name="ci-runner", serial=123456789)
 
 def _events(count: int) -> list[ExchangeRecord]:
     now = time.time()
+    peers = [Peer("127.0.0.1:2376", f"127.0.0.1:{40000 + n}", IDENTITY) for n in range(8)]
     return [
         ExchangeRecord(
             started=now + n * 1e-4,
-            source=f"127.0.0.1:{40000 + n % 8}",  # 8 keep-alive connections
-            listener="127.0.0.1:2376",
-            identity=IDENTITY,
+            peer=peers[n % 8],  # 8 keep-alive connections
             method="POST",
             path=f"/v1.41/containers/c{n % 5}/start",
             operation="container.start",

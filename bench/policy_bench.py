@@ -3,7 +3,8 @@
 Times everything the gateway does between having the request and knowing the verdict: route
 classification, role match, Go-faithful decoding of the body, and the two rounds of ``judge``
 the gateway makes: the first asks for the image (for the defaults it gives: the daemon's answer
-is supplied, its round trip is not timed), the second runs the baseline profile checks. The body is what the docker CLI 28 sends for
+is supplied, its round trip is not timed), the second runs the baseline profile checks. The
+body is what the docker CLI 28 sends for
 ``docker run -d -v /srv/ci/data:/data -e A=1 --cap-add CHOWN IMAGE sh -c '…'``.
 Run alone with ``python -m bench.policy_bench``; ``make bench`` includes it.
 """
