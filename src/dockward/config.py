@@ -204,6 +204,19 @@ class GatewayConfig(_Strict):
         le=3600,
         description="seconds a client may take to send a request head once it started one",
     )
+    connect_timeout: float = Field(
+        default=5.0, gt=0, le=600, description="seconds to open a connection to the Docker daemon"
+    )
+    response_timeout: float | None = Field(
+        default=60.0,
+        gt=0,
+        description="seconds the daemon has to answer a brief operation (then 504); none: no limit",
+    )
+    stream_response_timeout: float | None = Field(
+        default=None,
+        gt=0,
+        description="the same for long operations and tunnels, until their head; none: no limit",
+    )
     state_dir: Path | None = Field(
         default=None, description="dockward's state directory (CA, index) for auto_renew"
     )

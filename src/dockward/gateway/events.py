@@ -39,9 +39,18 @@ class Peer:
         return f"Peer({self.listener!r}, {self.source!r}, {self.identity!r})"
 
 
+# How an exchange ended (``ExchangeRecord.end``): its answer was complete, or it was cut.
+END_COMPLETED = "completed"
+END_CLIENT_GONE = "client gone"
+END_DAEMON_GONE = "daemon gone"
+END_REVOKED = "cut by revocation"
+END_DRAIN = "cut by drain"
+END_TIMED_OUT = "timed out"
+
+
 @dataclass(slots=True)
 class ExchangeRecord:
-    """One request and what became of it."""
+    """One request and what became of it (``end``: one of the ``END_*`` values)."""
 
     started: float  # time.time()
     peer: Peer
@@ -57,6 +66,7 @@ class ExchangeRecord:
     bytes_out: int = 0
     duration_ms: float = 0.0
     hijacked: bool = False
+    end: str = END_COMPLETED
 
     @property
     def source(self) -> str:

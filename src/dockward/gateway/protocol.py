@@ -25,6 +25,7 @@ from dockward.gateway.relay import (
     Abort,
     AbortClient,
     CancelTimer,
+    CheckDaemon,
     ClientBackpressure,
     ClientData,
     ClientEOF,
@@ -343,14 +344,23 @@ class ClientProtocol(asyncio.Protocol):
         self._spawn(self._connect())
 
     async def _connect(self) -> None:
-        path = self.gateway.upstream_path
+        gateway = self.gateway
+        path = gateway.upstream_path
         protocol = UpstreamProtocol(self)
+        timeout = gateway.config.connect_timeout
         try:
-            await asyncio.get_running_loop().create_unix_connection(lambda: protocol, path)
+            await asyncio.wait_for(
+                asyncio.get_running_loop().create_unix_connection(lambda: protocol, path), timeout
+            )
+        except TimeoutError:
+            reason = f"no connection within {timeout:g} s"
         except OSError as err:
-            self.handle(UpstreamConnectFailed((err.strerror or str(err),)))
+            reason = err.strerror or str(err)
+        else:
+            self.handle(UpstreamConnected())
             return
-        self.handle(UpstreamConnected())
+        gateway.daemon.connect_failed(reason)
+        self.handle(UpstreamConnectFailed((reason,)))
 
     def _half_close_upstream(self, command: Command) -> None:
         transport = self.upstream.transport if self.upstream is not None else None
@@ -392,6 +402,9 @@ class ClientProtocol(asyncio.Protocol):
         if handle is not None:
             handle.cancel()
 
+    def _check_daemon(self, command: Command) -> None:
+        self.gateway.daemon.suspect(command[0])
+
     def _spawn(self, coroutine: Coroutine[object, object, None]) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)
         self._tasks.add(task)
@@ -416,4 +429,5 @@ _PERFORM: dict[type[Command], Callable[[ClientProtocol, Command], None]] = {
     FetchFacts: ClientProtocol._fetch_facts,
     StartTimer: ClientProtocol._start_timer,
     CancelTimer: ClientProtocol._cancel_timer,
+    CheckDaemon: ClientProtocol._check_daemon,
 }

@@ -37,6 +37,11 @@ from dockward.errors import ProtocolError
 from dockward.gateway.analysis import analyse_head_cached, media_type
 from dockward.gateway.connection import _pin_target_container
 from dockward.gateway.events import (
+    END_CLIENT_GONE,
+    END_COMPLETED,
+    END_DAEMON_GONE,
+    END_REVOKED,
+    END_TIMED_OUT,
     ExchangeRecord,
     HandshakeFailed,
     Peer,
@@ -60,11 +65,13 @@ from dockward.http1.response import (
 from dockward.identity import PeerIdentity
 from dockward.policy.decision import Decision
 from dockward.policy.gojson import decode_body
+from dockward.policy.operations import Stream
 from dockward.policy.paths import parse_query
 from dockward.policy.profiles import MAX_FACT_ROUNDS, FactQuery, Facts
 from dockward.policy.redact import redact_json
 
 if TYPE_CHECKING:
+    from dockward.gateway.limits import Timeouts
     from dockward.http1.body import BodyReader
     from dockward.policy.engine import Policy
     from dockward.policy.routes import Classification
@@ -76,6 +83,8 @@ MAX_RESPONSE_HEAD = 1 << 20
 HANDSHAKE_TIMEOUT = 15.0
 LINGER_SECONDS = 0.5  # how long a closing connection still reads (and drops) what the client sends
 MAX_REDACTED_RESPONSE = 16 * 1024 * 1024
+
+_clock = time.perf_counter  # the deadlines' clock (a test may replace it)
 
 # A side's state: what may still happen on it (plain ints: tested on every request).
 CLOSED = 0
@@ -120,6 +129,7 @@ class Timer(enum.Enum):
     HANDSHAKE = "handshake"
     HEAD = "request head"
     LINGER = "linger"
+    RESPONSE = "response head from the daemon"
 
 
 class IllegalEvent(Exception):
@@ -142,6 +152,13 @@ class RelayContext(Protocol):
 
     @property
     def head_timeout(self) -> float: ...
+
+    @property
+    def timeouts(self) -> Timeouts: ...
+
+    @property
+    def daemon_down(self) -> str | None:
+        """Why the daemon is known not to answer now (the breaker is open), else ``None``."""
 
     def refusal(self, identity: PeerIdentity | None) -> str | None: ...
 
@@ -403,6 +420,13 @@ class CancelTimer(Command):
     fields = ("timer",)
 
 
+class CheckDaemon(Command):
+    """``(reason,)``: the daemon may have stopped answering; the gateway probes it."""
+
+    __slots__ = ()
+    fields = ("reason",)
+
+
 class Emit(Command):
     """``(event,)``: an audit event for the gateway's ``emit()``."""
 
@@ -454,6 +478,8 @@ class Exchange:
     held_head: bytes | None = None  # a response head sent with the first body bytes
     close_after: bool = False
     response_started: bool = False
+    deadline: float | None = None  # seconds the daemon has for the response head
+    sent_at: float = 0.0  # when the request was completely sent
 
     # set at once by the relay (no __init__: one call less per request)
     record: ExchangeRecord | None
@@ -489,7 +515,10 @@ class Relay:
         self._pending_bytes = 0
         self._pending_eof = False
         self._head_timer = False
+        self._response_timer = False  # a RESPONSE timer is running (never cancelled early)
+        self._response_due = 0.0  # when it fires
         self._lingering = False
+        self._tunnel_ended = False  # the daemon ended the tunnel (its EOF): it completed
         self._client_closed = False  # CloseClient or AbortClient was sent
 
     @property
@@ -539,6 +568,9 @@ class Relay:
                 log.warning("request head from %s not complete in time; closing", self.peer.source)
                 self._begin_exchange()
                 self._refuse(408, "request head not received in time", close=True)
+        elif timer is Timer.RESPONSE:
+            self._response_timer = False
+            self._response_deadline()
         elif timer is Timer.LINGER:
             if self._lingering and not self._client_closed:
                 self._client_closed = True
@@ -550,7 +582,10 @@ class Relay:
     def _on_client_gone(self, event: ClientGone) -> None:
         ex = self.exchange
         if ex is not None and ex.record is not None:
-            self._finish_record(ex.record.status or 499)
+            record = ex.record
+            if record.end is END_COMPLETED and not self._tunnel_ended:
+                record.end = END_CLIENT_GONE
+            self._finish_record(record.status or 499)
         self.phase = Phase.GONE
         self.client = CLOSED
         self._client_closed = True
@@ -559,6 +594,8 @@ class Relay:
     def _on_revoked(self, event: Revoked) -> None:
         ex = self.exchange
         record = ex.record if ex is not None else None
+        if record is not None:
+            record.end = END_REVOKED
         cut = StreamCut(
             time.time(),
             self.peer,
@@ -761,6 +798,10 @@ class Relay:
             status, message = seen.head_refusal
             self._refuse(status, message, close=True)
             return
+        down = context.daemon_down
+        if down is not None:  # fail fast: the breaker is open
+            self._refuse(502, down, close=head.has_body or not head.keep_alive)
+            return
         if not decision.inspect_request:
             self._forward_request(ex, raw)
             return
@@ -920,6 +961,7 @@ class Relay:
             self.phase = Phase.BODY
         else:  # _request_sent, inline: most requests have no body (and no answer yet)
             self.phase = Phase.SENT
+            self._arm_response_deadline(ex)
 
     def _request_body(self, data: bytes) -> int:
         """Forward the part of ``data`` that belongs to the current body; return its size."""
@@ -958,6 +1000,57 @@ class Relay:
         self.phase = Phase.SENT
         if self.answer is Answer.DONE:
             self._exchange_done()
+        elif self.answer is Answer.HEAD:
+            self._arm_response_deadline(ex)
+
+    def _arm_response_deadline(self, ex: Exchange) -> None:
+        """Give the daemon its operation class's deadline for the response head.
+
+        One timer per connection, not restarted by each answer: when it fires it looks at
+        the exchange awaiting a head then, and starts again for what that one has left.
+        """
+        request = ex.request
+        route = request.route if request is not None else None
+        deadline = self.context.timeouts.by_stream[
+            route.spec.stream if route is not None else Stream.BRIEF
+        ]
+        if deadline is None:
+            return
+        ex.deadline = deadline
+        now = ex.sent_at = _clock()
+        due = now + deadline
+        if not self._response_timer or due < self._response_due:
+            self._response_timer = True
+            self._response_due = due
+            self._out.append(StartTimer((Timer.RESPONSE, deadline)))
+
+    def _response_deadline(self) -> None:
+        """The RESPONSE timer fired: answer 504 if the exchange waiting for a head is late."""
+        ex = self.exchange
+        if (
+            ex is None
+            or ex.deadline is None
+            or self.answer is not Answer.HEAD
+            or ex.response_started
+            or self.phase is Phase.CLOSED
+        ):
+            return
+        left = ex.deadline - (_clock() - ex.sent_at)
+        if left > 0.001:
+            self._response_timer = True
+            self._response_due = ex.sent_at + ex.deadline
+            self._out.append(StartTimer((Timer.RESPONSE, left)))
+            return
+        message = f"the Docker daemon did not answer within {ex.deadline:g} s"
+        record = ex.record
+        if record is not None:
+            record.end = END_TIMED_OUT
+        operation = record.operation if record is not None else "?"
+        log.error("%s (%s, from %s)", message, operation, self.peer.source)
+        self._out.append(CheckDaemon((message,)))
+        self._close_upstream()
+        self.answer = Answer.IDLE
+        self._refuse(504, message, close=True)
 
     def _refuse(self, status: int, message: str, *, close: bool) -> None:
         """Answer the client ourselves; the daemon never sees this request."""
@@ -1037,6 +1130,7 @@ class Relay:
             log.warning(
                 "the Docker daemon closed the connection of %s mid-request", self.peer.source
             )
+            self._daemon_gone(self.exchange)
             self._abort_all()
             return
         self._pending.append(bytes(data))
@@ -1096,6 +1190,7 @@ class Relay:
         if self.phase is Phase.GONE:
             return
         self.answer = Answer.IDLE
+        self._daemon_gone(self.exchange)
         self._refuse(502, f"cannot reach the Docker daemon at {path}: {event[0]}", close=True)
 
     def _close_upstream(self) -> None:
@@ -1329,6 +1424,7 @@ class Relay:
         self.upstream &= ~CAN_READ
         answer = self.answer
         if answer is Answer.TUNNEL:
+            self._tunnel_ended = True
             if self.client & CAN_WRITE:
                 self.client &= ~CAN_WRITE
                 self._out.append(_HALF_CLOSE_CLIENT)
@@ -1351,6 +1447,7 @@ class Relay:
             assert ex is not None
             if ex.response_started:
                 log.warning("the Docker daemon closed the connection in the middle of a response")
+                self._daemon_gone(ex)
                 self._abort_all()
             else:
                 self._bad_gateway("the Docker daemon closed the connection without answering")
@@ -1384,6 +1481,8 @@ class Relay:
         self.upstream_linked = False
         self._resume(Side.CLIENT, "upstream-slow")
         if self.phase is Phase.TUNNEL:
+            if not self._tunnel_ended:
+                self._daemon_gone(self.exchange)
             self._close_client()
         elif (
             self.answer is Answer.HEAD or self.answer is Answer.BODY
@@ -1391,14 +1490,22 @@ class Relay:
             ex = self.exchange
             assert ex is not None
             if ex.response_started:
+                self._daemon_gone(ex)
                 self._abort_all()
             else:
                 self._bad_gateway("the Docker daemon closed the connection without answering")
         else:
             self._upstream_gone()
 
+    @staticmethod
+    def _daemon_gone(ex: Exchange | None) -> None:
+        """Mark the exchange in progress as ended by the daemon."""
+        if ex is not None and ex.record is not None:
+            ex.record.end = END_DAEMON_GONE
+
     def _bad_gateway(self, reason: str) -> None:
         log.error("bad response from the Docker daemon: %s", reason)
+        self._daemon_gone(self.exchange)
         self._close_upstream()
         self.answer = Answer.IDLE
         self._refuse(502, reason, close=True)

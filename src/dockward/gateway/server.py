@@ -23,7 +23,9 @@ from pathlib import Path
 from dockward.config import GatewayConfig, TcpListenerConfig, UnixListenerConfig, parse_host_port
 from dockward.errors import UsageError
 from dockward.gateway.credentials import TLSCredentials, file_stamp
+from dockward.gateway.daemon_health import DaemonHealth
 from dockward.gateway.events import Emitter, Observer
+from dockward.gateway.limits import Timeouts
 from dockward.gateway.protocol import ClientProtocol
 from dockward.identity import PeerIdentity
 from dockward.pki.ca import check_key_permissions
@@ -93,6 +95,10 @@ class Gateway:
         self.emit = self.events.emit
         self.listeners = listeners_from_config(config)
         self.connections: set[ClientProtocol] = set()
+        self.daemon = DaemonHealth(self.upstream_path)
+        self.timeouts = Timeouts(
+            response=config.response_timeout, stream_response=config.stream_response_timeout
+        )
         self.credentials: TLSCredentials | None = None
         if config.tls is not None:
             check_key_permissions(config.tls.key)
@@ -106,6 +112,10 @@ class Gateway:
     @property
     def head_timeout(self) -> float:
         return self.config.head_timeout
+
+    @property
+    def daemon_down(self) -> str | None:
+        return self.daemon.down
 
     def refusal(self, identity: PeerIdentity | None) -> str | None:
         """Why a connection's identity may not make requests any more (revoked, no CRL)."""
@@ -244,6 +254,7 @@ class Gateway:
         for listener in self.listeners:
             if listener.server is not None:
                 listener.server.close()
+        self.daemon.close()
         for connection in list(self.connections):
             connection.abort()
         for _ in range(3):  # let the aborted connections report their last exchange

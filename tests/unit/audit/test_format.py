@@ -127,3 +127,12 @@ def test_connection_events_have_the_exchange_members_and_name_themselves():
         "container.attach",
     )
     assert entry["identity"]["cn"] == "ci" and entry["time"] == "2027-01-15T08:00:00.062+00:00"
+
+
+def test_an_exchange_that_did_not_complete_says_how_it_ended():
+    cut = record(method="GET", path="/images/get", status=200, bytes_out=4096, end="client gone")
+    assert json.loads(json_line(cut))["end"] == "client gone"
+    assert log_entry(cut)["end"] == "client gone"
+    assert json.loads(json_line(cut)) == {**log_entry(cut), "duration_ms": 0.0}
+    done = record(method="GET", path="/_ping", status=200)
+    assert "end" not in json.loads(json_line(done)) and "end" not in log_entry(done)

@@ -11,6 +11,7 @@ from playbook import Like, Playbook
 
 from dockward.errors import ProtocolError
 from dockward.gateway.events import ExchangeRecord, HandshakeFailed, Peer, StreamCut
+from dockward.gateway.limits import NO_TIMEOUTS, Timeouts
 from dockward.gateway.relay import (
     BUFFER_LIMIT,
     CAN_READ,
@@ -87,6 +88,8 @@ class Context:
     upstream_path: str = SOCKET
     head_timeout: float = HEAD_TIMEOUT
     refused: str | None = None
+    timeouts: Timeouts = NO_TIMEOUTS
+    daemon_down: str | None = None
 
     def refusal(self, identity: PeerIdentity | None) -> str | None:
         return self.refused

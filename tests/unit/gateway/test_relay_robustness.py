@@ -1,0 +1,312 @@
+"""Playbooks for the relay's deadlines, bounds and endings: what it does when a peer is slow,
+stuck or gone (issue 15), with the helpers of ``test_relay``."""
+
+from __future__ import annotations
+
+import pytest
+from playbook import Playbook
+from test_relay import (
+    ATTACH,
+    PING,
+    PONG,
+    SWITCH,
+    Context,
+    connected,
+    linger,
+    record,
+    refusal,
+    unix_relay,
+)
+
+from dockward.gateway import relay as relay_module
+from dockward.gateway.events import (
+    END_CLIENT_GONE,
+    END_COMPLETED,
+    END_DAEMON_GONE,
+    END_REVOKED,
+    END_TIMED_OUT,
+)
+from dockward.gateway.limits import NO_TIMEOUTS, Timeouts
+from dockward.gateway.relay import (
+    AbortClient,
+    CheckDaemon,
+    ClientData,
+    ClientEOF,
+    ClientGone,
+    CloseClient,
+    CloseUpstream,
+    Emit,
+    HalfCloseClient,
+    HalfCloseUpstream,
+    OpenUpstream,
+    Revoked,
+    SendClient,
+    SendUpstream,
+    StartTimer,
+    Timer,
+    TimerFired,
+    UpstreamConnected,
+    UpstreamConnectFailed,
+    UpstreamData,
+    UpstreamEOF,
+    UpstreamGone,
+)
+
+DEADLINE = 5.0
+LOGS = b"GET /containers/c1/logs?follow=1 HTTP/1.1\r\nHost: x\r\n\r\n"
+LATE = f"the Docker daemon did not answer within {DEADLINE:g} s"
+
+
+class Clock:
+    """The relay's deadline clock, moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    clock = Clock()
+    monkeypatch.setattr(relay_module, "_clock", clock)
+    return clock
+
+
+def timed(**fields: float | None) -> Context:
+    return Context(timeouts=Timeouts(**{"response": DEADLINE, "body": None, **fields}))
+
+
+def sent(relay: relay_module.Relay, request: bytes = PING) -> Playbook:
+    """The first request sent, its deadline started."""
+    playbook = (
+        Playbook(relay)
+        >> ClientData((request,))
+        << OpenUpstream()
+        << StartTimer((Timer.RESPONSE, DEADLINE))
+        >> UpstreamConnected()
+        << SendUpstream(([request],))
+    )
+    assert playbook
+    return playbook
+
+
+# ----------------------------------------------------------------- response deadline
+
+
+def test_a_daemon_that_does_not_answer_in_time_gets_504_and_a_probe(clock: Clock):
+    playbook = sent(unix_relay(timed()))
+    clock.now += DEADLINE
+    assert (
+        playbook
+        >> TimerFired((Timer.RESPONSE,))
+        << CheckDaemon((LATE,))
+        << CloseUpstream()
+        << refusal(504, LATE)
+        << record(status=504, operation="system.ping", end=END_TIMED_OUT)
+        << linger()
+    )
+
+
+def test_the_deadline_follows_the_exchange_waiting_when_the_timer_fires(clock: Clock):
+    playbook = sent(unix_relay(timed()))
+    clock.now += 3
+    assert (
+        playbook
+        >> UpstreamData((PONG,))
+        << SendClient((PONG,))
+        << record(status=200, end=END_COMPLETED)
+        >> ClientData((PING,))
+        << SendUpstream((PING,))  # the timer runs already: not started again
+    )
+    clock.now += 2  # the first deadline: the second request has waited 2 s of its 5
+    assert playbook >> TimerFired((Timer.RESPONSE,)) << StartTimer((Timer.RESPONSE, 3.0))
+    clock.now += 3
+    assert playbook.relay.handle(TimerFired((Timer.RESPONSE,)))[:3] == [
+        CheckDaemon((LATE,)),
+        CloseUpstream(),
+        refusal(504, LATE),
+    ]
+
+
+def test_a_timer_that_fires_between_exchanges_does_nothing(clock: Clock):
+    playbook = sent(unix_relay(timed()))
+    assert (
+        playbook
+        >> UpstreamData((PONG,))
+        << SendClient((PONG,))
+        << record(status=200)
+        >> TimerFired((Timer.RESPONSE,))
+        >> ClientData((PING,))  # a new request starts the deadline again
+        << SendUpstream((PING,))
+        << StartTimer((Timer.RESPONSE, DEADLINE))
+    )
+
+
+def test_a_streaming_operation_has_no_head_deadline_by_default(clock: Clock):
+    playbook = connected(unix_relay(timed()), LOGS)
+    assert playbook.relay.exchange is not None and playbook.relay.exchange.deadline is None
+
+
+def test_a_streaming_head_deadline_when_configured_and_a_shorter_one_restarts_the_timer(
+    clock: Clock,
+):
+    relay = unix_relay(timed(stream_response=60.0))
+    playbook = (
+        Playbook(relay)
+        >> ClientData((LOGS,))
+        << OpenUpstream()
+        << StartTimer((Timer.RESPONSE, 60.0))
+        >> UpstreamConnected()
+        << SendUpstream(([LOGS],))
+        >> UpstreamData((b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",))
+        << SendClient((b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",))
+        << record(status=200)
+        >> ClientData((PING,))
+        << SendUpstream((PING,))
+        << StartTimer((Timer.RESPONSE, DEADLINE))  # due before the running one
+    )
+    assert playbook
+
+
+def test_a_tunnel_is_exempt_once_its_head_arrived(clock: Clock):
+    relay = unix_relay(timed(stream_response=DEADLINE))
+    playbook = (
+        Playbook(relay)
+        >> ClientData((ATTACH,))
+        << OpenUpstream()
+        << StartTimer((Timer.RESPONSE, DEADLINE))
+        >> UpstreamConnected()
+        << SendUpstream(([ATTACH],))
+    )
+    assert playbook
+    clock.now += 100
+    assert (
+        playbook
+        >> UpstreamData((SWITCH,))
+        << SendClient((SWITCH,))
+        >> TimerFired((Timer.RESPONSE,))  # nothing: the head came
+    )
+
+
+def test_the_deadline_starts_once_the_body_is_sent(clock: Clock):
+    request = b"POST /containers/c1/kill HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n"
+    playbook = (
+        Playbook(unix_relay(timed()))
+        >> ClientData((request,))
+        << OpenUpstream()
+        >> UpstreamConnected()
+        << SendUpstream(([request],))
+        >> ClientData((b"{}",))
+        << SendUpstream((b"{}",))
+        << StartTimer((Timer.RESPONSE, DEADLINE))
+    )
+    assert playbook
+
+
+# ------------------------------------------------------------------------ breaker
+
+
+def test_while_the_daemon_is_down_requests_fail_fast_without_a_connection():
+    context = Context(daemon_down="the Docker daemon at /run/docker.sock does not answer")
+    assert (
+        Playbook(unix_relay(context))
+        >> ClientData((PING,))
+        << refusal(502, context.daemon_down or "", close=False)
+        << record(status=502, decision="refuse")
+        >> ClientData((PING,))  # keep-alive: the next one is answered the same way
+        << refusal(502, context.daemon_down or "", close=False)
+        << record(status=502)
+    )
+
+
+def test_a_request_with_a_body_is_refused_with_a_close_while_the_daemon_is_down():
+    context = Context(daemon_down="down")
+    request = b"POST /containers/c1/kill HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n"
+    assert (
+        Playbook(unix_relay(context))
+        >> ClientData((request,))
+        << refusal(502, "down")
+        << record(status=502)
+        << linger()
+    )
+
+
+# ------------------------------------------------------------------------- endings
+
+
+def test_a_failed_connect_ends_as_daemon_gone():
+    assert (
+        Playbook(unix_relay())
+        >> ClientData((PING,))
+        << OpenUpstream()
+        >> UpstreamConnectFailed(("Connection refused",))
+        << refusal(502, "cannot reach the Docker daemon at /run/docker.sock: Connection refused")
+        << record(status=502, end=END_DAEMON_GONE)
+        << linger()
+    )
+
+
+def test_an_answer_cut_by_the_daemon_ends_as_daemon_gone():
+    playbook = connected(unix_relay())
+    assert (
+        playbook
+        >> UpstreamData((PONG[:-1],))
+        << SendClient((PONG[:-1],))
+        >> UpstreamEOF()
+        << AbortClient()
+        << CloseUpstream()
+        >> ClientGone()
+        << record(status=200, end=END_DAEMON_GONE)
+    )
+
+
+def test_a_daemon_gone_in_a_tunnel_ends_as_daemon_gone():
+    playbook = connected(unix_relay(), ATTACH)
+    assert (
+        playbook >> UpstreamData((SWITCH,)) << SendClient((SWITCH,)) >> UpstreamGone() << linger()
+    )
+    assert playbook.relay.exchange is not None and playbook.relay.exchange.record is not None
+    assert playbook.relay.exchange.record.end == END_DAEMON_GONE
+
+
+def test_a_client_gone_mid_answer_ends_as_client_gone():
+    playbook = connected(unix_relay())
+    assert (
+        playbook
+        >> UpstreamData((PONG[:-1],))
+        << SendClient((PONG[:-1],))
+        >> ClientGone()
+        << record(status=200, end=END_CLIENT_GONE)
+        << CloseUpstream()
+    )
+
+
+def test_a_tunnel_the_daemon_ended_is_completed_when_the_client_goes():
+    playbook = connected(unix_relay(), ATTACH)
+    assert (
+        playbook
+        >> UpstreamData((SWITCH,))
+        << SendClient((SWITCH,))
+        >> ClientEOF()
+        << HalfCloseUpstream()
+        >> UpstreamEOF()
+        << HalfCloseClient()
+        << CloseClient()
+        << CloseUpstream()
+        >> ClientGone()
+        << record(status=101, end=END_COMPLETED)
+    )
+
+
+def test_a_revocation_ends_the_exchange_as_revoked():
+    playbook = connected(unix_relay(), ATTACH)
+    assert playbook >> UpstreamData((SWITCH,)) << SendClient((SWITCH,))
+    playbook.relay.handle(Revoked(("revoked",)))
+    assert playbook >> ClientGone() << record(status=101, end=END_REVOKED)
+
+
+def test_no_timeouts_means_no_timers():
+    assert Context().timeouts is NO_TIMEOUTS
+    assert Emit  # imported for the records' type
