@@ -152,6 +152,17 @@ class AuditConfig(_Strict):
         return self.database is not None and self.database != AUDIT_OFF
 
 
+class LimitsConfig(_Strict):
+    """The ``[limits]`` table: what one client, or all of them together, may hold."""
+
+    inspection_bytes: int = Field(
+        default=64 << 20,
+        ge=1 << 20,
+        description="request bodies held for inspection at once, all connections together; "
+        "beyond it a new inspected request waits up to 5 s, then gets 503",
+    )
+
+
 def _listener_kind(value: object) -> str | None:
     """A ``[[listen]]`` table with ``unix`` is a unix listener, any other table a TCP one.
 
@@ -217,6 +228,17 @@ class GatewayConfig(_Strict):
         gt=0,
         description="the same for long operations and tunnels, until their head; none: no limit",
     )
+    body_timeout: float | None = Field(
+        default=30.0,
+        gt=0,
+        description="seconds a request body may go without a byte (then 408); none: no limit",
+    )
+    idle_timeout: float | None = Field(
+        default=None,
+        gt=0,
+        description="close keep-alive connections idle this long; none: never (as dockerd)",
+    )
+    limits: LimitsConfig = Field(default_factory=lambda: LimitsConfig())
     state_dir: Path | None = Field(
         default=None, description="dockward's state directory (CA, index) for auto_renew"
     )

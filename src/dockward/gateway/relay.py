@@ -71,7 +71,7 @@ from dockward.policy.profiles import MAX_FACT_ROUNDS, FactQuery, Facts
 from dockward.policy.redact import redact_json
 
 if TYPE_CHECKING:
-    from dockward.gateway.limits import Timeouts
+    from dockward.gateway.limits import InspectionBudget, Timeouts
     from dockward.http1.body import BodyReader
     from dockward.policy.engine import Policy
     from dockward.policy.routes import Classification
@@ -82,6 +82,8 @@ BUFFER_LIMIT = 512 * 1024
 MAX_RESPONSE_HEAD = 1 << 20
 HANDSHAKE_TIMEOUT = 15.0
 LINGER_SECONDS = 0.5  # how long a closing connection still reads (and drops) what the client sends
+ADMIT_RETRY = 0.25  # while the inspection budget is spent, a new inspected body looks again...
+ADMIT_WAIT = 5.0  # ...this long, then gets 503
 MAX_REDACTED_RESPONSE = 16 * 1024 * 1024
 
 _clock = time.perf_counter  # the deadlines' clock (a test may replace it)
@@ -130,6 +132,9 @@ class Timer(enum.Enum):
     HEAD = "request head"
     LINGER = "linger"
     RESPONSE = "response head from the daemon"
+    BODY = "request body progress"
+    IDLE = "idle keep-alive connection"
+    ADMIT = "room to inspect a body"
 
 
 class IllegalEvent(Exception):
@@ -159,6 +164,9 @@ class RelayContext(Protocol):
     @property
     def daemon_down(self) -> str | None:
         """Why the daemon is known not to answer now (the breaker is open), else ``None``."""
+
+    @property
+    def inspection(self) -> InspectionBudget: ...
 
     def refusal(self, identity: PeerIdentity | None) -> str | None: ...
 
@@ -479,6 +487,7 @@ class Exchange:
     close_after: bool = False
     response_started: bool = False
     deadline: float | None = None  # seconds the daemon has for the response head
+    admit_tries: int = 0  # times an inspected body waited for room in the budget
     sent_at: float = 0.0  # when the request was completely sent
 
     # set at once by the relay (no __init__: one call less per request)
@@ -517,6 +526,11 @@ class Relay:
         self._head_timer = False
         self._response_timer = False  # a RESPONSE timer is running (never cancelled early)
         self._response_due = 0.0  # when it fires
+        self._body_timer = False  # a BODY timer is running (lazy, like RESPONSE)
+        self._body_seen = 0.0  # when the request body last made progress
+        self._idle_timer = False
+        self._idle_since = 0.0  # when the connection last became idle
+        self._inspecting = 0  # bytes of an inspected body this relay holds in the budget
         self._lingering = False
         self._tunnel_ended = False  # the daemon ended the tunnel (its EOF): it completed
         self._client_closed = False  # CloseClient or AbortClient was sent
@@ -540,6 +554,8 @@ class Relay:
     def _on_start(self, event: Start) -> None:
         if self.phase is Phase.HANDSHAKE:
             self._out.append(StartTimer((Timer.HANDSHAKE, HANDSHAKE_TIMEOUT)))
+        else:
+            self._arm_idle()
 
     def _on_established(self, event: Established) -> None:
         self._out.append(CancelTimer((Timer.HANDSHAKE,)))
@@ -548,6 +564,7 @@ class Relay:
             return
         self.peer.identity = event[0]
         self.phase = Phase.HEAD
+        self._arm_idle()
 
     def _on_handshake_error(self, event: HandshakeError) -> None:
         log.warning("TLS handshake with %s failed: %s", self.peer.source, event[0])
@@ -571,6 +588,14 @@ class Relay:
         elif timer is Timer.RESPONSE:
             self._response_timer = False
             self._response_deadline()
+        elif timer is Timer.BODY:
+            self._body_timer = False
+            self._body_deadline()
+        elif timer is Timer.IDLE:
+            self._idle_timer = False
+            self._idle_deadline()
+        elif timer is Timer.ADMIT:
+            self._admit()
         elif timer is Timer.LINGER:
             if self._lingering and not self._client_closed:
                 self._client_closed = True
@@ -589,6 +614,8 @@ class Relay:
         self.phase = Phase.GONE
         self.client = CLOSED
         self._client_closed = True
+        if self._inspecting:
+            self._release_inspection()
         self._close_upstream()
 
     def _on_revoked(self, event: Revoked) -> None:
@@ -657,6 +684,8 @@ class Relay:
         out.append(StartTimer((Timer.LINGER, LINGER_SECONDS)))
 
     def _abort_all(self) -> None:
+        if self._inspecting:
+            self._release_inspection()
         self.phase = Phase.CLOSED
         if not self._client_closed:
             self._client_closed = True
@@ -820,13 +849,60 @@ class Relay:
             if head.content_length is not None and head.content_length > limit:
                 self._refuse(413, f"request body larger than {limit} bytes", close=True)
                 return
-            ex.collected = bytearray()
-            ex.body = ChunkedReader() if head.chunked else LengthReader(head.content_length or 0)
-            self.phase = Phase.COLLECT
             ex.pending_head = raw
+            if context.inspection.full:  # wait for room, reading nothing meanwhile
+                self.phase = Phase.DECIDING
+                self._pause(Side.CLIENT, "inspection-full")
+                self._out.append(StartTimer((Timer.ADMIT, ADMIT_RETRY)))
+                return
+            self._start_collecting(ex)
             return
         ex.pending_head = raw
         self._inspect(ex, None)
+
+    def _start_collecting(self, ex: Exchange) -> None:
+        head = ex.head
+        assert head is not None
+        ex.collected = bytearray()
+        ex.body = ChunkedReader() if head.chunked else LengthReader(head.content_length or 0)
+        self.phase = Phase.COLLECT
+        self._arm_body_deadline()
+
+    def _admit(self) -> None:
+        """The ADMIT timer fired: collect the waiting body if there is room now, else 503."""
+        ex = self.exchange
+        if self.phase is not Phase.DECIDING or ex is None or ex.facts is not None:
+            return  # (facts is set once the body is read: the wait is over)
+        budget = self.context.inspection
+        if budget.full:
+            ex.admit_tries += 1
+            if ex.admit_tries * ADMIT_RETRY < ADMIT_WAIT:
+                self._out.append(StartTimer((Timer.ADMIT, ADMIT_RETRY)))
+                return
+            budget.refused += 1
+            self._resume(Side.CLIENT, "inspection-full")
+            log.warning(
+                "refused a request body from %s: %d bytes of bodies held for inspection",
+                self.peer.source,
+                budget.used,
+            )
+            self._refuse(
+                503,
+                f"the gateway is inspecting too many request bodies ({budget.used >> 20} MiB); "
+                "try again shortly",
+                close=True,
+            )
+            return
+        self._resume(Side.CLIENT, "inspection-full")
+        self._start_collecting(ex)
+        if self.inbuf:
+            self._process()
+
+    def _release_inspection(self) -> None:
+        held = self._inspecting
+        if held:
+            self._inspecting = 0
+            self.context.inspection.give(held)
 
     def _apply_decision(self, ex: Exchange, decision: Decision, *, body_consumed: bool) -> bool:
         """Record ``decision``; refuse the request if it denies. True when it may go on."""
@@ -859,9 +935,16 @@ class Relay:
         except ProtocolError as err:
             self._refuse(err.status, str(err), close=True)
             return len(data)
+        size = len(collected)
         for piece in payload:
             collected += piece
         record.bytes_in += used
+        grown = len(collected) - size
+        if grown:
+            self._inspecting += grown
+            self.context.inspection.take(grown)
+        if used:
+            self._body_seen = _clock()
         limit = policy.body_limit
         if len(collected) > limit:
             self._refuse(413, f"request body larger than {limit} bytes", close=True)
@@ -940,6 +1023,8 @@ class Relay:
         ex.pending_head = None
         ex.collected = None
         ex.collected_body = None
+        if self._inspecting:
+            self._release_inspection()
         ex.close_after = not head.keep_alive
         self.answer = Answer.HEAD
         if self.upstream_linked:
@@ -956,9 +1041,11 @@ class Relay:
         elif head.chunked:
             ex.body = ChunkedReader()
             self.phase = Phase.BODY
+            self._arm_body_deadline()
         elif head.content_length:
             ex.body = LengthReader(head.content_length)
             self.phase = Phase.BODY
+            self._arm_body_deadline()
         else:  # _request_sent, inline: most requests have no body (and no answer yet)
             self.phase = Phase.SENT
             self._arm_response_deadline(ex)
@@ -989,6 +1076,8 @@ class Relay:
             if pieces:
                 self._to_upstream_many(pieces)
         record.bytes_in += used
+        if self._body_timer:
+            self._body_seen = _clock()
         if body.done:
             self._request_sent()
         return used
@@ -1023,6 +1112,71 @@ class Relay:
             self._response_timer = True
             self._response_due = due
             self._out.append(StartTimer((Timer.RESPONSE, deadline)))
+
+    def _arm_body_deadline(self) -> None:
+        """A request body starts: it may not go ``timeouts.body`` seconds without a byte."""
+        seconds = self.context.timeouts.body
+        if seconds is None:
+            return
+        self._body_seen = _clock()
+        if not self._body_timer:
+            self._body_timer = True
+            self._out.append(StartTimer((Timer.BODY, seconds)))
+
+    def _body_deadline(self) -> None:
+        """The BODY timer fired: 408 if the body being read made no progress for too long.
+
+        Time while the relay itself does not read the client (the daemon is slow to take the
+        body, a connection is opening) does not count against the client.
+        """
+        phase = self.phase
+        seconds = self.context.timeouts.body
+        ex = self.exchange
+        if (phase is not Phase.BODY and phase is not Phase.COLLECT) or seconds is None:
+            return
+        assert ex is not None
+        now = _clock()
+        if self._client_pauses:
+            self._body_seen = now
+        left = seconds - (now - self._body_seen)
+        if left > 0.001:
+            self._body_timer = True
+            self._out.append(StartTimer((Timer.BODY, left)))
+            return
+        message = f"the request body stalled: no data for {seconds:g} s"
+        log.warning("%s (%s); closing", message, self.peer.source)
+        if ex.record is not None:
+            ex.record.end = END_TIMED_OUT
+        if phase is Phase.BODY:  # part of it reached the daemon: break its request off
+            self._close_upstream()
+            self.answer = Answer.IDLE
+        self._refuse(408, message, close=True)
+
+    def _arm_idle(self) -> None:
+        """The connection has no request in flight: start (or go on with) its idle deadline."""
+        seconds = self.context.timeouts.idle
+        if seconds is None:
+            return
+        self._idle_since = _clock()
+        if not self._idle_timer:
+            self._idle_timer = True
+            self._out.append(StartTimer((Timer.IDLE, seconds)))
+
+    def _idle_deadline(self) -> None:
+        seconds = self.context.timeouts.idle
+        if seconds is None or self.phase is not Phase.HEAD or self.exchange is not None:
+            return  # busy: the end of this exchange starts the wait again
+        if self.inbuf:
+            return  # a head in progress: the head timeout's business
+        left = seconds - (_clock() - self._idle_since)
+        if left > 0.001:
+            self._idle_timer = True
+            self._out.append(StartTimer((Timer.IDLE, left)))
+            return
+        log.info("closing idle connection from %s after %g s", self.peer.source, seconds)
+        self.phase = Phase.CLOSED
+        self._close_client()
+        self._close_upstream()
 
     def _response_deadline(self) -> None:
         """The RESPONSE timer fired: answer 504 if the exchange waiting for a head is late."""
@@ -1076,6 +1230,8 @@ class Relay:
             self.exchange = None
             self.phase = Phase.HEAD
             self.answer = Answer.IDLE
+            if not self.inbuf:
+                self._arm_idle()
 
     def _on_client_eof(self, event: ClientEOF) -> None:
         """The client sent close_notify or FIN.
@@ -1399,6 +1555,8 @@ class Relay:
             self._resume(Side.CLIENT, "pipelined")
         if self.inbuf:
             self._process()
+        elif self.context.timeouts.idle is not None:
+            self._arm_idle()
 
     def _open_tunnel(self, ex: Exchange, head: bytes, rest: bytes) -> None:
         """Hand the connection over to a byte pipe; the head goes in its own TLS record."""
@@ -1513,6 +1671,8 @@ class Relay:
     # ------------------------------------------------------------------------ records
 
     def _finish_record(self, status: int) -> None:
+        if self._inspecting:
+            self._release_inspection()
         ex = self.exchange
         record = ex.record if ex is not None else None
         if ex is None or record is None:

@@ -25,7 +25,7 @@ from dockward.errors import UsageError
 from dockward.gateway.credentials import TLSCredentials, file_stamp
 from dockward.gateway.daemon_health import DaemonHealth
 from dockward.gateway.events import Emitter, Observer
-from dockward.gateway.limits import Timeouts
+from dockward.gateway.limits import InspectionBudget, Timeouts
 from dockward.gateway.protocol import ClientProtocol
 from dockward.identity import PeerIdentity
 from dockward.pki.ca import check_key_permissions
@@ -97,8 +97,12 @@ class Gateway:
         self.connections: set[ClientProtocol] = set()
         self.daemon = DaemonHealth(self.upstream_path)
         self.timeouts = Timeouts(
-            response=config.response_timeout, stream_response=config.stream_response_timeout
+            response=config.response_timeout,
+            stream_response=config.stream_response_timeout,
+            body=config.body_timeout,
+            idle=config.idle_timeout,
         )
+        self.inspection = InspectionBudget(config.limits.inspection_bytes)
         self.credentials: TLSCredentials | None = None
         if config.tls is not None:
             check_key_permissions(config.tls.key)

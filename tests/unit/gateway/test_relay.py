@@ -11,7 +11,7 @@ from playbook import Like, Playbook
 
 from dockward.errors import ProtocolError
 from dockward.gateway.events import ExchangeRecord, HandshakeFailed, Peer, StreamCut
-from dockward.gateway.limits import NO_TIMEOUTS, Timeouts
+from dockward.gateway.limits import NO_TIMEOUTS, InspectionBudget, Timeouts
 from dockward.gateway.relay import (
     BUFFER_LIMIT,
     CAN_READ,
@@ -90,6 +90,7 @@ class Context:
     refused: str | None = None
     timeouts: Timeouts = NO_TIMEOUTS
     daemon_down: str | None = None
+    inspection: InspectionBudget = field(default_factory=lambda: InspectionBudget(64 << 20))
 
     def refusal(self, identity: PeerIdentity | None) -> str | None:
         return self.refused

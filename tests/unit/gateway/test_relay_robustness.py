@@ -10,7 +10,9 @@ from test_relay import (
     PING,
     PONG,
     SWITCH,
+    UNIX,
     Context,
+    _Scripted,
     connected,
     linger,
     record,
@@ -25,9 +27,12 @@ from dockward.gateway.events import (
     END_DAEMON_GONE,
     END_REVOKED,
     END_TIMED_OUT,
+    Peer,
 )
 from dockward.gateway.limits import NO_TIMEOUTS, Timeouts
 from dockward.gateway.relay import (
+    ADMIT_RETRY,
+    ADMIT_WAIT,
     AbortClient,
     CheckDaemon,
     ClientData,
@@ -39,9 +44,13 @@ from dockward.gateway.relay import (
     HalfCloseClient,
     HalfCloseUpstream,
     OpenUpstream,
+    PauseReading,
+    ResumeReading,
     Revoked,
     SendClient,
     SendUpstream,
+    ShutdownClient,
+    Side,
     StartTimer,
     Timer,
     TimerFired,
@@ -310,3 +319,207 @@ def test_a_revocation_ends_the_exchange_as_revoked():
 def test_no_timeouts_means_no_timers():
     assert Context().timeouts is NO_TIMEOUTS
     assert Emit  # imported for the records' type
+
+
+# ------------------------------------------------------------------ request bodies
+
+LOAD = b"POST /images/load HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n"
+CREATE = (
+    b"POST /containers/create HTTP/1.1\r\nHost: x\r\n"
+    b"Content-Type: application/json\r\nContent-Length: 11\r\n\r\n"
+)
+STALLED = "the request body stalled: no data for 30 s"
+
+
+def bodied(**fields: object) -> Context:
+    return Context(timeouts=Timeouts(response=None, body=30.0), **fields)  # type: ignore[arg-type]
+
+
+def test_a_forwarded_body_that_stalls_is_cut_with_408(clock: Clock):
+    playbook = (
+        Playbook(unix_relay(bodied()))
+        >> ClientData((LOAD + b"x" * 9,))
+        << OpenUpstream()
+        << StartTimer((Timer.BODY, 30.0))
+        >> UpstreamConnected()
+        << SendUpstream(([LOAD, b"x" * 9],))
+    )
+    clock.now += 20
+    assert playbook >> ClientData((b"y",)) << SendUpstream((b"y",))  # progress
+    clock.now += 10
+    assert playbook >> TimerFired((Timer.BODY,)) << StartTimer((Timer.BODY, 20.0))
+    clock.now += 20
+    assert (
+        playbook
+        >> TimerFired((Timer.BODY,))
+        << CloseUpstream()
+        << refusal(408, STALLED)
+        << record(status=408, bytes_in=10, end=END_TIMED_OUT)
+        << linger()
+    )
+
+
+def test_time_the_relay_does_not_read_the_client_does_not_count(clock: Clock):
+    playbook = (
+        Playbook(unix_relay(bodied()))
+        >> ClientData((LOAD,))
+        << OpenUpstream()
+        << StartTimer((Timer.BODY, 30.0))
+        >> UpstreamConnected()
+        << SendUpstream(([LOAD],))
+        >> relay_module.UpstreamBackpressure((True,))
+        << PauseReading((Side.CLIENT,))
+    )
+    clock.now += 100
+    assert playbook >> TimerFired((Timer.BODY,)) << StartTimer((Timer.BODY, 30.0))
+
+
+def test_an_inspected_body_that_stalls_is_refused_with_408_and_its_bytes_given_back(
+    clock: Clock,
+):
+    context = bodied(policy=_Scripted(inspect=True))
+    relay = unix_relay(context)
+    playbook = Playbook(relay) >> ClientData((CREATE + b'{"Im',)) << StartTimer((Timer.BODY, 30.0))
+    assert playbook
+    assert context.inspection.used == 4
+    clock.now += 30
+    assert (
+        playbook
+        >> TimerFired((Timer.BODY,))
+        << refusal(408, STALLED)
+        << record(status=408, end=END_TIMED_OUT)
+        << linger()
+    )
+    assert context.inspection.used == 0
+
+
+def test_a_timer_after_the_body_ended_does_nothing(clock: Clock):
+    playbook = (
+        Playbook(unix_relay(bodied()))
+        >> ClientData((LOAD + b"x" * 100,))
+        << OpenUpstream()
+        << StartTimer((Timer.BODY, 30.0))
+        >> UpstreamConnected()
+        << SendUpstream(([LOAD, b"x" * 100],))
+    )
+    clock.now += 60
+    assert playbook >> TimerFired((Timer.BODY,))
+
+
+def test_a_full_inspection_budget_makes_a_new_body_wait_then_go_on():
+    context = Context(policy=_Scripted(inspect=True))
+    context.inspection.take(context.inspection.cap)
+    relay = unix_relay(context)
+    playbook = (
+        Playbook(relay)
+        >> ClientData((CREATE,))
+        << PauseReading((Side.CLIENT,))
+        << StartTimer((Timer.ADMIT, ADMIT_RETRY))
+        >> ClientData((b'{"Image":1}',))  # already on its way: kept, not read
+        >> TimerFired((Timer.ADMIT,))
+        << StartTimer((Timer.ADMIT, ADMIT_RETRY))
+    )
+    assert playbook
+    context.inspection.give(context.inspection.cap)
+    assert (
+        playbook
+        >> TimerFired((Timer.ADMIT,))
+        << ResumeReading((Side.CLIENT,))
+        << OpenUpstream()
+        >> UpstreamConnected()
+        << SendUpstream(([CREATE, b'{"Image":1}'],))
+    )
+    assert context.inspection.used == 0
+
+
+def test_a_full_inspection_budget_answers_503_after_the_wait():
+    context = Context(policy=_Scripted(inspect=True))
+    context.inspection.take(context.inspection.cap)
+    relay = unix_relay(context)
+    assert relay.handle(ClientData((CREATE,)))[-1] == StartTimer((Timer.ADMIT, ADMIT_RETRY))
+    tries = int(ADMIT_WAIT / ADMIT_RETRY)
+    for _ in range(tries - 1):
+        assert relay.handle(TimerFired((Timer.ADMIT,))) == [StartTimer((Timer.ADMIT, ADMIT_RETRY))]
+    out = relay.handle(TimerFired((Timer.ADMIT,)))
+    assert out[0] == ResumeReading((Side.CLIENT,))
+    assert out[1] == refusal(
+        503, "the gateway is inspecting too many request bodies (64 MiB); try again shortly"
+    )
+    assert context.inspection.refused == 1
+    assert relay.handle(TimerFired((Timer.ADMIT,))) == []  # a late one: nothing
+
+
+def test_a_client_gone_gives_back_what_its_body_held():
+    context = Context(policy=_Scripted(inspect=True))
+    relay = unix_relay(context)
+    relay.handle(ClientData((CREATE + b'{"Im',)))
+    assert context.inspection.used == 4
+    relay.handle(ClientGone())
+    assert context.inspection.used == 0
+
+
+# ----------------------------------------------------------------------- idle
+
+
+def idle(seconds: float = 10.0) -> Context:
+    return Context(timeouts=Timeouts(response=None, body=None, idle=seconds))
+
+
+def idle_relay(context: Context) -> relay_module.Relay:
+    """A unix relay whose Start began its idle wait."""
+    relay = relay_module.Relay(
+        context,  # type: ignore[arg-type]
+        Peer("/run/dockward.sock", "unix:/run/dockward.sock", UNIX),
+        None,
+        tls=False,
+    )
+    assert relay.handle(relay_module.Start()) == [StartTimer((Timer.IDLE, 10.0))]
+    return relay
+
+
+def test_an_idle_keepalive_connection_is_closed_when_configured(clock: Clock):
+    playbook = Playbook(idle_relay(idle()))
+    clock.now += 4
+    assert (
+        playbook
+        >> ClientData((PING,))
+        << OpenUpstream()
+        >> UpstreamConnected()
+        << SendUpstream(([PING],))
+    )
+    clock.now += 6
+    assert playbook >> TimerFired((Timer.IDLE,))  # busy: nothing
+    assert (
+        playbook
+        >> UpstreamData((PONG,))
+        << SendClient((PONG,))
+        << record(status=200)
+        << StartTimer((Timer.IDLE, 10.0))
+    )
+    clock.now += 10
+    assert (
+        playbook
+        >> TimerFired((Timer.IDLE,))
+        << ShutdownClient()
+        << StartTimer((Timer.LINGER, relay_module.LINGER_SECONDS))
+        << CloseUpstream()
+    )
+
+
+def test_an_idle_timer_rearms_for_what_is_left(clock: Clock):
+    relay = idle_relay(idle())
+    assert relay.handle(ClientData((PING,)))
+    relay.handle(UpstreamConnected())
+    relay.handle(UpstreamData((PONG,)))
+    clock.now += 4
+    assert relay.handle(TimerFired((Timer.IDLE,))) == [StartTimer((Timer.IDLE, 6.0))]
+
+
+def test_a_refusal_that_keeps_the_connection_starts_the_idle_wait_again(clock: Clock):
+    context = idle()
+    context.daemon_down = "down"
+    relay = idle_relay(context)
+    clock.now += 5
+    assert relay.handle(ClientData((PING,)))[0] == refusal(502, "down", close=False)
+    clock.now += 5  # the timer started at Start fires: the wait began again at the refusal
+    assert relay.handle(TimerFired((Timer.IDLE,))) == [StartTimer((Timer.IDLE, 5.0))]
