@@ -161,6 +161,35 @@ class LimitsConfig(_Strict):
         description="request bodies held for inspection at once, all connections together; "
         "beyond it a new inspected request waits up to 5 s, then gets 503",
     )
+    connections: int = Field(
+        default=2048,
+        ge=1,
+        description="TCP connections held at once (unix-socket clients: per identity only)",
+    )
+    connections_per_source: int = Field(
+        default=512, ge=1, description="TCP connections held at once from one source address"
+    )
+    connections_per_identity: int = Field(
+        default=256, ge=1, description="connections held at once by one identity (cn:…, uid:…)"
+    )
+    requests_per_second: float | None = Field(
+        default=None, gt=0, description="requests an identity may make per second; none: no limit"
+    )
+    burst: float | None = Field(
+        default=None,
+        ge=1,
+        description="requests an identity may make at once before the rate applies "
+        "(default: one second's worth, at least 10)",
+    )
+
+    def model_post_init(self, context: object) -> None:
+        if self.burst is not None and self.requests_per_second is None:
+            raise ValueError("limits.burst needs limits.requests_per_second")
+
+    @property
+    def descriptors_needed(self) -> int:
+        """Open files the connection caps can call for: two per connection, and some spare."""
+        return 2 * self.connections + 64
 
 
 def _listener_kind(value: object) -> str | None:

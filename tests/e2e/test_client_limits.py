@@ -151,3 +151,49 @@ def test_bodies_held_for_inspection_are_capped_for_all_clients_together(
         dockerd.api("DELETE", f"/containers/{name}?force=1")
         refused = gw.access_entry(lambda e: e["status"] == 503, what="the 503")
         assert refused["operation"] == "container.create"
+
+
+def test_the_per_identity_cap_refuses_the_next_connection_with_a_message_the_cli_prints(
+    pki, dockerd
+):
+    extra = {"limits": {"connections_per_identity": 2}}
+    with serving(pki, dockerd.socket_path, extra=extra) as gw:
+        docker = DockerCLI(gw)
+        held = [tls_connect(gw, pki.client("admin")) for _ in range(2)]
+        try:
+            for sock in held:  # each one counted (its handshake done, a request answered)
+                sock.sendall(b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n")
+                assert sock.recv(65536).startswith(b"HTTP/1.1 200 ")
+            result = docker("ps", text=True)
+            assert result.returncode != 0
+            assert (
+                "dockward: cn:admin holds its maximum of 2 connections to this gateway"
+                in result.stderr
+            ), result.stderr
+            entry = gw.access_entry(lambda e: e["status"] == 429, what="the 429")
+            assert entry["decision"] == "refuse"
+        finally:
+            held.pop().close()
+        # one closed: the CLI gets in again
+        wait_for(lambda: docker("ps").returncode == 0, timeout=10, what="docker ps")
+        for sock in held:
+            sock.close()
+
+
+def test_the_per_source_cap_drops_the_next_connection_before_its_handshake_and_logs_it(
+    pki, dockerd
+):
+    import ssl
+
+    extra = {"limits": {"connections_per_source": 1}}
+    with serving(pki, dockerd.socket_path, extra=extra) as gw:
+        with tls_connect(gw, pki.client("admin")) as first:
+            with pytest.raises((ssl.SSLError, ConnectionError, OSError)):
+                tls_connect(gw, pki.client("admin")).close()
+            entry = gw.access_entry(
+                lambda e: e.get("event") == "connection.refused", what="the refusal"
+            )
+            assert entry["reason"] == "127.0.0.1 holds its maximum of 1 connections"
+            first.sendall(b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert first.recv(65536).startswith(b"HTTP/1.1 200 ")
+        assert "holds its maximum of 1 connections" in gw.log()

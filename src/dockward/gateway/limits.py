@@ -3,12 +3,15 @@
 ``Timeouts`` says how long each kind of wait may last: the daemon's response head per operation
 class (the registry's ``stream`` column), a request body without progress, an idle keep-alive
 connection. ``InspectionBudget`` bounds the request bodies buffered for inspection across every
-connection. The gateway owns one of each and hands them to the relays through its context; the
-relays start the timers and do the accounting, the adapter runs the clocks.
+connection, ``ConnectionCaps`` the connections held in all, per source and per identity, and
+``RateLimiter`` an identity's requests per second. The gateway owns one of each and hands them
+to the relays through its context; the relays start the timers and do the accounting, the
+adapter runs the clocks.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from dockward.policy.operations import Stream
@@ -65,3 +68,86 @@ class InspectionBudget:
 
     def give(self, size: int) -> None:
         self.used = max(0, self.used - size)
+
+
+class ConnectionCaps:
+    """Connections held at once: in all, per source address and per identity.
+
+    ``accept`` runs when a TCP connection arrives (before its handshake: over a cap, it is
+    dropped without one), ``enter`` once the identity is known (over its cap, the connection's
+    requests are answered 429). Each admitted one is ``left`` or ``leave``d when it closes.
+    ``refused`` counts refusals by kind, for logs and metrics.
+    """
+
+    __slots__ = ("by_identity", "by_source", "per_identity", "per_source", "refused", "total")
+
+    def __init__(self, total: int, per_source: int, per_identity: int) -> None:
+        self.total = total
+        self.per_source = per_source
+        self.per_identity = per_identity
+        self.by_source: dict[str, int] = {}
+        self.by_identity: dict[str, int] = {}
+        self.refused: dict[str, int] = {"total": 0, "source": 0, "identity": 0, "rate": 0}
+
+    def accept(self, address: str, open_now: int) -> str | None:
+        """Why a new connection from ``address`` is refused (``open_now`` are open), or admit
+        it and return ``None``."""
+        if open_now >= self.total:
+            self.refused["total"] += 1
+            return f"the gateway holds its maximum of {self.total} connections"
+        held = self.by_source.get(address, 0)
+        if held >= self.per_source:
+            self.refused["source"] += 1
+            return f"{address} holds its maximum of {self.per_source} connections"
+        self.by_source[address] = held + 1
+        return None
+
+    def left(self, address: str) -> None:
+        held = self.by_source.get(address, 0) - 1
+        if held > 0:
+            self.by_source[address] = held
+        else:
+            self.by_source.pop(address, None)
+
+    def enter(self, identity: str) -> str | None:
+        """Why one more connection of ``identity`` is refused, or count it and return ``None``."""
+        held = self.by_identity.get(identity, 0)
+        if held >= self.per_identity:
+            self.refused["identity"] += 1
+            return (
+                f"{identity} holds its maximum of {self.per_identity} connections to this "
+                "gateway; close some (or raise limits.connections_per_identity)"
+            )
+        self.by_identity[identity] = held + 1
+        return None
+
+    def leave(self, identity: str) -> None:
+        held = self.by_identity.get(identity, 0) - 1
+        if held > 0:
+            self.by_identity[identity] = held
+        else:
+            self.by_identity.pop(identity, None)
+
+
+class RateLimiter:
+    """Requests per second per identity: a token bucket each, ``burst`` deep."""
+
+    __slots__ = ("buckets", "burst", "clock", "rate")
+
+    def __init__(self, rate: float, burst: float, clock: Callable[[], float]) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.clock = clock
+        self.buckets: dict[str, tuple[float, float]] = {}  # identity -> (tokens, when)
+
+    def wait(self, identity: str) -> float:
+        """0 when ``identity`` may make a request now (it is counted), else the seconds until
+        it may."""
+        now = self.clock()
+        tokens, then = self.buckets.get(identity, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - then) * self.rate)
+        if tokens >= 1.0:
+            self.buckets[identity] = (tokens - 1.0, now)
+            return 0.0
+        self.buckets[identity] = (tokens, now)
+        return (1.0 - tokens) / self.rate

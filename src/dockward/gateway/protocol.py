@@ -150,6 +150,7 @@ class ClientProtocol(asyncio.Protocol):
         self.upstream: UpstreamProtocol | None = None
         self.source = ""
         self.gone = False  # connection_lost ran
+        self._admitted: str | None = None  # the source address the caps counted it for
         self._timers: dict[Timer, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -205,6 +206,11 @@ class ClientProtocol(asyncio.Protocol):
             )
             tcp.abort()
             return
+        why = self.gateway.caps.accept(peer[0], len(self.gateway.connections))
+        if why is not None:
+            self._refuse_at_accept(tcp, why)
+            return
+        self._admitted = peer[0]
         assert self.gateway.ssl_context is not None  # a TCP listener always has TLS
         set_keepalive(transport.get_extra_info("socket"))
         self.gateway.connections.add(self)
@@ -212,6 +218,14 @@ class ClientProtocol(asyncio.Protocol):
         self.relay = Relay(self.gateway, Peer(listener.where, self.source, None), peer[0], tls=True)
         self._relay_handle = self.relay.handle
         self.handle(Start())
+
+    def _refuse_at_accept(self, tcp: asyncio.Transport, why: str) -> None:
+        """Over a connection cap: dropped before the handshake (it costs the CPU a flood wants)."""
+        log.warning("refused connection from %s on %s: %s", self.source, self.listener.where, why)
+        self.gateway.emit(
+            ConnectionRefused(time.time(), Peer(self.listener.where, self.source, None), why)
+        )
+        tcp.abort()
 
     def data_received(self, data: bytes) -> None:
         relay = self.relay
@@ -250,6 +264,9 @@ class ClientProtocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.gone = True
         self.gateway.connections.discard(self)
+        if self._admitted is not None:
+            self.gateway.caps.left(self._admitted)
+            self._admitted = None
         for handle in self._timers.values():
             handle.cancel()
         self._timers.clear()

@@ -71,7 +71,7 @@ from dockward.policy.profiles import MAX_FACT_ROUNDS, FactQuery, Facts
 from dockward.policy.redact import redact_json
 
 if TYPE_CHECKING:
-    from dockward.gateway.limits import InspectionBudget, Timeouts
+    from dockward.gateway.limits import ConnectionCaps, InspectionBudget, RateLimiter, Timeouts
     from dockward.http1.body import BodyReader
     from dockward.policy.engine import Policy
     from dockward.policy.routes import Classification
@@ -84,6 +84,7 @@ HANDSHAKE_TIMEOUT = 15.0
 LINGER_SECONDS = 0.5  # how long a closing connection still reads (and drops) what the client sends
 ADMIT_RETRY = 0.25  # while the inspection budget is spent, a new inspected body looks again...
 ADMIT_WAIT = 5.0  # ...this long, then gets 503
+OVER_CAP_GRACE = 5.0  # a connection over its identity's cap has this long to ask, and hear why
 MAX_REDACTED_RESPONSE = 16 * 1024 * 1024
 
 _clock = time.perf_counter  # the deadlines' clock (a test may replace it)
@@ -167,6 +168,12 @@ class RelayContext(Protocol):
 
     @property
     def inspection(self) -> InspectionBudget: ...
+
+    @property
+    def caps(self) -> ConnectionCaps: ...
+
+    @property
+    def rates(self) -> RateLimiter | None: ...
 
     def refusal(self, identity: PeerIdentity | None) -> str | None: ...
 
@@ -531,6 +538,8 @@ class Relay:
         self._idle_timer = False
         self._idle_since = 0.0  # when the connection last became idle
         self._inspecting = 0  # bytes of an inspected body this relay holds in the budget
+        self._over_cap: str | None = None  # why this connection's identity may hold no more
+        self._counted: str | None = None  # the identity this connection counts for
         self._lingering = False
         self._tunnel_ended = False  # the daemon ended the tunnel (its EOF): it completed
         self._client_closed = False  # CloseClient or AbortClient was sent
@@ -555,6 +564,7 @@ class Relay:
         if self.phase is Phase.HANDSHAKE:
             self._out.append(StartTimer((Timer.HANDSHAKE, HANDSHAKE_TIMEOUT)))
         else:
+            self._enter_caps()
             self._arm_idle()
 
     def _on_established(self, event: Established) -> None:
@@ -564,7 +574,23 @@ class Relay:
             return
         self.peer.identity = event[0]
         self.phase = Phase.HEAD
+        self._enter_caps()
         self._arm_idle()
+
+    def _enter_caps(self) -> None:
+        """Count the connection for its identity; over the cap, its requests get 429."""
+        identity = self.peer.identity
+        if identity is None:
+            return
+        label = identity.label
+        why = self.context.caps.enter(label)
+        if why is None:
+            self._counted = label
+            return
+        log.warning("refusing requests from %s: %s", self.peer.source, why)
+        self._over_cap = why
+        self._idle_timer = True
+        self._out.append(StartTimer((Timer.IDLE, OVER_CAP_GRACE)))
 
     def _on_handshake_error(self, event: HandshakeError) -> None:
         log.warning("TLS handshake with %s failed: %s", self.peer.source, event[0])
@@ -616,6 +642,9 @@ class Relay:
         self._client_closed = True
         if self._inspecting:
             self._release_inspection()
+        if self._counted is not None:
+            self.context.caps.leave(self._counted)
+            self._counted = None
         self._close_upstream()
 
     def _on_revoked(self, event: Revoked) -> None:
@@ -819,6 +848,21 @@ class Relay:
             record.decision = "deny"
             self._refuse(403, refusal, close=True)
             return
+        if self._over_cap is not None:
+            self._refuse(429, self._over_cap, close=True)
+            return
+        rates = context.rates
+        if rates is not None:
+            wait = rates.wait(identity.label)
+            if wait:
+                context.caps.refused["rate"] += 1
+                self._refuse(
+                    429,
+                    f"too many requests from {identity.label}: at most {rates.rate:g} a second; "
+                    f"try again in {wait:.1f} s",
+                    close=head.has_body or not head.keep_alive,
+                )
+                return
         policy = ex.policy = context.policy
         decision = policy.authorize(identity, self.address, request)
         if not self._apply_decision(ex, decision, body_consumed=False):
@@ -1163,6 +1207,10 @@ class Relay:
             self._out.append(StartTimer((Timer.IDLE, seconds)))
 
     def _idle_deadline(self) -> None:
+        if self._over_cap is not None and self.exchange is None and self.phase is Phase.HEAD:
+            self.phase = Phase.CLOSED  # it did not ask in time: close without a word
+            self._close_client()
+            return
         seconds = self.context.timeouts.idle
         if seconds is None or self.phase is not Phase.HEAD or self.exchange is not None:
             return  # busy: the end of this exchange starts the wait again

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import resource
 import signal
 import sys
 from collections.abc import Callable
@@ -42,6 +43,37 @@ def run_gateway(config: GatewayConfig, on_ready: Callable[[Gateway], None] | Non
     else:
         runner = uvloop.run
     return runner(_serve(config, on_ready))
+
+
+def raise_open_file_limit(needed: int) -> int:
+    """Raise the soft ``RLIMIT_NOFILE`` to the hard limit; warn when it stays below ``needed``
+    (what the connection caps can call for). Returns the limit in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard
+    if hard == resource.RLIM_INFINITY:
+        target = max(soft, _kernel_open_file_max())
+    if target > soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError) as err:
+            log.warning("cannot raise the open-file limit from %d to %d: %s", soft, target, err)
+    if soft < needed:
+        log.warning(
+            "the open-file limit is %d, below the %d the connection caps can need (two per "
+            "connection): raise it (LimitNOFILE= in the systemd unit, ulimit -n) or lower "
+            "limits.connections",
+            soft,
+            needed,
+        )
+    return soft
+
+
+def _kernel_open_file_max() -> int:
+    try:
+        return int(Path("/proc/sys/fs/nr_open").read_text())
+    except (OSError, ValueError):
+        return 1 << 20
 
 
 def next_watch_delay(previous: float | None, settled: bool) -> float | None:
@@ -82,6 +114,7 @@ def open_audit_store(audit: AuditConfig) -> AuditStore | None:
 async def _serve(config: GatewayConfig, on_ready: Callable[[Gateway], None] | None) -> int:
     # The gateway reads the policy and TLS files: a bad one stops us before anything is created.
     gateway = Gateway(config)
+    raise_open_file_limit(config.limits.descriptors_needed)
     access_log = open_sink(
         config.access_log, max_bytes=config.access_log_max_bytes, keep=config.access_log_keep
     )

@@ -16,6 +16,7 @@ import logging
 import os
 import socket
 import stat
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,7 @@ from dockward.errors import UsageError
 from dockward.gateway.credentials import TLSCredentials, file_stamp
 from dockward.gateway.daemon_health import DaemonHealth
 from dockward.gateway.events import Emitter, Observer
-from dockward.gateway.limits import InspectionBudget, Timeouts
+from dockward.gateway.limits import ConnectionCaps, InspectionBudget, RateLimiter, Timeouts
 from dockward.gateway.protocol import ClientProtocol
 from dockward.identity import PeerIdentity
 from dockward.pki.ca import check_key_permissions
@@ -102,7 +103,15 @@ class Gateway:
             body=config.body_timeout,
             idle=config.idle_timeout,
         )
-        self.inspection = InspectionBudget(config.limits.inspection_bytes)
+        limits = config.limits
+        self.inspection = InspectionBudget(limits.inspection_bytes)
+        self.caps = ConnectionCaps(
+            limits.connections, limits.connections_per_source, limits.connections_per_identity
+        )
+        self.rates: RateLimiter | None = None
+        if limits.requests_per_second is not None:
+            burst = limits.burst or max(limits.requests_per_second, 10.0)
+            self.rates = RateLimiter(limits.requests_per_second, burst, time.monotonic)
         self.credentials: TLSCredentials | None = None
         if config.tls is not None:
             check_key_permissions(config.tls.key)
@@ -116,6 +125,14 @@ class Gateway:
     @property
     def head_timeout(self) -> float:
         return self.config.head_timeout
+
+    def refusal_counts(self) -> dict[str, int]:
+        """What the limits refused since start, and how often the daemon breaker opened."""
+        return {
+            **{f"connections_over_{kind}": n for kind, n in self.caps.refused.items()},
+            "inspection_budget_full": self.inspection.refused,
+            "daemon_breaker_trips": self.daemon.trips,
+        }
 
     @property
     def daemon_down(self) -> str | None:

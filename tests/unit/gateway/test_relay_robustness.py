@@ -29,10 +29,11 @@ from dockward.gateway.events import (
     END_TIMED_OUT,
     Peer,
 )
-from dockward.gateway.limits import NO_TIMEOUTS, Timeouts
+from dockward.gateway.limits import NO_TIMEOUTS, ConnectionCaps, RateLimiter, Timeouts
 from dockward.gateway.relay import (
     ADMIT_RETRY,
     ADMIT_WAIT,
+    OVER_CAP_GRACE,
     AbortClient,
     CheckDaemon,
     ClientData,
@@ -523,3 +524,59 @@ def test_a_refusal_that_keeps_the_connection_starts_the_idle_wait_again(clock: C
     assert relay.handle(ClientData((PING,)))[0] == refusal(502, "down", close=False)
     clock.now += 5  # the timer started at Start fires: the wait began again at the refusal
     assert relay.handle(TimerFired((Timer.IDLE,))) == [StartTimer((Timer.IDLE, 5.0))]
+
+
+# ------------------------------------------------------------------------ caps
+
+
+def test_a_connection_over_its_identitys_cap_gets_429_for_its_request():
+    context = Context(caps=ConnectionCaps(100, 100, 1))
+    first = unix_relay(context)
+    why = "uid:0 holds its maximum of 1 connections to this gateway; close some"
+    second = relay_module.Relay(
+        context,  # type: ignore[arg-type]
+        Peer("/run/dockward.sock", "unix:/run/dockward.sock", UNIX),
+        None,
+        tls=False,
+    )
+    assert second.handle(relay_module.Start()) == [StartTimer((Timer.IDLE, OVER_CAP_GRACE))]
+    out = second.handle(ClientData((PING,)))
+    assert out[0] == refusal(429, why + " (or raise limits.connections_per_identity)"), out[0]
+    assert context.caps.refused["identity"] == 1
+    second.handle(ClientGone())
+    assert context.caps.by_identity == {"uid:0": 1}  # the refused one was never counted
+    first.handle(ClientGone())
+    assert context.caps.by_identity == {}
+
+
+def test_a_connection_over_its_cap_that_never_asks_is_closed_after_the_grace():
+    context = Context(caps=ConnectionCaps(100, 100, 0))
+    relay = relay_module.Relay(
+        context,  # type: ignore[arg-type]
+        Peer("/run/dockward.sock", "unix:/run/dockward.sock", UNIX),
+        None,
+        tls=False,
+    )
+    relay.handle(relay_module.Start())
+    assert relay.handle(TimerFired((Timer.IDLE,))) == linger()
+
+
+def test_the_request_rate_per_identity():
+    now = [0.0]
+    context = Context(rates=RateLimiter(1.0, 1.0, lambda: now[0]))
+    relay = unix_relay(context)
+    playbook = connected(relay)
+    assert (
+        playbook
+        >> UpstreamData((PONG,))
+        << SendClient((PONG,))
+        << record(status=200)
+        >> ClientData((PING,))
+        << refusal(
+            429, "too many requests from uid:0: at most 1 a second; try again in 1.0 s", close=False
+        )
+        << record(status=429, decision="refuse")
+    )
+    now[0] = 1.0
+    assert playbook >> ClientData((PING,)) << SendUpstream((PING,))
+    assert context.caps.refused["rate"] == 1
