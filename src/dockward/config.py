@@ -70,6 +70,11 @@ class TcpListenerConfig(_Strict):
     allow: list[str] | None = Field(
         default=None, description="source networks (CIDRs); default: the top-level allow_networks"
     )
+    reuse_port: bool = Field(
+        default=False,
+        description="bind with SO_REUSEPORT, so a new gateway can take over the port while the "
+        "old one drains (see docs/operations.md)",
+    )
 
     @field_validator("address")
     @classmethod
@@ -266,6 +271,12 @@ class GatewayConfig(_Strict):
         default=None,
         gt=0,
         description="close keep-alive connections idle this long; none: never (as dockerd)",
+    )
+    drain_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        le=86400,
+        description="on SIGTERM, seconds streams and tunnels may run on before they are closed",
     )
     limits: LimitsConfig = Field(default_factory=lambda: LimitsConfig())
     state_dir: Path | None = Field(

@@ -147,6 +147,7 @@ def test_robustness_defaults_and_keys():
         None,
         30.0,
     )
+    assert config.drain_timeout == 30.0
     limits = config.limits
     assert (limits.connections, limits.connections_per_source) == (2048, 512)
     assert limits.connections_per_identity == 256 and limits.requests_per_second is None
@@ -165,6 +166,7 @@ def test_robustness_defaults_and_keys():
         ({"limits": {"connections": 0}}, "limits.connections: Input should be greater than"),
         ({"limits": {"burst": 5}}, "limits.burst needs limits.requests_per_second"),
         ({"limits": {"conections": 5}}, "limits.conections: unknown key (did you mean"),
+        ({"drain_timeout": 0}, "drain_timeout: Input should be greater than 0"),
     ],
 )
 def test_bad_robustness_settings_are_refused(extra, message):

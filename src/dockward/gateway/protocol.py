@@ -34,6 +34,8 @@ from dockward.gateway.relay import (
     CloseClient,
     CloseUpstream,
     Command,
+    Drain,
+    DrainCut,
     Emit,
     Established,
     Event,
@@ -167,6 +169,18 @@ class ClientProtocol(asyncio.Protocol):
         elif self.transport is not None:
             self.transport.abort()
 
+    def drain(self) -> None:
+        """The gateway is stopping: finish what runs, take no new request."""
+        if self.relay is not None and self.relay.phase is not Phase.GONE:
+            self.handle(Drain())
+        elif self.transport is not None:
+            self.transport.abort()
+
+    def drain_cut(self) -> None:
+        """The drain time is over: close with our close_notify."""
+        if self.relay is not None and self.relay.phase is not Phase.GONE:
+            self.handle(DrainCut())
+
     def cut(self, reason: str) -> None:
         """End the connection because its identity is now refused (revoked): a ``StreamCut``."""
         if self.relay is not None and self.relay.phase is not Phase.GONE:
@@ -264,6 +278,8 @@ class ClientProtocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.gone = True
         self.gateway.connections.discard(self)
+        if not self.gateway.connections:
+            self.gateway.all_closed.set()
         if self._admitted is not None:
             self.gateway.caps.left(self._admitted)
             self._admitted = None

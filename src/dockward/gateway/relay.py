@@ -40,6 +40,7 @@ from dockward.gateway.events import (
     END_CLIENT_GONE,
     END_COMPLETED,
     END_DAEMON_GONE,
+    END_DRAIN,
     END_REVOKED,
     END_TIMED_OUT,
     ExchangeRecord,
@@ -350,6 +351,19 @@ class Abort(Event):
     __slots__ = ()
 
 
+class Drain(Event):
+    """The gateway is stopping: finish the exchange in flight (a stream or tunnel may run on),
+    then close instead of waiting for another request."""
+
+    __slots__ = ()
+
+
+class DrainCut(Event):
+    """The drain time is over: end whatever still runs, with our close_notify."""
+
+    __slots__ = ()
+
+
 class SendClient(Command):
     """``(data,)``: plaintext for the client (the adapter encrypts it: one call, one record)."""
 
@@ -540,6 +554,7 @@ class Relay:
         self._inspecting = 0  # bytes of an inspected body this relay holds in the budget
         self._over_cap: str | None = None  # why this connection's identity may hold no more
         self._counted: str | None = None  # the identity this connection counts for
+        self._draining = False  # the gateway is stopping: no request after the current one
         self._lingering = False
         self._tunnel_ended = False  # the daemon ended the tunnel (its EOF): it completed
         self._client_closed = False  # CloseClient or AbortClient was sent
@@ -665,6 +680,30 @@ class Relay:
 
     def _on_abort(self, event: Abort) -> None:
         self._abort_all()
+
+    def _on_drain(self, event: Drain) -> None:
+        self._draining = True
+        phase = self.phase
+        if phase is Phase.HANDSHAKE:
+            self._abort_all()
+        elif phase is Phase.HEAD and self.exchange is None and not self.inbuf:
+            self.phase = Phase.CLOSED  # idle: nothing to finish
+            self._close_client()
+            self._close_upstream()
+
+    def _on_drain_cut(self, event: DrainCut) -> None:
+        phase = self.phase
+        if phase is Phase.HANDSHAKE:
+            self._abort_all()
+            return
+        ex = self.exchange
+        if ex is not None and ex.record is not None:
+            ex.record.end = END_DRAIN
+        if phase is not Phase.CLOSED:
+            log.info("drain time over: closing the connection of %s", self.peer.source)
+        self.phase = Phase.CLOSED
+        self._close_client()
+        self._close_upstream()
 
     def _on_client_backpressure(self, event: ClientBackpressure) -> None:
         self._client_blocked = blocked = event[0]
@@ -1593,7 +1632,7 @@ class Relay:
             self._finish_record(ex.record.status)
         self.exchange = None
         self.answer = Answer.IDLE
-        if ex.close_after or not self.client & CAN_READ:
+        if ex.close_after or not self.client & CAN_READ or self._draining:
             self.phase = Phase.CLOSED
             self._close_client()
             self._close_upstream()
@@ -1774,6 +1813,8 @@ TRANSITIONS: dict[type[Event], dict[Phase, Handler]] = _rows(
     (TimerFired, _OPEN, Relay._on_timer),
     (Revoked, _OPEN, Relay._on_revoked),
     (Abort, _OPEN, Relay._on_abort),
+    (Drain, _OPEN, Relay._on_drain),
+    (DrainCut, _OPEN, Relay._on_drain_cut),
 )
 
 

@@ -129,9 +129,17 @@ async def _serve(config: GatewayConfig, on_ready: Callable[[Gateway], None] | No
         )
     await gateway.start()
     stop = asyncio.Event()
+    hurry = asyncio.Event()  # a second SIGTERM/SIGINT: stop draining
     loop = asyncio.get_running_loop()
+
+    def on_stop_signal() -> None:
+        if stop.is_set():
+            log.info("second stop signal: closing every connection now")
+            hurry.set()
+        stop.set()
+
     for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+        loop.add_signal_handler(signum, on_stop_signal)
 
     def on_hangup() -> None:
         access_log.reopen()  # after logrotate moved it
@@ -144,8 +152,17 @@ async def _serve(config: GatewayConfig, on_ready: Callable[[Gateway], None] | No
         if on_ready is not None:
             on_ready(gateway)
         await stop.wait()
-        log.info("stopping")
         notify("STOPPING=1")
+        if gateway.connections:
+            log.info(
+                "stopping: no new connections; %d open ones may finish (up to %g s, "
+                "a second signal ends them now)",
+                len(gateway.connections),
+                config.drain_timeout,
+            )
+        else:
+            log.info("stopping")
+        await gateway.drain(config.drain_timeout, hurry)
     finally:
         watcher.cancel()
         if renewer is not None:

@@ -28,6 +28,7 @@ from dockward.gateway.daemon_health import DaemonHealth
 from dockward.gateway.events import Emitter, Observer
 from dockward.gateway.limits import ConnectionCaps, InspectionBudget, RateLimiter, Timeouts
 from dockward.gateway.protocol import ClientProtocol
+from dockward.gateway.relay import LINGER_SECONDS
 from dockward.identity import PeerIdentity
 from dockward.pki.ca import check_key_permissions
 from dockward.policy.engine import AdminPolicy, Policy, RolePolicy
@@ -51,6 +52,7 @@ class Listener:
     mode: int = 0o660
     group: str | None = None
     networks: tuple[Network, ...] = ()
+    reuse_port: bool = False
     server: asyncio.base_events.Server | None = field(default=None, repr=False)
 
     def allows(self, address: str) -> bool:
@@ -68,7 +70,16 @@ def listeners_from_config(config: GatewayConfig) -> list[Listener]:
             cidrs = item.allow if item.allow is not None else config.allow_networks
             networks = tuple(ipaddress.ip_network(c, strict=False) for c in cidrs)
             where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-            out.append(Listener("tcp", where, host=host, port=port, networks=networks))
+            out.append(
+                Listener(
+                    "tcp",
+                    where,
+                    host=host,
+                    port=port,
+                    networks=networks,
+                    reuse_port=item.reuse_port,
+                )
+            )
         elif isinstance(item, UnixListenerConfig):
             out.append(
                 Listener(
@@ -96,6 +107,7 @@ class Gateway:
         self.emit = self.events.emit
         self.listeners = listeners_from_config(config)
         self.connections: set[ClientProtocol] = set()
+        self.all_closed = asyncio.Event()  # set when the last connection closes
         self.daemon = DaemonHealth(self.upstream_path)
         self.timeouts = Timeouts(
             response=config.response_timeout,
@@ -218,6 +230,7 @@ class Gateway:
                 listener.host,
                 listener.port,
                 reuse_address=True,
+                reuse_port=listener.reuse_port or None,
                 backlog=1024,
             )
         except OSError as err:
@@ -269,6 +282,37 @@ class Gateway:
                 host, port = sock.getsockname()[:2]
                 out.append(f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
         return out
+
+    async def drain(self, timeout: float, hurry: asyncio.Event) -> None:
+        """Stop accepting, let the exchanges in flight finish (streams and tunnels for up to
+        ``timeout`` seconds), then close what is left with close_notify. Returns as soon as no
+        connection is left, or when ``hurry`` is set."""
+        for listener in self.listeners:
+            if listener.server is not None:
+                listener.server.close()
+        for connection in list(self.connections):
+            connection.drain()
+        if not await self._all_closed_within(timeout, hurry):
+            left = len(self.connections)
+            log.warning("drain time over: closing %d connection%s", left, "" if left == 1 else "s")
+            for connection in list(self.connections):
+                connection.drain_cut()
+            await self._all_closed_within(LINGER_SECONDS + 0.5, hurry)
+
+    async def _all_closed_within(self, seconds: float, hurry: asyncio.Event) -> bool:
+        if not self.connections:
+            return True
+        self.all_closed.clear()
+        waiters = {
+            asyncio.ensure_future(self.all_closed.wait()),
+            asyncio.ensure_future(hurry.wait()),
+        }
+        try:
+            await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+        return not self.connections
 
     async def stop(self) -> None:
         """Stop accepting, then drop every live connection."""

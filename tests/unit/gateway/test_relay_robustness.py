@@ -580,3 +580,65 @@ def test_the_request_rate_per_identity():
     now[0] = 1.0
     assert playbook >> ClientData((PING,)) << SendUpstream((PING,))
     assert context.caps.refused["rate"] == 1
+
+
+# ------------------------------------------------------------------------ drain
+
+
+def test_drain_closes_an_idle_connection_at_once():
+    assert (
+        Playbook(unix_relay())
+        >> relay_module.Drain()
+        << ShutdownClient()
+        << StartTimer((Timer.LINGER, relay_module.LINGER_SECONDS))
+    )
+
+
+def test_drain_lets_the_exchange_in_flight_finish_then_closes():
+    playbook = connected(unix_relay())
+    assert (
+        playbook
+        >> relay_module.Drain()
+        >> UpstreamData((PONG,))
+        << SendClient((PONG,))
+        << record(status=200, end=END_COMPLETED)
+        << linger()
+        << CloseUpstream()
+    )
+
+
+def test_a_tunnel_runs_through_the_drain_and_the_cut_closes_it_with_close_notify():
+    playbook = connected(unix_relay(), ATTACH)
+    assert (
+        playbook
+        >> UpstreamData((SWITCH,))
+        << SendClient((SWITCH,))
+        >> relay_module.Drain()
+        >> UpstreamData((b"output",))
+        << SendClient((b"output",))
+        >> relay_module.DrainCut()
+        << linger()
+        << CloseUpstream()
+        >> ClientGone()
+        << record(status=101, end=relay_module.END_DRAIN)
+    )
+
+
+def test_drain_during_a_handshake_or_after_the_close_drops_the_connection():
+    relay = relay_module.Relay(
+        Context(),  # type: ignore[arg-type]
+        Peer("127.0.0.1:2376", "127.0.0.1:5000", None),
+        "127.0.0.1",
+        tls=True,
+    )
+    assert relay.handle(relay_module.Drain()) == [AbortClient()]
+    relay = relay_module.Relay(
+        Context(),  # type: ignore[arg-type]
+        Peer("127.0.0.1:2376", "127.0.0.1:5000", None),
+        "127.0.0.1",
+        tls=True,
+    )
+    assert relay.handle(relay_module.DrainCut()) == [AbortClient()]
+    idle = unix_relay()
+    idle.handle(relay_module.Drain())
+    assert idle.handle(relay_module.DrainCut()) == []  # already closing: the linger goes on
