@@ -61,26 +61,29 @@ class DaemonHealth:
                     log.info("the Docker daemon at %s answers again", self.path)
                 self.down = None
                 return
-            self._open(f"the Docker daemon at {self.path} does not answer ({failure})")
+            self._open(failure)
             await asyncio.sleep(PROBE_INTERVAL)
 
     async def _ping(self) -> str | None:
-        """Why ``GET /_ping`` failed, or ``None`` when the daemon answered it."""
+        """Why ``GET /_ping`` failed (a sentence for the client), or ``None`` when the daemon
+        answered it."""
+        unreachable = f"cannot reach the Docker daemon at {self.path}"
+        silent = f"the Docker daemon at {self.path} does not answer"
         try:
             connection = await open_unix(self.path, self.probe_timeout)
         except TimeoutError:
-            return f"no connection within {self.probe_timeout:g} s"
+            return f"{unreachable}: no connection within {self.probe_timeout:g} s"
         except OSError as err:
-            return err.strerror or str(err)
+            return f"{unreachable}: {err.strerror or err}"
         try:
             response = await connection.get("/_ping")
         except TimeoutError:
-            return f"no answer to a ping within {self.probe_timeout:g} s"
+            return f"{silent} (no answer to a ping within {self.probe_timeout:g} s)"
         except (OSError, HttpError) as err:
-            return str(err) or type(err).__name__
+            return f"{silent} ({err or type(err).__name__})"
         finally:
             with contextlib.suppress(Exception):
                 await connection.close()
         if response.status >= 500:
-            return f"ping answered {response.status}"
+            return f"{silent} (a ping answered {response.status})"
         return None
