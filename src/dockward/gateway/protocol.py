@@ -278,8 +278,7 @@ class ClientProtocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.gone = True
         self.gateway.connections.discard(self)
-        if not self.gateway.connections:
-            self.gateway.all_closed.set()
+        self.gateway.connection_closed()
         if self._admitted is not None:
             self.gateway.caps.left(self._admitted)
             self._admitted = None
