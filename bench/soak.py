@@ -62,8 +62,10 @@ class Tally:
 class Worker:
     """One client: a container of its own, then the workloads in turn until the deadline."""
 
-    def __init__(self, number: int, env: dict[str, str], scratch: Path, tally: Tally) -> None:
-        self.number, self.env, self.tally = number, env, tally
+    def __init__(
+        self, number: int, env: dict[str, str], scratch: Path, tally: Tally, image: str
+    ) -> None:
+        self.number, self.env, self.tally, self.image = number, env, tally, image
         self.container = f"dw-soak-{os.getpid()}-{number}"
         self.scratch = scratch / str(number)
         self.scratch.mkdir()
@@ -83,9 +85,8 @@ class Worker:
 
     def loop(self, deadline: float) -> None:
         try:
-            self.run(
-                "run", "-d", "--name", self.container, IMAGE, "sh", "-c", "echo up; sleep 86400"
-            )
+            command = ("sh", "-c", "echo up; sleep 86400")
+            self.run("run", "-d", "--name", self.container, self.image, *command)
         except Exception as err:  # reported; the soak goes on
             self.tally.fail("setup", str(err))
             return
@@ -114,7 +115,7 @@ class Worker:
             self.tally.fail("cleanup", str(err))
 
     def run_rm(self) -> None:
-        out = self.run("run", "--rm", IMAGE, "echo", "soak")
+        out = self.run("run", "--rm", self.image, "echo", "soak")
         if out != b"soak\n":
             raise RuntimeError(f"run printed {out!r}")
 
@@ -156,7 +157,7 @@ class Worker:
         back.unlink()
 
     def save_load(self) -> None:
-        archive = self.run("save", IMAGE)
+        archive = self.run("save", self.image)
         self.run("load", "-q", stdin=archive)
 
 
@@ -186,59 +187,79 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def soak(clients: int, duration: float, scratch: Path) -> int:
-    tally = Tally()
     with DockerDaemon() as daemon:
         build_busybox_image(daemon, IMAGE)
         pki = TestPKI(scratch / "pki")
         with GatewayProcess(pki, daemon.socket_path) as gateway:  # the default limits
-            assert gateway.process is not None
-            pid = gateway.process.pid
-            env = {**gateway.env(), "DOCKER_CONFIG": str(scratch / "docker-config")}
-            workers = [Worker(n, env, scratch, tally) for n in range(clients)]
-            t0 = time.monotonic()
-            deadline = t0 + duration
-            threads = [threading.Thread(target=w.loop, args=(deadline,)) for w in workers]
-            idle_fds = descriptors(pid)
-            samples = [sample(pid, tally, t0)]
-            for thread in threads:
-                thread.start()
-            interval = max(1.0, duration / 20)
-            while any(thread.is_alive() for thread in threads):
-                for thread in threads:
-                    thread.join(timeout=interval / len(threads))
-                if time.monotonic() - t0 >= samples[-1][0] + interval:
-                    samples.append(sample(pid, tally, t0))
-            # every client is done: its connections close (their lingers end within a second)
-            with contextlib.suppress(AssertionError):  # judged below
-                wait_for(lambda: descriptors(pid) <= idle_fds + 2, timeout=10)
+            result = run_clients(gateway, IMAGE, clients, duration, scratch)
+    return report(result)
+
+
+@dataclass
+class SoakResult:
+    samples: list[tuple[float, int, int, int, int]]  # seconds, RSS KiB, fds, ops, errors
+    tally: Tally
+    left_fds: int  # descriptors the gateway holds beyond those it held before the clients
+
+
+def run_clients(
+    gateway: GatewayProcess, image: str, clients: int, duration: float, scratch: Path
+) -> SoakResult:
+    """``clients`` workers through ``gateway`` for ``duration`` seconds, sampled."""
+    tally = Tally()
+    assert gateway.process is not None
+    pid = gateway.process.pid
+    env = {**gateway.env(), "DOCKER_CONFIG": str(scratch / "docker-config")}
+    workers = [Worker(n, env, scratch, tally, image) for n in range(clients)]
+    t0 = time.monotonic()
+    deadline = t0 + duration
+    threads = [threading.Thread(target=w.loop, args=(deadline,)) for w in workers]
+    idle_fds = descriptors(pid)
+    samples = [sample(pid, tally, t0)]
+    for thread in threads:
+        thread.start()
+    interval = max(1.0, duration / 20)
+    while any(thread.is_alive() for thread in threads):
+        for thread in threads:
+            thread.join(timeout=interval / len(threads))
+        if time.monotonic() - t0 >= samples[-1][0] + interval:
             samples.append(sample(pid, tally, t0))
-            left_fds = descriptors(pid) - idle_fds
-    return report(samples, tally, left_fds)
+    # every client is done: its connections close (their lingers end within a second)
+    with contextlib.suppress(AssertionError):  # judged by the caller
+        wait_for(lambda: descriptors(pid) <= idle_fds + 2, timeout=10)
+    samples.append(sample(pid, tally, t0))
+    return SoakResult(samples, tally, descriptors(pid) - idle_fds)
 
 
-def report(samples: list[tuple[float, int, int, int, int]], tally: Tally, left_fds: int) -> int:
+def problems(result: SoakResult) -> list[str]:
+    """What makes the soak fail: unexpected errors, memory that keeps growing, leaked fds."""
+    found = []
+    if result.tally.errors:
+        found.append(f"{len(result.tally.errors)} unexpected errors")
+    running = result.samples[1:-1] or result.samples
+    quarter = max(1, len(running) // 4)
+    second = running[quarter : 2 * quarter] or running
+    early = sum(s[1] for s in second) / len(second)
+    late = sum(s[1] for s in running[-quarter:]) / quarter
+    if late > max(early * 1.25, early + 32 * 1024):
+        found.append(f"memory grows: {early / 1024:.1f} MiB -> {late / 1024:.1f} MiB")
+    if result.left_fds > 2:
+        found.append(f"descriptors left open: {result.left_fds} more than before the clients")
+    return found
+
+
+def report(result: SoakResult) -> int:
+    samples, tally = result.samples, result.tally
     print(f"{'seconds':>8} {'RSS MiB':>8} {'fds':>6} {'ops':>8} {'errors':>7}")
     for seconds, rss, fds, done, errors in samples:
         print(f"{seconds:8.0f} {rss / 1024:8.1f} {fds:6d} {done:8d} {errors:7d}")
     print("ops: " + ", ".join(f"{kind} {n}" for kind, n in sorted(tally.done.items())))
-    failed = False
     for error in tally.errors[:20]:
         print(f"ERROR {error}")
-    if tally.errors:
-        print(f"{len(tally.errors)} unexpected errors")
-        failed = True
-    running = samples[1:-1] or samples
-    quarter = max(1, len(running) // 4)
-    early = sum(s[1] for s in running[quarter : 2 * quarter] or running) / max(
-        1, len(running[quarter : 2 * quarter] or running)
-    )
-    late = sum(s[1] for s in running[-quarter:]) / quarter
-    if late > max(early * 1.25, early + 32 * 1024):
-        print(f"MEMORY GROWS: {early / 1024:.1f} MiB -> {late / 1024:.1f} MiB")
-        failed = True
-    if left_fds > 2:
-        print(f"DESCRIPTORS LEFT OPEN: {left_fds} more than before the clients")
-        failed = True
+    found = problems(result)
+    for problem in found:
+        print(problem.upper())
+    failed = bool(found)
     print("FAIL" if failed else "PASS")
     return 1 if failed else 0
 
