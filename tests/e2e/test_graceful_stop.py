@@ -101,7 +101,9 @@ def test_sigterm_lets_a_save_and_an_exec_finish_and_cuts_a_follow_at_the_drain_t
         wait_for(lambda: "stopping" in gateway.log(), timeout=5, what="the drain to begin")
         mark = successor.access_mark()
         assert docker("version").returncode == 0  # new connections reach the successor
-        successor.access_entry(lambda e: e["operation"] == "system.version", what="", after=mark)
+        successor.access_entry(
+            lambda e: e["operation"] == "system.version", what="the successor's line", after=mark
+        )
         rest = save.stdout.read()
         assert save.wait(timeout=30) == 0
         assert _sha256(first + rest) == _sha256(direct.stdout)  # byte-exact through the drain

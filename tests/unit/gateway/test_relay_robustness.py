@@ -41,7 +41,6 @@ from dockward.gateway.relay import (
     ClientGone,
     CloseClient,
     CloseUpstream,
-    Emit,
     HalfCloseClient,
     HalfCloseUpstream,
     OpenUpstream,
@@ -317,9 +316,10 @@ def test_a_revocation_ends_the_exchange_as_revoked():
     assert playbook >> ClientGone() << record(status=101, end=END_REVOKED)
 
 
-def test_no_timeouts_means_no_timers():
-    assert Context().timeouts is NO_TIMEOUTS
-    assert Emit  # imported for the records' type
+def test_without_deadlines_a_request_starts_no_timer():
+    relay = unix_relay(Context(timeouts=NO_TIMEOUTS))
+    commands = relay.handle(ClientData((PING,))) + relay.handle(UpstreamConnected())
+    assert not [c for c in commands if isinstance(c, StartTimer)]
 
 
 # ------------------------------------------------------------------ request bodies
