@@ -71,6 +71,32 @@ def test_a_stopped_daemon_gets_504_at_the_deadline_then_fast_502_then_recovers(
     assert docker("ps", text=True).returncode == 0
     assert own_dockerd.process is not None
     pid = own_dockerd.process.pid
+    # a stream whose head arrived before the daemon stopped: exempt from the deadline
+    since = str(int(time.time()) - 1)  # replays the first volume even if it comes first
+    events = docker.popen(
+        "events",
+        *("--since", since, "--filter", "type=volume"),
+        *("--format", "{{.Type}} {{.Action}} {{.Actor.ID}}"),
+        stdout=subprocess.PIPE,
+    )
+    before, after = f"dw-before-stop-{os.getpid()}", f"dw-after-stop-{os.getpid()}"
+    try:
+        assert events.stdout is not None
+        assert own_dockerd.cli("volume", "create", before).returncode == 0
+        assert events.stdout.readline().decode() == f"volume create {before}\n"  # it is open
+        _stop_and_recover(own_dockerd, gateway, docker, pid)
+        assert events.poll() is None  # not cut by the deadline
+        assert own_dockerd.cli("volume", "create", after).returncode == 0
+        assert events.stdout.readline().decode() == f"volume create {after}\n"
+    finally:
+        events.kill()
+        events.communicate(timeout=10)
+        own_dockerd.cli("volume", "rm", before, after)
+
+
+def _stop_and_recover(
+    own_dockerd: DockerDaemon, gateway: GatewayProcess, docker: DockerCLI, pid: int
+) -> None:
     mark = gateway.access_mark()
     os.kill(pid, signal.SIGSTOP)
     try:
