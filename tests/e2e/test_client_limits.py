@@ -3,6 +3,7 @@ checked against the daemon's own socket (issue 15, issue 12 class 7)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import time
@@ -121,36 +122,42 @@ def test_bodies_held_for_inspection_are_capped_for_all_clients_together(
     extra = {"limits": {"inspection_bytes": 1 << 20}}
     with serving(pki, dockerd.socket_path, extra=extra, policy=policy) as gw:
         docker = DockerCLI(gw)
-        name = f"dw-budget-{time.monotonic_ns()}"
-        with tls_connect(gw, pki.client("admin")) as hog:
-            hog.sendall(
-                b"POST /containers/create HTTP/1.1\r\nHost: x\r\n"
-                b"Content-Type: application/json\r\nContent-Length: 3000000\r\n\r\n"
-                + b" "
-                * ((1 << 20) + 1)
-            )
+        base = f"dw-budget-{time.monotonic_ns()}"
+        names = (f"{base}-{n}" for n in itertools.count())
+        tried: list[str] = []
+
+        def create_refused() -> str | None:
+            """A create (under a fresh name: one sent before the hog's bytes arrived may
+            pass) whose 503 the CLI printed; its name."""
+            name = next(names)
+            tried.append(name)
+            result = docker("create", "--name", name, busybox_image, text=True)
+            return name if "inspecting too many" in result.stderr else None
+
+        try:
+            with tls_connect(gw, pki.client("admin")) as hog:
+                hog.sendall(
+                    b"POST /containers/create HTTP/1.1\r\nHost: x\r\n"
+                    b"Content-Type: application/json\r\nContent-Length: 3000000\r\n\r\n"
+                    + b" "
+                    * ((1 << 20) + 1)
+                )
+                refused = wait_for(create_refused, timeout=30, what="the CLI printing the 503")
+                status, _, _ = dockerd.api("GET", f"/containers/{refused}/json")
+                assert status == 404  # the daemon never saw it
+            # the hog is gone and its bytes given back: the same create goes through
             wait_for(
-                lambda: (
-                    "inspecting too many"
-                    in docker("create", "--name", name, busybox_image, text=True).stderr
-                ),
-                timeout=30,
-                what="the CLI printing the 503",
+                lambda: docker("create", "--name", refused, busybox_image).returncode == 0,
+                timeout=15,
+                what="the create once the budget is free",
             )
-            status, _, _ = dockerd.api("GET", f"/containers/{name}/json")
-            assert status == 404
-        # the hog is gone and its bytes given back: the same create goes through
-        created = wait_for(
-            lambda: docker("create", "--name", name, busybox_image, text=True).returncode == 0,
-            timeout=15,
-            what="the create once the budget is free",
-        )
-        assert created
-        status, _, _ = dockerd.api("GET", f"/containers/{name}/json")
-        assert status == 200
-        dockerd.api("DELETE", f"/containers/{name}?force=1")
-        refused = gw.access_entry(lambda e: e["status"] == 503, what="the 503")
-        assert refused["operation"] == "container.create"
+            status, _, _ = dockerd.api("GET", f"/containers/{refused}/json")
+            assert status == 200
+        finally:
+            for name in tried:
+                dockerd.api("DELETE", f"/containers/{name}?force=1")
+        entry = gw.access_entry(lambda e: e["status"] == 503, what="the 503")
+        assert entry["operation"] == "container.create"
 
 
 def test_the_per_identity_cap_refuses_the_next_connection_with_a_message_the_cli_prints(
