@@ -9,7 +9,7 @@ STATE_DIR ?=
 LISTEN    ?=
 UPSTREAM  ?=
 
-.PHONY: install install-tests run test unit e2e fuzz bench bench-floor lint clean
+.PHONY: install install-tests run test unit e2e fuzz bench bench-floor soak lint clean
 
 install:
 	@scripts/bootstrap.sh
@@ -42,6 +42,12 @@ bench: install-tests
 
 bench-floor: install-tests
 	$(BIN)/python -m bench.floor
+
+# many clients, mixed work, one gateway, for a long time (not part of `make test`)
+SOAK_CLIENTS ?= 50
+SOAK_SECONDS ?= 600
+soak: install-tests
+	$(BIN)/python -m bench.soak --clients $(SOAK_CLIENTS) --duration $(SOAK_SECONDS)
 
 lint: install-tests
 	$(BIN)/ruff check src tests bench

@@ -71,6 +71,11 @@ class TcpListenerConfig(_Strict):
     allow: list[str] | None = Field(
         default=None, description="source networks (CIDRs); default: the top-level allow_networks"
     )
+    reuse_port: bool = Field(
+        default=False,
+        description="bind with SO_REUSEPORT, so a new gateway can take over the port while the "
+        "old one drains (see docs/operations.md)",
+    )
 
     @field_validator("address")
     @classmethod
@@ -193,6 +198,46 @@ class AdminConfig(_Strict):
         return Path(self.socket)
 
 
+class LimitsConfig(_Strict):
+    """The ``[limits]`` table: what one client, or all of them together, may hold."""
+
+    inspection_bytes: int = Field(
+        default=64 << 20,
+        ge=1 << 20,
+        description="request bodies held for inspection at once, all connections together; "
+        "beyond it a new inspected request waits up to 5 s, then gets 503",
+    )
+    connections: int = Field(
+        default=2048,
+        ge=1,
+        description="TCP connections held at once (unix-socket clients: per identity only)",
+    )
+    connections_per_source: int = Field(
+        default=512, ge=1, description="TCP connections held at once from one source address"
+    )
+    connections_per_identity: int = Field(
+        default=256, ge=1, description="connections held at once by one identity (cn:…, uid:…)"
+    )
+    requests_per_second: float | None = Field(
+        default=None, gt=0, description="requests an identity may make per second; none: no limit"
+    )
+    burst: float | None = Field(
+        default=None,
+        ge=1,
+        description="requests an identity may make at once before the rate applies "
+        "(default: one second's worth, at least 10)",
+    )
+
+    def model_post_init(self, context: object) -> None:
+        if self.burst is not None and self.requests_per_second is None:
+            raise ValueError("limits.burst needs limits.requests_per_second")
+
+    @property
+    def descriptors_needed(self) -> int:
+        """Open files the connection caps can call for: two per connection, and some spare."""
+        return 2 * self.connections + 64
+
+
 def _listener_kind(value: object) -> str | None:
     """A ``[[listen]]`` table with ``unix`` is a unix listener, any other table a TCP one.
 
@@ -245,6 +290,36 @@ class GatewayConfig(_Strict):
         le=3600,
         description="seconds a client may take to send a request head once it started one",
     )
+    connect_timeout: float = Field(
+        default=5.0, gt=0, le=600, description="seconds to open a connection to the Docker daemon"
+    )
+    response_timeout: float | None = Field(
+        default=60.0,
+        gt=0,
+        description="seconds the daemon has to answer a brief operation (then 504); none: no limit",
+    )
+    stream_response_timeout: float | None = Field(
+        default=None,
+        gt=0,
+        description="the same for long operations and tunnels, until their head; none: no limit",
+    )
+    body_timeout: float | None = Field(
+        default=30.0,
+        gt=0,
+        description="seconds a request body may go without a byte (then 408); none: no limit",
+    )
+    idle_timeout: float | None = Field(
+        default=None,
+        gt=0,
+        description="close keep-alive connections idle this long; none: never (as dockerd)",
+    )
+    drain_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        le=86400,
+        description="on SIGTERM, seconds streams and tunnels may run on before they are closed",
+    )
+    limits: LimitsConfig = Field(default_factory=lambda: LimitsConfig())
     state_dir: Path | None = Field(
         default=None, description="dockward's state directory (CA, index) for auto_renew"
     )

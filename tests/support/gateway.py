@@ -95,6 +95,7 @@ class GatewayProcess:
         tls: dict[str, str] | None = None,
         extra: dict[str, Any] | None = None,
         environment: dict[str, str] | None = None,
+        reuse_port: bool = False,
     ) -> None:
         self.pki = pki
         self.environment = dict(environment or {})  # added to ours for the gateway process
@@ -104,6 +105,8 @@ class GatewayProcess:
         self.log_path = self.dir / "gateway.log"
         self.unix_socket = unix_socket
         listeners: list[dict[str, Any]] = [{"address": listen}]
+        if reuse_port:
+            listeners[0]["reuse_port"] = True
         if unix_socket is not None:
             listeners.append({"unix": str(unix_socket), "mode": "0600"})
         self.config = self.dir / "dockward.toml"

@@ -178,3 +178,37 @@ def test_a_loopback_admin_address_is_taken():
         {"listen": [{"unix": "/run/d.sock"}], "admin": {"address": "[::1]:9323"}}
     )
     assert config.admin.address == "[::1]:9323"
+
+
+def test_robustness_defaults_and_keys():
+    config = config_from_dict(dict(UNIX_ONLY))
+    assert (config.connect_timeout, config.response_timeout) == (5.0, 60.0)
+    assert (config.stream_response_timeout, config.idle_timeout, config.body_timeout) == (
+        None,
+        None,
+        30.0,
+    )
+    assert config.drain_timeout == 30.0
+    limits = config.limits
+    assert (limits.connections, limits.connections_per_source) == (2048, 512)
+    assert limits.connections_per_identity == 256 and limits.requests_per_second is None
+    assert limits.descriptors_needed == 2 * 2048 + 64
+    custom = config_from_dict(
+        {**UNIX_ONLY, "response_timeout": 5, "limits": {"requests_per_second": 20, "burst": 40}}
+    )
+    assert custom.response_timeout == 5.0 and custom.limits.burst == 40
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"response_timeout": 0}, "response_timeout: Input should be greater than 0"),
+        ({"body_timeout": -1}, "body_timeout: Input should be greater than 0"),
+        ({"limits": {"connections": 0}}, "limits.connections: Input should be greater than"),
+        ({"limits": {"burst": 5}}, "limits.burst needs limits.requests_per_second"),
+        ({"limits": {"conections": 5}}, "limits.conections: unknown key (did you mean"),
+        ({"drain_timeout": 0}, "drain_timeout: Input should be greater than 0"),
+    ],
+)
+def test_bad_robustness_settings_are_refused(extra, message):
+    assert message in config_error(**UNIX_ONLY, **extra)

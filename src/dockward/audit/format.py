@@ -1,7 +1,9 @@
 """The access log's JSON line: one serialiser for every gateway event.
 
 An exchange line holds time, listener, source, identity, method, path, operation, decision, rule,
-role, status, bytes each way and duration (``reason`` and ``hijacked`` when they apply). A
+role, status, bytes each way and duration (``reason`` and ``hijacked`` when they apply, and
+``end`` when the exchange did not complete: client gone, daemon gone, cut by revocation or by
+drain, timed out; a cut transfer's status is that of the head that was sent). A
 connection event (refused source, failed handshake, revocation cut) has the same members, empty
 where they do not apply, plus ``event`` naming it, so one reader handles every line. Nothing
 here can hold a body, a query string or a credential: the events have no field for them.
@@ -18,6 +20,7 @@ import json
 from functools import lru_cache
 
 from dockward.gateway.events import (
+    END_COMPLETED,
     AuditEvent,
     ConnectionRefused,
     ExchangeRecord,
@@ -84,6 +87,8 @@ def log_entry(event: AuditEvent) -> dict[str, object]:
             entry["reason"] = event.reason
         if event.hijacked:
             entry["hijacked"] = True
+        if event.end != END_COMPLETED:
+            entry["end"] = event.end
         return entry
     if isinstance(event, Reloaded):
         entry.update(
@@ -137,6 +142,8 @@ def exchange_line(record: ExchangeRecord) -> str:
         line += f',"reason":{json.dumps(record.reason)}'
     if record.hijacked:
         line += ',"hijacked":true'
+    if record.end != END_COMPLETED:
+        line += f',"end":"{record.end}"'  # one of the END_* words: nothing to escape
     return line + "}\n"
 
 

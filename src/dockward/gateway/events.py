@@ -40,9 +40,18 @@ class Peer:
         return f"Peer({self.listener!r}, {self.source!r}, {self.identity!r})"
 
 
+# How an exchange ended (``ExchangeRecord.end``): its answer was complete, or it was cut.
+END_COMPLETED = "completed"
+END_CLIENT_GONE = "client gone"
+END_DAEMON_GONE = "daemon gone"
+END_REVOKED = "cut by revocation"
+END_DRAIN = "cut by drain"
+END_TIMED_OUT = "timed out"
+
+
 @dataclass(slots=True)
 class ExchangeRecord:
-    """One request and what became of it."""
+    """One request and what became of it (``end``: one of the ``END_*`` values)."""
 
     started: float  # time.time()
     peer: Peer
@@ -59,6 +68,7 @@ class ExchangeRecord:
     duration_ms: float = 0.0
     first_byte_ms: float = 0.0  # head received to the daemon's response head (0: none came)
     hijacked: bool = False
+    end: str = END_COMPLETED
 
     @property
     def source(self) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, cast
@@ -25,6 +26,7 @@ from dockward.gateway.relay import (
     Abort,
     AbortClient,
     CancelTimer,
+    CheckDaemon,
     ClientBackpressure,
     ClientData,
     ClientEOF,
@@ -32,6 +34,8 @@ from dockward.gateway.relay import (
     CloseClient,
     CloseUpstream,
     Command,
+    Drain,
+    DrainCut,
     Emit,
     Established,
     Event,
@@ -74,6 +78,25 @@ log = logging.getLogger("dockward.gateway")
 _CLOSED = Phase.CLOSED
 WRITE_HIGH_WATER = 1 << 20
 WRITE_LOW_WATER = 256 * 1024
+# TCP keepalive on client sockets: a peer that vanished without a FIN (a host powered off, a
+# NAT entry dropped) is found after 60 s of silence and 6 unanswered probes 10 s apart.
+KEEPALIVE_IDLE = 60
+KEEPALIVE_INTERVAL = 10
+KEEPALIVE_COUNT = 6
+
+
+def set_keepalive(sock: object) -> None:
+    """Turn TCP keepalive on for ``sock`` (a socket, or uvloop's stand-in for one)."""
+    setsockopt = getattr(sock, "setsockopt", None)
+    if setsockopt is None:
+        return
+    try:
+        setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, KEEPALIVE_IDLE)
+        setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, KEEPALIVE_INTERVAL)
+        setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, KEEPALIVE_COUNT)
+    except OSError as err:  # not fatal: the connection works without
+        log.debug("cannot set TCP keepalive: %s", err)
 
 
 class UpstreamProtocol(asyncio.Protocol):
@@ -130,6 +153,7 @@ class ClientProtocol(asyncio.Protocol):
         self.source = ""
         self.opened = time.time()  # for `dockward status`
         self.gone = False  # connection_lost ran
+        self._admitted: str | None = None  # the source address the caps counted it for
         self._timers: dict[Timer, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -145,6 +169,18 @@ class ClientProtocol(asyncio.Protocol):
             self.handle(Abort())
         elif self.transport is not None:
             self.transport.abort()
+
+    def drain(self) -> None:
+        """The gateway is stopping: finish what runs, take no new request."""
+        if self.relay is not None and self.relay.phase is not Phase.GONE:
+            self.handle(Drain())
+        elif self.transport is not None:
+            self.transport.abort()
+
+    def drain_cut(self) -> None:
+        """The drain time is over: close with our close_notify."""
+        if self.relay is not None and self.relay.phase is not Phase.GONE:
+            self.handle(DrainCut())
 
     def cut(self, reason: str) -> None:
         """End the connection because its identity is now refused (revoked): a ``StreamCut``."""
@@ -185,12 +221,26 @@ class ClientProtocol(asyncio.Protocol):
             )
             tcp.abort()
             return
+        why = self.gateway.caps.accept(peer[0], len(self.gateway.connections))
+        if why is not None:
+            self._refuse_at_accept(tcp, why)
+            return
+        self._admitted = peer[0]
         assert self.gateway.ssl_context is not None  # a TCP listener always has TLS
+        set_keepalive(transport.get_extra_info("socket"))
         self.gateway.connections.add(self)
         self.tls = TLSServerSession(self.gateway.ssl_context)
         self.relay = Relay(self.gateway, Peer(listener.where, self.source, None), peer[0], tls=True)
         self._relay_handle = self.relay.handle
         self.handle(Start())
+
+    def _refuse_at_accept(self, tcp: asyncio.Transport, why: str) -> None:
+        """Over a connection cap: dropped before the handshake (it costs the CPU a flood wants)."""
+        log.warning("refused connection from %s on %s: %s", self.source, self.listener.where, why)
+        self.gateway.emit(
+            ConnectionRefused(time.time(), Peer(self.listener.where, self.source, None), why)
+        )
+        tcp.abort()
 
     def data_received(self, data: bytes) -> None:
         relay = self.relay
@@ -229,6 +279,10 @@ class ClientProtocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.gone = True
         self.gateway.connections.discard(self)
+        self.gateway.connection_closed()
+        if self._admitted is not None:
+            self.gateway.caps.left(self._admitted)
+            self._admitted = None
         for handle in self._timers.values():
             handle.cancel()
         self._timers.clear()
@@ -344,14 +398,23 @@ class ClientProtocol(asyncio.Protocol):
         self._spawn(self._connect())
 
     async def _connect(self) -> None:
-        path = self.gateway.upstream_path
+        gateway = self.gateway
+        path = gateway.upstream_path
         protocol = UpstreamProtocol(self)
+        timeout = gateway.config.connect_timeout
         try:
-            await asyncio.get_running_loop().create_unix_connection(lambda: protocol, path)
+            await asyncio.wait_for(
+                asyncio.get_running_loop().create_unix_connection(lambda: protocol, path), timeout
+            )
+        except TimeoutError:
+            reason = f"no connection within {timeout:g} s"
         except OSError as err:
-            self.handle(UpstreamConnectFailed((err.strerror or str(err),)))
+            reason = err.strerror or str(err)
+        else:
+            self.handle(UpstreamConnected())
             return
-        self.handle(UpstreamConnected())
+        gateway.daemon.connect_failed(reason)
+        self.handle(UpstreamConnectFailed((reason,)))
 
     def _half_close_upstream(self, command: Command) -> None:
         transport = self.upstream.transport if self.upstream is not None else None
@@ -393,6 +456,9 @@ class ClientProtocol(asyncio.Protocol):
         if handle is not None:
             handle.cancel()
 
+    def _check_daemon(self, command: Command) -> None:
+        self.gateway.daemon.suspect(command[0])
+
     def _spawn(self, coroutine: Coroutine[object, object, None]) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)
         self._tasks.add(task)
@@ -417,4 +483,5 @@ _PERFORM: dict[type[Command], Callable[[ClientProtocol, Command], None]] = {
     FetchFacts: ClientProtocol._fetch_facts,
     StartTimer: ClientProtocol._start_timer,
     CancelTimer: ClientProtocol._cancel_timer,
+    CheckDaemon: ClientProtocol._check_daemon,
 }

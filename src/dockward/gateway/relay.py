@@ -38,6 +38,12 @@ from dockward.errors import ProtocolError
 from dockward.gateway.analysis import analyse_head_cached, media_type
 from dockward.gateway.connection import _pin_target_container
 from dockward.gateway.events import (
+    END_CLIENT_GONE,
+    END_COMPLETED,
+    END_DAEMON_GONE,
+    END_DRAIN,
+    END_REVOKED,
+    END_TIMED_OUT,
     ExchangeRecord,
     HandshakeFailed,
     Peer,
@@ -61,12 +67,14 @@ from dockward.http1.response import (
 from dockward.identity import PeerIdentity
 from dockward.policy.decision import Decision
 from dockward.policy.gojson import decode_body
+from dockward.policy.operations import Stream
 from dockward.policy.paths import parse_query
 from dockward.policy.profiles import MAX_FACT_ROUNDS, FactQuery, Facts
 from dockward.policy.tenancy import forwarded_request, forwarded_response
 
 if TYPE_CHECKING:
     from dockward.audit.store import AuditStore
+    from dockward.gateway.limits import ConnectionCaps, InspectionBudget, RateLimiter, Timeouts
     from dockward.http1.body import BodyReader
     from dockward.policy.engine import Policy
     from dockward.policy.routes import Classification
@@ -77,7 +85,12 @@ BUFFER_LIMIT = 512 * 1024
 MAX_RESPONSE_HEAD = 1 << 20
 HANDSHAKE_TIMEOUT = 15.0
 LINGER_SECONDS = 0.5  # how long a closing connection still reads (and drops) what the client sends
+ADMIT_RETRY = 0.25  # while the inspection budget is spent, a new inspected body looks again...
+ADMIT_WAIT = 5.0  # ...this long, then gets 503
+OVER_CAP_GRACE = 5.0  # a connection over its identity's cap has this long to ask, and hear why
 MAX_REDACTED_RESPONSE = 16 * 1024 * 1024
+
+_clock = time.perf_counter  # the deadlines' clock (a test may replace it)
 
 # A side's state: what may still happen on it (plain ints: tested on every request).
 CLOSED = 0
@@ -122,6 +135,10 @@ class Timer(enum.Enum):
     HANDSHAKE = "handshake"
     HEAD = "request head"
     LINGER = "linger"
+    RESPONSE = "response head from the daemon"
+    BODY = "request body progress"
+    IDLE = "idle keep-alive connection"
+    ADMIT = "room to inspect a body"
 
 
 class IllegalEvent(Exception):
@@ -144,6 +161,22 @@ class RelayContext(Protocol):
 
     @property
     def head_timeout(self) -> float: ...
+
+    @property
+    def timeouts(self) -> Timeouts: ...
+
+    @property
+    def daemon_down(self) -> str | None:
+        """Why the daemon is known not to answer now (the breaker is open), else ``None``."""
+
+    @property
+    def inspection(self) -> InspectionBudget: ...
+
+    @property
+    def caps(self) -> ConnectionCaps: ...
+
+    @property
+    def rates(self) -> RateLimiter | None: ...
 
     def refusal(self, identity: PeerIdentity | None) -> str | None: ...
 
@@ -323,6 +356,19 @@ class Abort(Event):
     __slots__ = ()
 
 
+class Drain(Event):
+    """The gateway is stopping: finish the exchange in flight (a stream or tunnel may run on),
+    then close instead of waiting for another request."""
+
+    __slots__ = ()
+
+
+class DrainCut(Event):
+    """The drain time is over: end whatever still runs, with our close_notify."""
+
+    __slots__ = ()
+
+
 class SendClient(Command):
     """``(data,)``: plaintext for the client (the adapter encrypts it: one call, one record)."""
 
@@ -408,6 +454,13 @@ class CancelTimer(Command):
     fields = ("timer",)
 
 
+class CheckDaemon(Command):
+    """``(reason,)``: the daemon may have stopped answering; the gateway probes it."""
+
+    __slots__ = ()
+    fields = ("reason",)
+
+
 class Emit(Command):
     """``(event,)``: an audit event for the gateway's ``emit()``."""
 
@@ -459,6 +512,9 @@ class Exchange:
     held_head: bytes | None = None  # a response head sent with the first body bytes
     close_after: bool = False
     response_started: bool = False
+    deadline: float | None = None  # seconds the daemon has for the response head
+    admit_tries: int = 0  # times an inspected body waited for room in the budget
+    sent_at: float = 0.0  # when the request was completely sent
 
     # set at once by the relay (no __init__: one call less per request)
     record: ExchangeRecord | None
@@ -494,7 +550,18 @@ class Relay:
         self._pending_bytes = 0
         self._pending_eof = False
         self._head_timer = False
+        self._response_timer = False  # a RESPONSE timer is running (never cancelled early)
+        self._response_due = 0.0  # when it fires
+        self._body_timer = False  # a BODY timer is running (lazy, like RESPONSE)
+        self._body_seen = 0.0  # when the request body last made progress
+        self._idle_timer = False
+        self._idle_since = 0.0  # when the connection last became idle
+        self._inspecting = 0  # bytes of an inspected body this relay holds in the budget
+        self._over_cap: str | None = None  # why this connection's identity may hold no more
+        self._counted: str | None = None  # the identity this connection counts for
+        self._draining = False  # the gateway is stopping: no request after the current one
         self._lingering = False
+        self._tunnel_ended = False  # the daemon ended the tunnel (its EOF): it completed
         self._client_closed = False  # CloseClient or AbortClient was sent
 
     @property
@@ -516,6 +583,9 @@ class Relay:
     def _on_start(self, event: Start) -> None:
         if self.phase is Phase.HANDSHAKE:
             self._out.append(StartTimer((Timer.HANDSHAKE, HANDSHAKE_TIMEOUT)))
+        else:
+            self._enter_caps()
+            self._arm_idle()
 
     def _on_established(self, event: Established) -> None:
         self._out.append(CancelTimer((Timer.HANDSHAKE,)))
@@ -524,6 +594,23 @@ class Relay:
             return
         self.peer.identity = event[0]
         self.phase = Phase.HEAD
+        self._enter_caps()
+        self._arm_idle()
+
+    def _enter_caps(self) -> None:
+        """Count the connection for its identity; over the cap, its requests get 429."""
+        identity = self.peer.identity
+        if identity is None:
+            return
+        label = identity.label
+        why = self.context.caps.enter(label)
+        if why is None:
+            self._counted = label
+            return
+        log.warning("refusing requests from %s: %s", self.peer.source, why)
+        self._over_cap = why
+        self._idle_timer = True
+        self._out.append(StartTimer((Timer.IDLE, OVER_CAP_GRACE)))
 
     def _on_handshake_error(self, event: HandshakeError) -> None:
         log.warning("TLS handshake with %s failed: %s", self.peer.source, event[0])
@@ -544,6 +631,17 @@ class Relay:
                 log.warning("request head from %s not complete in time; closing", self.peer.source)
                 self._begin_exchange()
                 self._refuse(408, "request head not received in time", close=True)
+        elif timer is Timer.RESPONSE:
+            self._response_timer = False
+            self._response_deadline()
+        elif timer is Timer.BODY:
+            self._body_timer = False
+            self._body_deadline()
+        elif timer is Timer.IDLE:
+            self._idle_timer = False
+            self._idle_deadline()
+        elif timer is Timer.ADMIT:
+            self._admit()
         elif timer is Timer.LINGER:
             if self._lingering and not self._client_closed:
                 self._client_closed = True
@@ -555,15 +653,25 @@ class Relay:
     def _on_client_gone(self, event: ClientGone) -> None:
         ex = self.exchange
         if ex is not None and ex.record is not None:
-            self._finish_record(ex.record.status or 499)
+            record = ex.record
+            if record.end is END_COMPLETED and not self._tunnel_ended:
+                record.end = END_CLIENT_GONE
+            self._finish_record(record.status or 499)
         self.phase = Phase.GONE
         self.client = CLOSED
         self._client_closed = True
+        if self._inspecting:
+            self._release_inspection()
+        if self._counted is not None:
+            self.context.caps.leave(self._counted)
+            self._counted = None
         self._close_upstream()
 
     def _on_revoked(self, event: Revoked) -> None:
         ex = self.exchange
         record = ex.record if ex is not None else None
+        if record is not None:
+            record.end = END_REVOKED
         cut = StreamCut(
             time.time(),
             self.peer,
@@ -577,6 +685,30 @@ class Relay:
 
     def _on_abort(self, event: Abort) -> None:
         self._abort_all()
+
+    def _on_drain(self, event: Drain) -> None:
+        self._draining = True
+        phase = self.phase
+        if phase is Phase.HANDSHAKE:
+            self._abort_all()
+        elif phase is Phase.HEAD and self.exchange is None and not self.inbuf:
+            self.phase = Phase.CLOSED  # idle: nothing to finish
+            self._close_client()
+            self._close_upstream()
+
+    def _on_drain_cut(self, event: DrainCut) -> None:
+        phase = self.phase
+        if phase is Phase.HANDSHAKE:
+            self._abort_all()
+            return
+        ex = self.exchange
+        if ex is not None and ex.record is not None:
+            ex.record.end = END_DRAIN
+        if phase is not Phase.CLOSED:
+            log.info("drain time over: closing the connection of %s", self.peer.source)
+        self.phase = Phase.CLOSED
+        self._close_client()
+        self._close_upstream()
 
     def _on_client_backpressure(self, event: ClientBackpressure) -> None:
         self._client_blocked = blocked = event[0]
@@ -625,6 +757,8 @@ class Relay:
         out.append(StartTimer((Timer.LINGER, LINGER_SECONDS)))
 
     def _abort_all(self) -> None:
+        if self._inspecting:
+            self._release_inspection()
         self.phase = Phase.CLOSED
         if not self._client_closed:
             self._client_closed = True
@@ -758,6 +892,21 @@ class Relay:
             record.decision = "deny"
             self._refuse(403, refusal, close=True)
             return
+        if self._over_cap is not None:
+            self._refuse(429, self._over_cap, close=True)
+            return
+        rates = context.rates
+        if rates is not None:
+            wait = rates.wait(identity.label)
+            if wait:
+                context.caps.refused["rate"] += 1
+                self._refuse(
+                    429,
+                    f"too many requests from {identity.label}: at most {rates.rate:g} a second; "
+                    f"try again in {wait:.1f} s",
+                    close=head.has_body or not head.keep_alive,
+                )
+                return
         policy = ex.policy = context.policy
         decision = policy.authorize(identity, self.address, request)
         if context.audit_store is not None:  # writes wait while the store cannot record them
@@ -767,6 +916,10 @@ class Relay:
         if seen.head_refusal is not None:
             status, message = seen.head_refusal
             self._refuse(status, message, close=True)
+            return
+        down = context.daemon_down
+        if down is not None:  # fail fast: the breaker is open
+            self._refuse(502, down, close=head.has_body or not head.keep_alive)
             return
         if not decision.inspect_request:
             self._forward_request(ex, raw)
@@ -786,13 +939,60 @@ class Relay:
             if head.content_length is not None and head.content_length > limit:
                 self._refuse(413, f"request body larger than {limit} bytes", close=True)
                 return
-            ex.collected = bytearray()
-            ex.body = ChunkedReader() if head.chunked else LengthReader(head.content_length or 0)
-            self.phase = Phase.COLLECT
             ex.pending_head = raw
+            if context.inspection.full:  # wait for room, reading nothing meanwhile
+                self.phase = Phase.DECIDING
+                self._pause(Side.CLIENT, "inspection-full")
+                self._out.append(StartTimer((Timer.ADMIT, ADMIT_RETRY)))
+                return
+            self._start_collecting(ex)
             return
         ex.pending_head = raw
         self._inspect(ex, None)
+
+    def _start_collecting(self, ex: Exchange) -> None:
+        head = ex.head
+        assert head is not None
+        ex.collected = bytearray()
+        ex.body = ChunkedReader() if head.chunked else LengthReader(head.content_length or 0)
+        self.phase = Phase.COLLECT
+        self._arm_body_deadline()
+
+    def _admit(self) -> None:
+        """The ADMIT timer fired: collect the waiting body if there is room now, else 503."""
+        ex = self.exchange
+        if self.phase is not Phase.DECIDING or ex is None or ex.facts is not None:
+            return  # (facts is set once the body is read: the wait is over)
+        budget = self.context.inspection
+        if budget.full:
+            ex.admit_tries += 1
+            if ex.admit_tries * ADMIT_RETRY < ADMIT_WAIT:
+                self._out.append(StartTimer((Timer.ADMIT, ADMIT_RETRY)))
+                return
+            budget.refused += 1
+            self._resume(Side.CLIENT, "inspection-full")
+            log.warning(
+                "refused a request body from %s: %d bytes of bodies held for inspection",
+                self.peer.source,
+                budget.used,
+            )
+            self._refuse(
+                503,
+                f"the gateway is inspecting too many request bodies ({budget.used >> 20} MiB); "
+                "try again shortly",
+                close=True,
+            )
+            return
+        self._resume(Side.CLIENT, "inspection-full")
+        self._start_collecting(ex)
+        if self.inbuf:
+            self._process()
+
+    def _release_inspection(self) -> None:
+        held = self._inspecting
+        if held:
+            self._inspecting = 0
+            self.context.inspection.give(held)
 
     def _apply_decision(self, ex: Exchange, decision: Decision, *, body_consumed: bool) -> bool:
         """Record ``decision``; refuse the request if it denies. True when it may go on."""
@@ -830,9 +1030,16 @@ class Relay:
         except ProtocolError as err:
             self._refuse(err.status, str(err), close=True)
             return len(data)
+        size = len(collected)
         for piece in payload:
             collected += piece
         record.bytes_in += used
+        grown = len(collected) - size
+        if grown:
+            self._inspecting += grown
+            self.context.inspection.take(grown)
+        if used:
+            self._body_seen = _clock()
         limit = policy.body_limit
         if len(collected) > limit:
             self._refuse(413, f"request body larger than {limit} bytes", close=True)
@@ -915,6 +1122,8 @@ class Relay:
         ex.pending_head = None
         ex.collected = None
         ex.collected_body = None
+        if self._inspecting:
+            self._release_inspection()
         ex.close_after = not head.keep_alive
         self.answer = Answer.HEAD
         if self.upstream_linked:
@@ -931,11 +1140,14 @@ class Relay:
         elif head.chunked:
             ex.body = ChunkedReader()
             self.phase = Phase.BODY
+            self._arm_body_deadline()
         elif head.content_length:
             ex.body = LengthReader(head.content_length)
             self.phase = Phase.BODY
+            self._arm_body_deadline()
         else:  # _request_sent, inline: most requests have no body (and no answer yet)
             self.phase = Phase.SENT
+            self._arm_response_deadline(ex)
 
     def _request_body(self, data: bytes) -> int:
         """Forward the part of ``data`` that belongs to the current body; return its size."""
@@ -963,6 +1175,8 @@ class Relay:
             if pieces:
                 self._to_upstream_many(pieces)
         record.bytes_in += used
+        if self._body_timer:
+            self._body_seen = _clock()
         if body.done:
             self._request_sent()
         return used
@@ -974,6 +1188,126 @@ class Relay:
         self.phase = Phase.SENT
         if self.answer is Answer.DONE:
             self._exchange_done()
+        elif self.answer is Answer.HEAD:
+            self._arm_response_deadline(ex)
+
+    def _arm_response_deadline(self, ex: Exchange) -> None:
+        """Give the daemon its operation class's deadline for the response head.
+
+        One timer per connection, not restarted by each answer: when it fires it looks at
+        the exchange awaiting a head then, and starts again for what that one has left.
+        """
+        request = ex.request
+        route = request.route if request is not None else None
+        deadline = self.context.timeouts.by_stream[
+            route.spec.stream if route is not None else Stream.BRIEF
+        ]
+        if deadline is None:
+            return
+        ex.deadline = deadline
+        now = ex.sent_at = _clock()
+        due = now + deadline
+        if not self._response_timer or due < self._response_due:
+            self._response_timer = True
+            self._response_due = due
+            self._out.append(StartTimer((Timer.RESPONSE, deadline)))
+
+    def _arm_body_deadline(self) -> None:
+        """A request body starts: it may not go ``timeouts.body`` seconds without a byte."""
+        seconds = self.context.timeouts.body
+        if seconds is None:
+            return
+        self._body_seen = _clock()
+        if not self._body_timer:
+            self._body_timer = True
+            self._out.append(StartTimer((Timer.BODY, seconds)))
+
+    def _body_deadline(self) -> None:
+        """The BODY timer fired: 408 if the body being read made no progress for too long.
+
+        Time while the relay itself does not read the client (the daemon is slow to take the
+        body, a connection is opening) does not count against the client.
+        """
+        phase = self.phase
+        seconds = self.context.timeouts.body
+        ex = self.exchange
+        if (phase is not Phase.BODY and phase is not Phase.COLLECT) or seconds is None:
+            return
+        assert ex is not None
+        now = _clock()
+        if self._client_pauses:
+            self._body_seen = now
+        left = seconds - (now - self._body_seen)
+        if left > 0.001:
+            self._body_timer = True
+            self._out.append(StartTimer((Timer.BODY, left)))
+            return
+        message = f"the request body stalled: no data for {seconds:g} s"
+        log.warning("%s (%s); closing", message, self.peer.source)
+        if ex.record is not None:
+            ex.record.end = END_TIMED_OUT
+        if phase is Phase.BODY:  # part of it reached the daemon: break its request off
+            self._close_upstream()
+            self.answer = Answer.IDLE
+        self._refuse(408, message, close=True)
+
+    def _arm_idle(self) -> None:
+        """The connection has no request in flight: start (or go on with) its idle deadline."""
+        seconds = self.context.timeouts.idle
+        if seconds is None:
+            return
+        self._idle_since = _clock()
+        if not self._idle_timer:
+            self._idle_timer = True
+            self._out.append(StartTimer((Timer.IDLE, seconds)))
+
+    def _idle_deadline(self) -> None:
+        if self._over_cap is not None and self.exchange is None and self.phase is Phase.HEAD:
+            self.phase = Phase.CLOSED  # it did not ask in time: close without a word
+            self._close_client()
+            return
+        seconds = self.context.timeouts.idle
+        if seconds is None or self.phase is not Phase.HEAD or self.exchange is not None:
+            return  # busy: the end of this exchange starts the wait again
+        if self.inbuf:
+            return  # a head in progress: the head timeout's business
+        left = seconds - (_clock() - self._idle_since)
+        if left > 0.001:
+            self._idle_timer = True
+            self._out.append(StartTimer((Timer.IDLE, left)))
+            return
+        log.info("closing idle connection from %s after %g s", self.peer.source, seconds)
+        self.phase = Phase.CLOSED
+        self._close_client()
+        self._close_upstream()
+
+    def _response_deadline(self) -> None:
+        """The RESPONSE timer fired: answer 504 if the exchange waiting for a head is late."""
+        ex = self.exchange
+        if (
+            ex is None
+            or ex.deadline is None
+            or self.answer is not Answer.HEAD
+            or ex.response_started
+            or self.phase is Phase.CLOSED
+        ):
+            return
+        left = ex.deadline - (_clock() - ex.sent_at)
+        if left > 0.001:
+            self._response_timer = True
+            self._response_due = ex.sent_at + ex.deadline
+            self._out.append(StartTimer((Timer.RESPONSE, left)))
+            return
+        message = f"the Docker daemon did not answer within {ex.deadline:g} s"
+        record = ex.record
+        if record is not None:
+            record.end = END_TIMED_OUT
+        operation = record.operation if record is not None else "?"
+        log.error("%s (%s, from %s)", message, operation, self.peer.source)
+        self._out.append(CheckDaemon((message,)))
+        self._close_upstream()
+        self.answer = Answer.IDLE
+        self._refuse(504, message, close=True)
 
     def _refuse(self, status: int, message: str, *, close: bool, as_daemon: bool = False) -> None:
         """Answer the client ourselves; the daemon never sees this request."""
@@ -1001,6 +1335,8 @@ class Relay:
             self.exchange = None
             self.phase = Phase.HEAD
             self.answer = Answer.IDLE
+            if not self.inbuf:
+                self._arm_idle()
 
     def _on_client_eof(self, event: ClientEOF) -> None:
         """The client sent close_notify or FIN.
@@ -1055,6 +1391,7 @@ class Relay:
             log.warning(
                 "the Docker daemon closed the connection of %s mid-request", self.peer.source
             )
+            self._daemon_gone(self.exchange)
             self._abort_all()
             return
         self._pending.append(bytes(data))
@@ -1114,6 +1451,7 @@ class Relay:
         if self.phase is Phase.GONE:
             return
         self.answer = Answer.IDLE
+        self._daemon_gone(self.exchange)
         self._refuse(502, f"cannot reach the Docker daemon at {path}: {event[0]}", close=True)
 
     def _close_upstream(self) -> None:
@@ -1315,7 +1653,7 @@ class Relay:
             self._finish_record(ex.record.status)
         self.exchange = None
         self.answer = Answer.IDLE
-        if ex.close_after or not self.client & CAN_READ:
+        if ex.close_after or not self.client & CAN_READ or self._draining:
             self.phase = Phase.CLOSED
             self._close_client()
             self._close_upstream()
@@ -1325,6 +1663,8 @@ class Relay:
             self._resume(Side.CLIENT, "pipelined")
         if self.inbuf:
             self._process()
+        elif self.context.timeouts.idle is not None:
+            self._arm_idle()
 
     def _open_tunnel(self, ex: Exchange, head: bytes, rest: bytes) -> None:
         """Hand the connection over to a byte pipe; the head goes in its own TLS record."""
@@ -1350,6 +1690,7 @@ class Relay:
         self.upstream &= ~CAN_READ
         answer = self.answer
         if answer is Answer.TUNNEL:
+            self._tunnel_ended = True
             if self.client & CAN_WRITE:
                 self.client &= ~CAN_WRITE
                 self._out.append(_HALF_CLOSE_CLIENT)
@@ -1372,6 +1713,7 @@ class Relay:
             assert ex is not None
             if ex.response_started:
                 log.warning("the Docker daemon closed the connection in the middle of a response")
+                self._daemon_gone(ex)
                 self._abort_all()
             else:
                 self._bad_gateway("the Docker daemon closed the connection without answering")
@@ -1405,6 +1747,8 @@ class Relay:
         self.upstream_linked = False
         self._resume(Side.CLIENT, "upstream-slow")
         if self.phase is Phase.TUNNEL:
+            if not self._tunnel_ended:
+                self._daemon_gone(self.exchange)
             self._close_client()
         elif (
             self.answer is Answer.HEAD or self.answer is Answer.BODY
@@ -1412,14 +1756,22 @@ class Relay:
             ex = self.exchange
             assert ex is not None
             if ex.response_started:
+                self._daemon_gone(ex)
                 self._abort_all()
             else:
                 self._bad_gateway("the Docker daemon closed the connection without answering")
         else:
             self._upstream_gone()
 
+    @staticmethod
+    def _daemon_gone(ex: Exchange | None) -> None:
+        """Mark the exchange in progress as ended by the daemon."""
+        if ex is not None and ex.record is not None:
+            ex.record.end = END_DAEMON_GONE
+
     def _bad_gateway(self, reason: str) -> None:
         log.error("bad response from the Docker daemon: %s", reason)
+        self._daemon_gone(self.exchange)
         self._close_upstream()
         self.answer = Answer.IDLE
         self._refuse(502, reason, close=True)
@@ -1427,6 +1779,8 @@ class Relay:
     # ------------------------------------------------------------------------ records
 
     def _finish_record(self, status: int) -> None:
+        if self._inspecting:
+            self._release_inspection()
         ex = self.exchange
         record = ex.record if ex is not None else None
         if ex is None or record is None:
@@ -1480,6 +1834,8 @@ TRANSITIONS: dict[type[Event], dict[Phase, Handler]] = _rows(
     (TimerFired, _OPEN, Relay._on_timer),
     (Revoked, _OPEN, Relay._on_revoked),
     (Abort, _OPEN, Relay._on_abort),
+    (Drain, _OPEN, Relay._on_drain),
+    (DrainCut, _OPEN, Relay._on_drain_cut),
 )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import resource
 import signal
 import sys
 from collections.abc import Callable
@@ -45,6 +46,37 @@ def run_gateway(config: GatewayConfig, on_ready: Callable[[Gateway], None] | Non
     return runner(_serve(config, on_ready))
 
 
+def raise_open_file_limit(needed: int) -> int:
+    """Raise the soft ``RLIMIT_NOFILE`` to the hard limit; warn when it stays below ``needed``
+    (what the connection caps can call for). Returns the limit in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard
+    if hard == resource.RLIM_INFINITY:
+        target = max(soft, _kernel_open_file_max())
+    if target > soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError) as err:
+            log.warning("cannot raise the open-file limit from %d to %d: %s", soft, target, err)
+    if soft < needed:
+        log.warning(
+            "the open-file limit is %d, below the %d the connection caps can need (two per "
+            "connection): raise it (LimitNOFILE= in the systemd unit, ulimit -n) or lower "
+            "limits.connections",
+            soft,
+            needed,
+        )
+    return soft
+
+
+def _kernel_open_file_max() -> int:
+    try:
+        return int(Path("/proc/sys/fs/nr_open").read_text())
+    except (OSError, ValueError):
+        return 1 << 20
+
+
 def next_watch_delay(previous: float | None, settled: bool) -> float | None:
     """The watcher's next retry delay (None: back to WATCH_INTERVAL) after a reload check."""
     if settled:
@@ -83,6 +115,7 @@ def open_audit_store(audit: AuditConfig) -> AuditStore | None:
 async def _serve(config: GatewayConfig, on_ready: Callable[[Gateway], None] | None) -> int:
     # The gateway reads the policy and TLS files: a bad one stops us before anything is created.
     gateway = Gateway(config)
+    raise_open_file_limit(config.limits.descriptors_needed)
     access_log = open_sink(
         config.access_log, max_bytes=config.access_log_max_bytes, keep=config.access_log_keep
     )
@@ -98,9 +131,17 @@ async def _serve(config: GatewayConfig, on_ready: Callable[[Gateway], None] | No
     admin = await start_admin(gateway)  # /metrics, /health, /ready, /status
     await gateway.start()
     stop = asyncio.Event()
+    hurry = asyncio.Event()  # a second SIGTERM/SIGINT: stop draining
     loop = asyncio.get_running_loop()
+
+    def on_stop_signal() -> None:
+        if stop.is_set():
+            log.info("second stop signal: closing every connection now")
+            hurry.set()
+        stop.set()
+
     for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+        loop.add_signal_handler(signum, on_stop_signal)
 
     def on_hangup() -> None:
         access_log.reopen()  # after logrotate moved it
@@ -113,8 +154,17 @@ async def _serve(config: GatewayConfig, on_ready: Callable[[Gateway], None] | No
         if on_ready is not None:
             on_ready(gateway)
         await stop.wait()
-        log.info("stopping")
         notify("STOPPING=1")
+        if gateway.connections:
+            log.info(
+                "stopping: no new connections; %d open ones may finish (up to %g s, "
+                "a second signal ends them now)",
+                len(gateway.connections),
+                config.drain_timeout,
+            )
+        else:
+            log.info("stopping")
+        await gateway.drain(config.drain_timeout, hurry)
     finally:
         watcher.cancel()
         if renewer is not None:

@@ -9,7 +9,9 @@ address is outside the listener's allow-list is dropped at accept time, before t
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import errno
+import functools
 import grp
 import ipaddress
 import logging
@@ -17,7 +19,7 @@ import os
 import socket
 import stat
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,8 +27,11 @@ from dockward.audit.store import AuditStore
 from dockward.config import GatewayConfig, TcpListenerConfig, UnixListenerConfig, parse_host_port
 from dockward.errors import UsageError
 from dockward.gateway.credentials import TLSCredentials, file_digest, file_stamp
+from dockward.gateway.daemon_health import DaemonHealth
 from dockward.gateway.events import Emitter, Observer, Reloaded
+from dockward.gateway.limits import ConnectionCaps, InspectionBudget, RateLimiter, Timeouts
 from dockward.gateway.protocol import ClientProtocol
+from dockward.gateway.relay import LINGER_SECONDS
 from dockward.identity import PeerIdentity
 from dockward.pki.ca import check_key_permissions
 from dockward.policy.engine import AdminPolicy, Policy, RolePolicy
@@ -50,6 +55,7 @@ class Listener:
     mode: int = 0o660
     group: str | None = None
     networks: tuple[Network, ...] = ()
+    reuse_port: bool = False
     server: asyncio.base_events.Server | None = field(default=None, repr=False)
 
     def allows(self, address: str) -> bool:
@@ -67,7 +73,16 @@ def listeners_from_config(config: GatewayConfig) -> list[Listener]:
             cidrs = item.allow if item.allow is not None else config.allow_networks
             networks = tuple(ipaddress.ip_network(c, strict=False) for c in cidrs)
             where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-            out.append(Listener("tcp", where, host=host, port=port, networks=networks))
+            out.append(
+                Listener(
+                    "tcp",
+                    where,
+                    host=host,
+                    port=port,
+                    networks=networks,
+                    reuse_port=item.reuse_port,
+                )
+            )
         elif isinstance(item, UnixListenerConfig):
             out.append(
                 Listener(
@@ -97,6 +112,25 @@ class Gateway:
         self.emit = self.events.emit
         self.listeners = listeners_from_config(config)
         self.connections: set[ClientProtocol] = set()
+        self.all_closed = asyncio.Event()  # set when the last connection closes
+        self._closed_since_trim = 0
+        self._trim_pending = False
+        self.daemon = DaemonHealth(self.upstream_path)
+        self.timeouts = Timeouts(
+            response=config.response_timeout,
+            stream_response=config.stream_response_timeout,
+            body=config.body_timeout,
+            idle=config.idle_timeout,
+        )
+        limits = config.limits
+        self.inspection = InspectionBudget(limits.inspection_bytes)
+        self.caps = ConnectionCaps(
+            limits.connections, limits.connections_per_source, limits.connections_per_identity
+        )
+        self.rates: RateLimiter | None = None
+        if limits.requests_per_second is not None:
+            burst = limits.burst or max(limits.requests_per_second, 10.0)
+            self.rates = RateLimiter(limits.requests_per_second, burst, time.monotonic)
         self.credentials: TLSCredentials | None = None
         if config.tls is not None:
             check_key_permissions(config.tls.key)
@@ -110,6 +144,22 @@ class Gateway:
     @property
     def head_timeout(self) -> float:
         return self.config.head_timeout
+
+    def refusal_counts(self) -> dict[str, int]:
+        """What the limits refused since start, and how often the daemon breaker opened."""
+        refused = self.caps.refused
+        return {
+            "connections_over_total": refused["total"],
+            "connections_over_source": refused["source"],
+            "connections_over_identity": refused["identity"],
+            "requests_over_rate": refused["rate"],
+            "inspection_budget_full": self.inspection.refused,
+            "daemon_breaker_trips": self.daemon.trips,
+        }
+
+    @property
+    def daemon_down(self) -> str | None:
+        return self.daemon.down
 
     def refusal(self, identity: PeerIdentity | None) -> str | None:
         """Why a connection's identity may not make requests any more (revoked, no CRL)."""
@@ -194,6 +244,7 @@ class Gateway:
                 listener.host,
                 listener.port,
                 reuse_address=True,
+                reuse_port=listener.reuse_port or None,
                 backlog=1024,
             )
         except OSError as err:
@@ -246,11 +297,61 @@ class Gateway:
                 out.append(f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
         return out
 
+    def connection_closed(self) -> None:
+        """A connection closed: once many have, hand the freed heap back to the system.
+
+        Each idle TLS connection holds about 40 KiB; after a burst of thousands closes, the
+        allocator keeps that memory for reuse unless it is trimmed.
+        """
+        if not self.connections:
+            self.all_closed.set()
+        self._closed_since_trim += 1
+        if self._closed_since_trim >= TRIM_AFTER_CLOSED and not self._trim_pending:
+            self._trim_pending = True
+            asyncio.get_running_loop().call_later(TRIM_DELAY, self._trim)
+
+    def _trim(self) -> None:
+        self._trim_pending = False
+        self._closed_since_trim = 0
+        release_free_memory()
+
+    async def drain(self, timeout: float, hurry: asyncio.Event) -> None:
+        """Stop accepting, let the exchanges in flight finish (streams and tunnels for up to
+        ``timeout`` seconds), then close what is left with close_notify. Returns as soon as no
+        connection is left, or when ``hurry`` is set."""
+        for listener in self.listeners:
+            if listener.server is not None:
+                listener.server.close()
+        for connection in list(self.connections):
+            connection.drain()
+        if not await self._all_closed_within(timeout, hurry):
+            left = len(self.connections)
+            log.warning("drain time over: closing %d connection%s", left, "" if left == 1 else "s")
+            for connection in list(self.connections):
+                connection.drain_cut()
+            await self._all_closed_within(LINGER_SECONDS + 0.5, hurry)
+
+    async def _all_closed_within(self, seconds: float, hurry: asyncio.Event) -> bool:
+        if not self.connections:
+            return True
+        self.all_closed.clear()
+        waiters = {
+            asyncio.ensure_future(self.all_closed.wait()),
+            asyncio.ensure_future(hurry.wait()),
+        }
+        try:
+            await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+        return not self.connections
+
     async def stop(self) -> None:
         """Stop accepting, then drop every live connection."""
         for listener in self.listeners:
             if listener.server is not None:
                 listener.server.close()
+        self.daemon.close()
         for connection in list(self.connections):
             connection.abort()
         for _ in range(3):  # let the aborted connections report their last exchange
@@ -261,6 +362,26 @@ class Gateway:
                 listener.server = None
             if listener.kind == "unix" and listener.path is not None:
                 listener.path.unlink(missing_ok=True)
+
+
+TRIM_AFTER_CLOSED = 256  # connections closed before the heap is trimmed...
+TRIM_DELAY = 1.0  # ...at most once a second
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        trim: Callable[[int], int] = ctypes.CDLL("libc.so.6").malloc_trim
+        return trim
+    except (OSError, AttributeError):  # not glibc
+        return None
+
+
+def release_free_memory() -> None:
+    """Give free heap pages back to the system (glibc's ``malloc_trim``; elsewhere nothing)."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 def load_policy(config: GatewayConfig) -> Policy:

@@ -46,10 +46,11 @@ def parse_response_head(raw: bytes) -> ResponseHead:
     status_line = lines[0]
     if not status_line.startswith((b"HTTP/1.1 ", b"HTTP/1.0 ")) or len(status_line) < 12:
         raise ProtocolError("the Docker daemon sent a malformed response", status=502)
-    try:
-        status = int(status_line[9:12])
-    except ValueError:
-        raise ProtocolError("the Docker daemon sent a malformed status line", status=502) from None
+    code = status_line[9:12]
+    # exactly three ASCII digits, then the end or a space: int() alone takes "1_0" or " 10"
+    if not (code.isdigit() and code.isascii()) or status_line[12:13] not in (b"", b" "):
+        raise ProtocolError("the Docker daemon sent a malformed status line", status=502)
+    status = int(code)
     content_length: int | None = None
     chunked = False
     close = status_line.startswith(b"HTTP/1.0 ")

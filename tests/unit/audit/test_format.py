@@ -145,3 +145,12 @@ def test_a_policy_reload_has_a_line_of_its_own():
         "sha256": "cd" * 32,
         "reason": "reloaded",
     }
+
+
+def test_an_exchange_that_did_not_complete_says_how_it_ended():
+    cut = record(method="GET", path="/images/get", status=200, bytes_out=4096, end="client gone")
+    assert json.loads(json_line(cut))["end"] == "client gone"
+    assert log_entry(cut)["end"] == "client gone"
+    assert json.loads(json_line(cut)) == {**log_entry(cut), "duration_ms": 0.0}
+    done = record(method="GET", path="/_ping", status=200)
+    assert "end" not in json.loads(json_line(done)) and "end" not in log_entry(done)

@@ -11,6 +11,13 @@ from playbook import Like, Playbook
 
 from dockward.errors import ProtocolError
 from dockward.gateway.events import ExchangeRecord, HandshakeFailed, Peer, StreamCut
+from dockward.gateway.limits import (
+    NO_TIMEOUTS,
+    ConnectionCaps,
+    InspectionBudget,
+    RateLimiter,
+    Timeouts,
+)
 from dockward.gateway.relay import (
     BUFFER_LIMIT,
     CAN_READ,
@@ -88,6 +95,11 @@ class Context:
     head_timeout: float = HEAD_TIMEOUT
     refused: str | None = None
     audit_store: object = None
+    timeouts: Timeouts = NO_TIMEOUTS
+    daemon_down: str | None = None
+    inspection: InspectionBudget = field(default_factory=lambda: InspectionBudget(64 << 20))
+    caps: ConnectionCaps = field(default_factory=lambda: ConnectionCaps(100, 100, 100))
+    rates: RateLimiter | None = None
 
     def refusal(self, identity: PeerIdentity | None) -> str | None:
         return self.refused

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from test_relay import Context
 
 from dockward.gateway.events import ExchangeRecord, Peer
 from dockward.gateway.relay import (
@@ -17,7 +17,6 @@ from dockward.gateway.relay import (
     UpstreamData,
 )
 from dockward.identity import PeerIdentity
-from dockward.policy.engine import AdminPolicy
 
 UNIX = PeerIdentity("unix", uid=0, gid=0, pid=1)
 STOP = b"POST /containers/c1/stop HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
@@ -35,17 +34,6 @@ class FullStore:
 
     def accepting_writes(self) -> bool:
         return self.accepting
-
-
-@dataclass
-class Context:
-    policy: object = field(default_factory=AdminPolicy)
-    upstream_path: str = "/run/docker.sock"
-    head_timeout: float = 10.0
-    audit_store: object = None
-
-    def refusal(self, identity: PeerIdentity | None) -> str | None:
-        return None
 
 
 def relay_with(store: object) -> Relay:

@@ -53,3 +53,42 @@ def test_reloads_are_events_with_the_hash_of_the_file_in_force(tmp_path):
     assert (taken.what, taken.path, taken.ok, taken.digest) == ("policy", str(policy), True, second)
     assert (refused.ok, refused.digest) == (False, "")
     assert refused.reason.startswith("refused, the previous policy stays in force: ")
+
+
+def test_after_many_connections_closed_the_heap_is_trimmed_once(tmp_path, monkeypatch):
+    import asyncio
+
+    from dockward.gateway import server
+
+    trims: list[int] = []
+    monkeypatch.setattr(server, "TRIM_AFTER_CLOSED", 3)
+    monkeypatch.setattr(server, "TRIM_DELAY", 0.01)
+    monkeypatch.setattr(server, "release_free_memory", lambda: trims.append(1))
+    gateway = Gateway(config_from_dict({"listen": [{"unix": str(tmp_path / "d.sock")}]}))
+
+    async def scenario() -> None:
+        for _ in range(7):
+            gateway.connection_closed()
+        assert gateway.all_closed.is_set()  # none left
+        await asyncio.sleep(0.05)  # the trim's delay
+
+    asyncio.run(scenario())
+    assert trims == [1]  # one trim for the burst, not one per connection
+
+
+def test_release_free_memory_is_harmless():
+    from dockward.gateway.server import release_free_memory
+
+    release_free_memory()
+
+
+def test_refusal_counts_name_every_kind(tmp_path):
+    gateway = Gateway(config_from_dict({"listen": [{"unix": str(tmp_path / "d.sock")}]}))
+    assert gateway.refusal_counts() == {
+        "connections_over_total": 0,
+        "connections_over_source": 0,
+        "connections_over_identity": 0,
+        "requests_over_rate": 0,
+        "inspection_budget_full": 0,
+        "daemon_breaker_trips": 0,
+    }

@@ -70,12 +70,26 @@ def test_connection_close_is_noticed():
 
 
 @pytest.mark.parametrize(
-    "raw", [head("HTTP/2 200"), head("HTTP/1.1 abc OK"), head("HTTP/1.1 200 OK", "bad")]
+    "raw",
+    [
+        head("HTTP/2 200"),
+        head("HTTP/1.1 abc OK"),
+        head("HTTP/1.1 200 OK", "bad"),
+        head("HTTP/1.1 1_0 OK"),  # int() reads 10
+        head("HTTP/1.1  10 OK"),  # int() strips the space
+        head("HTTP/1.1 +10 OK"),
+        head("HTTP/1.1 2000 OK"),
+        head("HTTP/1.1 \u0662\u0660\u0660 OK"),  # Arabic-Indic digits, for str.isdigit
+    ],
 )
 def test_malformed_daemon_heads_are_502(raw):
     with pytest.raises(ProtocolError) as caught:
         parse_response_head(raw)
     assert caught.value.status == 502
+
+
+def test_a_status_line_without_a_reason_phrase_is_read():
+    assert parse_response_head(head("HTTP/1.1 204")).status == 204
 
 
 def test_error_response_is_docker_style_json():
