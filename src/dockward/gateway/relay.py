@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from dockward.errors import ProtocolError
 from dockward.gateway.analysis import analyse_head_cached, media_type
-from dockward.gateway.connection import _pin_target_container
+from dockward.gateway.connection import Refusal, pin_request
 from dockward.gateway.events import (
     ExchangeRecord,
     HandshakeFailed,
@@ -888,9 +888,14 @@ class Relay:
             return
         raw = ex.pending_head
         assert raw is not None
-        self._forward_request(
-            ex, _pin_target_container(raw, ex.request, ex.target_query, facts), ex.collected_body
-        )
+        pinned = pin_request(raw, ex.request, ex.target_query, ex.collected_body, body, facts)
+        if isinstance(pinned, Refusal):  # a name judged unknown, or the body not rewritable
+            head = ex.head
+            assert head is not None
+            unread = head.has_body and ex.collected_body is None
+            self._refuse(pinned.status, pinned.message, close=unread or not head.keep_alive)
+            return
+        self._forward_request(ex, *pinned)
 
     def _forward_request(self, ex: Exchange, raw: bytes, collected: bytes | None = None) -> None:
         """Send the head (and a body read for inspection) to the daemon, then stream the rest."""

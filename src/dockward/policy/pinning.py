@@ -1,0 +1,389 @@
+"""Pinning: the request dockerd receives names exactly the objects the policy judged.
+
+The profile checks judge a name by the daemon's answer about it (``facts``). If the request
+were forwarded with the name, the name could be moved to another object in between
+(``docker rename``, a retag) and dockerd would act on one nobody judged. So every object
+reference the policy judged is rewritten before the request is forwarded, as the operation
+registry's ``Pinning`` column says (``dockward.policy.operations``):
+
+* ``FULL_ID``: the reference is replaced by the full ID in the daemon's answer (the path
+  container of exec, attach, file upload and rename; ``HostConfig.VolumesFrom``; a service's
+  network targets). A name the daemon did not know when it was judged is refused with
+  dockerd's own 404 text: forwarding it would let a container take the name in between.
+* ``VALUES``: what was judged from the object is written into the body (a create's image:
+  its WORKDIR and USER, where the body leaves ``WorkingDir`` and ``User`` empty).
+
+A reference is rewritten only when its fact is in ``facts``, that is when a check judged it;
+anything else is forwarded as written.
+
+Body edits keep every other byte: the body (already accepted by ``gojson.decode_body``, so it
+holds no two keys Go would confuse) is scanned for the byte span of each value to replace,
+with keys matched as Go matches them (unescaped, simple case folding), and only that span
+changes. Pure functions over bytes: no I/O. ``gateway.connection`` applies the plan to the
+request head (path, Content-Length).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import TypeAlias
+
+from dockward.policy.gojson import GoObject, go_fold
+from dockward.policy.operations import BY_NAME, Kind, Pinning, Place
+from dockward.policy.profiles import FactQuery, Facts
+
+__all__ = [
+    "PINNERS",
+    "Edit",
+    "Plan",
+    "Refusal",
+    "apply_edits",
+    "plan_pins",
+    "value_span",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Edit:
+    """Replace ``body[start:end]`` with ``text``."""
+
+    start: int
+    end: int
+    text: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """How to forward a judged request: the path container's full ID (``None``: as sent) and
+    the body edits (empty: the body as sent)."""
+
+    container_id: str | None
+    edits: tuple[Edit, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """The request cannot be forwarded pinned; answer ``status`` with ``message``."""
+
+    status: int
+    message: str
+
+
+_NOTHING = Plan(None, ())
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.refusal = Refusal(status, message)
+
+
+Step: TypeAlias = str | int  # an object key (matched as Go matches it) or an array index
+
+
+# --- finding a value's bytes ----------------------------------------------------------------
+
+# latin-1 maps each byte to one character, so offsets in the text are offsets in the body;
+# JSON's structure is ASCII, and only keys are ever decoded (exactly, see _key).
+_scan_value = json.JSONDecoder(strict=False).scan_once  # type: ignore[attr-defined]
+_scan_string = json.decoder.scanstring  # type: ignore[attr-defined]
+_WHITESPACE = " \t\r\n"
+
+
+def _skip_ws(text: str, pos: int) -> int:
+    while pos < len(text) and text[pos] in _WHITESPACE:
+        pos += 1
+    return pos
+
+
+def _key(body: bytes, text: str, start: int) -> tuple[str, int]:
+    """The key whose opening quote is at ``start``, decoded as Go does; and the end offset."""
+    key, end = _scan_string(text, start + 1, False)
+    if not key.isascii():  # raw UTF-8 bytes were read as latin-1: decode them properly
+        key = json.loads(body[start:end].decode("utf-8", "replace"))
+    return key, end
+
+
+def _value_end(text: str, pos: int) -> int:
+    try:
+        return int(_scan_value(text, pos)[1])
+    except (StopIteration, ValueError) as err:  # decode_body accepted it: cannot happen
+        raise ValueError(f"not a JSON value at offset {pos}") from err
+
+
+def _members(body: bytes, text: str, pos: int) -> Iterator[tuple[str, int, int]]:
+    """(key, value start, value end) of the object opening at ``pos``."""
+    pos = _skip_ws(text, pos + 1)
+    if text[pos] == "}":
+        return
+    while True:
+        key, pos = _key(body, text, pos)
+        pos = _skip_ws(text, _skip_ws(text, pos) + 1)  # past the colon
+        end = _value_end(text, pos)
+        yield key, pos, end
+        pos = _skip_ws(text, end)
+        if text[pos] == "}":
+            return
+        pos = _skip_ws(text, pos + 1)  # past the comma
+
+
+def _elements(text: str, pos: int) -> Iterator[tuple[int, int]]:
+    """(start, end) of each element of the array opening at ``pos``."""
+    pos = _skip_ws(text, pos + 1)
+    if text[pos] == "]":
+        return
+    while True:
+        end = _value_end(text, pos)
+        yield pos, end
+        pos = _skip_ws(text, end)
+        if text[pos] == "]":
+            return
+        pos = _skip_ws(text, pos + 1)
+
+
+def value_span(body: bytes, path: tuple[Step, ...]) -> tuple[int, int] | None:
+    """The byte span of the value at ``path`` in ``body`` (a document ``decode_body``
+    accepted), keys matched as Go matches them; ``None`` when the path is not there."""
+    text = body.decode("latin-1")
+    start = _skip_ws(text, 0)
+    end = _value_end(text, start)
+    for step in path:
+        if isinstance(step, str):
+            if text[start] != "{":
+                return None
+            wanted = go_fold(step)
+            found = next(
+                ((s, e) for key, s, e in _members(body, text, start) if go_fold(key) == wanted),
+                None,
+            )
+        else:
+            if text[start] != "[":
+                return None
+            found = next((span for i, span in enumerate(_elements(text, start)) if i == step), None)
+        if found is None:
+            return None
+        start, end = found
+    return start, end
+
+
+def _insert_member(body: bytes, path: tuple[Step, ...], key: str, value: str) -> Edit | None:
+    """An edit adding ``"key": value`` first in the object at ``path``."""
+    span = value_span(body, path)
+    if span is None or body[span[0] : span[0] + 1] != b"{":
+        return None
+    after = span[0] + 1
+    empty = body[after : span[1] - 1].strip(b" \t\r\n") == b""
+    member = _encode(key) + b":" + _encode(value) + (b"" if empty else b",")
+    return Edit(after, after, member)
+
+
+def _encode(value: str) -> bytes:
+    return json.dumps(value).encode("ascii")
+
+
+def apply_edits(body: bytes, edits: tuple[Edit, ...]) -> bytes:
+    """``body`` with non-overlapping ``edits`` applied."""
+    out = bytearray(body)
+    for edit in sorted(edits, key=lambda e: e.start, reverse=True):
+        out[edit.start : edit.end] = edit.text
+    return bytes(out)
+
+
+# --- the references -------------------------------------------------------------------------
+
+
+class _Pins:
+    """One request's references being pinned: the facts the checks used, and the result."""
+
+    def __init__(
+        self,
+        operation: str,
+        params: Mapping[str, str],
+        raw_body: bytes | None,
+        body: object,
+        facts: Facts,
+    ) -> None:
+        self.operation = operation
+        self.params = params
+        self.raw_body = raw_body
+        self.body = body if isinstance(body, GoObject) else GoObject()
+        self.facts = facts
+        self.container_id: str | None = None
+        self.edits: list[Edit] = []
+
+    def judged(self, kind: str, name: str, shown: str) -> Mapping[str, object] | None:
+        """The daemon's answer a check judged ``name`` by; ``None`` if no check did. A name
+        the daemon did not know is refused now: another object could take it."""
+        query = FactQuery(kind, name)  # type: ignore[arg-type]
+        if query not in self.facts:
+            return None
+        answer = self.facts[query]
+        if answer is None:
+            raise _Refused(404, shown)
+        return answer
+
+    def full_id(self, answer: Mapping[str, object], what: str) -> str:
+        value = answer.get("Id")
+        if not isinstance(value, str) or not value or not value.replace(":", "").isalnum():
+            raise _Refused(502, f"the Docker daemon's answer about {what} has no usable Id")
+        return value
+
+    def replace(self, path: tuple[Step, ...], value: str) -> None:
+        if self.raw_body is None:
+            return
+        span = value_span(self.raw_body, path)
+        if span is None:  # the checks read a value here: the body and the scan disagree
+            raise _Refused(400, "the request body could not be rewritten to the IDs judged")
+        self.edits.append(Edit(span[0], span[1], _encode(value)))
+
+    def host_configs(self) -> Iterator[tuple[Step, ...]]:
+        """Where a create body holds HostConfig fields: the inner object, the top level."""
+        key = self.body.key_for("HostConfig")
+        if key is not None and isinstance(self.body.field(key), GoObject):
+            yield (key,)
+        yield ()
+
+
+def _path_container(pins: _Pins) -> None:
+    name = pins.params.get("name")
+    if not name:
+        return
+    answer = pins.judged("container", name, f"No such container: {name}")
+    if answer is not None:
+        pins.container_id = pins.full_id(answer, f'container "{name}"')
+
+
+def _volumes_from(pins: _Pins) -> None:
+    for section in pins.host_configs():
+        holder = pins.body
+        for step in section:
+            holder = holder.obj(str(step)) or GoObject()
+        key = holder.key_for("VolumesFrom")
+        if key is None:
+            continue
+        for index, spec in enumerate(holder.strings_of(key)):
+            name, colon, mode = spec.partition(":")
+            lookup = name[1:] if name.startswith("/") else name
+            if not lookup:
+                continue
+            answer = pins.judged("container", lookup, f"No such container: {name}")
+            if answer is None:
+                continue
+            full = pins.full_id(answer, f'container "{name}"') + colon + mode
+            if full != spec:
+                pins.replace((*section, key, index), full)
+
+
+def _image_values(pins: _Pins) -> None:
+    image = pins.body.str_of("Image") or ""
+    if not image:
+        return
+    answer = pins.judged("image", image, f"No such image: {image}")
+    if answer is None:
+        return
+    config = answer.get("Config")
+    defaults = config if isinstance(config, Mapping) else {}
+    unset = []
+    for field in ("WorkingDir", "User"):
+        default = defaults.get(field)
+        if not (pins.body.str_of(field) or "") and isinstance(default, str) and default:
+            unset.append((field, default))
+    workdir = dict(unset).get("WorkingDir", "/")
+    if not workdir.startswith("/"):
+        # dockerd refuses a relative WorkingDir in a request but takes one from an image:
+        # pin the image itself (its ID shows in `docker ps` instead of the name)
+        pins.replace((pins.body.key_for("Image") or "Image",), pins.full_id(answer, image))
+        return
+    for field, default in unset:
+        key = pins.body.key_for(field)
+        if key is not None:  # present, empty or null
+            pins.replace((key,), default)
+        elif pins.raw_body is not None:
+            edit = _insert_member(pins.raw_body, (), field, default)
+            if edit is None:
+                raise _Refused(400, "the request body could not be rewritten to the image judged")
+            pins.edits.append(edit)
+
+
+def _service_networks(pins: _Pins) -> None:
+    template_key = pins.body.key_for("TaskTemplate")
+    template = pins.body.obj("TaskTemplate") or GoObject()
+    lists: list[tuple[tuple[Step, ...], GoObject]] = []
+    if template_key is not None:
+        lists.append(((template_key,), template))
+    lists.append(((), pins.body))
+    for prefix, holder in lists:
+        key = holder.key_for("Networks")
+        if key is None:
+            continue
+        for index, network in enumerate(holder.objects_of(key)):
+            target = network.str_of("Target") or ""
+            if not target:
+                continue
+            answer = pins.judged("network", target, f"network {target} not found")
+            if answer is None:
+                continue
+            full = pins.full_id(answer, f'network "{target}"')
+            if full != target:
+                target_key = network.key_for("Target") or "Target"
+                pins.replace((*prefix, key, index, target_key), full)
+
+
+_Pinner: TypeAlias = Callable[[_Pins], None]
+
+PINNERS: Mapping[tuple[Kind, Place, str], _Pinner] = {
+    (Kind.CONTAINER, Place.PATH, "name"): _path_container,
+    (Kind.CONTAINER, Place.BODY, "HostConfig.VolumesFrom"): _volumes_from,
+    (Kind.IMAGE, Place.BODY, "Image"): _image_values,
+    (Kind.NETWORK, Place.BODY, "TaskTemplate.Networks"): _service_networks,
+    (Kind.NETWORK, Place.BODY, "Networks"): _service_networks,
+}
+"""How each pinned reference of the registry (``FULL_ID``, ``VALUES``) is rewritten, by
+(kind, place, field). A unit test fails when a row pins a reference missing here."""
+
+
+def _pinners_of(operation: str) -> tuple[_Pinner, ...]:
+    row = BY_NAME.get(operation)
+    if row is None:
+        return ()
+    found: list[_Pinner] = []
+    for ref in row.refs:
+        if ref.pinning in (Pinning.FULL_ID, Pinning.VALUES):
+            pinner = PINNERS[(ref.kind, ref.place, ref.field)]
+            if pinner not in found:
+                found.append(pinner)
+    return tuple(found)
+
+
+_BY_OPERATION: dict[str, tuple[_Pinner, ...]] = {}
+
+
+def plan_pins(
+    operation: str,
+    params: Mapping[str, str],
+    raw_body: bytes | None,
+    body: object,
+    facts: Facts,
+) -> Plan | Refusal:
+    """How to forward a request the policy allowed after judging ``facts``.
+
+    ``raw_body`` is the body as received (``None``: none was read), ``body`` its decoding.
+    """
+    if not facts:
+        return _NOTHING
+    pinners = _BY_OPERATION.get(operation)
+    if pinners is None:
+        pinners = _BY_OPERATION[operation] = _pinners_of(operation)
+    if not pinners:
+        return _NOTHING
+    pins = _Pins(operation, params, raw_body, body, facts)
+    try:
+        for pinner in pinners:
+            pinner(pins)
+    except _Refused as refused:
+        return refused.refusal
+    if pins.container_id is None and not pins.edits:
+        return _NOTHING
+    return Plan(pins.container_id, tuple(pins.edits))
