@@ -9,7 +9,8 @@ registry's ``Pinning`` column says (``dockward.policy.operations``):
 * ``FULL_ID``: the reference is replaced by the full ID in the daemon's answer (the path
   container of exec, attach, file upload and rename; ``HostConfig.VolumesFrom``; a service's
   network targets). A name the daemon did not know when it was judged is refused with
-  dockerd's own 404 text: forwarding it would let a container take the name in between.
+  dockerd's own status and text: forwarding it would let a container take the name in
+  between.
 * ``VALUES``: what was judged from the object is written into the body (a create's image:
   its WORKDIR and USER, where the body leaves ``WorkingDir`` and ``User`` empty).
 
@@ -213,15 +214,18 @@ class _Pins:
         self.container_id: str | None = None
         self.edits: list[Edit] = []
 
-    def judged(self, kind: str, name: str, shown: str) -> Mapping[str, object] | None:
+    def judged(
+        self, kind: str, name: str, shown: str, status: int = 404
+    ) -> Mapping[str, object] | None:
         """The daemon's answer a check judged ``name`` by; ``None`` if no check did. A name
-        the daemon did not know is refused now: another object could take it."""
+        the daemon did not know is refused now, as dockerd refuses it (``status``, ``shown``):
+        forwarded, it could be given to another object first."""
         query = FactQuery(kind, name)  # type: ignore[arg-type]
         if query not in self.facts:
             return None
         answer = self.facts[query]
         if answer is None:
-            raise _Refused(404, shown)
+            raise _Refused(status, shown)
         return answer
 
     def full_id(self, answer: Mapping[str, object], what: str) -> str:
@@ -268,7 +272,8 @@ def _volumes_from(pins: _Pins) -> None:
             lookup = name[1:] if name.startswith("/") else name
             if not lookup:
                 continue
-            answer = pins.judged("container", lookup, f"No such container: {name}")
+            # dockerd answers 400 here (and the docker CLI does not take it for a missing image)
+            answer = pins.judged("container", lookup, f"No such container: {name}", 400)
             if answer is None:
                 continue
             full = pins.full_id(answer, f'container "{name}"') + colon + mode
@@ -322,7 +327,7 @@ def _service_networks(pins: _Pins) -> None:
             target = network.str_of("Target") or ""
             if not target:
                 continue
-            answer = pins.judged("network", target, f"network {target} not found")
+            answer = pins.judged("network", target, f"network {target} not found", 400)
             if answer is None:
                 continue
             full = pins.full_id(answer, f'network "{target}"')

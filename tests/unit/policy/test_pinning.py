@@ -100,7 +100,7 @@ def test_a_container_judged_unknown_is_refused():
     body = b'{"Image":"img","HostConfig":{"VolumesFrom":["ghost"]}}'
     facts = {FactQuery("container", "ghost"): None}
     plan = plan_pins("container.create", {}, body, decode_body(body), facts)
-    assert plan == Refusal(404, "No such container: ghost")
+    assert plan == Refusal(400, "No such container: ghost")  # dockerd's status for VolumesFrom
 
 
 def test_references_no_check_judged_are_forwarded_as_written():
