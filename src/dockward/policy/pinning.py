@@ -27,6 +27,7 @@ request head (path, Content-Length).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TypeAlias
@@ -89,93 +90,95 @@ Step: TypeAlias = str | int  # an object key (matched as Go matches it) or an ar
 # latin-1 maps each byte to one character, so offsets in the text are offsets in the body;
 # JSON's structure is ASCII, and only keys are ever decoded (exactly, see _key).
 _scan_value = json.JSONDecoder(strict=False).scan_once  # type: ignore[attr-defined]
-_scan_string = json.decoder.scanstring  # type: ignore[attr-defined]
-_WHITESPACE = " \t\r\n"
+# A member whose key is plain ASCII and whose value is a scalar or an empty container: most of
+# what a client sends, skipped with one match instead of a scan.
+_SIMPLE_MEMBER = re.compile(
+    r'"([\x20\x21\x23-\x5b\x5d-\x7e]*)"[ \t\r\n]*:[ \t\r\n]*'
+    r'(?:"[^"\\]*"|-?[0-9][0-9.eE+-]*|true|false|null|\[[ \t\r\n]*\]|\{[ \t\r\n]*\})'
+    r"[ \t\r\n]*,[ \t\r\n]*"
+)
+_KEY_END = re.compile(r"[ \t\r\n]*:[ \t\r\n]*")
+_NEXT = re.compile(r"[ \t\r\n]*([,}\]])[ \t\r\n]*")
+_EMPTY = re.compile(r"[ \t\r\n]*[}\]]")
+_SPACE = re.compile(r"[ \t\r\n]*")
 
 
-def _skip_ws(text: str, pos: int) -> int:
-    while pos < len(text) and text[pos] in _WHITESPACE:
-        pos += 1
+def _scan(text: str, pos: int) -> tuple[object, int]:
+    try:
+        value, end = _scan_value(text, pos)
+    except (StopIteration, ValueError) as err:  # decode_body accepted it: cannot happen
+        raise ValueError(f"not a JSON value at offset {pos}") from err
+    return value, int(end)
+
+
+def _member_value(body: bytes, text: str, pos: int, wanted: str) -> int | None:
+    """The start of the value of key ``wanted`` (as Go matches keys) in the object opening at
+    ``pos``; only the values before it are scanned."""
+    if _EMPTY.match(text, pos + 1):
+        return None
+    pos = _SPACE.match(text, pos + 1).end()  # type: ignore[union-attr]
+    folded = go_fold(wanted)
+    while True:
+        simple = _SIMPLE_MEMBER.match(text, pos)
+        if simple is not None and go_fold(simple.group(1)) != folded:
+            pos = simple.end()
+            continue
+        key, end = _scan(text, pos)
+        assert isinstance(key, str)
+        if not key.isascii():  # raw UTF-8 bytes were read as latin-1: decode them properly
+            key = json.loads(body[pos:end].decode("utf-8", "replace"))
+        start = _KEY_END.match(text, end).end()  # type: ignore[union-attr]
+        if key == wanted or go_fold(key) == folded:
+            return start
+        after = _NEXT.match(text, _scan(text, start)[1])
+        if after is None or after.group(1) != ",":
+            return None
+        pos = after.end()
+
+
+def _element(text: str, pos: int, index: int) -> int | None:
+    """The start of element ``index`` of the array opening at ``pos``."""
+    if _EMPTY.match(text, pos + 1):
+        return None
+    pos = _SPACE.match(text, pos + 1).end()  # type: ignore[union-attr]
+    for _ in range(index):
+        after = _NEXT.match(text, _scan(text, pos)[1])
+        if after is None or after.group(1) != ",":
+            return None
+        pos = after.end()
     return pos
 
 
-def _key(body: bytes, text: str, start: int) -> tuple[str, int]:
-    """The key whose opening quote is at ``start``, decoded as Go does; and the end offset."""
-    key, end = _scan_string(text, start + 1, False)
-    if not key.isascii():  # raw UTF-8 bytes were read as latin-1: decode them properly
-        key = json.loads(body[start:end].decode("utf-8", "replace"))
-    return key, end
-
-
-def _value_end(text: str, pos: int) -> int:
-    try:
-        return int(_scan_value(text, pos)[1])
-    except (StopIteration, ValueError) as err:  # decode_body accepted it: cannot happen
-        raise ValueError(f"not a JSON value at offset {pos}") from err
-
-
-def _members(body: bytes, text: str, pos: int) -> Iterator[tuple[str, int, int]]:
-    """(key, value start, value end) of the object opening at ``pos``."""
-    pos = _skip_ws(text, pos + 1)
-    if text[pos] == "}":
-        return
-    while True:
-        key, pos = _key(body, text, pos)
-        pos = _skip_ws(text, _skip_ws(text, pos) + 1)  # past the colon
-        end = _value_end(text, pos)
-        yield key, pos, end
-        pos = _skip_ws(text, end)
-        if text[pos] == "}":
-            return
-        pos = _skip_ws(text, pos + 1)  # past the comma
-
-
-def _elements(text: str, pos: int) -> Iterator[tuple[int, int]]:
-    """(start, end) of each element of the array opening at ``pos``."""
-    pos = _skip_ws(text, pos + 1)
-    if text[pos] == "]":
-        return
-    while True:
-        end = _value_end(text, pos)
-        yield pos, end
-        pos = _skip_ws(text, end)
-        if text[pos] == "]":
-            return
-        pos = _skip_ws(text, pos + 1)
+def _value_start(body: bytes, text: str, path: tuple[Step, ...]) -> int | None:
+    start: int | None = _SPACE.match(text).end()  # type: ignore[union-attr]
+    for step in path:
+        assert start is not None
+        if isinstance(step, str):
+            start = _member_value(body, text, start, step) if text[start] == "{" else None
+        else:
+            start = _element(text, start, step) if text[start] == "[" else None
+        if start is None:
+            return None
+    return start
 
 
 def value_span(body: bytes, path: tuple[Step, ...]) -> tuple[int, int] | None:
     """The byte span of the value at ``path`` in ``body`` (a document ``decode_body``
-    accepted), keys matched as Go matches them; ``None`` when the path is not there."""
+    accepted), keys matched as Go matches them; ``None`` when the path is not there. Only
+    the values before it on the way are scanned."""
     text = body.decode("latin-1")
-    start = _skip_ws(text, 0)
-    end = _value_end(text, start)
-    for step in path:
-        if isinstance(step, str):
-            if text[start] != "{":
-                return None
-            wanted = go_fold(step)
-            found = next(
-                ((s, e) for key, s, e in _members(body, text, start) if go_fold(key) == wanted),
-                None,
-            )
-        else:
-            if text[start] != "[":
-                return None
-            found = next((span for i, span in enumerate(_elements(text, start)) if i == step), None)
-        if found is None:
-            return None
-        start, end = found
-    return start, end
+    start = _value_start(body, text, path)
+    return None if start is None else (start, _scan(text, start)[1])
 
 
 def _insert_member(body: bytes, path: tuple[Step, ...], key: str, value: str) -> Edit | None:
     """An edit adding ``"key": value`` first in the object at ``path``."""
-    span = value_span(body, path)
-    if span is None or body[span[0] : span[0] + 1] != b"{":
+    text = body.decode("latin-1")
+    start = _value_start(body, text, path)
+    if start is None or text[start] != "{":
         return None
-    after = span[0] + 1
-    empty = body[after : span[1] - 1].strip(b" \t\r\n") == b""
+    after = start + 1
+    empty = _EMPTY.match(text, after) is not None
     member = _encode(key) + b":" + _encode(value) + (b"" if empty else b",")
     return Edit(after, after, member)
 

@@ -4,11 +4,14 @@ and every other byte of the body kept."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dockward.errors import ProtocolError
-from dockward.policy.gojson import decode_body
+from dockward.policy.gojson import decode_body, go_fold
 from dockward.policy.operations import ROWS, Kind, Pinning
 from dockward.policy.pinning import PINNERS, Plan, Refusal, apply_edits, plan_pins, value_span
 from dockward.policy.profiles import FactQuery
@@ -196,3 +199,43 @@ def test_service_networks_are_pinned():
 def test_value_span(body, path, value):
     span = value_span(body, path)
     assert (None if span is None else body[span[0] : span[1]]) == value
+
+
+_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+def _paths(value: object, prefix: tuple = ()) -> Iterator[tuple[tuple, object]]:
+    yield prefix, value
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _paths(item, (*prefix, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _paths(item, (*prefix, index))
+
+
+@settings(max_examples=300, deadline=None)
+@given(document=_JSON, spaced=st.booleans(), ascii_only=st.booleans())
+def test_every_value_is_found_where_it_is(document, spaced, ascii_only):
+    separators = (" , ", " :\n ") if spaced else (",", ":")
+    body = json.dumps(document, separators=separators, ensure_ascii=ascii_only).encode()
+    every = list(_paths(document))
+    objects = [value for _, value in every if isinstance(value, dict)]
+    if any(len({go_fold(key) for key in value}) < len(value) for value in objects):
+        return  # keys Go would confuse: refused before any rewrite
+    for path, value in every:
+        if any(isinstance(step, str) and go_fold(step) != step.upper() for step in path):
+            continue  # keys outside ASCII folding are covered by the examples above
+        span = value_span(body, path)
+        assert span is not None, path
+        assert json.loads(body[span[0] : span[1]]) == value
