@@ -6,44 +6,44 @@ the daemon's socket) and an innocent one back and forth as fast as the daemon al
 name. The daemon's own state decides: no container it holds mounts the host's ``/`` unless an
 administrator made it, and the host-mounting container never gets an exec instance. The
 requests go over one keep-alive TLS connection with a hand-written HTTP client, so the loop
-runs thousands of iterations in seconds.
+runs thousands of iterations in seconds. Everything goes through ``dockward up`` with the
+policy it writes, and a client certificate issued with ``--role ci``, as a user would set it up.
 """
 
 from __future__ import annotations
 
 import http.client
 import json
+import socket
+import ssl
 import threading
 import time
 import urllib.parse
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from support.gateway import GatewayProcess, serving, tls_connect
-from support.raw_http import assert_denied, send
+from support.up import Up
+from support.waiting import free_port
 
 pytestmark = pytest.mark.e2e
-
-POLICY = """
-[[role]]
-name = "ci"
-preset = "ci"
-profile = "baseline"
-clients = ["cn:ci-*"]
-"""
 
 RACE_SECONDS = 15.0
 
 
 class KeepAlive:
-    """One TLS connection to the gateway, requests sent one after another."""
+    """One TLS connection to the gateway ``up`` serves, requests sent one after another."""
 
-    def __init__(self, gateway: GatewayProcess, who: str) -> None:
-        self.sock = tls_connect(gateway, gateway.pki.client(who))
+    def __init__(self, up: Up, bundle: Path) -> None:
+        host, port = up.exported()["DOCKER_HOST"].removeprefix("tcp://").rsplit(":", 1)
+        context = ssl.create_default_context(cafile=str(bundle / "ca.pem"))
+        context.load_cert_chain(str(bundle / "cert.pem"), str(bundle / "key.pem"))
+        raw = socket.create_connection((host, int(port)), timeout=30)
+        self.sock = context.wrap_socket(raw, server_hostname=host)
 
     def request(self, method: str, target: str, body: Any = None) -> tuple[int, Any]:
         payload = b"" if body is None else json.dumps(body).encode()
@@ -56,6 +56,10 @@ class KeepAlive:
         data = response.read()
         assert not response.will_close, (response.status, data)
         return response.status, json.loads(data) if data else None
+
+    def message(self, method: str, target: str, body: Any = None) -> tuple[int, str]:
+        status, answer = self.request(method, target, body)
+        return status, answer["message"] if isinstance(answer, dict) else ""
 
     def close(self) -> None:
         self.sock.close()
@@ -92,9 +96,24 @@ class Accomplice(threading.Thread):
 
 
 @pytest.fixture(scope="module")
-def gw(pki, dockerd, busybox_image) -> Iterator[GatewayProcess]:
-    with serving(pki, dockerd.socket_path, policy=POLICY) as process:
-        yield process
+def up(tmp_path_factory: pytest.TempPathFactory, dockerd) -> Iterator[Up]:
+    state = tmp_path_factory.mktemp("up") / "state"
+    with Up(state, f"127.0.0.1:{free_port()}", dockerd.socket_path) as gateway:
+        gateway.wait_ready()
+        gateway.ca("issue", "client", "runner", "--role", "ci")
+        yield gateway
+    assert "Traceback" not in gateway.log(), gateway.log()[-6000:]
+
+
+@pytest.fixture
+def ci(up: Up) -> Iterator[KeepAlive]:
+    """A ``ci`` client (certificate issued with ``--role ci``) on one keep-alive connection."""
+    client = KeepAlive(up, up.state / "clients" / "runner")
+    yield client
+    client.close()
+
+
+DENIED = 'dockward: denied by role "ci" (profile baseline): '
 
 
 @pytest.fixture
@@ -144,9 +163,8 @@ def race(dockerd, pair: dict[str, str], step) -> tuple[Counter[int], int]:
 
 
 def test_volumes_from_by_name_never_takes_the_host_root_in_a_rename_race(
-    gw, dockerd, busybox_image, pair
+    ci, dockerd, busybox_image, pair
 ):
-    client = KeepAlive(gw, "ci-race")
     labels = {"dw-pin-race": pair["run"]}
 
     def create(victim: str) -> int:
@@ -156,13 +174,10 @@ def test_volumes_from_by_name_never_takes_the_host_root_in_a_rename_race(
             "Labels": labels,
             "HostConfig": {"VolumesFrom": [victim]},
         }
-        status, _ = client.request("POST", "/v1.41/containers/create", body)
+        status, _ = ci.request("POST", "/v1.41/containers/create", body)
         return status
 
-    try:
-        statuses, renames = race(dockerd, pair, create)
-    finally:
-        client.close()
+    statuses, renames = race(dockerd, pair, create)
     filters = label_filter(pair["run"])
     created = dockerd.api_json("GET", f"/containers/json?all=1&filters={filters}")
     assert [c["Id"] for c in created if mounts_host_root(c)] == []
@@ -179,18 +194,13 @@ def test_volumes_from_by_name_never_takes_the_host_root_in_a_rename_race(
 
 
 def test_exec_by_name_never_lands_in_the_host_mounting_container_in_a_rename_race(
-    gw, dockerd, pair
+    ci, dockerd, pair
 ):
-    client = KeepAlive(gw, "ci-race")
-
     def exec_create(victim: str) -> int:
-        status, _ = client.request("POST", f"/containers/{victim}/exec", {"Cmd": ["true"]})
+        status, _ = ci.request("POST", f"/containers/{victim}/exec", {"Cmd": ["true"]})
         return status
 
-    try:
-        statuses, renames = race(dockerd, pair, exec_create)
-    finally:
-        client.close()
+    statuses, renames = race(dockerd, pair, exec_create)
     host = dockerd.api_json("GET", f"/containers/{pair['hostroot']}/json")
     assert not host["ExecIDs"], host["ExecIDs"]
     # judged innocent (201), host-mounting (403), no container under the name (404)
@@ -201,31 +211,35 @@ def test_exec_by_name_never_lands_in_the_host_mounting_container_in_a_rename_rac
     assert len(innocent["ExecIDs"] or ()) == statuses[201]
 
 
-def test_ci_cannot_rename_a_container_that_reaches_the_host(gw, dockerd, pair):
+def test_ci_cannot_rename_a_container_that_reaches_the_host(ci, dockerd, pair):
     name = f"dw-pin-hostroot-{pair['run']}"
-    reply = send(gw, "ci-1", "POST", f"/containers/{name}/rename?name=innocent-looking")
-    assert_denied(reply, f'container "{name}"')
-    assert "renaming it is refused" in reply.message
+    status, message = ci.message("POST", f"/containers/{name}/rename?name=innocent-looking")
+    assert status == 403, message
+    assert (
+        message.startswith(f'{DENIED}container "{name}" ') and "renaming it is refused" in message
+    )
     assert dockerd.api_json("GET", f"/containers/{pair['hostroot']}/json")["Name"] == f"/{name}"
     # the innocent one may be renamed, and the rename went to it by ID
     innocent = f"dw-pin-innocent-{pair['run']}"
-    reply = send(gw, "ci-1", "POST", f"/containers/{innocent}/rename?name={innocent}-2")
-    assert reply.status == 204, reply
+    status, message = ci.message("POST", f"/containers/{innocent}/rename?name={innocent}-2")
+    assert status == 204, message
     after = dockerd.api_json("GET", f"/containers/{pair['innocent']}/json")
     assert after["Name"] == f"/{innocent}-2"
 
 
-def test_a_name_unknown_when_judged_is_refused(gw, dockerd, busybox_image, pair):
+def test_a_name_unknown_when_judged_is_refused(ci, dockerd, busybox_image, pair):
     ghost = f"dw-pin-ghost-{pair['run']}"
     before = len(dockerd.api_json("GET", "/containers/json?all=1"))
     body = {"Image": busybox_image, "HostConfig": {"VolumesFrom": [ghost]}}
-    reply = send(gw, "ci-1", "POST", "/containers/create", body)
-    assert reply.status == 400, reply  # what dockerd answers for an unknown VolumesFrom
-    assert reply.message == f"dockward: No such container: {ghost}"
+    status, message = ci.message("POST", "/containers/create", body)
+    assert status == 400, message  # what dockerd answers for an unknown VolumesFrom
+    assert message == f"dockward: No such container: {ghost}"
     assert len(dockerd.api_json("GET", "/containers/json?all=1")) == before
+    status, message = ci.message("POST", f"/containers/{ghost}/exec", {"Cmd": ["true"]})
+    assert (status, message) == (404, f"dockward: No such container: {ghost}")
 
 
-def test_the_image_is_pinned_by_value_and_still_shows_its_name(gw, dockerd, busybox_image, pair):
+def test_the_image_is_pinned_by_value_and_still_shows_its_name(ci, dockerd, pair):
     # an image whose WORKDIR and USER the policy judges; the name stays what the client sent
     tag = f"dw-pin-img-{pair['run']}"
     changes = ["WORKDIR /srv", "USER 1234"]
@@ -233,10 +247,14 @@ def test_the_image_is_pinned_by_value_and_still_shows_its_name(gw, dockerd, busy
     dockerd.api_json("POST", f"/commit?container={pair['innocent']}&repo={tag}&tag=latest&{query}")
     try:
         body = {"Image": tag, "Cmd": ["true"], "Labels": {"dw-pin-race": pair["run"]}}
-        reply = send(gw, "ci-1", "POST", "/containers/create", body)
-        assert reply.status == 201, reply
-        created = dockerd.api_json("GET", f"/containers/{json.loads(reply.body)['Id']}/json")
+        status, answer = ci.request("POST", "/containers/create", body)
+        assert status == 201, answer
+        created = dockerd.api_json("GET", f"/containers/{answer['Id']}/json")
         assert created["Config"]["Image"] == tag
         assert (created["Config"]["WorkingDir"], created["Config"]["User"]) == ("/srv", "1234")
+        listed = dockerd.api_json(
+            "GET", f"/containers/json?all=1&filters={label_filter(pair['run'])}"
+        )
+        assert [c["Image"] for c in listed] == [tag]  # what `docker ps` shows
     finally:
         dockerd.api("DELETE", f"/images/{tag}?force=1")
