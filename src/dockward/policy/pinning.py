@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TypeAlias
 
+from dockward.errors import ProtocolError
 from dockward.policy.gojson import GoObject, go_fold
 from dockward.policy.operations import BY_NAME, Kind, Pinning, Place
 from dockward.policy.profiles import FactQuery, Facts
@@ -392,6 +393,10 @@ def plan_pins(
             pinner(pins)
     except _Refused as refused:
         return refused.refusal
+    except ProtocolError as err:  # a field no check read, of a type dockerd would refuse too
+        return Refusal(err.status, str(err))
+    except ValueError as err:  # the scan and decode_body disagree: never forward a guess
+        return Refusal(400, f"the request body could not be rewritten to the IDs judged: {err}")
     if pins.container_id is None and not pins.edits:
         return _NOTHING
     return Plan(pins.container_id, tuple(pins.edits))

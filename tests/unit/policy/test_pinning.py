@@ -239,3 +239,10 @@ def test_every_value_is_found_where_it_is(document, spaced, ascii_only):
         span = value_span(body, path)
         assert span is not None, path
         assert json.loads(body[span[0] : span[1]]) == value
+
+
+def test_a_field_of_the_wrong_type_no_check_read_is_refused_not_raised():
+    body = b'{"Image":5,"HostConfig":{"VolumesFrom":["data"]}}'
+    facts = {**container("data"), FactQuery("image", "5"): None}
+    plan = plan_pins("container.create", {}, body, decode_body(body), facts)
+    assert isinstance(plan, Refusal) and plan.status == 400, plan
