@@ -102,6 +102,7 @@ _KEY_END = re.compile(r"[ \t\r\n]*:[ \t\r\n]*")
 _NEXT = re.compile(r"[ \t\r\n]*([,}\]])[ \t\r\n]*")
 _EMPTY = re.compile(r"[ \t\r\n]*[}\]]")
 _SPACE = re.compile(r"[ \t\r\n]*")
+_ID = re.compile(r"(?:sha256:)?[0-9A-Za-z]{1,128}")  # a container, image or network ID
 
 
 def _scan(text: str, pos: int) -> tuple[object, int]:
@@ -234,7 +235,7 @@ class _Pins:
 
     def full_id(self, answer: Mapping[str, object], what: str) -> str:
         value = answer.get("Id")
-        if not isinstance(value, str) or not value or not value.replace(":", "").isalnum():
+        if not isinstance(value, str) or _ID.fullmatch(value) is None:
             raise _Refused(502, f"the Docker daemon's answer about {what} has no usable Id")
         return value
 

@@ -64,8 +64,9 @@ def test_unjudged_requests_and_operations_are_left_alone():
 
 
 def test_an_answer_without_a_usable_id_is_refused():
-    refusal = pin(HEAD, {FactQuery("container", "web"): {"Id": "../x"}}, b"{}")
-    assert isinstance(refusal, Refusal) and refusal.status == 502
+    for bad in ("../x", "\u00e9t\u00e9", "", None):
+        refusal = pin(HEAD, {FactQuery("container", "web"): {"Id": bad}}, b"{}")
+        assert isinstance(refusal, Refusal) and refusal.status == 502, bad
 
 
 CREATE = b"POST /v1.43/containers/create?name=n HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
