@@ -1,8 +1,10 @@
-"""What the relay forwards in place of what the client sent: the pinned target container.
+"""What the relay forwards in place of what the client sent: the request pinned to the objects
+the policy judged.
 
 The relay itself (``gateway.relay``) and its asyncio adapter (``gateway.protocol``) live next
-door; this module only rewrites a request head once the policy has judged the container its
-path names. Pure functions, no I/O.
+door; this module turns ``dockward.policy.pinning``'s plan into the bytes to forward: the path
+container replaced by its full ID, the body edited, ``Content-Length`` following the body (a
+chunked body is re-chunked by the relay). Pure functions, no I/O.
 """
 
 from __future__ import annotations
@@ -11,32 +13,57 @@ from typing import TYPE_CHECKING
 
 from dockward.http1.request import replace_request_target
 from dockward.policy.operations import PINNED_OPERATIONS
-from dockward.policy.profiles import FactQuery, Facts
+from dockward.policy.pinning import Refusal, apply_edits, plan_pins
+from dockward.policy.profiles import Facts
 
 if TYPE_CHECKING:
     from dockward.policy.routes import Classification
 
+__all__ = ["Refusal", "pin_request"]
 
 # Operations judged on the container their path names (profiles' target-container check).
 _PINNED_OPERATIONS = PINNED_OPERATIONS
 
 
-def _pin_target_container(raw: bytes, request: Classification, query: str, facts: Facts) -> bytes:
-    """Name the checked container by its ID in the forwarded request.
+def pin_request(
+    raw: bytes,
+    request: Classification,
+    query: str,
+    raw_body: bytes | None,
+    body: object,
+    facts: Facts,
+) -> tuple[bytes, bytes | None] | Refusal:
+    """The head and body to forward once the policy allowed the request after judging
+    ``facts``; or why it cannot be forwarded pinned.
 
-    The policy judged the container the daemon described for this name; between that lookup
-    and the request, the name could be moved to another container (``docker rename``). Sending
-    the ID makes dockerd act on exactly the container that was checked.
+    The policy judged what the daemon said about each name; between that lookup and the
+    request a name could be moved to another object (``docker rename``). Forwarding the IDs
+    judged makes dockerd act on exactly the objects that were checked.
     """
     route = request.route
-    name = request.params.get("name")
-    if route is None or route.operation not in _PINNED_OPERATIONS or not name:
-        return raw
-    inspect = facts.get(FactQuery("container", name))
-    container_id = inspect.get("Id") if inspect else None
-    if not isinstance(container_id, str) or not container_id.isalnum():
-        return raw  # unknown container: dockerd answers 404 by itself
-    path = route.template.replace("{name:.*}", container_id)
-    prefix = f"/v{request.api_version}" if request.api_version is not None else ""
-    target = f"{prefix}{path}" + (f"?{query}" if query else "")
-    return replace_request_target(raw, target.encode("ascii"))
+    if route is None or not facts:
+        return raw, raw_body
+    plan = plan_pins(route.operation, request.params, raw_body, body, facts)
+    if isinstance(plan, Refusal):
+        return plan
+    head = raw
+    if plan.container_id is not None:
+        path = route.template.replace("{name:.*}", plan.container_id)
+        prefix = f"/v{request.api_version}" if request.api_version is not None else ""
+        target = f"{prefix}{path}" + (f"?{query}" if query else "")
+        head = replace_request_target(head, target.encode("ascii"))
+    if plan.edits and raw_body is not None:
+        raw_body = apply_edits(raw_body, plan.edits)
+        head = _with_content_length(head, len(raw_body))
+    return head, raw_body
+
+
+def _with_content_length(raw: bytes, length: int) -> bytes:
+    """``raw`` (a parsed, valid head) with its Content-Length, if any, set to ``length``."""
+    lines = raw.split(b"\r\n")
+    for index, line in enumerate(lines[1:], start=1):
+        name, colon, _ = line.partition(b":")
+        if colon and name.lower() == b"content-length":
+            lines[index] = name + b": " + str(length).encode("ascii")
+            break
+    return b"\r\n".join(lines)

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 from dockward.audit.store import refuse_unrecorded
 from dockward.errors import ProtocolError
 from dockward.gateway.analysis import analyse_head_cached, media_type
-from dockward.gateway.connection import _pin_target_container
+from dockward.gateway.connection import Refusal, pin_request
 from dockward.gateway.events import (
     END_CLIENT_GONE,
     END_COMPLETED,
@@ -1107,12 +1107,19 @@ class Relay:
             return
         raw = ex.pending_head
         assert raw is not None and ex.head is not None
-        raw, body_bytes = forwarded_request(
-            decision,
-            _pin_target_container(raw, ex.request, ex.target_query, facts),
-            ex.head.chunked,
-            ex.collected_body,
-        )
+        head = ex.head
+        pinned = pin_request(raw, ex.request, ex.target_query, ex.collected_body, body, facts)
+        if isinstance(pinned, Refusal):  # a name judged unknown, or the body not rewritable
+            unread = head.has_body and ex.collected_body is None
+            self._refuse(
+                pinned.status,
+                pinned.message,
+                close=unread or not head.keep_alive,
+                as_daemon=pinned.as_daemon,
+            )
+            return
+        pinned_head, pinned_body = pinned
+        raw, body_bytes = forwarded_request(decision, pinned_head, head.chunked, pinned_body)
         self._forward_request(ex, raw, body_bytes)
 
     def _forward_request(self, ex: Exchange, raw: bytes, collected: bytes | None = None) -> None:

@@ -119,19 +119,28 @@ class Place(enum.StrEnum):
 
 class Pinning(enum.StrEnum):
     """Whether the policy judges the object a reference names, and how the request is pinned
-    to the object it judged."""
+    to the object it judged (``dockward.policy.pinning`` rewrites the request; a unit test
+    fails when a judged object reference is left unpinned)."""
 
     NOT_JUDGED = "not judged"
     """The policy does not look the object up; the reference is forwarded as written."""
     UNPINNED = "judged, unpinned"
-    """Judged from the daemon's answer about the name (for a remote host: its name, or the
-    addresses it resolves to), but forwarded as written: if the name moves to another object
-    between the lookup and the request, dockerd acts on that one."""
+    """Judged from the daemon's answer about the name, but forwarded as written. Only a remote
+    host (``Kind.HOST``) is: it is judged by its name or the addresses the name resolves to,
+    and DNS may answer the daemon differently whatever the gateway forwards."""
     FULL_ID = "judged, pinned to the full id"
-    """Judged, and the request is forwarded rewritten to the full ID that was judged
-    (``dockward.gateway.connection``; only a container named by the path variable ``name``)."""
+    """Judged, and the request is forwarded rewritten to the full ID that was judged; a name
+    the daemon did not know when it was judged is refused (404), so it cannot be given to
+    another object in between."""
+    VALUES = "judged, pinned by value"
+    """Judged, and what the policy judged from the object is written into the request, so
+    whatever object the name reaches then, nothing judged changes. A create's image: its
+    WORKDIR and USER become the body's ``WorkingDir`` and ``User`` where those are empty
+    (exactly what dockerd's merge of the image's defaults would do). Forwarding the image ID
+    instead would change what ``docker ps`` and inspect show as the container's image."""
     EXACT = "judged, exact"
-    """Judged; dockerd accepts only the full ID here (no name, no prefix): nothing to pin."""
+    """Judged; dockerd knows the object only by this exact string (no name lookup, no prefix,
+    no rename): an exec ID, a volume name. Nothing to pin."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,12 +162,8 @@ class Ref:
     def __post_init__(self) -> None:
         if self.action is not None and self.pinning is Pinning.NOT_JUDGED:
             raise ValueError(f"{self}: only a judged reference has an action")
-        if self.pinning is Pinning.FULL_ID and (self.kind, self.place, self.field) != (
-            Kind.CONTAINER,
-            Place.PATH,
-            "name",
-        ):
-            raise ValueError(f"{self}: the relay pins only a container named by path {{name}}")
+        if self.pinning is Pinning.UNPINNED and self.kind is not Kind.HOST:
+            raise ValueError(f"{self}: a judged object is pinned (only remote hosts are not)")
 
 
 class Reveals(enum.Flag):
@@ -273,13 +278,13 @@ _CONTAINER, _EXEC, _IMAGE, _VOLUME = Kind.CONTAINER, Kind.EXEC, Kind.IMAGE, Kind
 _NETWORK, _SERVICE, _PLUGIN = Kind.NETWORK, Kind.SERVICE, Kind.PLUGIN
 
 _C = (_path(_CONTAINER),)  # the container named in the path, forwarded as written
-# What a service spec names; volumes and networks are looked up, not pinned.
+# What a service spec names; volume names are exact, networks pinned to their IDs.
 _SERVICE_SPEC = (
     _body(_IMAGE, "TaskTemplate.ContainerSpec.Image"),
     _remote(Place.BODY, "TaskTemplate.ContainerSpec.Image (registry), TaskTemplate.LogDriver"),
-    _judged(_VOLUME, Place.BODY, "TaskTemplate.ContainerSpec.Mounts", Pinning.UNPINNED),
-    _judged(_NETWORK, Place.BODY, "TaskTemplate.Networks", Pinning.UNPINNED),
-    _judged(_NETWORK, Place.BODY, "Networks", Pinning.UNPINNED),
+    _judged(_VOLUME, Place.BODY, "TaskTemplate.ContainerSpec.Mounts", Pinning.EXACT),
+    _judged(_NETWORK, Place.BODY, "TaskTemplate.Networks", Pinning.FULL_ID),
+    _judged(_NETWORK, Place.BODY, "Networks", Pinning.FULL_ID),
 )
 
 # Columns: name, access, body, stream, reveals, redaction, handshake, references.
@@ -309,13 +314,15 @@ ROWS: tuple[Operation, ...] = (
     Operation("container.exec.inspect", _READ, _NO_BODY, _BRIEF, _NOTHING, _REDACTED, False,
               (_path(_EXEC, "id"),)),
     Operation("container.archive.read", _EXFIL, _NO_BODY, _LONG, _FILES, _PLAIN, False, _C),
-    # the image is looked up for the defaults the profiles judge (WORKDIR, USER)
+    # the image is looked up for the defaults the profiles judge (WORKDIR, USER); a
+    # "container:<id>" mode is refused outright under baseline (host-namespaces), and links,
+    # networks and the modes are not judged: forwarded as written
     Operation("container.create", _WRITE, _JUDGED, _BRIEF, _NOTHING, _PLAIN, False, (
-        _judged(_IMAGE, Place.BODY, "Image", Pinning.UNPINNED),
+        _judged(_IMAGE, Place.BODY, "Image", Pinning.VALUES),
         _remote(Place.BODY, "HostConfig.LogConfig"),
-        _judged(_VOLUME, Place.BODY, "HostConfig.Binds", Pinning.UNPINNED),
-        _judged(_VOLUME, Place.BODY, "HostConfig.Mounts", Pinning.UNPINNED),
-        _judged(_CONTAINER, Place.BODY, "HostConfig.VolumesFrom", Pinning.UNPINNED),
+        _judged(_VOLUME, Place.BODY, "HostConfig.Binds", Pinning.EXACT),
+        _judged(_VOLUME, Place.BODY, "HostConfig.Mounts", Pinning.EXACT),
+        _judged(_CONTAINER, Place.BODY, "HostConfig.VolumesFrom", Pinning.FULL_ID),
         _body(_CONTAINER, "HostConfig.Links"),
         _body(_CONTAINER, "HostConfig.NetworkMode, PidMode, IpcMode (container:<id>)"),
         _body(_NETWORK, "HostConfig.NetworkMode"),
@@ -343,7 +350,10 @@ ROWS: tuple[Operation, ...] = (
               (_judged(_EXEC, Place.PATH, "name", Pinning.EXACT, "starting an exec in it"),)),
     Operation("container.exec.resize", _WRITE, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False,
               (_path(_EXEC),)),
-    Operation("container.rename", _WRITE, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False, _C),
+    # the renamed container is judged as exec's is: renaming is how a name is moved onto a
+    # container that reaches the host (query name is the new name, not a reference)
+    Operation("container.rename", _WRITE, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False,
+              (_pinned_target("renaming it"),)),
     Operation("container.update", _WRITE, _JUDGED, _BRIEF, _NOTHING, _PLAIN, False, _C),
     Operation("container.prune", _WRITE, _NO_BODY, _LONG, _NOTHING, _PLAIN, False, ()),
     Operation("container.commit", _WRITE, _JSON, _LONG, _NOTHING, _PLAIN, False,
@@ -513,7 +523,13 @@ ACCESS: Mapping[str, Access] = MappingProxyType({row.name: row.access for row in
 """Each operation's access tag (roles' access selectors, ``policy explain``)."""
 
 PINNED_OPERATIONS: frozenset[str] = frozenset(
-    row.name for row in ROWS if any(ref.pinning is Pinning.FULL_ID for ref in row.refs)
+    row.name
+    for row in ROWS
+    if any(
+        (ref.kind, ref.place, ref.field, ref.pinning)
+        == (Kind.CONTAINER, Place.PATH, "name", Pinning.FULL_ID)
+        for ref in row.refs
+    )
 )
 """Judged on the container their path names and forwarded with that container's full ID
 (the relay rewrites them; the profiles' target-container check judges them)."""

@@ -120,8 +120,10 @@ def record(**fields: object) -> Like:
     return Like(Emit, event=Like(ExchangeRecord, **fields))
 
 
-def refusal(status: int, message: str, *, close: bool = True) -> SendClient:
-    return SendClient((error_response(status, message, close=close),))
+def refusal(
+    status: int, message: str, *, close: bool = True, as_daemon: bool = False
+) -> SendClient:
+    return SendClient((error_response(status, message, close=close, as_daemon=as_daemon),))
 
 
 def linger() -> list[Command | Like]:

@@ -1,14 +1,18 @@
-"""The checked container is named by its ID in the forwarded request (no rename race)."""
+"""The request forwarded names the objects judged, by ID: head, body and framing."""
 
 from __future__ import annotations
 
-from dockward.gateway.connection import _pin_target_container
+import json
+
+from dockward.gateway.connection import Refusal, pin_request
 from dockward.http1.request import parse_request_head, replace_request_target
+from dockward.policy.gojson import decode_body
 from dockward.policy.paths import split_target
 from dockward.policy.profiles import FactQuery
 from dockward.policy.routes import classify_route
 
 ID = "4f1c" * 16
+OTHER = "9a0b" * 16
 HEAD = b"POST /v1.41/containers/web/exec HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n"
 
 
@@ -18,35 +22,71 @@ def classified(raw: bytes):
     return classify_route(head.method, target), target.query
 
 
+def pin(raw: bytes, facts, body: bytes | None = None):
+    request, query = classified(raw)
+    return pin_request(raw, request, query, body, decode_body(body) if body else None, facts)
+
+
 def test_exec_is_forwarded_with_the_inspected_id():
-    request, query = classified(HEAD)
     facts = {FactQuery("container", "web"): {"Id": ID, "Name": "/web"}}
-    pinned = _pin_target_container(HEAD, request, query, facts)
-    assert pinned == HEAD.replace(b"/containers/web/exec", f"/containers/{ID}/exec".encode())
-    assert parse_request_head(pinned).header(b"content-length") == b"2"
+    head, body = pin(HEAD, facts, b"{}")
+    assert head == HEAD.replace(b"/containers/web/exec", f"/containers/{ID}/exec".encode())
+    assert body == b"{}"
+    assert parse_request_head(head).header(b"content-length") == b"2"
+
+
+def test_rename_is_pinned_too():
+    raw = b"POST /containers/web/rename?name=db HTTP/1.1\r\nHost: x\r\n\r\n"
+    head, _ = pin(raw, {FactQuery("container", "web"): {"Id": ID}})
+    assert head.startswith(f"POST /containers/{ID}/rename?name=db HTTP/1.1\r\n".encode())
 
 
 def test_query_and_unversioned_paths_survive():
     query_text = b"path=%2Ftmp&noOverwriteDirNonDir=true"
     raw = b"PUT /containers/web/archive?" + query_text + b" HTTP/1.1\r\nHost: x\r\n\r\n"
-    request, query = classified(raw)
-    pinned = _pin_target_container(raw, request, query, {FactQuery("container", "web"): {"Id": ID}})
-    assert pinned.startswith(
+    head, _ = pin(raw, {FactQuery("container", "web"): {"Id": ID}})
+    assert head.startswith(
         f"PUT /containers/{ID}/archive?path=%2Ftmp&noOverwriteDirNonDir=true HTTP/1.1\r\n".encode()
     )
 
 
-def test_unknown_container_and_other_operations_are_left_alone():
-    request, query = classified(HEAD)
-    assert (
-        _pin_target_container(HEAD, request, query, {FactQuery("container", "web"): None}) == HEAD
+def test_a_container_judged_unknown_is_refused_not_forwarded_by_name():
+    # forwarding the name would let a container be renamed to it before dockerd looks
+    assert pin(HEAD, {FactQuery("container", "web"): None}, b"{}") == Refusal(
+        404, "No such container: web", as_daemon=True
     )
+
+
+def test_unjudged_requests_and_operations_are_left_alone():
+    assert pin(HEAD, {}, b"{}") == (HEAD, b"{}")
     raw = b"POST /v1.41/containers/web/start HTTP/1.1\r\nHost: x\r\n\r\n"
-    request, query = classified(raw)
-    assert (
-        _pin_target_container(raw, request, query, {FactQuery("container", "web"): {"Id": ID}})
-        == raw
-    )
+    assert pin(raw, {FactQuery("container", "web"): {"Id": ID}}) == (raw, None)
+
+
+def test_an_answer_without_a_usable_id_is_refused():
+    for bad in ("../x", "\u00e9t\u00e9", "", None):
+        refusal = pin(HEAD, {FactQuery("container", "web"): {"Id": bad}}, b"{}")
+        assert isinstance(refusal, Refusal) and refusal.status == 502, bad
+
+
+CREATE = b"POST /v1.43/containers/create?name=n HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+
+
+def test_a_body_rewrite_fixes_content_length():
+    body = b'{"Image":"img","HostConfig":{"VolumesFrom":["data:ro"]}}'
+    head, forwarded = pin(CREATE % len(body), {FactQuery("container", "data"): {"Id": ID}}, body)
+    assert forwarded == body.replace(b"data:ro", f"{ID}:ro".encode())
+    assert parse_request_head(head).content_length == len(forwarded)
+    assert head.startswith(b"POST /v1.43/containers/create?name=n HTTP/1.1\r\n")
+
+
+def test_a_chunked_body_keeps_its_framing():
+    # the relay re-chunks the body it collected: the head keeps Transfer-Encoding, no length
+    raw = b"POST /containers/create HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    body = json.dumps({"Image": "img", "HostConfig": {"VolumesFrom": ["data"]}}).encode()
+    head, forwarded = pin(raw, {FactQuery("container", "data"): {"Id": OTHER}}, body)
+    assert head == raw
+    assert json.loads(forwarded)["HostConfig"]["VolumesFrom"] == [OTHER]
 
 
 def test_replace_request_target_keeps_method_version_and_headers():

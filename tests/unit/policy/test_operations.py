@@ -116,8 +116,8 @@ def test_every_path_variable_is_a_reference() -> None:
 def test_references_are_consistent() -> None:
     with pytest.raises(ValueError, match="only a judged reference"):
         Ref(Kind.CONTAINER, Place.PATH, "name", Pinning.NOT_JUDGED, "exec into it")
-    with pytest.raises(ValueError, match="pins only a container"):
-        Ref(Kind.VOLUME, Place.BODY, "HostConfig.Binds", Pinning.FULL_ID, None)
+    with pytest.raises(ValueError, match="only remote hosts"):
+        Ref(Kind.CONTAINER, Place.BODY, "HostConfig.VolumesFrom", Pinning.UNPINNED, None)
     for row in ROWS:
         assert len({(ref.kind, ref.place, ref.field) for ref in row.refs}) == len(row.refs)
 
@@ -191,7 +191,8 @@ def test_tunnels_are_the_hijacking_routes() -> None:
 
 def test_pinned_operations() -> None:
     expected = {"container.exec", "container.archive.write", "container.attach"}
-    assert expected | {"container.attach_ws"} == operations.PINNED_OPERATIONS
+    # container.rename joined with issue 12: renaming is how a name moves to another container
+    assert expected | {"container.attach_ws", "container.rename"} == operations.PINNED_OPERATIONS
     assert connection._PINNED_OPERATIONS is operations.PINNED_OPERATIONS
     (target,) = (check for check in profiles.CHECKS if check.name == "target-container")
     assert target.operations == operations.PINNED_OPERATIONS
@@ -204,6 +205,7 @@ def test_target_actions() -> None:
         "container.archive.write": "writing files into it",
         "container.attach": "attaching to its input",
         "container.attach_ws": "attaching to its input",
+        "container.rename": "renaming it",
     }
 
 

@@ -1,0 +1,408 @@
+"""Pinning: the request dockerd receives names exactly the objects the policy judged.
+
+The profile checks judge a name by the daemon's answer about it (``facts``). If the request
+were forwarded with the name, the name could be moved to another object in between
+(``docker rename``, a retag) and dockerd would act on one nobody judged. So every object
+reference the policy judged is rewritten before the request is forwarded, as the operation
+registry's ``Pinning`` column says (``dockward.policy.operations``):
+
+* ``FULL_ID``: the reference is replaced by the full ID in the daemon's answer (the path
+  container of exec, attach, file upload and rename; ``HostConfig.VolumesFrom``; a service's
+  network targets). A name the daemon did not know when it was judged is refused with
+  dockerd's own status and text: forwarding it would let a container take the name in
+  between.
+* ``VALUES``: what was judged from the object is written into the body (a create's image:
+  its WORKDIR and USER, where the body leaves ``WorkingDir`` and ``User`` empty).
+
+A reference is rewritten only when its fact is in ``facts``, that is when a check judged it;
+anything else is forwarded as written.
+
+Body edits keep every other byte: the body (already accepted by ``gojson.decode_body``, so it
+holds no two keys Go would confuse) is scanned for the byte span of each value to replace,
+with keys matched as Go matches them (unescaped, simple case folding), and only that span
+changes. Pure functions over bytes: no I/O. ``gateway.connection`` applies the plan to the
+request head (path, Content-Length).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import TypeAlias
+
+from dockward.errors import ProtocolError
+from dockward.policy.gojson import GoObject, go_fold
+from dockward.policy.operations import BY_NAME, Kind, Pinning, Place
+from dockward.policy.profiles import FactQuery, Facts
+
+__all__ = [
+    "PINNERS",
+    "Edit",
+    "Plan",
+    "Refusal",
+    "apply_edits",
+    "plan_pins",
+    "value_span",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Edit:
+    """Replace ``body[start:end]`` with ``text``."""
+
+    start: int
+    end: int
+    text: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """How to forward a judged request: the path container's full ID (``None``: as sent) and
+    the body edits (empty: the body as sent)."""
+
+    container_id: str | None
+    edits: tuple[Edit, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """The request cannot be forwarded pinned; answer ``status`` with ``message``.
+
+    ``as_daemon``: the message is dockerd's own words for a missing object, sent as dockerd
+    sends them (no ``dockward:`` prefix), so a name judged unknown reads as it would unproxied.
+    """
+
+    status: int
+    message: str
+    as_daemon: bool = False
+
+
+_NOTHING = Plan(None, ())
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, message: str, *, as_daemon: bool = False) -> None:
+        super().__init__(message)
+        self.refusal = Refusal(status, message, as_daemon)
+
+
+Step: TypeAlias = str | int  # an object key (matched as Go matches it) or an array index
+
+
+# --- finding a value's bytes ----------------------------------------------------------------
+
+# latin-1 maps each byte to one character, so offsets in the text are offsets in the body;
+# JSON's structure is ASCII, and only keys are ever decoded (exactly, see _key).
+_scan_value = json.JSONDecoder(strict=False).scan_once  # type: ignore[attr-defined]
+# A member whose key is plain ASCII and whose value is a scalar or an empty container: most of
+# what a client sends, skipped with one match instead of a scan.
+_SIMPLE_MEMBER = re.compile(
+    r'"([\x20\x21\x23-\x5b\x5d-\x7e]*)"[ \t\r\n]*:[ \t\r\n]*'
+    r'(?:"[^"\\]*"|-?[0-9][0-9.eE+-]*|true|false|null|\[[ \t\r\n]*\]|\{[ \t\r\n]*\})'
+    r"[ \t\r\n]*,[ \t\r\n]*"
+)
+_KEY_END = re.compile(r"[ \t\r\n]*:[ \t\r\n]*")
+_NEXT = re.compile(r"[ \t\r\n]*([,}\]])[ \t\r\n]*")
+_EMPTY = re.compile(r"[ \t\r\n]*[}\]]")
+_SPACE = re.compile(r"[ \t\r\n]*")
+_ID = re.compile(r"(?:sha256:)?[0-9A-Za-z]{1,128}")  # a container, image or network ID
+
+
+def _scan(text: str, pos: int) -> tuple[object, int]:
+    try:
+        value, end = _scan_value(text, pos)
+    except (StopIteration, ValueError) as err:  # decode_body accepted it: cannot happen
+        raise ValueError(f"not a JSON value at offset {pos}") from err
+    return value, int(end)
+
+
+def _member_value(body: bytes, text: str, pos: int, wanted: str) -> int | None:
+    """The start of the value of key ``wanted`` (as Go matches keys) in the object opening at
+    ``pos``; only the values before it are scanned."""
+    if _EMPTY.match(text, pos + 1):
+        return None
+    pos = _SPACE.match(text, pos + 1).end()  # type: ignore[union-attr]
+    folded = go_fold(wanted)
+    while True:
+        simple = _SIMPLE_MEMBER.match(text, pos)
+        if simple is not None and go_fold(simple.group(1)) != folded:
+            pos = simple.end()
+            continue
+        key, end = _scan(text, pos)
+        assert isinstance(key, str)
+        if not key.isascii():  # raw UTF-8 bytes were read as latin-1: decode them properly
+            key = json.loads(body[pos:end].decode("utf-8", "replace"))
+        start = _KEY_END.match(text, end).end()  # type: ignore[union-attr]
+        if key == wanted or go_fold(key) == folded:
+            return start
+        after = _NEXT.match(text, _scan(text, start)[1])
+        if after is None or after.group(1) != ",":
+            return None
+        pos = after.end()
+
+
+def _element(text: str, pos: int, index: int) -> int | None:
+    """The start of element ``index`` of the array opening at ``pos``."""
+    if _EMPTY.match(text, pos + 1):
+        return None
+    pos = _SPACE.match(text, pos + 1).end()  # type: ignore[union-attr]
+    for _ in range(index):
+        after = _NEXT.match(text, _scan(text, pos)[1])
+        if after is None or after.group(1) != ",":
+            return None
+        pos = after.end()
+    return pos
+
+
+def _value_start(body: bytes, text: str, path: tuple[Step, ...]) -> int | None:
+    start: int | None = _SPACE.match(text).end()  # type: ignore[union-attr]
+    for step in path:
+        assert start is not None
+        if isinstance(step, str):
+            start = _member_value(body, text, start, step) if text[start] == "{" else None
+        else:
+            start = _element(text, start, step) if text[start] == "[" else None
+        if start is None:
+            return None
+    return start
+
+
+def value_span(body: bytes, path: tuple[Step, ...]) -> tuple[int, int] | None:
+    """The byte span of the value at ``path`` in ``body`` (a document ``decode_body``
+    accepted), keys matched as Go matches them; ``None`` when the path is not there. Only
+    the values before it on the way are scanned."""
+    text = body.decode("latin-1")
+    start = _value_start(body, text, path)
+    return None if start is None else (start, _scan(text, start)[1])
+
+
+def _insert_member(body: bytes, path: tuple[Step, ...], key: str, value: str) -> Edit | None:
+    """An edit adding ``"key": value`` first in the object at ``path``."""
+    text = body.decode("latin-1")
+    start = _value_start(body, text, path)
+    if start is None or text[start] != "{":
+        return None
+    after = start + 1
+    empty = _EMPTY.match(text, after) is not None
+    member = _encode(key) + b":" + _encode(value) + (b"" if empty else b",")
+    return Edit(after, after, member)
+
+
+def _encode(value: str) -> bytes:
+    return json.dumps(value).encode("ascii")
+
+
+def apply_edits(body: bytes, edits: tuple[Edit, ...]) -> bytes:
+    """``body`` with non-overlapping ``edits`` applied."""
+    out = bytearray(body)
+    for edit in sorted(edits, key=lambda e: e.start, reverse=True):
+        out[edit.start : edit.end] = edit.text
+    return bytes(out)
+
+
+# --- the references -------------------------------------------------------------------------
+
+
+class _Pins:
+    """One request's references being pinned: the facts the checks used, and the result."""
+
+    def __init__(
+        self,
+        operation: str,
+        params: Mapping[str, str],
+        raw_body: bytes | None,
+        body: object,
+        facts: Facts,
+    ) -> None:
+        self.operation = operation
+        self.params = params
+        self.raw_body = raw_body
+        self.body = body if isinstance(body, GoObject) else GoObject()
+        self.facts = facts
+        self.container_id: str | None = None
+        self.edits: list[Edit] = []
+
+    def judged(
+        self, kind: str, name: str, shown: str, status: int = 404
+    ) -> Mapping[str, object] | None:
+        """The daemon's answer a check judged ``name`` by; ``None`` if no check did. A name
+        the daemon did not know is refused now, as dockerd refuses it (``status``, ``shown``):
+        forwarded, it could be given to another object first."""
+        query = FactQuery(kind, name)  # type: ignore[arg-type]
+        if query not in self.facts:
+            return None
+        answer = self.facts[query]
+        if answer is None:
+            raise _Refused(status, shown, as_daemon=True)
+        return answer
+
+    def full_id(self, answer: Mapping[str, object], what: str) -> str:
+        value = answer.get("Id")
+        if not isinstance(value, str) or _ID.fullmatch(value) is None:
+            raise _Refused(502, f"the Docker daemon's answer about {what} has no usable Id")
+        return value
+
+    def replace(self, path: tuple[Step, ...], value: str) -> None:
+        if self.raw_body is None:
+            return
+        span = value_span(self.raw_body, path)
+        if span is None:  # the checks read a value here: the body and the scan disagree
+            raise _Refused(400, "the request body could not be rewritten to the IDs judged")
+        self.edits.append(Edit(span[0], span[1], _encode(value)))
+
+    def host_configs(self) -> Iterator[tuple[Step, ...]]:
+        """Where a create body holds HostConfig fields: the inner object, the top level."""
+        key = self.body.key_for("HostConfig")
+        if key is not None and isinstance(self.body.field(key), GoObject):
+            yield (key,)
+        yield ()
+
+
+def _path_container(pins: _Pins) -> None:
+    name = pins.params.get("name")
+    if not name:
+        return
+    answer = pins.judged("container", name, f"No such container: {name}")
+    if answer is not None:
+        pins.container_id = pins.full_id(answer, f'container "{name}"')
+
+
+def _volumes_from(pins: _Pins) -> None:
+    for section in pins.host_configs():
+        holder = pins.body
+        for step in section:
+            holder = holder.obj(str(step)) or GoObject()
+        key = holder.key_for("VolumesFrom")
+        if key is None:
+            continue
+        for index, spec in enumerate(holder.strings_of(key)):
+            name, colon, mode = spec.partition(":")
+            lookup = name[1:] if name.startswith("/") else name
+            if not lookup:
+                continue
+            # dockerd answers 400 here (and the docker CLI does not take it for a missing image)
+            answer = pins.judged("container", lookup, f"No such container: {name}", 400)
+            if answer is None:
+                continue
+            full = pins.full_id(answer, f'container "{name}"') + colon + mode
+            if full != spec:
+                pins.replace((*section, key, index), full)
+
+
+def _image_values(pins: _Pins) -> None:
+    image = pins.body.str_of("Image") or ""
+    if not image:
+        return
+    answer = pins.judged("image", image, f"No such image: {image}")
+    if answer is None:
+        return
+    config = answer.get("Config")
+    defaults = config if isinstance(config, Mapping) else {}
+    unset = []
+    for field in ("WorkingDir", "User"):
+        default = defaults.get(field)
+        if not (pins.body.str_of(field) or "") and isinstance(default, str) and default:
+            unset.append((field, default))
+    workdir = dict(unset).get("WorkingDir", "/")
+    if not workdir.startswith("/"):
+        # dockerd refuses a relative WorkingDir in a request but takes one from an image:
+        # pin the image itself (its ID shows in `docker ps` instead of the name)
+        pins.replace((pins.body.key_for("Image") or "Image",), pins.full_id(answer, image))
+        return
+    for field, default in unset:
+        key = pins.body.key_for(field)
+        if key is not None:  # present, empty or null
+            pins.replace((key,), default)
+        elif pins.raw_body is not None:
+            edit = _insert_member(pins.raw_body, (), field, default)
+            if edit is None:
+                raise _Refused(400, "the request body could not be rewritten to the image judged")
+            pins.edits.append(edit)
+
+
+def _service_networks(pins: _Pins) -> None:
+    template_key = pins.body.key_for("TaskTemplate")
+    template = pins.body.obj("TaskTemplate") or GoObject()
+    lists: list[tuple[tuple[Step, ...], GoObject]] = []
+    if template_key is not None:
+        lists.append(((template_key,), template))
+    lists.append(((), pins.body))
+    for prefix, holder in lists:
+        key = holder.key_for("Networks")
+        if key is None:
+            continue
+        for index, network in enumerate(holder.objects_of(key)):
+            target = network.str_of("Target") or ""
+            if not target:
+                continue
+            answer = pins.judged("network", target, f"network {target} not found", 400)
+            if answer is None:
+                continue
+            full = pins.full_id(answer, f'network "{target}"')
+            if full != target:
+                target_key = network.key_for("Target") or "Target"
+                pins.replace((*prefix, key, index, target_key), full)
+
+
+_Pinner: TypeAlias = Callable[[_Pins], None]
+
+PINNERS: Mapping[tuple[Kind, Place, str], _Pinner] = {
+    (Kind.CONTAINER, Place.PATH, "name"): _path_container,
+    (Kind.CONTAINER, Place.BODY, "HostConfig.VolumesFrom"): _volumes_from,
+    (Kind.IMAGE, Place.BODY, "Image"): _image_values,
+    (Kind.NETWORK, Place.BODY, "TaskTemplate.Networks"): _service_networks,
+    (Kind.NETWORK, Place.BODY, "Networks"): _service_networks,
+}
+"""How each pinned reference of the registry (``FULL_ID``, ``VALUES``) is rewritten, by
+(kind, place, field). A unit test fails when a row pins a reference missing here."""
+
+
+def _pinners_of(operation: str) -> tuple[_Pinner, ...]:
+    row = BY_NAME.get(operation)
+    if row is None:
+        return ()
+    found: list[_Pinner] = []
+    for ref in row.refs:
+        if ref.pinning in (Pinning.FULL_ID, Pinning.VALUES):
+            pinner = PINNERS[(ref.kind, ref.place, ref.field)]
+            if pinner not in found:
+                found.append(pinner)
+    return tuple(found)
+
+
+_BY_OPERATION: dict[str, tuple[_Pinner, ...]] = {}
+
+
+def plan_pins(
+    operation: str,
+    params: Mapping[str, str],
+    raw_body: bytes | None,
+    body: object,
+    facts: Facts,
+) -> Plan | Refusal:
+    """How to forward a request the policy allowed after judging ``facts``.
+
+    ``raw_body`` is the body as received (``None``: none was read), ``body`` its decoding.
+    """
+    if not facts:
+        return _NOTHING
+    pinners = _BY_OPERATION.get(operation)
+    if pinners is None:
+        pinners = _BY_OPERATION[operation] = _pinners_of(operation)
+    if not pinners:
+        return _NOTHING
+    pins = _Pins(operation, params, raw_body, body, facts)
+    try:
+        for pinner in pinners:
+            pinner(pins)
+    except _Refused as refused:
+        return refused.refusal
+    except ProtocolError as err:  # a field no check read, of a type dockerd would refuse too
+        return Refusal(err.status, str(err))
+    except ValueError as err:  # the scan and decode_body disagree: never forward a guess
+        return Refusal(400, f"the request body could not be rewritten to the IDs judged: {err}")
+    if pins.container_id is None and not pins.edits:
+        return _NOTHING
+    return Plan(pins.container_id, tuple(pins.edits))

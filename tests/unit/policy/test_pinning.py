@@ -1,0 +1,250 @@
+"""Rewriting a judged request to the objects judged: every reference kind, Go's key matching,
+and every other byte of the body kept."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dockward.errors import ProtocolError
+from dockward.policy.gojson import decode_body, go_fold
+from dockward.policy.operations import ROWS, Kind, Pinning
+from dockward.policy.pinning import PINNERS, Plan, Refusal, apply_edits, plan_pins, value_span
+from dockward.policy.profiles import FactQuery
+
+ID = "ab12" * 16
+ID2 = "cd34" * 16
+IMAGE_ID = "sha256:" + "ef56" * 16
+
+
+def rewritten(operation: str, body: bytes, facts, params=None) -> bytes:
+    plan = plan_pins(operation, params or {}, body, decode_body(body), facts)
+    assert isinstance(plan, Plan), plan
+    return apply_edits(body, plan.edits)
+
+
+def container(name: str, full_id: str = ID):
+    return {FactQuery("container", name): {"Id": full_id, "Name": f"/{name}"}}
+
+
+# --- the registry ---------------------------------------------------------------------------
+
+
+def test_every_judged_object_reference_is_pinned_or_exact():
+    for row in ROWS:
+        for ref in row.refs:
+            if ref.pinning is Pinning.NOT_JUDGED:
+                continue
+            if ref.kind is Kind.HOST:  # judged by name or address; DNS is the daemon's
+                assert ref.pinning is Pinning.UNPINNED, (row.name, ref)
+                continue
+            assert ref.pinning is not Pinning.UNPINNED, (row.name, ref)
+            if ref.pinning in (Pinning.FULL_ID, Pinning.VALUES):
+                assert (ref.kind, ref.place, ref.field) in PINNERS, (row.name, ref)
+
+
+def test_exact_references_are_those_dockerd_cannot_resolve_otherwise():
+    # dockerd has no ID, prefix or rename for a volume; an exec is found by its full ID only
+    exact = {
+        (ref.kind, ref.field) for row in ROWS for ref in row.refs if ref.pinning is Pinning.EXACT
+    }
+    assert {kind for kind, _ in exact} == {Kind.VOLUME, Kind.EXEC}
+
+
+# --- VolumesFrom -----------------------------------------------------------------------------
+
+
+def test_volumes_from_is_rewritten_to_the_ids_keeping_modes_and_other_bytes():
+    body = (
+        b'{ "Image" : "img",\n "Env": ["A=\\u00e9", "B=\xc3\xa9"], "HostConfig": {"Binds":null,'
+        b' "VolumesFrom" : [ "data:ro" , "/logs", "data" ], "Memory": 1e3 } }'
+    )
+    facts = {**container("data"), **container("logs", ID2)}
+    out = rewritten("container.create", body, facts)
+    expected = (
+        body.replace(b'"data:ro"', f'"{ID}:ro"'.encode())
+        .replace(b'"/logs"', f'"{ID2}"'.encode())
+        .replace(b'"data" ]', f'"{ID}" ]'.encode())
+    )
+    assert out == expected
+
+
+@pytest.mark.parametrize(
+    "host_config_key, volumes_from_key",
+    [
+        ("hostconfig", "volumesfrom"),
+        ("HOSTCONFIG", "VolumesFroM"),
+        ("\\u0048ostConfig", "VolumeſFrom"),
+    ],
+)
+def test_keys_are_matched_as_go_matches_them(host_config_key, volumes_from_key):
+    body = f'{{"Image":"img","{host_config_key}":{{"{volumes_from_key}":["data"]}}}}'.encode()
+    out = rewritten("container.create", body, container("data"))
+    assert out == body.replace(b'["data"]', f'["{ID}"]'.encode())
+
+
+def test_the_legacy_top_level_host_config_is_pinned_too():
+    body = b'{"Image":"img","VolumesFrom":["data"],"HostConfig":{"VolumesFrom":["data"]}}'
+    out = rewritten("container.create", body, container("data"))
+    assert out.count(ID.encode()) == 2 and b'"data"' not in out
+
+
+def test_ambiguous_spellings_never_reach_the_rewrite():
+    # Go's last-wins would pick one of two case variants: dockward refuses the body instead
+    with pytest.raises(ProtocolError, match="duplicate JSON key"):
+        decode_body(b'{"HostConfig":{"VolumesFrom":["a"],"volumesfrom":["b"]}}')
+
+
+def test_a_container_judged_unknown_is_refused():
+    body = b'{"Image":"img","HostConfig":{"VolumesFrom":["ghost"]}}'
+    facts = {FactQuery("container", "ghost"): None}
+    plan = plan_pins("container.create", {}, body, decode_body(body), facts)
+    assert plan == Refusal(
+        400, "No such container: ghost", as_daemon=True
+    )  # dockerd's status for VolumesFrom
+
+
+def test_references_no_check_judged_are_forwarded_as_written():
+    body = b'{"Image":"img","HostConfig":{"VolumesFrom":["data"],"Links":["db:db"]}}'
+    assert plan_pins("container.create", {}, body, decode_body(body), {}) == Plan(None, ())
+    other = {FactQuery("volume", "v"): {"Name": "v"}}
+    assert plan_pins("container.create", {}, body, decode_body(body), other) == Plan(None, ())
+
+
+# --- the image: pinned by value -----------------------------------------------------------
+
+
+def image(config: dict):
+    return {FactQuery("image", "img"): {"Id": IMAGE_ID, "Config": config}}
+
+
+def test_the_images_workdir_and_user_are_written_where_the_body_leaves_them_empty():
+    body = b'{"User":"","Image":"img","WorkingDir":null,"Cmd":["sh"]}'
+    out = rewritten("container.create", body, image({"WorkingDir": "/app", "User": "1000"}))
+    assert out == b'{"User":"1000","Image":"img","WorkingDir":"/app","Cmd":["sh"]}'
+
+
+def test_absent_fields_are_inserted_and_given_ones_kept():
+    body = b'{"Image":"img", "User": "nobody"}'
+    out = rewritten("container.create", body, image({"WorkingDir": "/w\u00e9", "User": "0"}))
+    assert out == b'{"WorkingDir":"/w\\u00e9","Image":"img", "User": "nobody"}'
+    assert json.loads(out)["WorkingDir"] == "/w\u00e9"
+
+
+def test_an_image_without_defaults_changes_nothing():
+    body = b'{"Image":"img"}'
+    assert rewritten("container.create", body, image({"WorkingDir": "", "User": ""})) == body
+
+
+def test_a_relative_image_workdir_pins_the_image_id_instead():
+    body = b'{"Image":"img"}'
+    out = rewritten("container.create", body, image({"WorkingDir": "rel"}))
+    assert out == f'{{"Image":"{IMAGE_ID}"}}'.encode()
+
+
+def test_an_image_judged_unknown_is_refused():
+    body = b'{"Image":"img"}'
+    facts = {FactQuery("image", "img"): None}
+    assert plan_pins("container.create", {}, body, decode_body(body), facts) == Refusal(
+        404, "No such image: img", as_daemon=True
+    )
+
+
+# --- path containers, services -------------------------------------------------------------
+
+
+def test_path_containers_of_judged_operations_are_pinned():
+    for operation in ("container.exec", "container.rename", "container.archive.write"):
+        plan = plan_pins(operation, {"name": "web"}, None, None, container("web"))
+        assert plan == Plan(ID, ()), operation
+    # judged from the body alone (start) or not at all: left alone
+    assert plan_pins("container.start", {"name": "web"}, None, None, container("web")) == Plan(
+        None, ()
+    )
+
+
+def test_service_networks_are_pinned():
+    body = json.dumps(
+        {
+            "TaskTemplate": {"ContainerSpec": {"Image": "i"}, "Networks": [{"Target": "front"}]},
+            "Networks": [{"target": "back"}],
+        }
+    ).encode()
+    facts = {
+        FactQuery("network", "front"): {"Id": "n" * 25, "Name": "front"},
+        FactQuery("network", "back"): {"Id": "m" * 25, "Name": "back"},
+    }
+    out = json.loads(rewritten("service.create", body, facts))
+    assert out["TaskTemplate"]["Networks"] == [{"Target": "n" * 25}]
+    assert out["Networks"] == [{"target": "m" * 25}]
+
+
+# --- the scanner ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "body, path, value",
+    [
+        (b'{"a":{"b":[1,{"c":"x"}]}}', ("a", "b", 1, "c"), b'"x"'),
+        (b' [ 0 , "\\"]" , {} ] ', (1,), b'"\\"]"'),
+        (b'{"\xc3\xa9":1,"A":2}', ("a",), b"2"),
+        (b'{"k\\u0041":true}', ("KA",), b"true"),
+        (b'{"a":{}}', ("a", "b"), None),
+        (b'{"a":[]}', ("a", 0), None),
+        (b'{"a":"s"}', ("a", "b"), None),
+    ],
+)
+def test_value_span(body, path, value):
+    span = value_span(body, path)
+    assert (None if span is None else body[span[0] : span[1]]) == value
+
+
+_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+def _paths(value: object, prefix: tuple = ()) -> Iterator[tuple[tuple, object]]:
+    yield prefix, value
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _paths(item, (*prefix, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _paths(item, (*prefix, index))
+
+
+@settings(max_examples=300, deadline=None)
+@given(document=_JSON, spaced=st.booleans(), ascii_only=st.booleans())
+def test_every_value_is_found_where_it_is(document, spaced, ascii_only):
+    separators = (" , ", " :\n ") if spaced else (",", ":")
+    body = json.dumps(document, separators=separators, ensure_ascii=ascii_only).encode()
+    every = list(_paths(document))
+    objects = [value for _, value in every if isinstance(value, dict)]
+    if any(len({go_fold(key) for key in value}) < len(value) for value in objects):
+        return  # keys Go would confuse: refused before any rewrite
+    for path, value in every:
+        if any(isinstance(step, str) and go_fold(step) != step.upper() for step in path):
+            continue  # keys outside ASCII folding are covered by the examples above
+        span = value_span(body, path)
+        assert span is not None, path
+        assert json.loads(body[span[0] : span[1]]) == value
+
+
+def test_a_field_of_the_wrong_type_no_check_read_is_refused_not_raised():
+    body = b'{"Image":5,"HostConfig":{"VolumesFrom":["data"]}}'
+    facts = {**container("data"), FactQuery("image", "5"): None}
+    plan = plan_pins("container.create", {}, body, decode_body(body), facts)
+    assert isinstance(plan, Refusal) and plan.status == 400, plan
