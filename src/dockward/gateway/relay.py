@@ -1055,18 +1055,18 @@ class Relay:
         ex.collected_body = body_bytes
         try:
             body = decode_body(body_bytes) if body_bytes else None
-            queries = ex.policy.facts_needed(ex.decision, ex.request, ex.query, body)
+            verdict = ex.policy.judge(ex.decision, ex.request, ex.query, body, {})
         except ProtocolError as err:
             self._refuse(err.status, str(err), close=True)
             return
-        if not queries:
-            self._decide(ex, body, {})
+        if isinstance(verdict, Decision):
+            self._decide(ex, verdict, body, {})
             return
         self.phase = Phase.DECIDING
         ex.fact_body = body
         ex.facts = {}
         self._pause(Side.CLIENT, "deciding")
-        self._out.append(FetchFacts((tuple(queries),)))
+        self._out.append(FetchFacts((tuple(verdict),)))
 
     def _on_facts(self, event: FactsReady) -> None:
         ex = self.exchange
@@ -1074,18 +1074,24 @@ class Relay:
         assert ex.policy is not None and ex.facts is not None
         ex.facts.update(event[0])
         ex.fact_rounds += 1
+        policy, decision, request, query = ex.policy, ex.decision, ex.request, ex.query
         try:
-            queries = ex.policy.facts_needed(
-                ex.decision, ex.request, ex.query, ex.fact_body, ex.facts
-            )
-        except (ProtocolError, ValueError) as err:
+            if ex.fact_rounds < MAX_FACT_ROUNDS:
+                verdict = policy.judge(decision, request, query, ex.fact_body, ex.facts)
+            else:  # the last round: a fact still missing refuses the request
+                verdict = policy.check_body(decision, request, query, ex.fact_body, ex.facts)
+        except ProtocolError as err:
+            self._resume(Side.CLIENT, "deciding")
+            self._refuse(err.status, str(err), close=True)
+            return
+        except ValueError as err:
             self._facts_failed(str(err) or type(err).__name__)
             return
-        if queries and ex.fact_rounds < MAX_FACT_ROUNDS:
-            self._out.append(FetchFacts((tuple(queries),)))
+        if not isinstance(verdict, Decision):
+            self._out.append(FetchFacts((tuple(verdict),)))
             return
         self._resume(Side.CLIENT, "deciding")
-        self._decide(ex, ex.fact_body, ex.facts)
+        self._decide(ex, verdict, ex.fact_body, ex.facts)
         if self.inbuf:
             self._process()
 
@@ -1096,13 +1102,9 @@ class Relay:
         self._resume(Side.CLIENT, "deciding")
         self._refuse(502, f"cannot check the request with the Docker daemon: {reason}", close=True)
 
-    def _decide(self, ex: Exchange, body: object, facts: Facts) -> None:
-        assert ex.request is not None and ex.decision is not None and ex.policy is not None
-        try:
-            decision = ex.policy.check_body(ex.decision, ex.request, ex.query, body, facts)
-        except ProtocolError as err:
-            self._refuse(err.status, str(err), close=True)
-            return
+    def _decide(self, ex: Exchange, decision: Decision, body: object, facts: Facts) -> None:
+        """The policy has judged the request on ``facts``: refuse it, or forward it pinned."""
+        assert ex.request is not None
         if not self._apply_decision(ex, decision, body_consumed=ex.collected_body is not None):
             return
         raw = ex.pending_head

@@ -1069,6 +1069,10 @@ class _Scripted:
             return self.final(body, facts)
         return decision
 
+    def judge(self, decision, request, query, body, facts):  # type: ignore[no-untyped-def]
+        needed = self.facts_needed(decision, request, query, body, facts)
+        return needed or self.check_body(decision, request, query, body, facts)
+
 
 def test_an_inspected_body_is_read_whole_judged_then_forwarded():
     policy = _Scripted(inspect=True)
