@@ -282,6 +282,60 @@ def test_events_show_only_the_callers_objects(tenants, busybox_image) -> None:
     assert seen and all(name in (bob.container, "") for name in seen), seen
 
 
+def test_alices_event_stream_shows_none_of_bobs_work_while_he_works(tenants, busybox_image) -> None:
+    alice, bob = tenants["alice"], tenants["bob"]
+    stream = alice.up.docker_popen(
+        "events", "--format", "{{.Type}} {{.Action}} {{.Actor.ID}} {{.Actor.Attributes.name}}",
+        bundle=alice.bundle,
+    )  # fmt: skip
+    assert stream.stdout is not None
+    lines: queue.Queue[str] = queue.Queue()
+    reader = threading.Thread(target=lambda: [lines.put(line.strip()) for line in stream.stdout])
+    reader.start()
+    seen: list[str] = []
+    bobs: set[str] = set()
+    rounds = iter(range(1000))
+    try:
+
+        def alices_marker_follows_bobs_work() -> bool:
+            n = next(rounds)
+            volume, container = f"t{TAG}-bob-evvol{n}", f"t{TAG}-bob-ev{n}"
+            bobs.update((volume, container))
+            bob.ok("volume", "create", volume)
+            bobs.add(
+                bob.ok(
+                    "create", "--name", container, "-v", f"{volume}:/d", busybox_image, "true"
+                ).strip()
+            )
+            bob.ok("start", "-a", container)
+            bob.ok("rm", container)
+            bob.ok("volume", "rm", volume)
+            marker = f"t{TAG}-alice-ev{n}"
+            alice.ok("run", "--rm", "--name", marker, busybox_image, "true")
+            try:
+                while True:
+                    seen.append(lines.get(timeout=2))
+                    if seen[-1].startswith("container destroy ") and seen[-1].endswith(marker):
+                        return True
+            except queue.Empty:
+                return False
+
+        wait_for(alices_marker_follows_bobs_work, timeout=60, what="alice's own events")
+    finally:
+        stream.kill()
+        stream.wait()
+        reader.join(timeout=10)
+        stream.stdout.close()
+        assert stream.stderr is not None
+        stream.stderr.close()
+    actions = {" ".join(line.split()[:2]) for line in seen}
+    assert {"container create", "container start", "container die", "container destroy"} <= actions
+    leaked = [line for line in seen for name in bobs if name in line]
+    assert not leaked, (leaked, seen)
+    # volume and network events carry no owner label: a scoped stream shows none, even one's own
+    assert all(line.split()[0] == "container" for line in seen), seen
+
+
 def test_another_owners_or_a_shared_tag_is_not_re_pointed(tenants, dockerd, busybox_image) -> None:
     alice, bob = tenants["alice"], tenants["bob"]
     before = {

@@ -60,6 +60,7 @@ from dockward.http1.response import (
 )
 from dockward.identity import PeerIdentity
 from dockward.policy.decision import Decision
+from dockward.policy.event_filter import EventStreamFilter, streamed_filter
 from dockward.policy.gojson import decode_body
 from dockward.policy.paths import parse_query
 from dockward.policy.profiles import MAX_FACT_ROUNDS, FactQuery, Facts
@@ -455,6 +456,7 @@ class Exchange:
     resp_buf: bytearray | None = None  # a response head in pieces
     resp_body: BodyReader | None = None
     resp_collect: bytearray | None = None  # a response to redact, as it arrives
+    resp_filter: EventStreamFilter | None = None  # tenancy: an events stream, filtered
     resp_head_raw: bytes = b""
     held_head: bytes | None = None  # a response head sent with the first body bytes
     close_after: bool = False
@@ -1221,8 +1223,13 @@ class Relay:
                 and head.status == 200
                 and reader is not None
             ):
-                ex.resp_collect = bytearray()  # sent once redacted, with a new length
-                ex.resp_head_raw = raw
+                stream = ex.resp_filter = streamed_filter(decision, chunked=head.chunked)
+                if stream is None:
+                    ex.resp_collect = bytearray()  # sent once redacted, with a new length
+                    ex.resp_head_raw = raw
+                else:
+                    ex.close_after |= stream.closes
+                    self._send_client(stream.head(raw))
             elif framing is Framing.BODY and rest:
                 ex.held_head = raw  # goes out with the first body bytes: one record, one write
             else:
@@ -1251,6 +1258,14 @@ class Relay:
         try:
             if ex.resp_collect is not None:
                 used = self._collect_response(ex, reader, data)
+            elif ex.resp_filter is not None:
+                payload: list[memoryview] = []
+                used = reader.feed(data, payload)
+                pieces = ex.resp_filter.feed(payload)
+                if reader.done:
+                    pieces += ex.resp_filter.finish()
+                if pieces:
+                    self._send_client(b"".join(pieces))
             else:
                 used = reader.feed(data)
                 chunk: Buffer = data if used == len(data) else data[:used]

@@ -204,7 +204,8 @@ class RolePolicy:
             owner=owner,
             adopted=self._adopted_by_owner.get(owner or "", frozenset()),
             owner_filter=enforce,
-            filter_response=enforce and operation in tenancy.FILTERED_RESPONSES,
+            filter_response=enforce
+            and (operation in tenancy.FILTERED_RESPONSES or operation in tenancy.FILTERED_STREAMS),
             inspect_request=decision.inspect_request or judged,
             inspect_body=decision.inspect_body or operation in tenancy.BODY_READ_OPERATIONS,
         )

@@ -825,6 +825,9 @@ FILTERED_RESPONSES = frozenset(
 )
 """Answers filtered to the caller's objects before they are sent."""
 
+FILTERED_STREAMS = frozenset({"system.events"})
+"""Streamed answers filtered message by message (``policy.event_filter``), never collected."""
+
 REWRITTEN_REQUESTS = STAMPED_BODY | FILTERED_REQUESTS | {"image.build", "container.commit"}
 
 INSPECTED_OPERATIONS = JUDGED_OPERATIONS | REWRITTEN_REQUESTS | FILTERED_RESPONSES | {"image.pull"}

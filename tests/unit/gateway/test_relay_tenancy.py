@@ -98,3 +98,36 @@ def test_a_foreign_container_is_answered_in_dockerds_words() -> None:
     expected = error_response(404, "No such container: web", as_daemon=True)
     assert _sent_client(out) == expected
     assert b"dockward" not in expected
+
+
+def _event(name: str, owner: str | None) -> bytes:
+    attributes = {"name": name} | ({"dockward.owner": owner} if owner else {})
+    message = {
+        "Type": "container",
+        "Action": "start",
+        "Actor": {"ID": name, "Attributes": attributes},
+    }
+    return json.dumps(message).encode() + b"\n"
+
+
+def test_an_events_stream_is_narrowed_and_filtered_again_as_it_streams() -> None:
+    relay = unix_relay(Context(policy=POLICY))
+    out = relay.handle(ClientData((b"GET /v1.41/events HTTP/1.1\r\nHost: x\r\n\r\n",)))
+    out += relay.handle(UpstreamConnected())
+    target = _sent_upstream(out).split(b" ")[1].decode()
+    filters = json.loads(parse_query(target.partition("?")[2])["filters"][0])
+    assert filters == {"label": {f"dockward.owner={OWNER}": True}}
+    head = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    own, foreign = _event("mine", OWNER), _event("theirs", "uid:1000")
+    sent = _sent_client(relay.handle(UpstreamData((head + b"%x\r\n%s\r\n" % (len(own), own),))))
+    assert sent == head + b"%x\r\n%s\r\n" % (len(own), own)  # sent at once: not collected
+    # a foreign message and an own one, the chunk boundaries inside them
+    rest = foreign + own + _event("nobodys", None)
+    data = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in (rest[:7], rest[7:90], rest[90:]))
+    sent = b"".join(
+        _sent_client(relay.handle(UpstreamData((data[i : i + 5],)))) for i in range(0, len(data), 5)
+    )
+    assert sent == b"%x\r\n%s\r\n" % (len(own), own)
+    assert _sent_client(relay.handle(UpstreamData((b"0\r\n\r\n",)))) == b"0\r\n\r\n"
