@@ -461,6 +461,55 @@ def test_builds_imports_and_execs_of_ones_own_work_and_are_stamped(
             dockerd.api("DELETE", f"/images/{image}?force=1")
 
 
+def test_a_classic_build_from_another_owners_image_is_refused(
+    tenants, dockerd, busybox_image, tmp_path
+) -> None:
+    alice, bob = tenants["alice"], tenants["bob"]
+    context = tmp_path / "context"
+    context.mkdir()
+    built = f"t{TAG}-bob-from"
+    images_before = {i["Id"] for i in dockerd.api_json("GET", "/images/json?all=1")}
+
+    def build(dockerfile: str, *flags: str):  # type: ignore[no-untyped-def]
+        (context / "Dockerfile").write_text(dockerfile)
+        return bob.up.docker(
+            "build", "-q", *flags, "-t", built, str(context), bundle=bob.bundle,
+            DOCKER_BUILDKIT="0",
+        )  # fmt: skip
+
+    stolen = [
+        f"FROM {alice.image}\n",
+        f"FROM --platform=linux/amd64 {busybox_image} AS base\nFROM base\nFROM {alice.image}\n",
+        f"ARG BASE={alice.image}\nFROM ${{BASE}}\nRUN true\n",
+        f"FROM {busybox_image}\nCOPY --from={alice.image} /etc/hostname /x\n",
+    ]
+    for dockerfile in stolen:
+        for flags in ((), ("--compress",)):  # --compress: a gzip context
+            result = build(dockerfile, *flags)
+            assert result.returncode != 0, (dockerfile, result.stdout)
+            assert f"No such image: {alice.image}:latest" in result.stderr, result.stderr
+            assert "dockward" not in result.stderr
+    missing = build("ARG UNSET\nFROM ${UNSET}\n")
+    assert missing.returncode != 0 and "UNSET" in missing.stderr, missing.stderr
+    assert dockerd.api("GET", f"/images/{built}/json")[0] == 404
+    assert {i["Id"] for i in dockerd.api_json("GET", "/images/json?all=1")} == images_before
+    # multi-stage from a shared image, a build arg, and a gzip context: built and stamped
+    own = "ARG BASE=unset\nFROM ${BASE} AS one\nRUN true\nFROM one\nLABEL stage=two\n"
+    result = build(own, "--compress", "--build-arg", f"BASE={busybox_image}")
+    try:
+        assert result.returncode == 0, result.stderr
+        labels = dockerd.api_json("GET", f"/images/{built}/json")["Config"]["Labels"]
+        assert labels == {"stage": "two", OWNER: "cn:bob"}
+        # alice may not build from bob's new image either
+        (context / "Dockerfile").write_text(f"FROM {built}\n")
+        theirs = alice.up.docker(
+            "build", "-q", str(context), bundle=alice.bundle, DOCKER_BUILDKIT="0"
+        )
+        assert theirs.returncode != 0 and f"No such image: {built}:latest" in theirs.stderr
+    finally:
+        dockerd.api("DELETE", f"/images/{built}?force=1")
+
+
 def test_prunes_remove_only_the_callers_objects(tenants, dockerd, busybox_image) -> None:
     alice, bob = tenants["alice"], tenants["bob"]
     stopped = {t: f"t{TAG}-{t.name}-stopped" for t in (alice, bob)}

@@ -59,12 +59,13 @@ from dockward.http1.response import (
     with_content_length,
 )
 from dockward.identity import PeerIdentity
+from dockward.policy.build_context import read_context
 from dockward.policy.decision import Decision
 from dockward.policy.event_filter import EventStreamFilter, streamed_filter
 from dockward.policy.gojson import decode_body
 from dockward.policy.paths import parse_query
 from dockward.policy.profiles import MAX_FACT_ROUNDS, FactQuery, Facts
-from dockward.policy.tenancy import forwarded_request, forwarded_response
+from dockward.policy.tenancy import CONTEXT_BODIES, forwarded_request, forwarded_response
 
 if TYPE_CHECKING:
     from dockward.audit.store import AuditStore
@@ -780,12 +781,13 @@ class Relay:
             return
         if decision.inspect_body and head.has_body:
             content_type = head.header(b"content-type")
-            if not _is_json(content_type):
+            archive = decision.operation in CONTEXT_BODIES  # a build context, read up to a bound
+            if not archive and not _is_json(content_type):
                 shown = content_type.decode("latin-1") if content_type else "none"
                 self._refuse(400, f"Content-Type {shown!r} is not application/json", close=True)
                 return
             limit = policy.body_limit
-            if head.content_length is not None and head.content_length > limit:
+            if not archive and head.content_length is not None and head.content_length > limit:
                 self._refuse(413, f"request body larger than {limit} bytes", close=True)
                 return
             ex.collected = bytearray()
@@ -835,6 +837,11 @@ class Relay:
         for piece in payload:
             collected += piece
         record.bytes_in += used
+        if ex.decision is not None and ex.decision.operation in CONTEXT_BODIES:
+            if len(collected) > policy.build_context_limit or reader.done:
+                ex.body = None if reader.done else reader  # the rest streams once decided
+                self._inspect(ex, bytes(collected))
+            return used
         limit = policy.body_limit
         if len(collected) > limit:
             self._refuse(413, f"request body larger than {limit} bytes", close=True)
@@ -848,8 +855,14 @@ class Relay:
         """Run the profile checks, asking the daemon for facts first when they need some."""
         assert ex.request is not None and ex.decision is not None and ex.policy is not None
         ex.collected_body = body_bytes
+        body: object
         try:
-            body = decode_body(body_bytes) if body_bytes else None
+            if ex.decision.operation in CONTEXT_BODIES and body_bytes is not None:
+                limit = ex.policy.build_context_limit
+                whole = ex.body is None and len(body_bytes) <= limit
+                body = read_context(body_bytes, ex.query, limit, whole=whole)
+            else:
+                body = decode_body(body_bytes) if body_bytes else None
             queries = ex.policy.facts_needed(ex.decision, ex.request, ex.query, body)
         except ProtocolError as err:
             self._refuse(err.status, str(err), close=True)
@@ -925,11 +938,15 @@ class Relay:
             self._open_upstream()
             self._to_upstream(raw)
         if collected is not None:
+            rest = ex.body  # a build context's first part: the rest streams after it
             if head.chunked:
-                self._to_upstream_many([*encode_chunk(collected), LAST_CHUNK])
+                self._to_upstream_many([*encode_chunk(collected), *(() if rest else (LAST_CHUNK,))])
             else:
                 self._to_upstream(collected)
-            self._request_sent()
+            if rest is None:
+                self._request_sent()
+            else:
+                self.phase = Phase.BODY
         elif head.chunked:
             ex.body = ChunkedReader()
             self.phase = Phase.BODY

@@ -26,6 +26,7 @@ from dockward.policy.roles import PolicyConfig, Role, build_role
 from dockward.policy.routes import OPERATIONS, Classification
 
 DEFAULT_BODY_LIMIT = 4 * 1024 * 1024
+DEFAULT_BUILD_CONTEXT_LIMIT = 64 * 1024 * 1024
 
 # Operations the profiles check; whether their JSON body is decoded first (the rest stream
 # through undecoded) and whether an answer is redacted is the operation's registry row.
@@ -35,6 +36,9 @@ INSPECTED_OPERATIONS = profiles.inspected_operations()
 class Policy(Protocol):
     @property
     def body_limit(self) -> int: ...
+
+    @property
+    def build_context_limit(self) -> int: ...
 
     def authorize(
         self, identity: PeerIdentity, address: str | None, request: Classification
@@ -64,6 +68,7 @@ class _Unrestricted:
     """Shared by AdminPolicy: nothing to inspect."""
 
     body_limit: int = DEFAULT_BODY_LIMIT
+    build_context_limit: int = DEFAULT_BUILD_CONTEXT_LIMIT
 
     def facts_needed(
         self,
@@ -125,6 +130,7 @@ class RolePolicy:
             role.name: self._settings(role, self.extra_sockets) for role in self.roles
         }
         self.body_limit = config.body_limit
+        self.build_context_limit = config.build_context_limit
         self._role_cache: dict[tuple[PeerIdentity, str | None], Role | None] = {}
         # objects made before tenancy, given an owner in [[adopt]]: KIND:ID -> owner
         self.adopted: dict[str, str] = {
@@ -301,7 +307,14 @@ class RolePolicy:
         assert role is not None
         if decision.owner is not None:
             refusal = tenancy.check(
-                decision.operation, request.params, query, body, facts, decision.owner, self.adopted
+                decision.operation,
+                request.params,
+                query,
+                body,
+                facts,
+                decision.owner,
+                self.adopted,
+                allow_unread=role.unread_dockerfile == "allow",
             )
             if refusal is not None:
                 return self._tenancy_deny(role, decision, refusal)
