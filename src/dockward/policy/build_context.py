@@ -127,6 +127,11 @@ def _dockerfile(tar: bytes, path: str) -> str:
                 if member.isreg() and name.lower() == path.lower():
                     extracted = archive.extractfile(member)
                     contents[name] = extracted.read() if extracted is not None else b""
+            if tar[archive.offset :].strip(b"\0"):
+                # tarfile ends quietly at a header it cannot read; dockerd reads on or fails
+                raise _Unreadable(
+                    f"the build context has an entry dockward cannot read at {archive.offset}"
+                )
     except tarfile.TarError as err:
         raise _Unreadable(f"the build context is not a readable tar archive: {err}") from None
     if path not in entries and path == DEFAULT_DOCKERFILE and "dockerfile" in entries:
@@ -166,6 +171,7 @@ def _build_args(query: Mapping[str, list[str]]) -> dict[str, str | None]:
 # --- the Dockerfile ------------------------------------------------------------------------
 
 _DIRECTIVE = re.compile(r"#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$")
+_KNOWN_DIRECTIVES = frozenset({"escape", "syntax", "check"})
 _PLAIN_VALUE = re.compile(r"[A-Za-z0-9._:/@+-]*")
 _VARIABLE = re.compile(
     r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?:(:[-+])([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))"
@@ -179,8 +185,8 @@ def _instructions(text: str) -> list[tuple[str, str]]:
     start = 0
     while start < len(lines):  # parser directives: only at the very top
         match = _DIRECTIVE.match(lines[start].strip())
-        if match is None:
-            break
+        if match is None or match.group(1).lower() not in _KNOWN_DIRECTIVES:
+            break  # an unknown directive is a comment, and ends the directives
         if match.group(1).lower() == "escape":
             if match.group(2) not in ("\\", "`"):
                 raise _Unreadable(f"the Dockerfile's escape directive {match.group(2)!r}")
@@ -199,13 +205,17 @@ def _instructions(text: str) -> list[tuple[str, str]]:
         logical = (pending + line).strip()
         pending = ""
         if logical:
-            word, _, rest = logical.partition(" ")
-            word, _, more = word.partition("\t")
-            instructions.append((word.upper(), (more + " " + rest).strip()))
+            instructions.append(_instruction(logical))
     if pending.strip():
-        word, _, rest = pending.strip().partition(" ")
-        instructions.append((word.upper(), rest.strip()))
+        instructions.append(_instruction(pending.strip()))
     return instructions
+
+
+def _instruction(logical: str) -> tuple[str, str]:
+    word, *rest = logical.split(None, 1)
+    if word.upper() == "ONBUILD" and rest:
+        return _instruction(rest[0])  # a trigger's COPY --from names an image too
+    return word.upper(), rest[0] if rest else ""
 
 
 def _expand(text: str, values: Mapping[str, str | None], where: str) -> str:

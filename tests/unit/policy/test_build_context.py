@@ -75,6 +75,14 @@ def test_a_from_dockward_cannot_read_exactly_is_a_problem(text: str) -> None:
     assert context.problem and context.images == ()
 
 
+def test_an_unknown_directive_ends_the_directives_as_dockerd_reads_them() -> None:
+    # dockerd takes "# escape=`" for a comment here: the backslash continues the FROM line
+    text = "# foo=bar\n# escape=`\nFROM busybox AS s \\\n  \nFROM img-a\n"
+    with pytest.raises(Exception, match="not IMAGE"):
+        dockerfile_images(text, {})
+    assert [i for i, _ in dockerfile_images("ONBUILD COPY --from=img-a / /\n", {})] == ["img-a"]
+
+
 def test_continuations_comments_and_the_escape_directive() -> None:
     text = "# escape=`\nARG A=b\n# a comment\nFROM `\n  # inside\n\n  img-$A `\n  AS s\n"
     assert [i for i, _ in dockerfile_images(text, {})] == ["img-b"]
@@ -88,6 +96,14 @@ def test_the_dockerfile_query_names_the_file_and_a_later_entry_replaces_an_earli
     )
     assert _images(read_context(tar, {}, LIMIT)) == ["sneaky"]
     assert _images(read_context(tar, {"dockerfile": ["./ci/../ci/Build.df"]}, LIMIT)) == ["other"]
+
+
+def test_an_entry_after_one_tarfile_cannot_read_is_not_taken_for_the_end() -> None:
+    tar = bytearray(_tar(("a", b"x"), ("Dockerfile", b"FROM hidden\n")))
+    tar[1024 + 148 : 1024 + 150] = b"99"  # the second header's checksum: dockerd fails it
+    assert "cannot read at 1024" in read_context(bytes(tar), {}, LIMIT).problem
+    one_zero_block = _tar(("a", b"x"))[:1024] + b"\0" * 512 + _tar(("Dockerfile", b"FROM y\n"))
+    assert "cannot read" in read_context(one_zero_block, {}, LIMIT).problem
 
 
 def test_a_lower_case_dockerfile_is_read_when_there_is_no_dockerfile() -> None:
