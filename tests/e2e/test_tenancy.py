@@ -607,8 +607,11 @@ class _KeepAliveClient:
         connection = socket.create_connection((host, int(port)), timeout=30)
         self.sock = context.wrap_socket(connection, server_hostname=host)
 
-    def post(self, target: str) -> tuple[int, bytes]:
-        self.sock.sendall(f"POST {target} HTTP/1.1\r\nHost: docker\r\n\r\n".encode())
+    def post(self, target: str, tar: bytes | None = None) -> tuple[int, bytes]:
+        head = f"POST {target} HTTP/1.1\r\nHost: docker\r\n"
+        if tar is not None:
+            head += f"Content-Type: application/x-tar\r\nContent-Length: {len(tar)}\r\n"
+        self.sock.sendall(head.encode() + b"\r\n" + (tar or b""))
         answer = http.client.HTTPResponse(self.sock)  # type: ignore[arg-type]
         answer.begin()
         return answer.status, answer.read()
@@ -658,3 +661,46 @@ def test_a_name_renamed_onto_never_reaches_another_owners_container(
         assert statuses[404] > 500, statuses
     finally:
         dockerd.api("DELETE", f"/containers/{victim}?force=1")
+
+
+def _tar(*files: tuple[str, str]) -> bytes:
+    import io
+    import tarfile
+
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as archive:
+        for name, text in files:
+            info = tarfile.TarInfo(name)
+            info.size = len(text.encode())
+            archive.addfile(info, io.BytesIO(text.encode()))
+    return out.getvalue()
+
+
+def test_a_later_dockerfile_entry_that_dockerd_would_use_is_the_one_judged(
+    tenants, dockerd, busybox_image
+) -> None:
+    alice, bob = tenants["alice"], tenants["bob"]
+    tar = _tar(
+        ("Dockerfile", f"FROM {busybox_image}\n"),
+        ("./Dockerfile", f"FROM {alice.image}\nLABEL took=it\n"),
+    )
+    built = f"t{TAG}-twice"
+    try:
+        # the daemon itself builds from the last entry: alice's image
+        status, _, output = dockerd.api(
+            "POST", f"/build?t={built}", tar, headers={"Content-Type": "application/x-tar"}
+        )
+        assert status == 200 and b"errorDetail" not in output, output
+        alices = dockerd.api_json("GET", f"/images/{alice.image}/json")["Id"]
+        assert dockerd.api_json("GET", f"/images/{built}/json")["Parent"] == alices
+        dockerd.api("DELETE", f"/images/{built}?force=1")
+        client = _KeepAliveClient(bob)
+        try:
+            status, answer = client.post(f"/v1.41/build?t={built}", tar)
+        finally:
+            client.sock.close()
+        assert status == 404, answer
+        assert json.loads(answer)["message"] == f"No such image: {alice.image}:latest"
+        assert dockerd.api("GET", f"/images/{built}/json")[0] == 404
+    finally:
+        dockerd.api("DELETE", f"/images/{built}?force=1")
