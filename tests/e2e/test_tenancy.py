@@ -9,11 +9,15 @@ reference to a foreign object inside a request must be refused with the daemon u
 
 from __future__ import annotations
 
+import http.client
 import json
 import queue
 import shutil
+import socket
+import ssl
 import subprocess
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -282,6 +286,60 @@ def test_events_show_only_the_callers_objects(tenants, busybox_image) -> None:
     assert seen and all(name in (bob.container, "") for name in seen), seen
 
 
+def test_alices_event_stream_shows_none_of_bobs_work_while_he_works(tenants, busybox_image) -> None:
+    alice, bob = tenants["alice"], tenants["bob"]
+    stream = alice.up.docker_popen(
+        "events", "--format", "{{.Type}} {{.Action}} {{.Actor.ID}} {{.Actor.Attributes.name}}",
+        bundle=alice.bundle,
+    )  # fmt: skip
+    assert stream.stdout is not None
+    lines: queue.Queue[str] = queue.Queue()
+    reader = threading.Thread(target=lambda: [lines.put(line.strip()) for line in stream.stdout])
+    reader.start()
+    seen: list[str] = []
+    bobs: set[str] = set()
+    rounds = iter(range(1000))
+    try:
+
+        def alices_marker_follows_bobs_work() -> bool:
+            n = next(rounds)
+            volume, container = f"t{TAG}-bob-evvol{n}", f"t{TAG}-bob-ev{n}"
+            bobs.update((volume, container))
+            bob.ok("volume", "create", volume)
+            bobs.add(
+                bob.ok(
+                    "create", "--name", container, "-v", f"{volume}:/d", busybox_image, "true"
+                ).strip()
+            )
+            bob.ok("start", "-a", container)
+            bob.ok("rm", container)
+            bob.ok("volume", "rm", volume)
+            marker = f"t{TAG}-alice-ev{n}"
+            alice.ok("run", "--rm", "--name", marker, busybox_image, "true")
+            try:
+                while True:
+                    seen.append(lines.get(timeout=2))
+                    if seen[-1].startswith("container destroy ") and seen[-1].endswith(marker):
+                        return True
+            except queue.Empty:
+                return False
+
+        wait_for(alices_marker_follows_bobs_work, timeout=60, what="alice's own events")
+    finally:
+        stream.kill()
+        stream.wait()
+        reader.join(timeout=10)
+        stream.stdout.close()
+        assert stream.stderr is not None
+        stream.stderr.close()
+    actions = {" ".join(line.split()[:2]) for line in seen}
+    assert {"container create", "container start", "container die", "container destroy"} <= actions
+    leaked = [line for line in seen for name in bobs if name in line]
+    assert not leaked, (leaked, seen)
+    # volume and network events carry no owner label: a scoped stream shows none, even one's own
+    assert all(line.split()[0] == "container" for line in seen), seen
+
+
 def test_another_owners_or_a_shared_tag_is_not_re_pointed(tenants, dockerd, busybox_image) -> None:
     alice, bob = tenants["alice"], tenants["bob"]
     before = {
@@ -403,6 +461,55 @@ def test_builds_imports_and_execs_of_ones_own_work_and_are_stamped(
             dockerd.api("DELETE", f"/images/{image}?force=1")
 
 
+def test_a_classic_build_from_another_owners_image_is_refused(
+    tenants, dockerd, busybox_image, tmp_path
+) -> None:
+    alice, bob = tenants["alice"], tenants["bob"]
+    context = tmp_path / "context"
+    context.mkdir()
+    built = f"t{TAG}-bob-from"
+    images_before = {i["Id"] for i in dockerd.api_json("GET", "/images/json?all=1")}
+
+    def build(dockerfile: str, *flags: str):  # type: ignore[no-untyped-def]
+        (context / "Dockerfile").write_text(dockerfile)
+        return bob.up.docker(
+            "build", "-q", *flags, "-t", built, str(context), bundle=bob.bundle,
+            DOCKER_BUILDKIT="0",
+        )  # fmt: skip
+
+    stolen = [
+        f"FROM {alice.image}\n",
+        f"FROM --platform=linux/amd64 {busybox_image} AS base\nFROM base\nFROM {alice.image}\n",
+        f"ARG BASE={alice.image}\nFROM ${{BASE}}\nRUN true\n",
+        f"FROM {busybox_image}\nCOPY --from={alice.image} /etc/hostname /x\n",
+    ]
+    for dockerfile in stolen:
+        for flags in ((), ("--compress",)):  # --compress: a gzip context
+            result = build(dockerfile, *flags)
+            assert result.returncode != 0, (dockerfile, result.stdout)
+            assert f"No such image: {alice.image}:latest" in result.stderr, result.stderr
+            assert "dockward" not in result.stderr
+    missing = build("ARG UNSET\nFROM ${UNSET}\n")
+    assert missing.returncode != 0 and "UNSET" in missing.stderr, missing.stderr
+    assert dockerd.api("GET", f"/images/{built}/json")[0] == 404
+    assert {i["Id"] for i in dockerd.api_json("GET", "/images/json?all=1")} == images_before
+    # multi-stage from a shared image, a build arg, and a gzip context: built and stamped
+    own = "ARG BASE=unset\nFROM ${BASE} AS one\nRUN true\nFROM one\nLABEL stage=two\n"
+    result = build(own, "--compress", "--build-arg", f"BASE={busybox_image}")
+    try:
+        assert result.returncode == 0, result.stderr
+        labels = dockerd.api_json("GET", f"/images/{built}/json")["Config"]["Labels"]
+        assert labels == {"stage": "two", OWNER: "cn:bob"}
+        # alice may not build from bob's new image either
+        (context / "Dockerfile").write_text(f"FROM {built}\n")
+        theirs = alice.up.docker(
+            "build", "-q", str(context), bundle=alice.bundle, DOCKER_BUILDKIT="0"
+        )
+        assert theirs.returncode != 0 and f"No such image: {built}:latest" in theirs.stderr
+    finally:
+        dockerd.api("DELETE", f"/images/{built}?force=1")
+
+
 def test_prunes_remove_only_the_callers_objects(tenants, dockerd, busybox_image) -> None:
     alice, bob = tenants["alice"], tenants["bob"]
     stopped = {t: f"t{TAG}-{t.name}-stopped" for t in (alice, bob)}
@@ -488,3 +595,106 @@ def test_objects_made_before_tenancy_are_adopted_by_an_owner(
     finally:
         dockerd.api("DELETE", f"/containers/{legacy}?force=1")
         dockerd.api("DELETE", f"/volumes/{volume}")
+
+
+class _KeepAliveClient:
+    """Requests of one identity over one TLS connection, for a loop of thousands."""
+
+    def __init__(self, tenant: Tenant) -> None:
+        host, port = tenant.up.exported()["DOCKER_HOST"].removeprefix("tcp://").rsplit(":", 1)
+        context = ssl.create_default_context(cafile=str(tenant.bundle / "ca.pem"))
+        context.load_cert_chain(tenant.bundle / "cert.pem", tenant.bundle / "key.pem")
+        connection = socket.create_connection((host, int(port)), timeout=30)
+        self.sock = context.wrap_socket(connection, server_hostname=host)
+
+    def post(self, target: str, tar: bytes | None = None) -> tuple[int, bytes]:
+        head = f"POST {target} HTTP/1.1\r\nHost: docker\r\n"
+        if tar is not None:
+            head += f"Content-Type: application/x-tar\r\nContent-Length: {len(tar)}\r\n"
+        self.sock.sendall(head.encode() + b"\r\n" + (tar or b""))
+        answer = http.client.HTTPResponse(self.sock)  # type: ignore[arg-type]
+        answer.begin()
+        return answer.status, answer.read()
+
+
+def test_a_name_renamed_onto_never_reaches_another_owners_container(
+    tenants, dockerd, busybox_image
+) -> None:
+    alice, bob = tenants["alice"], tenants["bob"]
+    wanted, parked = f"t{TAG}-wanted", f"t{TAG}-bob-racer"
+    victim = bob.ok("run", "-d", "--name", parked, busybox_image, "sleep", "600").strip()
+    started = dockerd.api_json("GET", f"/containers/{victim}/json")["State"]["StartedAt"]
+    stop = threading.Event()
+    renames: list[int] = []
+
+    def accomplice() -> None:  # bob moves his container onto the name alice uses, and away
+        while not stop.is_set():
+            for name in (wanted, parked):
+                status = dockerd.api("POST", f"/containers/{victim}/rename?name={name}")[0]
+                renames.append(status)
+
+    thread = threading.Thread(target=accomplice, daemon=True)
+    client = _KeepAliveClient(alice)
+    statuses: dict[int, int] = {}
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and set(statuses) <= {404}:
+            status, _ = client.post(f"/v1.41/containers/{wanted}/kill")
+            statuses[status] = statuses.get(status, 0) + 1
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+        client.sock.close()
+    try:
+        state = dockerd.api_json("GET", f"/containers/{victim}/json")["State"]
+        # the daemon decides: bob's container was never killed, alice was only ever told 404
+        assert state["Running"] and state["StartedAt"] == started, state
+        assert set(statuses) == {404}, statuses
+        assert set(renames) == {204} and sum(statuses.values()) + len(renames) > 2000
+        assert statuses[404] > 500, statuses
+    finally:
+        dockerd.api("DELETE", f"/containers/{victim}?force=1")
+
+
+def _tar(*files: tuple[str, str]) -> bytes:
+    import io
+    import tarfile
+
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as archive:
+        for name, text in files:
+            info = tarfile.TarInfo(name)
+            info.size = len(text.encode())
+            archive.addfile(info, io.BytesIO(text.encode()))
+    return out.getvalue()
+
+
+def test_a_later_dockerfile_entry_that_dockerd_would_use_is_the_one_judged(
+    tenants, dockerd, busybox_image
+) -> None:
+    alice, bob = tenants["alice"], tenants["bob"]
+    tar = _tar(
+        ("Dockerfile", f"FROM {busybox_image}\n"),
+        ("./Dockerfile", f"FROM {alice.image}\nLABEL took=it\n"),
+    )
+    built = f"t{TAG}-twice"
+    try:
+        # the daemon itself builds from the last entry: alice's image
+        status, _, output = dockerd.api(
+            "POST", f"/build?t={built}", tar, headers={"Content-Type": "application/x-tar"}
+        )
+        assert status == 200 and b"errorDetail" not in output, output
+        alices = dockerd.api_json("GET", f"/images/{alice.image}/json")["Id"]
+        assert dockerd.api_json("GET", f"/images/{built}/json")["Parent"] == alices
+        dockerd.api("DELETE", f"/images/{built}?force=1")
+        client = _KeepAliveClient(bob)
+        try:
+            status, answer = client.post(f"/v1.41/build?t={built}", tar)
+        finally:
+            client.sock.close()
+        assert status == 404, answer
+        assert json.loads(answer)["message"] == f"No such image: {alice.image}:latest"
+        assert dockerd.api("GET", f"/images/{built}/json")[0] == 404
+    finally:
+        dockerd.api("DELETE", f"/images/{built}?force=1")

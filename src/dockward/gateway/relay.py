@@ -65,12 +65,14 @@ from dockward.http1.response import (
     with_content_length,
 )
 from dockward.identity import PeerIdentity
+from dockward.policy.build_context import read_context
 from dockward.policy.decision import Decision
+from dockward.policy.event_filter import EventStreamFilter, streamed_filter
 from dockward.policy.gojson import decode_body
 from dockward.policy.operations import Stream
 from dockward.policy.paths import parse_query
 from dockward.policy.profiles import MAX_FACT_ROUNDS, FactQuery, Facts
-from dockward.policy.tenancy import forwarded_request, forwarded_response
+from dockward.policy.tenancy import CONTEXT_BODIES, forwarded_request, forwarded_response
 
 if TYPE_CHECKING:
     from dockward.audit.store import AuditStore
@@ -508,6 +510,7 @@ class Exchange:
     resp_buf: bytearray | None = None  # a response head in pieces
     resp_body: BodyReader | None = None
     resp_collect: bytearray | None = None  # a response to redact, as it arrives
+    resp_filter: EventStreamFilter | None = None  # tenancy: an events stream, filtered
     resp_head_raw: bytes = b""
     held_head: bytes | None = None  # a response head sent with the first body bytes
     close_after: bool = False
@@ -931,12 +934,13 @@ class Relay:
             return
         if decision.inspect_body and head.has_body:
             content_type = head.header(b"content-type")
-            if not _is_json(content_type):
+            archive = decision.operation in CONTEXT_BODIES  # a build context, read up to a bound
+            if not archive and not _is_json(content_type):
                 shown = content_type.decode("latin-1") if content_type else "none"
                 self._refuse(400, f"Content-Type {shown!r} is not application/json", close=True)
                 return
             limit = policy.body_limit
-            if head.content_length is not None and head.content_length > limit:
+            if not archive and head.content_length is not None and head.content_length > limit:
                 self._refuse(413, f"request body larger than {limit} bytes", close=True)
                 return
             ex.pending_head = raw
@@ -1040,6 +1044,11 @@ class Relay:
             self.context.inspection.take(grown)
         if used:
             self._body_seen = _clock()
+        if ex.decision is not None and ex.decision.operation in CONTEXT_BODIES:
+            if len(collected) > policy.build_context_limit or reader.done:
+                ex.body = None if reader.done else reader  # the rest streams once decided
+                self._inspect(ex, bytes(collected))
+            return used
         limit = policy.body_limit
         if len(collected) > limit:
             self._refuse(413, f"request body larger than {limit} bytes", close=True)
@@ -1053,8 +1062,14 @@ class Relay:
         """Run the profile checks, asking the daemon for facts first when they need some."""
         assert ex.request is not None and ex.decision is not None and ex.policy is not None
         ex.collected_body = body_bytes
+        body: object
         try:
-            body = decode_body(body_bytes) if body_bytes else None
+            if ex.decision.operation in CONTEXT_BODIES and body_bytes is not None:
+                limit = ex.policy.build_context_limit
+                whole = ex.body is None and len(body_bytes) <= limit
+                body = read_context(body_bytes, ex.query, limit, whole=whole)
+            else:
+                body = decode_body(body_bytes) if body_bytes else None
             verdict = ex.policy.judge(ex.decision, ex.request, ex.query, body, {})
         except ProtocolError as err:
             self._refuse(err.status, str(err), close=True)
@@ -1141,11 +1156,15 @@ class Relay:
             self._open_upstream()
             self._to_upstream(raw)
         if collected is not None:
+            rest = ex.body  # a build context's first part: the rest streams after it
             if head.chunked:
-                self._to_upstream_many([*encode_chunk(collected), LAST_CHUNK])
+                self._to_upstream_many([*encode_chunk(collected), *(() if rest else (LAST_CHUNK,))])
             else:
                 self._to_upstream(collected)
-            self._request_sent()
+            if rest is None:
+                self._request_sent()
+            else:
+                self.phase = Phase.BODY
         elif head.chunked:
             ex.body = ChunkedReader()
             self.phase = Phase.BODY
@@ -1568,8 +1587,13 @@ class Relay:
                 and head.status == 200
                 and reader is not None
             ):
-                ex.resp_collect = bytearray()  # sent once redacted, with a new length
-                ex.resp_head_raw = raw
+                stream = ex.resp_filter = streamed_filter(decision, chunked=head.chunked)
+                if stream is None:
+                    ex.resp_collect = bytearray()  # sent once redacted, with a new length
+                    ex.resp_head_raw = raw
+                else:
+                    ex.close_after |= stream.closes
+                    self._send_client(stream.head(raw))
             elif framing is Framing.BODY and rest:
                 ex.held_head = raw  # goes out with the first body bytes: one record, one write
             else:
@@ -1598,6 +1622,14 @@ class Relay:
         try:
             if ex.resp_collect is not None:
                 used = self._collect_response(ex, reader, data)
+            elif ex.resp_filter is not None:
+                payload: list[memoryview] = []
+                used = reader.feed(data, payload)
+                pieces = ex.resp_filter.feed(payload)
+                if reader.done:
+                    pieces += ex.resp_filter.finish()
+                if pieces:
+                    self._send_client(b"".join(pieces))
             else:
                 used = reader.feed(data)
                 chunk: Buffer = data if used == len(data) else data[:used]

@@ -26,6 +26,7 @@ from dockward.policy.roles import PolicyConfig, Role, build_role
 from dockward.policy.routes import OPERATIONS, Classification
 
 DEFAULT_BODY_LIMIT = 4 * 1024 * 1024
+DEFAULT_BUILD_CONTEXT_LIMIT = 64 * 1024 * 1024
 
 # Operations the profiles check; whether their JSON body is decoded first (the rest stream
 # through undecoded) and whether an answer is redacted is the operation's registry row.
@@ -35,6 +36,9 @@ INSPECTED_OPERATIONS = profiles.inspected_operations()
 class Policy(Protocol):
     @property
     def body_limit(self) -> int: ...
+
+    @property
+    def build_context_limit(self) -> int: ...
 
     def authorize(
         self, identity: PeerIdentity, address: str | None, request: Classification
@@ -73,6 +77,7 @@ class _Unrestricted:
     """Shared by AdminPolicy: nothing to inspect."""
 
     body_limit: int = DEFAULT_BODY_LIMIT
+    build_context_limit: int = DEFAULT_BUILD_CONTEXT_LIMIT
 
     def facts_needed(
         self,
@@ -144,6 +149,7 @@ class RolePolicy:
             role.name: self._settings(role, self.extra_sockets) for role in self.roles
         }
         self.body_limit = config.body_limit
+        self.build_context_limit = config.build_context_limit
         self._role_cache: dict[tuple[PeerIdentity, str | None], Role | None] = {}
         # objects made before tenancy, given an owner in [[adopt]]: KIND:ID -> owner
         self.adopted: dict[str, str] = {
@@ -223,7 +229,8 @@ class RolePolicy:
             owner=owner,
             adopted=self._adopted_by_owner.get(owner or "", frozenset()),
             owner_filter=enforce,
-            filter_response=enforce and operation in tenancy.FILTERED_RESPONSES,
+            filter_response=enforce
+            and (operation in tenancy.FILTERED_RESPONSES or operation in tenancy.FILTERED_STREAMS),
             inspect_request=decision.inspect_request or judged,
             inspect_body=decision.inspect_body or operation in tenancy.BODY_READ_OPERATIONS,
         )
@@ -318,11 +325,9 @@ class RolePolicy:
         role = self.role_named(decision.role)
         assert role is not None
         if decision.owner is not None:
-            refusal = tenancy.check(
-                decision.operation, request.params, query, body, facts, decision.owner, self.adopted
-            )
+            refusal = self._tenancy_refusal(role, decision, request, query, body, facts)
             if refusal is not None:
-                return self._tenancy_deny(role, decision, refusal)
+                return refusal
         violation = profiles.check_request(
             decision.profile,
             decision.operation,
@@ -354,17 +359,9 @@ class RolePolicy:
         if decision.owner is not None:
             needed = tenancy.facts_needed(decision.operation, request.params, query, body, facts)
             if not needed:
-                refusal = tenancy.check(
-                    decision.operation,
-                    request.params,
-                    query,
-                    body,
-                    facts,
-                    decision.owner,
-                    self.adopted,
-                )
+                refusal = self._tenancy_refusal(role, decision, request, query, body, facts)
                 if refusal is not None:
-                    return self._tenancy_deny(role, decision, refusal)
+                    return refusal
         evaluation = profiles.evaluate(
             decision.profile,
             decision.operation,
@@ -378,6 +375,29 @@ class RolePolicy:
             return self._profile_deny(role, decision, evaluation.violation)
         needed.extend(fact for fact in evaluation.missing if fact not in needed)
         return needed or decision
+
+    def _tenancy_refusal(
+        self,
+        role: Role,
+        decision: Decision,
+        request: Classification,
+        query: Mapping[str, list[str]],
+        body: object,
+        facts: profiles.Facts,
+    ) -> Decision | None:
+        """The refusal of a request that reaches another owner's objects, if it does."""
+        assert decision.owner is not None
+        refusal = tenancy.check(
+            decision.operation,
+            request.params,
+            query,
+            body,
+            facts,
+            decision.owner,
+            self.adopted,
+            allow_unread=role.unread_dockerfile == "allow",
+        )
+        return None if refusal is None else self._tenancy_deny(role, decision, refusal)
 
     def _profile_deny(
         self, role: Role, decision: Decision, violation: profiles.Violation

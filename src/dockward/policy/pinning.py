@@ -365,11 +365,17 @@ def _pinners_of(operation: str) -> tuple[_Pinner, ...]:
         return ()
     found: list[_Pinner] = []
     for ref in row.refs:
-        if ref.pinning in (Pinning.FULL_ID, Pinning.VALUES):
-            pinner = PINNERS[(ref.kind, ref.place, ref.field)]
+        key = (ref.kind, ref.place, ref.field)
+        # A path container is pinned whenever a check looked it up, whichever judged it (the
+        # profiles, or tenancy's owner check, which reads every container a scoped role names).
+        if ref.pinning in (Pinning.FULL_ID, Pinning.VALUES) or key == _PATH_CONTAINER:
+            pinner = PINNERS[key]
             if pinner not in found:
                 found.append(pinner)
     return tuple(found)
+
+
+_PATH_CONTAINER = (Kind.CONTAINER, Place.PATH, "name")
 
 
 _BY_OPERATION: dict[str, tuple[_Pinner, ...]] = {}

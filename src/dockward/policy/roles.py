@@ -169,6 +169,7 @@ class RoleConfig(BaseModel):
     outbound: list[str] | None = None
     grants: list[str] = Field(default_factory=list)
     scope: Literal["all", "role", "own"] = "all"
+    unread_dockerfile: Literal["refuse", "allow"] = "refuse"
 
     @field_validator("clients")
     @classmethod
@@ -247,6 +248,8 @@ class Role:
     grants: frozenset[str]
     scope: str = "all"
     """Tenancy (``dockward.policy.tenancy``): ``all``, ``role`` or ``own``."""
+    unread_dockerfile: str = "refuse"
+    """Tenancy: a classic build whose Dockerfile cannot be read is refused, or let through."""
 
     def matches(self, identity: PeerIdentity, address: str | None) -> bool:
         if not any(selector.matches(identity) for selector in self.selectors):
@@ -381,6 +384,7 @@ def build_role(config: RoleConfig) -> Role:
         grants=frozenset(config.grants)
         | (frozenset(GRANTS) if profile == "unrestricted" else frozenset()),
         scope=config.scope,
+        unread_dockerfile=config.unread_dockerfile,
     )
 
 
@@ -419,6 +423,7 @@ class PolicyConfig(BaseModel):
 
     role: list[RoleConfig] = Field(default_factory=list)
     body_limit: int = Field(default=4 * 1024 * 1024, ge=1024, le=256 * 1024 * 1024)
+    build_context_limit: int = Field(default=64 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
     adopt: list[AdoptConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")

@@ -40,6 +40,7 @@ from dockward.errors import ProtocolError
 from dockward.http1.request import replace_request_target
 from dockward.http1.response import with_content_length
 from dockward.identity import PeerIdentity
+from dockward.policy.build_context import BuildContext
 from dockward.policy.decision import Decision
 from dockward.policy.gojson import GoObject
 from dockward.policy.operations import ROWS, Kind, Place
@@ -388,9 +389,20 @@ JUDGED_OPERATIONS: frozenset[str] = frozenset(
 INSPECTED_OPERATIONS: frozenset[str]  # defined below, with the rewritten requests
 
 BODY_READ_OPERATIONS = frozenset(
-    {"container.create", "volume.create", "network.create", "network.connect", "network.disconnect"}
+    {
+        "container.create",
+        "volume.create",
+        "network.create",
+        "network.connect",
+        "network.disconnect",
+        "image.build",
+    }
 )
-"""Operations whose JSON body tenancy reads (for references, or to stamp and check labels)."""
+"""Operations whose body tenancy reads (for references, or to stamp and check labels): a JSON
+document, or for a build its context (``CONTEXT_BODIES``)."""
+
+CONTEXT_BODIES = frozenset({"image.build"})
+"""Bodies read as a build context (``policy.build_context``), up to ``build_context_limit``."""
 
 
 def unjudged_references() -> list[str]:
@@ -440,6 +452,8 @@ def _named_objects(
         for kind, variable in _PATH_REFS.get(operation, ())
         if params.get(variable)
     ]
+    if isinstance(body, BuildContext):
+        named.extend(Named(Kind.IMAGE, image, where) for image, where in body.images)
     extractors = _RULES_BY_OPERATION.get(operation)
     if extractors:
         document = body if isinstance(body, GoObject) else GoObject()
@@ -615,8 +629,14 @@ def check(
     facts: Facts,
     owner: str,
     adopted: Mapping[str, str] = NO_ADOPTIONS,
+    *,
+    allow_unread: bool = False,
 ) -> Refusal | None:
-    """The first reason tenancy refuses the request, or ``None``."""
+    """The first reason tenancy refuses the request, or ``None``.
+
+    ``allow_unread``: a build whose Dockerfile cannot be read goes on (the role's
+    ``unread_dockerfile = "allow"``), its readable references still judged.
+    """
     refusal = _label_refusal(operation, query, body)
     if refusal is not None:
         return refusal
@@ -624,7 +644,26 @@ def check(
         refusal = _judge(operation, named, facts, owner, adopted)
         if refusal is not None:
             return refusal
-    return _name_collision(operation, query, body, facts, owner, adopted)
+    refusal = _name_collision(operation, query, body, facts, owner, adopted)
+    if refusal is None and operation in CONTEXT_BODIES and not allow_unread:
+        return _unread_dockerfile(body)
+    return refusal
+
+
+def _unread_dockerfile(body: object) -> Refusal | None:
+    if isinstance(body, BuildContext):
+        if not body.problem:
+            return None
+        problem = body.problem
+    else:
+        problem = "the build context is not in the request (a remote context?)"
+    return Refusal(
+        403,
+        f"cannot check the images this build's Dockerfile names: {problem}. Send the context "
+        "as an uncompressed, gzip, bzip2 or xz tar within the policy's build_context_limit, "
+        'or give the role unread_dockerfile = "allow"',
+        "tenancy: unread Dockerfile",
+    )
 
 
 def _missing(named: Named) -> Refusal:
@@ -824,6 +863,9 @@ FILTERED_RESPONSES = frozenset(
     {"container.list", "volume.list", "network.list", "image.list", "system.df"}
 )
 """Answers filtered to the caller's objects before they are sent."""
+
+FILTERED_STREAMS = frozenset({"system.events"})
+"""Streamed answers filtered message by message (``policy.event_filter``), never collected."""
 
 REWRITTEN_REQUESTS = STAMPED_BODY | FILTERED_REQUESTS | {"image.build", "container.commit"}
 

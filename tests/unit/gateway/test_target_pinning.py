@@ -57,10 +57,12 @@ def test_a_container_judged_unknown_is_refused_not_forwarded_by_name():
     )
 
 
-def test_unjudged_requests_and_operations_are_left_alone():
+def test_unjudged_requests_are_left_alone():
     assert pin(HEAD, {}, b"{}") == (HEAD, b"{}")
     raw = b"POST /v1.41/containers/web/start HTTP/1.1\r\nHost: x\r\n\r\n"
-    assert pin(raw, {FactQuery("container", "web"): {"Id": ID}}) == (raw, None)
+    assert pin(raw, {FactQuery("container", "other"): {"Id": ID}}) == (raw, None)
+    pinned = f"POST /v1.41/containers/{ID}/start HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+    assert pin(raw, {FactQuery("container", "web"): {"Id": ID}}) == (pinned, None)
 
 
 def test_an_answer_without_a_usable_id_is_refused():

@@ -161,10 +161,22 @@ def test_path_containers_of_judged_operations_are_pinned():
     for operation in ("container.exec", "container.rename", "container.archive.write"):
         plan = plan_pins(operation, {"name": "web"}, None, None, container("web"))
         assert plan == Plan(ID, ()), operation
-    # judged from the body alone (start) or not at all: left alone
-    assert plan_pins("container.start", {"name": "web"}, None, None, container("web")) == Plan(
+
+
+def test_a_path_container_any_check_looked_up_is_pinned_whatever_the_operation():
+    # tenancy looks up every container a scoped role names (kill, start, logs ...): what it
+    # judged is what dockerd acts on
+    for operation in ("container.kill", "container.start", "container.logs"):
+        plan = plan_pins(operation, {"name": "web"}, None, None, container("web"))
+        assert plan == Plan(ID, ()), operation
+    assert plan_pins("container.kill", {"name": "web"}, None, None, {}) == Plan(None, ())
+    assert plan_pins("container.kill", {"name": "gone"}, None, None, container("web")) == Plan(
         None, ()
     )
+    refused = plan_pins(
+        "container.kill", {"name": "web"}, None, None, {FactQuery("container", "web"): None}
+    )
+    assert refused == Refusal(404, "No such container: web", as_daemon=True)
 
 
 def test_service_networks_are_pinned():

@@ -17,6 +17,7 @@ import pytest
 from dockward.errors import ProtocolError
 from dockward.identity import PeerIdentity
 from dockward.policy import tenancy
+from dockward.policy.build_context import BuildContext
 from dockward.policy.decision import Decision
 from dockward.policy.engine import RolePolicy
 from dockward.policy.gojson import decode_body
@@ -101,7 +102,11 @@ def decide(
     facts: dict[FactQuery, Mapping[str, object] | None] = {}
     if decision.allowed and decision.inspect_request:
         query = parse_query(split.query)
-        decoded = decode_body(json.dumps(body).encode()) if body is not None else None
+        decoded: object = BuildContext(images=(("busybox", "Dockerfile FROM"),))
+        if isinstance(body, BuildContext):
+            decoded = body
+        elif body is not None or decision.operation != "image.build":
+            decoded = decode_body(json.dumps(body).encode()) if body is not None else None
         for _ in range(4):
             needed = engine.facts_needed(decision, request, query, decoded, facts)
             if not needed:
@@ -553,3 +558,33 @@ def test_an_adopters_list_is_filtered_by_the_record_not_by_the_daemon() -> None:
 def test_bad_adoption_entries_are_refused(entry: dict[str, object], problem: str) -> None:
     with pytest.raises(Exception, match=problem):
         policy_config_from_dict({"adopt": [entry]})
+
+
+def _context(*images: str, problem: str = "") -> BuildContext:
+    return BuildContext(images=tuple((i, "Dockerfile FROM") for i in images), problem=problem)
+
+
+def test_a_build_from_another_owners_image_answers_as_a_missing_image() -> None:
+    refused, facts = decide(BOB, "POST", "/build?t=b2", _context("busybox", "img-a:v1"))
+    assert (refused.allowed, refused.status, refused.as_daemon) == (False, 404, True)
+    assert refused.reason == "No such image: img-a:v1"
+    assert "owned by cn:alice" in refused.rule and "Dockerfile FROM" in refused.rule
+    assert FactQuery("image", "img-a:v1") in facts
+    assert decide(ALICE, "POST", "/build?t=a2", _context("busybox", "img-a:v1"))[0].allowed
+    assert decide(BOB, "POST", "/build?t=b2", _context("img-b:latest", "busybox"))[0].allowed
+
+
+def test_an_unread_dockerfile_is_refused_unless_the_role_allows_it() -> None:
+    unread = _context(problem="the build context has no Dockerfile at 'Dockerfile'")
+    refused, _ = decide(BOB, "POST", "/build", unread)
+    assert (refused.allowed, refused.status, refused.rule) == (
+        False,
+        403,
+        "tenancy: unread Dockerfile",
+    )
+    assert "no Dockerfile" in refused.reason and 'unread_dockerfile = "allow"' in refused.reason
+    lenient = {"role": [{**POLICY["role"][0], "unread_dockerfile": "allow"}]}
+    assert decide(BOB, "POST", "/build", unread, policy=lenient)[0].allowed
+    # what it could read is still judged
+    foreign = _context("img-a", problem="")
+    assert decide(BOB, "POST", "/build", foreign, policy=lenient)[0].status == 404
