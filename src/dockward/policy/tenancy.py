@@ -533,7 +533,7 @@ def not_found_message(kind: Kind, name: str) -> str:
 def not_found_answer(operation: str, named: Named) -> tuple[int, str]:
     """The status and text dockerd answers ``operation`` with when ``named`` does not exist.
 
-    Measured on dockerd 20.10 for every judged operation (tests/e2e/test_tenancy.py compares
+    Measured on dockerd 20.10 for every judged operation (tests/e2e/test_tenancy_e2e.py compares
     them with the daemon's answers for a name nobody has). A container create that names a
     missing network, or ``container:`` as its network mode, is created by dockerd and fails
     at start; tenancy refuses it at create, with the text the start would give.
