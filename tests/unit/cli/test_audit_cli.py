@@ -17,50 +17,59 @@ from support.cli import run
 NOW = dt.datetime.now(dt.UTC)
 
 
+@pytest.fixture(autouse=True)
+def _now() -> None:
+    """Record times are relative to when each test runs, not to when the module was imported:
+    in the whole suite that can be minutes earlier, and ``--until 15m`` would move past them."""
+    global NOW
+    NOW = dt.datetime.now(dt.UTC)
+
+
 def at(minutes_ago: float) -> int:
     return round((NOW - dt.timedelta(minutes=minutes_ago)).timestamp() * 1_000_000)
 
 
-RECORDS = {
-    "gw-a": [
-        AuditRecord(
-            kind="exchange", time_us=at(180), gateway="gw-a", identity="cn:admin", role="admin",
-            source="10.1.2.3:5000", method="GET", path="/containers/json",
-            operation="container.list", decision="allow", rule="admin:all", status=200,
-        ),
-        AuditRecord(
-            kind="exchange", time_us=at(30), gateway="gw-a", identity="cn:ci-runner", role="ci",
-            source="127.0.0.1:4000", method="POST", path="/containers/create",
-            operation="container.create", decision="deny", rule="profile:baseline",
-            reason="privileged containers are not allowed", status=403,
-        ),
-        AuditRecord(
-            kind="exchange", time_us=at(20), gateway="gw-a", identity="cn:ci-runner", role="ci",
-            source="127.0.0.1:4001", method="POST", path="/containers/abc/start",
-            operation="container.start", decision="allow", rule="allow:container.start",
-            status=204,
-        ),
-        AuditRecord(
-            kind="connection.refused", time_us=at(10), gateway="gw-a",
-            source="192.0.2.9:6000", decision="refuse", reason="source not allowed",
-        ),
-    ],
-    "gw-b": [
-        AuditRecord(
-            kind="exchange", time_us=at(5), gateway="gw-b", identity="uid:1000", role="local",
-            source="unix:/run/dockward.sock", method="DELETE", path="/images/x",
-            operation="image.delete", decision="audit-deny", rule="deny:image.delete",
-            reason="operation image.delete is not allowed", status=200,
-        ),
-    ],
-}  # fmt: skip
+def made_records() -> dict[str, list[AuditRecord]]:
+    return {
+        "gw-a": [
+            AuditRecord(
+                kind="exchange", time_us=at(180), gateway="gw-a", identity="cn:admin", role="admin",
+                source="10.1.2.3:5000", method="GET", path="/containers/json",
+                operation="container.list", decision="allow", rule="admin:all", status=200,
+            ),
+            AuditRecord(
+                kind="exchange", time_us=at(30), gateway="gw-a", identity="cn:ci-runner", role="ci",
+                source="127.0.0.1:4000", method="POST", path="/containers/create",
+                operation="container.create", decision="deny", rule="profile:baseline",
+                reason="privileged containers are not allowed", status=403,
+            ),
+            AuditRecord(
+                kind="exchange", time_us=at(20), gateway="gw-a", identity="cn:ci-runner", role="ci",
+                source="127.0.0.1:4001", method="POST", path="/containers/abc/start",
+                operation="container.start", decision="allow", rule="allow:container.start",
+                status=204,
+            ),
+            AuditRecord(
+                kind="connection.refused", time_us=at(10), gateway="gw-a",
+                source="192.0.2.9:6000", decision="refuse", reason="source not allowed",
+            ),
+        ],
+        "gw-b": [
+            AuditRecord(
+                kind="exchange", time_us=at(5), gateway="gw-b", identity="uid:1000", role="local",
+                source="unix:/run/dockward.sock", method="DELETE", path="/images/x",
+                operation="image.delete", decision="audit-deny", rule="deny:image.delete",
+                reason="operation image.delete is not allowed", status=200,
+            ),
+        ],
+    }  # fmt: skip
 
 
 @pytest.fixture
 def store(tmp_path: Path) -> Path:
     path = tmp_path / "audit.sqlite3"
     backend = open_backend(str(path))
-    for gateway, records in RECORDS.items():
+    for gateway, records in made_records().items():
         backend.append(gateway, records)
     backend.close()
     return path
@@ -131,10 +140,11 @@ def test_filters(capsys: pytest.CaptureFixture[str], store: Path) -> None:
 def test_json_lines_round_trip(capsys: pytest.CaptureFixture[str], store: Path) -> None:
     lines = audit(capsys, store, "--json", "--denied")
     parsed = [json.loads(line) for line in lines]
+    made = made_records()  # the same times: NOW is set once per test
     assert [AuditRecord.from_dict(item) for item in parsed] == [
-        RECORDS["gw-a"][1],
-        RECORDS["gw-a"][3],
-        RECORDS["gw-b"][0],
+        made["gw-a"][1],
+        made["gw-a"][3],
+        made["gw-b"][0],
     ]
     assert parsed[0]["time"].endswith("Z")
 
