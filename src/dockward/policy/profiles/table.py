@@ -315,14 +315,23 @@ def evaluate(
     """``facts_needed`` and ``check_request`` in one pass over the table.
 
     Returns the lookups still missing (the verdict waits for them), or, once nothing is missing,
-    ``check_request``'s verdict. A violation found while every fact read so far was present is
-    final even if later rows would still want lookups: it is the first in table order, so the
-    request is refused without asking the daemon. The gateway calls this once per round, where
-    calling ``facts_needed`` and then ``check_request`` would run the checks twice.
+    ``check_request``'s verdict. In the first round (no facts yet) only the rows that make
+    lookups run until they have asked for what they need. Later, a violation found while every
+    fact read so far was present is final even if later rows would still want lookups: it is
+    the first in table order. The gateway calls this once per round, where calling
+    ``facts_needed`` and then ``check_request`` would run the checks twice.
     """
     missing: list[FactQuery] = []
     request = Request(operation, params, query, body, settings, facts, missing)
-    for check in _checks_for(profile, operation):
+    checks = _checks_for(profile, operation)
+    if not facts:  # the first round: most requests that need lookups need them now
+        for check in checks:
+            if check.uses_facts:
+                for _ in check.run(request):
+                    pass
+        if missing:
+            return Evaluation(tuple(missing), None)
+    for check in checks:
         if missing and not check.uses_facts:
             continue  # the verdict waits for lookups anyway; only more lookups matter now
         for path, reason in check.run(request):
