@@ -275,6 +275,15 @@ class GatewayCollector(Collector):
         for listener, count in sorted(metrics.refused.items()):
             refused.add_metric([listener], count)
         yield refused
+        limited = CounterMetricFamily(
+            "dockward_limit_refusals",
+            "Refused by a limit: connections over the total, per-source or per-identity cap, "
+            "requests over the rate, inspected bodies over the budget; and daemon breaker trips",
+            labels=["limit"],
+        )
+        for limit, count in sorted(gateway.refusal_counts().items()):
+            limited.add_metric([limit], count)
+        yield limited
         yield CounterMetricFamily(
             "dockward_connections_cut",
             "Live connections ended because their certificate was revoked",

@@ -167,3 +167,14 @@ def test_the_policy_and_an_audit_store_are_exposed(gateway, tmp_path):
     assert samples[("dockward_audit_store_failing", ())] == 0
     assert samples[("dockward_audit_records_written_total", ())] == 0
     assert not any(name == "dockward_open_connections" for name, _ in samples)  # none open
+
+
+def test_limit_refusals_are_exposed_by_limit(gateway):
+    gateway.caps.refused["identity"] += 2
+    gateway.caps.refused["rate"] += 5
+    _text, samples = scrape(gateway, GatewayMetrics(gateway))
+    limit = "dockward_limit_refusals_total"
+    assert samples[(limit, (("limit", "connections_over_identity"),))] == 2
+    assert samples[(limit, (("limit", "requests_over_rate"),))] == 5
+    assert samples[(limit, (("limit", "connections_over_source"),))] == 0
+    assert samples[(limit, (("limit", "daemon_breaker_trips"),))] == 0
