@@ -346,6 +346,69 @@ def _service_networks(pins: _Pins) -> None:
                 pins.replace((*prefix, key, index, target_key), full)
 
 
+def _host_config_sections(pins: _Pins) -> Iterator[tuple[tuple[Step, ...], GoObject]]:
+    for section in pins.host_configs():
+        holder = pins.body
+        for step in section:
+            holder = holder.obj(str(step)) or GoObject()
+        yield section, holder
+
+
+def _links(pins: _Pins) -> None:
+    """``HostConfig.Links``: ``NAME[:ALIAS]`` becomes ``ID:ALIAS``, the alias dockerd would
+    have taken (``opts.ParseLink``: a bare name is its own alias; ``/a:/b/c`` has alias ``c``)."""
+    for section, holder in _host_config_sections(pins):
+        key = holder.key_for("Links")
+        if key is None:
+            continue
+        for index, link in enumerate(holder.strings_of(key)):
+            parts = link.split(":")
+            if len(parts) > 2 or not link:
+                continue  # dockerd refuses it
+            name, alias = (parts[0], parts[0]) if len(parts) == 1 else (parts[0], parts[1])
+            if len(parts) == 2 and name.startswith("/"):
+                alias = alias.rpartition("/")[2]
+            lookup = name.lstrip("/")
+            if not lookup:
+                continue
+            answer = pins.judged("container", lookup, f"No such container: {lookup}", 400)
+            if answer is None:
+                continue
+            pins.replace(
+                (*section, key, index),
+                pins.full_id(answer, f'container "{lookup}"') + ":" + alias.lstrip("/"),
+            )
+
+
+def _container_modes(pins: _Pins) -> None:
+    """``container:NAME`` network, PID and IPC modes become ``container:ID``."""
+    for section, holder in _host_config_sections(pins):
+        for field in ("NetworkMode", "PidMode", "IpcMode"):
+            key = holder.key_for(field)
+            if key is None:
+                continue
+            prefix, colon, name = (holder.str_of(key) or "").partition(":")
+            if not colon or prefix.lower() != "container" or not name:
+                continue
+            answer = pins.judged("container", name, f"No such container: {name}", 400)
+            if answer is not None:
+                full = pins.full_id(answer, f'container "{name}"')
+                pins.replace((*section, key), f"{prefix}:{full}")
+
+
+def _body_container(pins: _Pins) -> None:
+    """``network connect``/``disconnect``: the ``Container`` the body names."""
+    key = pins.body.key_for("Container")
+    name = pins.body.str_of("Container") or ""
+    if key is None or not name:
+        return
+    answer = pins.judged("container", name, f"No such container: {name}")
+    if answer is not None:
+        full = pins.full_id(answer, f'container "{name}"')
+        if full != name:
+            pins.replace((key,), full)
+
+
 _Pinner: TypeAlias = Callable[[_Pins], None]
 
 PINNERS: Mapping[tuple[Kind, Place, str], _Pinner] = {
@@ -354,6 +417,11 @@ PINNERS: Mapping[tuple[Kind, Place, str], _Pinner] = {
     (Kind.IMAGE, Place.BODY, "Image"): _image_values,
     (Kind.NETWORK, Place.BODY, "TaskTemplate.Networks"): _service_networks,
     (Kind.NETWORK, Place.BODY, "Networks"): _service_networks,
+    (Kind.CONTAINER, Place.BODY, "HostConfig.Links"): _links,
+    (Kind.CONTAINER, Place.BODY, "HostConfig.NetworkMode, PidMode, IpcMode (container:<id>)"): (
+        _container_modes
+    ),
+    (Kind.CONTAINER, Place.BODY, "Container"): _body_container,
 }
 """How each pinned reference of the registry (``FULL_ID``, ``VALUES``) is rewritten, by
 (kind, place, field). A unit test fails when a row pins a reference missing here."""
@@ -366,16 +434,23 @@ def _pinners_of(operation: str) -> tuple[_Pinner, ...]:
     found: list[_Pinner] = []
     for ref in row.refs:
         key = (ref.kind, ref.place, ref.field)
-        # A path container is pinned whenever a check looked it up, whichever judged it (the
+        # Containers are pinned whenever a check looked them up, whichever judged them (the
         # profiles, or tenancy's owner check, which reads every container a scoped role names).
-        if ref.pinning in (Pinning.FULL_ID, Pinning.VALUES) or key == _PATH_CONTAINER:
+        if ref.pinning in (Pinning.FULL_ID, Pinning.VALUES) or key in _PINNED_WHEN_LOOKED_UP:
             pinner = PINNERS[key]
             if pinner not in found:
                 found.append(pinner)
     return tuple(found)
 
 
-_PATH_CONTAINER = (Kind.CONTAINER, Place.PATH, "name")
+_PINNED_WHEN_LOOKED_UP = frozenset(
+    {
+        (Kind.CONTAINER, Place.PATH, "name"),
+        (Kind.CONTAINER, Place.BODY, "HostConfig.Links"),
+        (Kind.CONTAINER, Place.BODY, "HostConfig.NetworkMode, PidMode, IpcMode (container:<id>)"),
+        (Kind.CONTAINER, Place.BODY, "Container"),
+    }
+)
 
 
 _BY_OPERATION: dict[str, tuple[_Pinner, ...]] = {}

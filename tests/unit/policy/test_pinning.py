@@ -260,3 +260,39 @@ def test_a_field_of_the_wrong_type_no_check_read_is_refused_not_raised():
     facts = {**container("data"), FactQuery("image", "5"): None}
     plan = plan_pins("container.create", {}, body, decode_body(body), facts)
     assert isinstance(plan, Refusal) and plan.status == 400, plan
+
+
+# --- containers that tenancy looks up: links, container: modes, network connect ------------
+
+
+def test_links_are_pinned_keeping_the_alias_dockerd_would_take():
+    body = b'{"Image":"i","HostConfig":{"Links":["web","web:db","/web:/me/cache"]}}'
+    out = json.loads(rewritten("container.create", body, container("web")))
+    assert out["HostConfig"]["Links"] == [f"{ID}:web", f"{ID}:db", f"{ID}:cache"]
+
+
+def test_container_modes_are_pinned_in_every_spelling_dockerd_reads():
+    body = (
+        b'{"Image":"i","HostConfig":{"networkmode":"container:web","PidMode":"container:db"},'
+        b'"IpcMode":"container:web"}'
+    )
+    facts = {**container("web"), **container("db", ID2)}
+    out = json.loads(rewritten("container.create", body, facts))
+    assert out["HostConfig"] == {"networkmode": f"container:{ID}", "PidMode": f"container:{ID2}"}
+    assert out["IpcMode"] == f"container:{ID}"  # the pre-1.44 top level is read too
+
+
+def test_the_container_of_a_network_connect_is_pinned():
+    body = b'{"Container":"web","EndpointConfig":{}}'
+    out = json.loads(rewritten("network.connect", body, container("web"), {"id": "net"}))
+    assert out == {"Container": ID, "EndpointConfig": {}}
+    gone = {FactQuery("container", "web"): None}
+    refused = plan_pins("network.disconnect", {"id": "net"}, body, decode_body(body), gone)
+    assert refused == Refusal(404, "No such container: web", as_daemon=True)
+
+
+def test_references_nobody_looked_up_are_forwarded_as_written():
+    body = b'{"Image":"i","HostConfig":{"Links":["web"],"NetworkMode":"container:web"}}'
+    assert plan_pins("container.create", {}, body, decode_body(body), container("other")) == Plan(
+        None, ()
+    )
