@@ -1,5 +1,6 @@
 # dockward: `make run` sets everything up, puts `dockward` on PATH and serves; `make test` runs
-# the whole suite; `make fuzz` runs the Go differential tests with 100,000 examples per parser.
+# the whole suite; `make fuzz` runs the Go differential tests and the fuzz harnesses with 100,000
+# examples each.
 VENV      := .venv
 BIN       := $(VENV)/bin
 # STATE_DIR: default $DOCKWARD_STATE_DIR, else /var/lib/dockward as root (see docs/ca.md)
@@ -32,10 +33,11 @@ unit: install-tests
 e2e: install-tests
 	$(BIN)/python -m pytest -q tests/e2e
 
-# dockward's readers against Go's own (tests/differential, tests/go): hypothesis profile "fuzz"
+# dockward's readers against Go's own (tests/differential, tests/go) and the crash harnesses of
+# the parsers and the policy path (tests/fuzz): hypothesis profile "fuzz"
 fuzz: install-tests
 	DOCKWARD_GODIFF_PROFILE=fuzz $(BIN)/python -m pytest -q -o timeout=0 \
-		--hypothesis-show-statistics tests/differential
+		--hypothesis-show-statistics tests/differential tests/fuzz
 
 bench: install-tests
 	$(BIN)/python -m bench.run
