@@ -70,9 +70,10 @@ _REQUEST_LINES = st.one_of(
 @given(_REQUEST_LINES, _HEAD_LINES)
 def test_the_request_head_parser_only_refuses(request_line: bytes, lines: list[bytes]) -> None:
     raw = b"\r\n".join([request_line, *lines]) + b"\r\n\r\n"
-    assert find_head_end(raw) >= 0
     try:
-        head = parse_request_head(raw)
+        end = find_head_end(raw)  # as the relay does: find the head, then parse it
+        assert end > 0
+        head = parse_request_head(raw[:end])
     except ProtocolError:
         return
     assert head.method and head.target
