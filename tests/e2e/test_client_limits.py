@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -13,7 +14,7 @@ import pytest
 
 from support.clients import DockerCLI
 from support.gateway import GatewayProcess, read_until_close, serving, source_of, tls_connect
-from support.waiting import wait_for
+from support.waiting import free_port, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -204,3 +205,49 @@ def test_the_per_source_cap_drops_the_next_connection_before_its_handshake_and_l
             first.sendall(b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n")
             assert first.recv(65536).startswith(b"HTTP/1.1 200 ")
         assert "holds its maximum of 1 connections" in gw.log()
+
+
+def test_the_per_identity_cap_holds_through_dockward_up(tmp_path, dockerd):
+    """The path the README gives users: ``[limits]`` in STATE/dockward.toml, ``dockward up``,
+    the real CLI refused with the cap's message, and the daemon shows the refused create never
+    happened."""
+    import ssl
+
+    from support.up import Up
+
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    (state / "dockward.toml").write_text("[limits]\nconnections_per_identity = 2\n")
+    name = f"dw-cap-{time.monotonic_ns()}"
+    with Up(state, f"127.0.0.1:{free_port()}", dockerd.socket_path) as up:
+        up.wait_ready()
+        bundle = state / "clients" / "admin"
+        host, port = up.exported()["DOCKER_HOST"].removeprefix("tcp://").rsplit(":", 1)
+        context = ssl.create_default_context(cafile=str(bundle / "ca.pem"))
+        context.load_cert_chain(str(bundle / "cert.pem"), str(bundle / "key.pem"))
+        held = []
+        for _ in range(2):  # each counted once it has a request answered
+            sock = context.wrap_socket(
+                socket.create_connection((host, int(port))), server_hostname=host
+            )
+            sock.sendall(b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert sock.recv(65536).startswith(b"HTTP/1.1 200 ")
+            held.append(sock)
+        try:
+            refused = up.docker("volume", "create", name)
+            assert refused.returncode != 0
+            assert "cn:admin holds its maximum of 2 connections" in refused.stderr
+            assert name not in dockerd.cli("volume", "ls", "-q", check=True).stdout.decode()
+        finally:
+            held.pop().close()
+        wait_for(
+            lambda: up.docker("volume", "create", name).returncode == 0,
+            timeout=10,
+            what="the volume create once a connection closed",
+        )
+        for sock in held:
+            sock.close()
+    try:
+        assert name in dockerd.cli("volume", "ls", "-q", check=True).stdout.decode().split()
+    finally:
+        dockerd.cli("volume", "rm", "-f", name)
