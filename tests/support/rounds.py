@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from dockward.policy.decision import Decision
-from dockward.policy.engine import Policy
-from dockward.policy.profiles import MAX_FACT_ROUNDS, FactQuery
+from dockward.policy.engine import Policy, judge_in_rounds
+from dockward.policy.profiles import FactQuery
 from dockward.policy.routes import Classification
 
 Daemon = Mapping[FactQuery, Mapping[str, object] | None]
@@ -20,13 +20,12 @@ def judged_in_rounds(
     body: object,
     daemon: Daemon,
 ) -> Decision:
-    """The decision the relay reaches: ``judge`` once per round of lookups, ``check_body``
-    after the last round."""
-    facts: dict[FactQuery, Mapping[str, object] | None] = {}
-    for _ in range(MAX_FACT_ROUNDS):
-        verdict = policy.judge(decision, request, query, body, facts)
-        if isinstance(verdict, Decision):
-            return verdict
-        assert not set(verdict) & set(facts), "asked twice for the same fact"
-        facts.update({ask: daemon.get(ask) for ask in verdict})
-    return policy.check_body(decision, request, query, body, facts)
+    """The decision the relay reaches, the fake ``daemon`` answering the lookups."""
+    asked: set[FactQuery] = set()
+
+    def lookup(wanted: FactQuery) -> Mapping[str, object] | None:
+        assert wanted not in asked, "asked twice for the same fact"
+        asked.add(wanted)
+        return daemon.get(wanted)
+
+    return judge_in_rounds(policy, decision, request, query, body, lookup)

@@ -18,11 +18,11 @@ from dockward.http1.body import ChunkedReader
 from dockward.http1.request import find_head_end, parse_request_head
 from dockward.identity import PeerIdentity
 from dockward.policy.decision import Decision
-from dockward.policy.engine import RolePolicy
+from dockward.policy.engine import RolePolicy, judge_in_rounds
 from dockward.policy.gojson import decode_body
 from dockward.policy.operations import ACCESS
 from dockward.policy.paths import parse_query, split_target
-from dockward.policy.profiles import MAX_FACT_ROUNDS, FactQuery
+from dockward.policy.profiles import FactQuery
 from dockward.policy.roles import PRESETS, Selector, load_policy_config
 from dockward.policy.routes import classify_route
 from dockward.policy.tenancy import OWNER_LABEL, scope_summary
@@ -112,13 +112,8 @@ def decide(
             return decision
         query = parse_query(split.query)
         decoded = decode_body(body) if body and decision.inspect_body else None
-        facts: dict[FactQuery, Mapping[str, object] | None] = {}
-        for _ in range(MAX_FACT_ROUNDS):  # offline: "no such object", but for --owner-of
-            queries = policy.facts_needed(decision, request, query, decoded, facts)
-            if not queries:
-                break
-            facts.update({q: (known or {}).get(q) for q in queries})
-        return policy.check_body(decision, request, query, decoded, facts)
+        answers = known or {}  # offline: "no such object", but for --owner-of
+        return judge_in_rounds(policy, decision, request, query, decoded, answers.get)
     except ProtocolError as err:
         return Decision(False, "unknown", "malformed", f"refused: {err}", status=err.status)
 

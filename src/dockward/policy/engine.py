@@ -13,7 +13,7 @@ Deciding is two steps, so the gateway can stop a request as early as possible:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -70,6 +70,25 @@ class Policy(Protocol):
         body: object,
         facts: profiles.Facts,
     ) -> Decision | list[profiles.FactQuery]: ...
+
+
+def judge_in_rounds(
+    policy: Policy,
+    decision: Decision,
+    request: Classification,
+    query: Mapping[str, list[str]],
+    body: object,
+    lookup: Callable[[profiles.FactQuery], Mapping[str, object] | None],
+) -> Decision:
+    """The decision the relay reaches, with ``lookup`` answering for the daemon: ``judge`` once
+    per round of lookups, ``check_body`` after the last round (``policy check`` offline)."""
+    facts: dict[profiles.FactQuery, Mapping[str, object] | None] = {}
+    for _ in range(profiles.MAX_FACT_ROUNDS):
+        verdict = policy.judge(decision, request, query, body, facts)
+        if isinstance(verdict, Decision):
+            return verdict
+        facts.update({wanted: lookup(wanted) for wanted in verdict})
+    return policy.check_body(decision, request, query, body, facts)
 
 
 @dataclass(frozen=True)
@@ -320,16 +339,16 @@ class RolePolicy:
         body: object,
         facts: profiles.Facts,
     ) -> Decision:
-        if not decision.inspect_request or decision.profile is None or decision.role is None:
+        judging = self._judging(decision)
+        if judging is None:
             return decision
-        role = self.role_named(decision.role)
-        assert role is not None
+        role, profile = judging
         if decision.owner is not None:
             refusal = self._tenancy_refusal(role, decision, request, query, body, facts)
             if refusal is not None:
                 return refusal
         violation = profiles.check_request(
-            decision.profile,
+            profile,
             decision.operation,
             request.params,
             query,
@@ -351,10 +370,10 @@ class RolePolicy:
         decision (what ``check_body`` would decide) once none are, or as soon as a refusal no
         lookup can change is found. The gateway calls it once per round of lookups; after the
         last round it calls ``check_body``, which refuses on a fact still missing."""
-        if not decision.inspect_request or decision.profile is None or decision.role is None:
+        judging = self._judging(decision)
+        if judging is None:
             return decision
-        role = self.role_named(decision.role)
-        assert role is not None
+        role, profile = judging
         needed: list[profiles.FactQuery] = []
         if decision.owner is not None:
             needed = tenancy.facts_needed(decision.operation, request.params, query, body, facts)
@@ -363,7 +382,7 @@ class RolePolicy:
                 if refusal is not None:
                     return refusal
         evaluation = profiles.evaluate(
-            decision.profile,
+            profile,
             decision.operation,
             request.params,
             query,
@@ -375,6 +394,14 @@ class RolePolicy:
             return self._profile_deny(role, decision, evaluation.violation)
         needed.extend(fact for fact in evaluation.missing if fact not in needed)
         return needed or decision
+
+    def _judging(self, decision: Decision) -> tuple[Role, str] | None:
+        """The role and profile that judge the request's body and facts; None: nothing to."""
+        if not decision.inspect_request or decision.profile is None or decision.role is None:
+            return None
+        role = self.role_named(decision.role)
+        assert role is not None
+        return role, decision.profile
 
     def _tenancy_refusal(
         self,
