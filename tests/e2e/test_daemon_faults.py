@@ -1,5 +1,6 @@
 """A daemon that stops answering or dies: the gateway answers 504 at the deadline, fails fast
-with 502 while the daemon is away, and recovers by itself when it is back (issue 15).
+with 502 while the daemon is away (an unrelated ``docker version`` included), and recovers by
+itself when it is back (issue 15).
 
 These tests stop and kill dockerd, so they run their own private daemon, never the session's.
 The gateway reaches it through a symbolic link, which a restart points at the new socket.
@@ -118,6 +119,14 @@ def _stop_and_recover(
             what="a fast 502 naming the silent daemon",
         )
         assert fast[1] < DEADLINE, fast
+        # An unrelated `docker version` is answered at once from the gateway's own state (the
+        # open breaker): the client's half prints, the server's half names the silent daemon,
+        # and nothing waits for a deadline. The daemon's version is not made up.
+        version, took = _timed(docker, "version")
+        assert version.returncode == 1, version
+        assert "Client:" in version.stdout and "Server:" not in version.stdout
+        assert "the Docker daemon at" in version.stderr and "does not answer" in version.stderr
+        assert took < DEADLINE, took
         assert gateway.process is not None and gateway.process.poll() is None
     finally:
         os.kill(pid, signal.SIGCONT)
