@@ -2,13 +2,15 @@
 the policy judged.
 
 The relay itself (``gateway.relay``) and its asyncio adapter (``gateway.protocol``) live next
-door; this module turns ``dockward.policy.pinning``'s plan into the bytes to forward: the path
-container replaced by its full ID, the body edited, ``Content-Length`` following the body (a
-chunked body is re-chunked by the relay). Pure functions, no I/O.
+door; this module turns ``dockward.policy.pinning``'s plan into the bytes to forward: the object
+the path names (a container, a network) replaced by its full ID, the body edited,
+``Content-Length`` following the body (a chunked body is re-chunked by the relay). Pure
+functions, no I/O.
 """
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from dockward.http1.request import replace_request_target
@@ -47,8 +49,10 @@ def pin_request(
     if isinstance(plan, Refusal):
         return plan
     head = raw
-    if plan.container_id is not None:
-        path = route.template.replace("{name:.*}", plan.container_id)
+    if plan.path_id is not None:
+        path = re.sub(
+            r"\{" + plan.path_variable + r":[^}]*\}", plan.path_id, route.template, count=1
+        )
         prefix = f"/v{request.api_version}" if request.api_version is not None else ""
         target = f"{prefix}{path}" + (f"?{query}" if query else "")
         head = replace_request_target(head, target.encode("ascii"))

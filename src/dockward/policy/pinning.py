@@ -38,11 +38,14 @@ from dockward.policy.operations import BY_NAME, Kind, Pinning, Place
 from dockward.policy.profiles import FactQuery, Facts
 
 __all__ = [
+    "DNS_NAMES",
+    "PINNED_WHEN_LOOKED_UP",
     "PINNERS",
     "Edit",
     "Plan",
     "Refusal",
     "apply_edits",
+    "key_span",
     "plan_pins",
     "value_span",
 ]
@@ -59,11 +62,13 @@ class Edit:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """How to forward a judged request: the path container's full ID (``None``: as sent) and
-    the body edits (empty: the body as sent)."""
+    """How to forward a judged request: the full ID of the object the path names (``None``: the
+    path as sent; ``path_variable`` says which route variable it replaces) and the body edits
+    (empty: the body as sent)."""
 
-    container_id: str | None
+    path_id: str | None
     edits: tuple[Edit, ...]
+    path_variable: str = "name"
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,9 +123,10 @@ def _scan(text: str, pos: int) -> tuple[object, int]:
     return value, int(end)
 
 
-def _member_value(body: bytes, text: str, pos: int, wanted: str) -> int | None:
-    """The start of the value of key ``wanted`` (as Go matches keys) in the object opening at
-    ``pos``; only the values before it are scanned."""
+def _find_member(body: bytes, text: str, pos: int, wanted: str) -> tuple[int, int] | None:
+    """The starts of the key and of the value of key ``wanted`` (as Go matches keys) in the
+    object opening at ``pos``; only the values before it are scanned. A map key (Go matches
+    those exactly) is found the same way: the document holds no two keys that fold equal."""
     if _EMPTY.match(text, pos + 1):
         return None
     pos = _SPACE.match(text, pos + 1).end()  # type: ignore[union-attr]
@@ -136,11 +142,16 @@ def _member_value(body: bytes, text: str, pos: int, wanted: str) -> int | None:
             key = json.loads(body[pos:end].decode("utf-8", "replace"))
         start = _KEY_END.match(text, end).end()  # type: ignore[union-attr]
         if key == wanted or go_fold(key) == folded:
-            return start
+            return pos, start
         after = _NEXT.match(text, _scan(text, start)[1])
         if after is None or after.group(1) != ",":
             return None
         pos = after.end()
+
+
+def _member_value(body: bytes, text: str, pos: int, wanted: str) -> int | None:
+    found = _find_member(body, text, pos, wanted)
+    return None if found is None else found[1]
 
 
 def _element(text: str, pos: int, index: int) -> int | None:
@@ -178,15 +189,30 @@ def value_span(body: bytes, path: tuple[Step, ...]) -> tuple[int, int] | None:
     return None if start is None else (start, _scan(text, start)[1])
 
 
-def _insert_member(body: bytes, path: tuple[Step, ...], key: str, value: str) -> Edit | None:
-    """An edit adding ``"key": value`` first in the object at ``path``."""
+def key_span(body: bytes, path: tuple[Step, ...], key: str) -> tuple[int, int] | None:
+    """The byte span of the key token (quotes included) of member ``key`` in the object at
+    ``path``; ``None`` when there is no such member."""
+    text = body.decode("latin-1")
+    start = _value_start(body, text, path)
+    if start is None or text[start] != "{":
+        return None
+    found = _find_member(body, text, start, key)
+    return None if found is None else (found[0], _scan(text, found[0])[1])
+
+
+def _insert_member(
+    body: bytes, path: tuple[Step, ...], key: str, value: str | bytes
+) -> Edit | None:
+    """An edit adding ``"key": value`` first in the object at ``path`` (``value``: a string, or
+    the bytes of a JSON value)."""
     text = body.decode("latin-1")
     start = _value_start(body, text, path)
     if start is None or text[start] != "{":
         return None
     after = start + 1
     empty = _EMPTY.match(text, after) is not None
-    member = _encode(key) + b":" + _encode(value) + (b"" if empty else b",")
+    encoded = value if isinstance(value, bytes) else _encode(value)
+    member = _encode(key) + b":" + encoded + (b"" if empty else b",")
     return Edit(after, after, member)
 
 
@@ -221,7 +247,8 @@ class _Pins:
         self.raw_body = raw_body
         self.body = body if isinstance(body, GoObject) else GoObject()
         self.facts = facts
-        self.container_id: str | None = None
+        self.path_id: str | None = None
+        self.path_variable = "name"
         self.edits: list[Edit] = []
 
     def judged(
@@ -244,13 +271,33 @@ class _Pins:
             raise _Refused(502, f"the Docker daemon's answer about {what} has no usable Id")
         return value
 
-    def replace(self, path: tuple[Step, ...], value: str) -> None:
+    def replace(self, path: tuple[Step, ...], value: str | bytes) -> None:
+        """Replace the value at ``path`` with a string, or with the bytes of a JSON value."""
         if self.raw_body is None:
             return
         span = value_span(self.raw_body, path)
         if span is None:  # the checks read a value here: the body and the scan disagree
             raise _Refused(400, "the request body could not be rewritten to the IDs judged")
-        self.edits.append(Edit(span[0], span[1], _encode(value)))
+        encoded = value if isinstance(value, bytes) else _encode(value)
+        self.edits.append(Edit(span[0], span[1], encoded))
+
+    def rename_key(self, path: tuple[Step, ...], key: str, new: str) -> None:
+        """Replace the key ``key`` (a map key, matched exactly) of the object at ``path``."""
+        if self.raw_body is None:
+            return
+        span = key_span(self.raw_body, path, key)
+        if span is None:
+            raise _Refused(400, "the request body could not be rewritten to the IDs judged")
+        self.edits.append(Edit(span[0], span[1], _encode(new)))
+
+    def insert(self, path: tuple[Step, ...], key: str, value: str | bytes) -> None:
+        """Add member ``key`` first in the object at ``path``."""
+        if self.raw_body is None:
+            return
+        edit = _insert_member(self.raw_body, path, key, value)
+        if edit is None:
+            raise _Refused(400, "the request body could not be rewritten to the IDs judged")
+        self.edits.append(edit)
 
     def host_configs(self) -> Iterator[tuple[Step, ...]]:
         """Where a create body holds HostConfig fields: the inner object, the top level."""
@@ -266,7 +313,7 @@ def _path_container(pins: _Pins) -> None:
         return
     answer = pins.judged("container", name, f"No such container: {name}")
     if answer is not None:
-        pins.container_id = pins.full_id(answer, f'container "{name}"')
+        pins.path_id = pins.full_id(answer, f'container "{name}"')
 
 
 def _volumes_from(pins: _Pins) -> None:
@@ -409,6 +456,141 @@ def _body_container(pins: _Pins) -> None:
             pins.replace((key,), full)
 
 
+# dockerd's NetworkMode predicates are case-sensitive: "Bridge" is a user-defined network
+_NOT_USER_DEFINED = frozenset({"", "bridge", "host", "none", "default"})
+
+
+def _user_defined(network: str) -> bool:
+    """``NetworkMode(network).IsUserDefined()``: dockerd looks such a name up as a network
+    (and prefers an endpoint's ``NetworkID`` to it, ``getNetworkID``)."""
+    return network not in _NOT_USER_DEFINED and not network.startswith("container:")
+
+
+def _network_id(pins: _Pins, name: str) -> str | None:
+    """The full ID of the network a check judged ``name`` by; ``None`` if none looked it up."""
+    answer = pins.judged("network", name, f"network {name} not found")
+    return None if answer is None else pins.full_id(answer, f'network "{name}"')
+
+
+def _network_id_member(full: str) -> bytes:
+    return b'{"NetworkID":' + _encode(full) + b"}"
+
+
+def _pin_endpoint(
+    pins: _Pins, path: tuple[Step, ...], endpoint: object, full: str, where: str
+) -> None:
+    """An endpoint's ``NetworkID`` becomes the network judged.
+
+    dockerd resolves a container's networks when it starts it, not at create (nor at a
+    connect of a stopped container), and it resolves an endpoint by its ``NetworkID`` when
+    one is set, by its key (a name, even when the request gave the ID) otherwise. Written in,
+    the ID judged is what the start finds; a ``NetworkID`` naming another network than the one
+    judged would be what dockerd attaches, so it is refused.
+    """
+    if endpoint is None:  # null: Go's nil *EndpointSettings
+        pins.replace(path, _network_id_member(full))
+        return
+    if not isinstance(endpoint, GoObject):
+        raise _Refused(400, f"{where} is not an object; dockerd expects endpoint settings")
+    key = endpoint.key_for("NetworkID")
+    if key is None:
+        pins.insert(path, "NetworkID", full)
+        return
+    given = endpoint.str_of(key) or ""
+    if given and given != full:
+        raise _Refused(
+            400,
+            f"{where}.NetworkID names another network than the one judged ({full[:12]}); "
+            "leave NetworkID out, dockerd fills it in",
+        )
+    if given != full:
+        pins.replace((*path, key), full)
+
+
+def _create_networks(pins: _Pins) -> None:
+    """A create's networks: a user-defined ``NetworkMode`` and the ``EndpointsConfig`` keys
+    become the full IDs judged, and every endpoint judged carries that ID as its
+    ``NetworkID`` (dockerd's start prefers it to the key, which it files under the network's
+    name). The mode's network gets an endpoint of its own when the body gives none."""
+    effective_mode: str | None = None
+    for index, (section, holder) in enumerate(_host_config_sections(pins)):
+        key = holder.key_for("NetworkMode")
+        mode = (holder.str_of(key) or "") if key is not None else ""
+        if key is None or not _user_defined(mode):
+            continue
+        full = _network_id(pins, mode)
+        if full is None:
+            continue
+        if index == 0:  # the inner HostConfig when there is one: the one dockerd reads
+            effective_mode = full
+        if full != mode:
+            pins.replace((*section, key), full)
+    networking_key = pins.body.key_for("NetworkingConfig")
+    networking = pins.body.obj("NetworkingConfig")
+    endpoints_key = networking.key_for("EndpointsConfig") if networking is not None else None
+    endpoints = networking.map_of(endpoints_key) if networking and endpoints_key else {}
+    where = "NetworkingConfig.EndpointsConfig"
+    judged: dict[str, str] = {}
+    for name, endpoint in endpoints.items():
+        if not _user_defined(name):
+            continue  # dockerd takes the name and ignores a NetworkID for these
+        full = _network_id(pins, name)
+        if full is None:
+            continue
+        if full in judged:
+            raise _Refused(
+                400,
+                f"{where} names network {full[:12]} twice ({judged[full]!r} and {name!r}); "
+                "name each network once",
+            )
+        judged[full] = name
+        assert networking_key is not None and endpoints_key is not None
+        path: tuple[Step, ...] = (networking_key, endpoints_key, name)
+        _pin_endpoint(pins, path, endpoint, full, f"{where}[{name!r}]")
+        if full != name:
+            pins.rename_key((networking_key, endpoints_key), name, full)
+    taken = {go_fold(name) for name in endpoints if name not in judged.values()}
+    if any(go_fold(full) in taken for full in judged):
+        raise _Refused(400, f"{where} names a network both by its ID and otherwise")
+    if effective_mode is None or endpoints:
+        return
+    member = _encode(effective_mode) + b":" + _network_id_member(effective_mode)
+    if networking_key is None:
+        pins.insert((), "NetworkingConfig", b'{"EndpointsConfig":{' + member + b"}}")
+    elif networking is None:
+        pins.replace((networking_key,), b'{"EndpointsConfig":{' + member + b"}}")
+    elif endpoints_key is None:
+        pins.insert((networking_key,), "EndpointsConfig", b"{" + member + b"}")
+    elif networking.field(endpoints_key) is None:
+        pins.replace((networking_key, endpoints_key), b"{" + member + b"}")
+    else:
+        pins.insert(
+            (networking_key, endpoints_key), effective_mode, _network_id_member(effective_mode)
+        )
+
+
+def _path_network(pins: _Pins) -> None:
+    """The network a path names, and for ``network connect`` the endpoint's ``NetworkID``."""
+    name = pins.params.get("id")
+    if not name:
+        return
+    full = _network_id(pins, name)
+    if full is None:
+        return
+    pins.path_id, pins.path_variable = full, "id"
+    if pins.operation != "network.connect":
+        return
+    if pins.raw_body is None:
+        raise _Refused(400, "the request body could not be rewritten to the IDs judged")
+    # the path becomes an ID, which dockerd treats as user-defined: from then on it prefers
+    # a NetworkID in the body even where the path was "bridge", so that is pinned too
+    key = pins.body.key_for("EndpointConfig")
+    if key is None:
+        pins.insert((), "EndpointConfig", _network_id_member(full))
+    else:
+        _pin_endpoint(pins, (key,), pins.body.field(key), full, "EndpointConfig")
+
+
 _Pinner: TypeAlias = Callable[[_Pins], None]
 
 PINNERS: Mapping[tuple[Kind, Place, str], _Pinner] = {
@@ -422,6 +604,9 @@ PINNERS: Mapping[tuple[Kind, Place, str], _Pinner] = {
         _container_modes
     ),
     (Kind.CONTAINER, Place.BODY, "Container"): _body_container,
+    (Kind.NETWORK, Place.BODY, "HostConfig.NetworkMode"): _create_networks,
+    (Kind.NETWORK, Place.BODY, "NetworkingConfig.EndpointsConfig"): _create_networks,
+    (Kind.NETWORK, Place.PATH, "id"): _path_network,
 }
 """How each pinned reference of the registry (``FULL_ID``, ``VALUES``) is rewritten, by
 (kind, place, field). A unit test fails when a row pins a reference missing here."""
@@ -436,21 +621,42 @@ def _pinners_of(operation: str) -> tuple[_Pinner, ...]:
         key = (ref.kind, ref.place, ref.field)
         # Containers are pinned whenever a check looked them up, whichever judged them (the
         # profiles, or tenancy's owner check, which reads every container a scoped role names).
-        if ref.pinning in (Pinning.FULL_ID, Pinning.VALUES) or key in _PINNED_WHEN_LOOKED_UP:
+        if ref.pinning in (Pinning.FULL_ID, Pinning.VALUES) or key in PINNED_WHEN_LOOKED_UP:
             pinner = PINNERS[key]
             if pinner not in found:
                 found.append(pinner)
     return tuple(found)
 
 
-_PINNED_WHEN_LOOKED_UP = frozenset(
+PINNED_WHEN_LOOKED_UP = frozenset(
     {
         (Kind.CONTAINER, Place.PATH, "name"),
         (Kind.CONTAINER, Place.BODY, "HostConfig.Links"),
         (Kind.CONTAINER, Place.BODY, "HostConfig.NetworkMode, PidMode, IpcMode (container:<id>)"),
         (Kind.CONTAINER, Place.BODY, "Container"),
+        (Kind.NETWORK, Place.PATH, "id"),
+        (Kind.NETWORK, Place.BODY, "HostConfig.NetworkMode"),
+        (Kind.NETWORK, Place.BODY, "NetworkingConfig.EndpointsConfig"),
     }
 )
+"""References a row leaves ``NOT_JUDGED`` (no profile check reads them) that are pinned
+whenever a check looked them up all the same: tenancy reads every container and network a
+scoped role names."""
+
+
+DNS_NAMES = frozenset(
+    {
+        (Kind.CONTAINER, Place.BODY, "NetworkingConfig.EndpointsConfig.*.Links"),
+        (Kind.CONTAINER, Place.BODY, "EndpointConfig.Links"),
+    }
+)
+"""References tenancy judges that are forwarded as written because dockerd never resolves them
+to an object: an endpoint's ``Links`` (``name:alias``) only tell the network's embedded DNS to
+answer ``alias`` with whatever answers ``name`` when a process asks, at every query (measured
+on dockerd 20.10: a name nobody has is created and started, and resolves to nothing). A full
+ID would break the alias, since the resolver knows names, aliases and short IDs; and any
+container on the network can take a name or an alias there. What such a link reaches is a DNS
+answer the container could ask for anyway."""
 
 
 _BY_OPERATION: dict[str, tuple[_Pinner, ...]] = {}
@@ -484,6 +690,6 @@ def plan_pins(
         return Refusal(err.status, str(err))
     except ValueError as err:  # the scan and decode_body disagree: never forward a guess
         return Refusal(400, f"the request body could not be rewritten to the IDs judged: {err}")
-    if pins.container_id is None and not pins.edits:
+    if pins.path_id is None and not pins.edits:
         return _NOTHING
-    return Plan(pins.container_id, tuple(pins.edits))
+    return Plan(pins.path_id, tuple(pins.edits), pins.path_variable)
