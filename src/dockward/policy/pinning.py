@@ -101,11 +101,13 @@ Step: TypeAlias = str | int  # an object key (matched as Go matches it) or an ar
 # latin-1 maps each byte to one character, so offsets in the text are offsets in the body;
 # JSON's structure is ASCII, and only keys are ever decoded (exactly, see _key).
 _scan_value = json.JSONDecoder(strict=False).scan_once  # type: ignore[attr-defined]
-# A member whose key is plain ASCII and whose value is a scalar or an empty container: most of
-# what a client sends, skipped with one match instead of a scan.
+# A member whose key is plain ASCII and whose value is a scalar, an empty object or an array of
+# scalars: most of what a client sends, skipped with one match instead of a scan.
+_SCALAR = r'(?:"[^"\\]*"|-?[0-9][0-9.eE+-]*|true|false|null)'
 _SIMPLE_MEMBER = re.compile(
     r'"([\x20\x21\x23-\x5b\x5d-\x7e]*)"[ \t\r\n]*:[ \t\r\n]*'
-    r'(?:"[^"\\]*"|-?[0-9][0-9.eE+-]*|true|false|null|\[[ \t\r\n]*\]|\{[ \t\r\n]*\})'
+    rf"({_SCALAR}|\{{[ \t\r\n]*\}}"
+    rf"|\[[ \t\r\n]*(?:{_SCALAR}(?:[ \t\r\n]*,[ \t\r\n]*{_SCALAR})*[ \t\r\n]*)?\])"
     r"[ \t\r\n]*,[ \t\r\n]*"
 )
 _KEY_END = re.compile(r"[ \t\r\n]*:[ \t\r\n]*")
@@ -123,34 +125,77 @@ def _scan(text: str, pos: int) -> tuple[object, int]:
     return value, int(end)
 
 
-def _find_member(body: bytes, text: str, pos: int, wanted: str) -> tuple[int, int] | None:
+class _Seen:
+    """One object's members scanned so far: folded key -> (key start, value start), and where
+    the scan stopped (``None``: at the end of the object)."""
+
+    __slots__ = ("found", "resume")
+
+    def __init__(self, resume: int | None) -> None:
+        self.found: dict[str, tuple[int, int]] = {}
+        self.resume = resume
+
+
+class _Scans:
+    """What one request's edits found in its body so far, so that each object on their way is
+    scanned once: value starts by path, and the members of each object by its start."""
+
+    __slots__ = ("objects", "starts")
+
+    def __init__(self) -> None:
+        self.starts: dict[tuple[Step, ...], int | None] = {}
+        self.objects: dict[int, _Seen] = {}
+
+
+def _find_member(
+    body: bytes, text: str, pos: int, wanted: str, scans: _Scans | None = None
+) -> tuple[int, int] | None:
     """The starts of the key and of the value of key ``wanted`` (as Go matches keys) in the
     object opening at ``pos``; only the values before it are scanned. A map key (Go matches
     those exactly) is found the same way: the document holds no two keys that fold equal."""
-    if _EMPTY.match(text, pos + 1):
-        return None
-    pos = _SPACE.match(text, pos + 1).end()  # type: ignore[union-attr]
     folded = go_fold(wanted)
+    seen = scans.objects.get(pos) if scans is not None else None
+    if seen is None:
+        first = None if _EMPTY.match(text, pos + 1) else _SPACE.match(text, pos + 1).end()  # type: ignore[union-attr]
+        seen = _Seen(first)
+        if scans is not None:
+            scans.objects[pos] = seen
+    hit = seen.found.get(folded)
+    if hit is not None or seen.resume is None:
+        return hit
+    at = seen.resume
+    found = seen.found
     while True:
-        simple = _SIMPLE_MEMBER.match(text, pos)
-        if simple is not None and go_fold(simple.group(1)) != folded:
-            pos = simple.end()
+        simple = _SIMPLE_MEMBER.match(text, at)
+        if simple is not None:  # a plain ASCII key, where Go's folding is upper-casing
+            key_folded = simple.group(1).upper()
+            found[key_folded] = (at, simple.start(2))
+            if key_folded == folded:
+                seen.resume = at
+                return found[key_folded]
+            at = simple.end()
             continue
-        key, end = _scan(text, pos)
+        key, end = _scan(text, at)
         assert isinstance(key, str)
         if not key.isascii():  # raw UTF-8 bytes were read as latin-1: decode them properly
-            key = json.loads(body[pos:end].decode("utf-8", "replace"))
-        start = _KEY_END.match(text, end).end()  # type: ignore[union-attr]
-        if key == wanted or go_fold(key) == folded:
-            return pos, start
-        after = _NEXT.match(text, _scan(text, start)[1])
+            key = json.loads(body[at:end].decode("utf-8", "replace"))
+        value = _KEY_END.match(text, end).end()  # type: ignore[union-attr]
+        key_folded = go_fold(key)
+        found[key_folded] = (at, value)
+        if key == wanted or key_folded == folded:
+            seen.resume = at
+            return at, value
+        after = _NEXT.match(text, _scan(text, value)[1])
         if after is None or after.group(1) != ",":
+            seen.resume = None
             return None
-        pos = after.end()
+        at = after.end()
 
 
-def _member_value(body: bytes, text: str, pos: int, wanted: str) -> int | None:
-    found = _find_member(body, text, pos, wanted)
+def _member_value(
+    body: bytes, text: str, pos: int, wanted: str, scans: _Scans | None = None
+) -> int | None:
+    found = _find_member(body, text, pos, wanted, scans)
     return None if found is None else found[1]
 
 
@@ -167,46 +212,70 @@ def _element(text: str, pos: int, index: int) -> int | None:
     return pos
 
 
-def _value_start(body: bytes, text: str, path: tuple[Step, ...]) -> int | None:
-    start: int | None = _SPACE.match(text).end()  # type: ignore[union-attr]
-    for step in path:
-        assert start is not None
-        if isinstance(step, str):
-            start = _member_value(body, text, start, step) if text[start] == "{" else None
-        else:
-            start = _element(text, start, step) if text[start] == "[" else None
-        if start is None:
-            return None
+def _step(
+    body: bytes, text: str, start: int, step: Step, scans: _Scans | None = None
+) -> int | None:
+    """Where the value one ``step`` below the value starting at ``start`` starts."""
+    if isinstance(step, str):
+        return _member_value(body, text, start, step, scans) if text[start] == "{" else None
+    return _element(text, start, step) if text[start] == "[" else None
+
+
+def _value_start(
+    body: bytes,
+    text: str,
+    path: tuple[Step, ...],
+    scans: _Scans | None = None,
+) -> int | None:
+    """Where the value at ``path`` starts; ``scans`` keeps what was found, so that one
+    request's edits share their way down."""
+    if scans is not None and path in scans.starts:
+        return scans.starts[path]
+    if not path:
+        start: int | None = _SPACE.match(text).end()  # type: ignore[union-attr]
+    else:
+        parent = _value_start(body, text, path[:-1], scans)
+        start = None if parent is None else _step(body, text, parent, path[-1], scans)
+    if scans is not None:
+        scans.starts[path] = start
     return start
 
 
-def value_span(body: bytes, path: tuple[Step, ...]) -> tuple[int, int] | None:
+def value_span(
+    body: bytes, path: tuple[Step, ...], scans: _Scans | None = None
+) -> tuple[int, int] | None:
     """The byte span of the value at ``path`` in ``body`` (a document ``decode_body``
     accepted), keys matched as Go matches them; ``None`` when the path is not there. Only
-    the values before it on the way are scanned."""
+    the values before it on the way are scanned (``scans``: what was found before, kept)."""
     text = body.decode("latin-1")
-    start = _value_start(body, text, path)
+    start = _value_start(body, text, path, scans)
     return None if start is None else (start, _scan(text, start)[1])
 
 
-def key_span(body: bytes, path: tuple[Step, ...], key: str) -> tuple[int, int] | None:
+def key_span(
+    body: bytes, path: tuple[Step, ...], key: str, scans: _Scans | None = None
+) -> tuple[int, int] | None:
     """The byte span of the key token (quotes included) of member ``key`` in the object at
     ``path``; ``None`` when there is no such member."""
     text = body.decode("latin-1")
-    start = _value_start(body, text, path)
+    start = _value_start(body, text, path, scans)
     if start is None or text[start] != "{":
         return None
-    found = _find_member(body, text, start, key)
+    found = _find_member(body, text, start, key, scans)
     return None if found is None else (found[0], _scan(text, found[0])[1])
 
 
 def _insert_member(
-    body: bytes, path: tuple[Step, ...], key: str, value: str | bytes
+    body: bytes,
+    path: tuple[Step, ...],
+    key: str,
+    value: str | bytes,
+    scans: _Scans | None = None,
 ) -> Edit | None:
     """An edit adding ``"key": value`` first in the object at ``path`` (``value``: a string, or
     the bytes of a JSON value)."""
     text = body.decode("latin-1")
-    start = _value_start(body, text, path)
+    start = _value_start(body, text, path, scans)
     if start is None or text[start] != "{":
         return None
     after = start + 1
@@ -250,6 +319,9 @@ class _Pins:
         self.path_id: str | None = None
         self.path_variable = "name"
         self.edits: list[Edit] = []
+        self.kinds = frozenset(query.kind for query in facts)
+        self.scans = _Scans()
+        self._sections: list[tuple[tuple[Step, ...], GoObject]] | None = None
 
     def judged(
         self, kind: str, name: str, shown: str, status: int = 404
@@ -275,7 +347,7 @@ class _Pins:
         """Replace the value at ``path`` with a string, or with the bytes of a JSON value."""
         if self.raw_body is None:
             return
-        span = value_span(self.raw_body, path)
+        span = value_span(self.raw_body, path, self.scans)
         if span is None:  # the checks read a value here: the body and the scan disagree
             raise _Refused(400, "the request body could not be rewritten to the IDs judged")
         encoded = value if isinstance(value, bytes) else _encode(value)
@@ -285,7 +357,7 @@ class _Pins:
         """Replace the key ``key`` (a map key, matched exactly) of the object at ``path``."""
         if self.raw_body is None:
             return
-        span = key_span(self.raw_body, path, key)
+        span = key_span(self.raw_body, path, key, self.scans)
         if span is None:
             raise _Refused(400, "the request body could not be rewritten to the IDs judged")
         self.edits.append(Edit(span[0], span[1], _encode(new)))
@@ -294,7 +366,7 @@ class _Pins:
         """Add member ``key`` first in the object at ``path``."""
         if self.raw_body is None:
             return
-        edit = _insert_member(self.raw_body, path, key, value)
+        edit = _insert_member(self.raw_body, path, key, value, self.scans)
         if edit is None:
             raise _Refused(400, "the request body could not be rewritten to the IDs judged")
         self.edits.append(edit)
@@ -393,12 +465,15 @@ def _service_networks(pins: _Pins) -> None:
                 pins.replace((*prefix, key, index, target_key), full)
 
 
-def _host_config_sections(pins: _Pins) -> Iterator[tuple[tuple[Step, ...], GoObject]]:
-    for section in pins.host_configs():
-        holder = pins.body
-        for step in section:
-            holder = holder.obj(str(step)) or GoObject()
-        yield section, holder
+def _host_config_sections(pins: _Pins) -> list[tuple[tuple[Step, ...], GoObject]]:
+    if pins._sections is None:
+        pins._sections = []
+        for section in pins.host_configs():
+            holder = pins.body
+            for step in section:
+                holder = holder.obj(str(step)) or GoObject()
+            pins._sections.append((section, holder))
+    return pins._sections
 
 
 def _links(pins: _Pins) -> None:
@@ -512,6 +587,8 @@ def _create_networks(pins: _Pins) -> None:
     become the full IDs judged, and every endpoint judged carries that ID as its
     ``NetworkID`` (dockerd's start prefers it to the key, which it files under the network's
     name). The mode's network gets an endpoint of its own when the body gives none."""
+    if "network" not in pins.kinds:
+        return
     effective_mode: str | None = None
     for index, (section, holder) in enumerate(_host_config_sections(pins)):
         key = holder.key_for("NetworkMode")
