@@ -268,3 +268,20 @@ def test_the_cli_still_shows_network_names(up, dockerd, run, busybox_image):
         "run", "--rm", "--label", f"dw-netpin={run}", "--network", net, busybox_image,
         "ping", "-c", "1", "-W", "5", "web",
     )  # fmt: skip
+
+
+def test_a_case_variant_of_a_predefined_name_is_judged_as_the_network_it_is(
+    alice, dockerd, run, busybox_image
+):
+    # dockerd compares bridge/host/none/default case-sensitively: "Bridge" is an ordinary
+    # network anyone may create, and a container naming it joins that network at start
+    theirs = Accomplice(dockerd, "Bridge", run).take("cn:bob")
+    try:
+        for body in _bodies("Bridge", busybox_image, run):
+            status, message = alice.message("POST", "/v1.41/containers/create", body)
+            assert (status, message) == (404, "network Bridge not found"), body
+        assert dockerd.api_json("GET", f"/networks/{theirs}")["Containers"] == {}
+        label = urllib.parse.quote(json.dumps({"label": [f"dw-netpin={run}"]}))
+        assert dockerd.api_json("GET", f"/containers/json?all=1&filters={label}") == []
+    finally:
+        dockerd.api("DELETE", f"/networks/{theirs}")
