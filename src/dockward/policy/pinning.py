@@ -31,10 +31,12 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TypeAlias
+from urllib.parse import quote
 
 from dockward.errors import ProtocolError
 from dockward.policy.gojson import GoObject, go_fold
 from dockward.policy.operations import BY_NAME, Kind, Pinning, Place
+from dockward.policy.paths import parse_query
 from dockward.policy.profiles import FactQuery, Facts
 
 __all__ = [
@@ -47,6 +49,7 @@ __all__ = [
     "apply_edits",
     "key_span",
     "plan_pins",
+    "rewrite_query",
     "value_span",
 ]
 
@@ -69,6 +72,8 @@ class Plan:
     path_id: str | None
     edits: tuple[Edit, ...]
     path_variable: str = "name"
+    query: tuple[tuple[str, str], ...] = ()
+    """Query keys whose first value (the one dockerd's ``r.Form.Get`` reads) becomes the ID."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,9 +315,12 @@ class _Pins:
         raw_body: bytes | None,
         body: object,
         facts: Facts,
+        query: str,
     ) -> None:
         self.operation = operation
         self.params = params
+        self.raw_query = query
+        self.query_pins: list[tuple[str, str]] = []
         self.raw_body = raw_body
         self.body = body if isinstance(body, GoObject) else GoObject()
         self.facts = facts
@@ -518,6 +526,33 @@ def _container_modes(pins: _Pins) -> None:
                 pins.replace((*section, key), f"{prefix}:{full}")
 
 
+def _query_container(pins: _Pins) -> None:
+    """Commit's ``?container=``: the first value, the one dockerd reads."""
+    values = parse_query(pins.raw_query).get("container") if pins.raw_query else None
+    name = values[0] if values else ""
+    if not name:
+        return
+    answer = pins.judged("container", name, f"No such container: {name}")
+    if answer is not None:
+        full = pins.full_id(answer, f'container "{name}"')
+        if full != name:
+            pins.query_pins.append(("container", full))
+
+
+def rewrite_query(query: str, replacements: tuple[tuple[str, str], ...]) -> str:
+    """``query`` (already accepted by ``paths.parse_query``) with the first value of each key
+    in ``replacements`` replaced; keys are compared unescaped, as Go's ``ParseQuery`` reads
+    them, and every other byte is kept."""
+    wanted = dict(replacements)
+    pairs = query.split("&")
+    for index, pair in enumerate(pairs):
+        name = next(iter(parse_query(pair)), None)
+        if name is not None and name in wanted:
+            key = pair.partition("=")[0]
+            pairs[index] = f"{key}={quote(wanted.pop(name), safe='')}"
+    return "&".join(pairs)
+
+
 def _body_container(pins: _Pins) -> None:
     """``network connect``/``disconnect``: the ``Container`` the body names."""
     key = pins.body.key_for("Container")
@@ -681,6 +716,7 @@ PINNERS: Mapping[tuple[Kind, Place, str], _Pinner] = {
         _container_modes
     ),
     (Kind.CONTAINER, Place.BODY, "Container"): _body_container,
+    (Kind.CONTAINER, Place.QUERY, "container"): _query_container,
     (Kind.NETWORK, Place.BODY, "HostConfig.NetworkMode"): _create_networks,
     (Kind.NETWORK, Place.BODY, "NetworkingConfig.EndpointsConfig"): _create_networks,
     (Kind.NETWORK, Place.PATH, "id"): _path_network,
@@ -711,6 +747,7 @@ PINNED_WHEN_LOOKED_UP = frozenset(
         (Kind.CONTAINER, Place.BODY, "HostConfig.Links"),
         (Kind.CONTAINER, Place.BODY, "HostConfig.NetworkMode, PidMode, IpcMode (container:<id>)"),
         (Kind.CONTAINER, Place.BODY, "Container"),
+        (Kind.CONTAINER, Place.QUERY, "container"),
         (Kind.NETWORK, Place.PATH, "id"),
         (Kind.NETWORK, Place.BODY, "HostConfig.NetworkMode"),
         (Kind.NETWORK, Place.BODY, "NetworkingConfig.EndpointsConfig"),
@@ -745,10 +782,12 @@ def plan_pins(
     raw_body: bytes | None,
     body: object,
     facts: Facts,
+    query: str = "",
 ) -> Plan | Refusal:
     """How to forward a request the policy allowed after judging ``facts``.
 
-    ``raw_body`` is the body as received (``None``: none was read), ``body`` its decoding.
+    ``raw_body`` is the body as received (``None``: none was read), ``body`` its decoding,
+    ``query`` the query string as sent (already accepted by ``paths.split_target``).
     """
     if not facts:
         return _NOTHING
@@ -757,7 +796,7 @@ def plan_pins(
         pinners = _BY_OPERATION[operation] = _pinners_of(operation)
     if not pinners:
         return _NOTHING
-    pins = _Pins(operation, params, raw_body, body, facts)
+    pins = _Pins(operation, params, raw_body, body, facts, query)
     try:
         for pinner in pinners:
             pinner(pins)
@@ -767,6 +806,6 @@ def plan_pins(
         return Refusal(err.status, str(err))
     except ValueError as err:  # the scan and decode_body disagree: never forward a guess
         return Refusal(400, f"the request body could not be rewritten to the IDs judged: {err}")
-    if pins.path_id is None and not pins.edits:
+    if pins.path_id is None and not pins.edits and not pins.query_pins:
         return _NOTHING
-    return Plan(pins.path_id, tuple(pins.edits), pins.path_variable)
+    return Plan(pins.path_id, tuple(pins.edits), pins.path_variable, tuple(pins.query_pins))

@@ -117,3 +117,9 @@ def test_a_network_removed_is_the_network_judged():
     raw = b"DELETE /networks/front HTTP/1.1\r\nHost: x\r\n\r\n"
     head, _ = pin(raw, {FactQuery("network", "front"): {"Id": ID, "Name": "front"}})
     assert head.startswith(f"DELETE /networks/{ID} HTTP/1.1\r\n".encode())
+
+
+def test_a_commit_is_forwarded_with_the_container_judged_in_its_query():
+    raw = b"POST /v1.41/commit?container=web&repo=img HTTP/1.1\r\nHost: x\r\n\r\n"
+    head, _ = pin(raw, {FactQuery("container", "web"): {"Id": ID}})
+    assert head.startswith(f"POST /v1.41/commit?container={ID}&repo=img HTTP/1.1\r\n".encode())

@@ -21,6 +21,7 @@ from dockward.policy.pinning import (
     Refusal,
     apply_edits,
     plan_pins,
+    rewrite_query,
     value_span,
 )
 from dockward.policy.profiles import FactQuery
@@ -317,11 +318,10 @@ def network(name: str, full_id: str = NET):
     return {FactQuery("network", name): {"Id": full_id, "Name": name}}
 
 
-# Judged by tenancy, still forwarded as written (issue 12): a query value (the relay rewrites
-# paths and bodies only), a config-only network dockerd finds by name only (libnetwork's
-# getConfigNetwork), a build's network mode (each RUN container resolves it again).
+# Judged by tenancy, still forwarded as written (issue 12): a config-only network dockerd
+# finds by name only (libnetwork's getConfigNetwork), a build's network mode (each RUN
+# container resolves it again).
 _STILL_BY_NAME = {
-    (Kind.CONTAINER, Place.QUERY, "container"),
     (Kind.NETWORK, Place.BODY, "ConfigFrom.Network"),
     (Kind.NETWORK, Place.QUERY, "networkmode"),
 }
@@ -476,4 +476,17 @@ def test_the_network_of_a_network_connect_is_pinned_with_its_endpoint():
     gone = {FactQuery("network", "front"): None}
     assert plan_pins("network.remove", {"id": "front"}, None, None, gone) == Refusal(
         404, "network front not found", as_daemon=True
+    )
+
+
+def test_the_container_of_a_commit_is_pinned_in_the_query():
+    query = "c%6Fntainer=web&repo=r&container=other&changes=ENV+A%3D1"
+    plan = plan_pins("container.commit", {}, None, None, container("web"), query)
+    assert plan == Plan(None, (), "name", (("container", ID),))
+    assert rewrite_query(query, plan.query) == (
+        f"c%6Fntainer={ID}&repo=r&container=other&changes=ENV+A%3D1"
+    )  # the first value is the one dockerd reads; every other byte kept
+    gone = {FactQuery("container", "web"): None}
+    assert plan_pins("container.commit", {}, None, None, gone, "container=web") == Refusal(
+        404, "No such container: web", as_daemon=True
     )
