@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dockward.errors import ProtocolError
+from dockward.policy import pinning
 from dockward.policy.gojson import decode_body, go_fold
 from dockward.policy.operations import ROWS, Kind, Pinning, Place
 from dockward.policy.pinning import (
@@ -20,6 +21,7 @@ from dockward.policy.pinning import (
     Plan,
     Refusal,
     apply_edits,
+    key_span,
     plan_pins,
     rewrite_query,
     value_span,
@@ -263,6 +265,33 @@ def test_every_value_is_found_where_it_is(document, spaced, ascii_only):
         span = value_span(body, path)
         assert span is not None, path
         assert json.loads(body[span[0] : span[1]]) == value
+
+
+@settings(max_examples=150, deadline=None)
+@given(document=_JSON, spaced=st.booleans(), order=st.randoms(use_true_random=False))
+def test_keys_and_values_are_found_in_any_order_with_one_request_s_scans(document, spaced, order):
+    # one request's edits share what was scanned (each object walked once, resumed where it
+    # stopped): in whatever order they ask, they find what a fresh scan finds
+    separators = (" , ", " :\n ") if spaced else (",", ":")
+    body = json.dumps(document, separators=separators).encode()
+    every = list(_paths(document))
+    objects = [value for _, value in every if isinstance(value, dict)]
+    if any(len({go_fold(key) for key in value}) < len(value) for value in objects):
+        return
+    asked = [(path, None) for path, _ in every] + [
+        (path, key) for path, value in every if isinstance(value, dict) for key in value
+    ]
+    order.shuffle(asked)
+    scans = pinning._Scans()
+    for path, key in asked:
+        if any(isinstance(step, str) and go_fold(step) != step.upper() for step in path):
+            continue
+        if key is None:
+            assert value_span(body, path, scans) == value_span(body, path), path
+        else:
+            span = key_span(body, path, key, scans)
+            assert span is not None and json.loads(body[span[0] : span[1]]) == key, (path, key)
+            assert span == key_span(body, path, key)
 
 
 def test_a_field_of_the_wrong_type_no_check_read_is_refused_not_raised():
