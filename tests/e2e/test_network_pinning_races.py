@@ -273,15 +273,24 @@ def test_the_cli_still_shows_network_names(up, dockerd, run, busybox_image):
 def test_a_case_variant_of_a_predefined_name_is_judged_as_the_network_it_is(
     alice, dockerd, run, busybox_image
 ):
-    # dockerd compares bridge/host/none/default case-sensitively: "Bridge" is an ordinary
-    # network anyone may create, and a container naming it joins that network at start
-    theirs = Accomplice(dockerd, "Bridge", run).take("cn:bob")
+    # dockerd compares bridge/host/none/default and "container:" case-sensitively: "Bridge" is
+    # an ordinary network anyone may create, and a container naming it joins it at start
+    # network mode "Container:<id>" likewise: a network, not alice's container's namespace
+    body = {"Image": busybox_image, "Cmd": ["true"], "Labels": {"dw-netpin": run}}
+    status, answer = alice.request("POST", "/v1.41/containers/create", body)
+    assert status == 201, answer
+    label = urllib.parse.quote(json.dumps({"label": [f"dw-netpin={run}"]}))
+    mine = dockerd.api_json("GET", f"/containers/json?all=1&filters={label}")
+    names = ("Bridge", f"Container:{answer['Id']}")
+    theirs = [Accomplice(dockerd, name, run).take("cn:bob") for name in names]
     try:
-        for body in _bodies("Bridge", busybox_image, run):
-            status, message = alice.message("POST", "/v1.41/containers/create", body)
-            assert (status, message) == (404, "network Bridge not found"), body
-        assert dockerd.api_json("GET", f"/networks/{theirs}")["Containers"] == {}
-        label = urllib.parse.quote(json.dumps({"label": [f"dw-netpin={run}"]}))
-        assert dockerd.api_json("GET", f"/containers/json?all=1&filters={label}") == []
+        for name in names:
+            for body in _bodies(name, busybox_image, run):
+                status, message = alice.message("POST", "/v1.41/containers/create", body)
+                assert (status, message) == (404, f"network {name} not found"), body
+        for network in theirs:
+            assert dockerd.api_json("GET", f"/networks/{network}")["Containers"] == {}
+        assert dockerd.api_json("GET", f"/containers/json?all=1&filters={label}") == mine
     finally:
-        dockerd.api("DELETE", f"/networks/{theirs}")
+        for network in theirs:
+            dockerd.api("DELETE", f"/networks/{network}")

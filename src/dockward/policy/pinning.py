@@ -518,7 +518,7 @@ def _container_modes(pins: _Pins) -> None:
             if key is None:
                 continue
             prefix, colon, name = (holder.str_of(key) or "").partition(":")
-            if not colon or prefix.lower() != "container" or not name:
+            if not colon or prefix != "container" or not name:  # dockerd's IsContainer
                 continue
             answer = pins.judged("container", name, f"No such container: {name}", 400)
             if answer is not None:

@@ -203,9 +203,11 @@ def _build_cache_from(
 
 
 def _network_mode(mode: str, where: str) -> Iterator[Named]:
-    if mode.lower().startswith("container:"):
+    # dockerd's NetworkMode predicates are case-sensitive: "Container:x" and "Bridge" are
+    # network names (anyone may create them)
+    if mode.startswith("container:"):
         yield Named(Kind.CONTAINER, mode.partition(":")[2], where)
-    elif mode and mode not in PREDEFINED_NETWORKS:  # dockerd compares them case-sensitively
+    elif mode and mode not in PREDEFINED_NETWORKS:
         yield Named(Kind.NETWORK, mode, where)
 
 

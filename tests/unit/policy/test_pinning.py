@@ -460,6 +460,11 @@ def test_case_variants_of_predefined_names_are_networks_to_dockerd():
     body = b'{"NetworkingConfig":{"EndpointsConfig":{"Bridge":{}}}}'
     out = json.loads(rewritten("container.create", body, network("Bridge")))
     assert out["NetworkingConfig"]["EndpointsConfig"] == {NET: {"NetworkID": NET}}
+    # and "Container:web" is a network name, not a container's namespace
+    body = b'{"HostConfig":{"NetworkMode":"Container:web"}}'
+    facts = {**network("Container:web"), **container("web")}
+    out = json.loads(rewritten("container.create", body, facts))
+    assert out["HostConfig"] == {"NetworkMode": NET}
 
 
 def test_a_network_judged_unknown_is_refused_in_dockerds_words():
