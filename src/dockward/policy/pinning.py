@@ -10,7 +10,11 @@ registry's ``Pinning`` column says (``dockward.policy.operations``):
   container of exec, attach, file upload and rename; ``HostConfig.VolumesFrom``; a service's
   network targets). A name the daemon did not know when it was judged is refused with
   dockerd's own status and text: forwarding it would let a container take the name in
-  between.
+  between. Containers and networks that no profile check reads are pinned the same way
+  whenever tenancy looked them up (``PINNED_WHEN_LOOKED_UP``); a network also as each
+  endpoint's ``NetworkID``, because dockerd resolves networks again when it starts the
+  container (see ``_pin_endpoint``). An endpoint's ``Links`` are DNS aliases, not object
+  references (``DNS_NAMES``).
 * ``VALUES``: what was judged from the object is written into the body (a create's image:
   its WORKDIR and USER, where the body leaves ``WorkingDir`` and ``User`` empty).
 
@@ -18,10 +22,12 @@ A reference is rewritten only when its fact is in ``facts``, that is when a chec
 anything else is forwarded as written.
 
 Body edits keep every other byte: the body (already accepted by ``gojson.decode_body``, so it
-holds no two keys Go would confuse) is scanned for the byte span of each value to replace,
-with keys matched as Go matches them (unescaped, simple case folding), and only that span
-changes. Pure functions over bytes: no I/O. ``gateway.connection`` applies the plan to the
-request head (path, Content-Length).
+holds no two keys Go would confuse) is scanned for the byte span of each value or object key
+to replace, with keys matched as Go matches them (unescaped, simple case folding; a map key
+such as a network name in ``EndpointsConfig`` is then the one key equal to it), and only
+that span changes; each object on the way is scanned once per request. Pure functions over
+bytes: no I/O. ``gateway.connection`` applies the plan to the request head (path, query,
+Content-Length).
 """
 
 from __future__ import annotations
