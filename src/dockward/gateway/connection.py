@@ -2,18 +2,20 @@
 the policy judged.
 
 The relay itself (``gateway.relay``) and its asyncio adapter (``gateway.protocol``) live next
-door; this module turns ``dockward.policy.pinning``'s plan into the bytes to forward: the path
-container replaced by its full ID, the body edited, ``Content-Length`` following the body (a
-chunked body is re-chunked by the relay). Pure functions, no I/O.
+door; this module turns ``dockward.policy.pinning``'s plan into the bytes to forward: the object
+the path names (a container, a network) replaced by its full ID, the body edited,
+``Content-Length`` following the body (a chunked body is re-chunked by the relay). Pure
+functions, no I/O.
 """
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
-from dockward.http1.request import replace_request_target
+from dockward.http1.request import parse_request_head, replace_request_target
 from dockward.policy.operations import PINNED_OPERATIONS
-from dockward.policy.pinning import Refusal, apply_edits, plan_pins
+from dockward.policy.pinning import Refusal, apply_edits, plan_pins, rewrite_query
 from dockward.policy.profiles import Facts
 
 if TYPE_CHECKING:
@@ -43,14 +45,20 @@ def pin_request(
     route = request.route
     if route is None or not facts:
         return raw, raw_body
-    plan = plan_pins(route.operation, request.params, raw_body, body, facts)
+    plan = plan_pins(route.operation, request.params, raw_body, body, facts, query)
     if isinstance(plan, Refusal):
         return plan
     head = raw
-    if plan.container_id is not None:
-        path = route.template.replace("{name:.*}", plan.container_id)
+    if plan.path_id is not None or plan.query:
         prefix = f"/v{request.api_version}" if request.api_version is not None else ""
-        target = f"{prefix}{path}" + (f"?{query}" if query else "")
+        if plan.path_id is not None:
+            template = r"\{" + plan.path_variable + r":[^}]*\}"
+            path = prefix + re.sub(template, plan.path_id, route.template, count=1)
+        else:  # the path as sent (validated visible ASCII)
+            path = parse_request_head(raw).target.decode("ascii").partition("?")[0]
+        if plan.query:
+            query = rewrite_query(query, plan.query)
+        target = path + (f"?{query}" if query else "")
         head = replace_request_target(head, target.encode("ascii"))
     if plan.edits and raw_body is not None:
         raw_body = apply_edits(raw_body, plan.edits)

@@ -315,8 +315,9 @@ ROWS: tuple[Operation, ...] = (
               (_path(_EXEC, "id"),)),
     Operation("container.archive.read", _EXFIL, _NO_BODY, _LONG, _FILES, _PLAIN, False, _C),
     # the image is looked up for the defaults the profiles judge (WORKDIR, USER); a
-    # "container:<id>" mode is refused outright under baseline (host-namespaces), and links,
-    # networks and the modes are not judged: forwarded as written
+    # "container:<id>" mode is refused outright under baseline (host-namespaces); links,
+    # networks and the modes are judged by tenancy only, and pinned when it looked them up
+    # (dockward.policy.pinning.PINNED_WHEN_LOOKED_UP)
     Operation("container.create", _WRITE, _JUDGED, _BRIEF, _NOTHING, _PLAIN, False, (
         _judged(_IMAGE, Place.BODY, "Image", Pinning.VALUES),
         _remote(Place.BODY, "HostConfig.LogConfig"),
@@ -327,6 +328,9 @@ ROWS: tuple[Operation, ...] = (
         _body(_CONTAINER, "HostConfig.NetworkMode, PidMode, IpcMode (container:<id>)"),
         _body(_NETWORK, "HostConfig.NetworkMode"),
         _body(_NETWORK, "NetworkingConfig.EndpointsConfig"),
+        # an endpoint's Links are DNS aliases, never resolved to an object by dockerd
+        # (dockward.policy.pinning.DNS_NAMES)
+        _body(_CONTAINER, "NetworkingConfig.EndpointsConfig.*.Links"),
     )),
     Operation("container.kill", _WRITE, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False, _C),
     Operation("container.pause", _WRITE, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False, _C),
@@ -501,7 +505,8 @@ ROWS: tuple[Operation, ...] = (
     Operation("network.create", _WRITE, _JUDGED, _BRIEF, _NOTHING, _PLAIN, False,
               (_body(_NETWORK, "ConfigFrom.Network"),)),
     Operation("network.connect", _WRITE, _JSON, _BRIEF, _NOTHING, _PLAIN, False,
-              (_path(_NETWORK, "id"), _body(_CONTAINER, "Container"))),
+              (_path(_NETWORK, "id"), _body(_CONTAINER, "Container"),
+               _body(_CONTAINER, "EndpointConfig.Links"))),
     Operation("network.disconnect", _WRITE, _JSON, _BRIEF, _NOTHING, _PLAIN, False,
               (_path(_NETWORK, "id"), _body(_CONTAINER, "Container"))),
     Operation("network.prune", _WRITE, _NO_BODY, _BRIEF, _NOTHING, _PLAIN, False, ()),

@@ -10,7 +10,11 @@ registry's ``Pinning`` column says (``dockward.policy.operations``):
   container of exec, attach, file upload and rename; ``HostConfig.VolumesFrom``; a service's
   network targets). A name the daemon did not know when it was judged is refused with
   dockerd's own status and text: forwarding it would let a container take the name in
-  between.
+  between. Containers and networks that no profile check reads are pinned the same way
+  whenever tenancy looked them up (``PINNED_WHEN_LOOKED_UP``); a network also as each
+  endpoint's ``NetworkID``, because dockerd resolves networks again when it starts the
+  container (see ``_pin_endpoint``). An endpoint's ``Links`` are DNS aliases, not object
+  references (``DNS_NAMES``).
 * ``VALUES``: what was judged from the object is written into the body (a create's image:
   its WORKDIR and USER, where the body leaves ``WorkingDir`` and ``User`` empty).
 
@@ -18,10 +22,12 @@ A reference is rewritten only when its fact is in ``facts``, that is when a chec
 anything else is forwarded as written.
 
 Body edits keep every other byte: the body (already accepted by ``gojson.decode_body``, so it
-holds no two keys Go would confuse) is scanned for the byte span of each value to replace,
-with keys matched as Go matches them (unescaped, simple case folding), and only that span
-changes. Pure functions over bytes: no I/O. ``gateway.connection`` applies the plan to the
-request head (path, Content-Length).
+holds no two keys Go would confuse) is scanned for the byte span of each value or object key
+to replace, with keys matched as Go matches them (unescaped, simple case folding; a map key
+such as a network name in ``EndpointsConfig`` is then the one key equal to it), and only
+that span changes; each object on the way is scanned once per request. Pure functions over
+bytes: no I/O. ``gateway.connection`` applies the plan to the request head (path, query,
+Content-Length).
 """
 
 from __future__ import annotations
@@ -31,19 +37,25 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TypeAlias
+from urllib.parse import quote
 
 from dockward.errors import ProtocolError
 from dockward.policy.gojson import GoObject, go_fold
 from dockward.policy.operations import BY_NAME, Kind, Pinning, Place
+from dockward.policy.paths import parse_query
 from dockward.policy.profiles import FactQuery, Facts
 
 __all__ = [
+    "DNS_NAMES",
+    "PINNED_WHEN_LOOKED_UP",
     "PINNERS",
     "Edit",
     "Plan",
     "Refusal",
     "apply_edits",
+    "key_span",
     "plan_pins",
+    "rewrite_query",
     "value_span",
 ]
 
@@ -59,11 +71,15 @@ class Edit:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """How to forward a judged request: the path container's full ID (``None``: as sent) and
-    the body edits (empty: the body as sent)."""
+    """How to forward a judged request: the full ID of the object the path names (``None``: the
+    path as sent; ``path_variable`` says which route variable it replaces) and the body edits
+    (empty: the body as sent)."""
 
-    container_id: str | None
+    path_id: str | None
     edits: tuple[Edit, ...]
+    path_variable: str = "name"
+    query: tuple[tuple[str, str], ...] = ()
+    """Query keys whose first value (the one dockerd's ``r.Form.Get`` reads) becomes the ID."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,11 +112,13 @@ Step: TypeAlias = str | int  # an object key (matched as Go matches it) or an ar
 # latin-1 maps each byte to one character, so offsets in the text are offsets in the body;
 # JSON's structure is ASCII, and only keys are ever decoded (exactly, see _key).
 _scan_value = json.JSONDecoder(strict=False).scan_once  # type: ignore[attr-defined]
-# A member whose key is plain ASCII and whose value is a scalar or an empty container: most of
-# what a client sends, skipped with one match instead of a scan.
+# A member whose key is plain ASCII and whose value is a scalar, an empty object or an array of
+# scalars: most of what a client sends, skipped with one match instead of a scan.
+_SCALAR = r'(?:"[^"\\]*"|-?[0-9][0-9.eE+-]*|true|false|null)'
 _SIMPLE_MEMBER = re.compile(
     r'"([\x20\x21\x23-\x5b\x5d-\x7e]*)"[ \t\r\n]*:[ \t\r\n]*'
-    r'(?:"[^"\\]*"|-?[0-9][0-9.eE+-]*|true|false|null|\[[ \t\r\n]*\]|\{[ \t\r\n]*\})'
+    rf"({_SCALAR}|\{{[ \t\r\n]*\}}"
+    rf"|\[[ \t\r\n]*(?:{_SCALAR}(?:[ \t\r\n]*,[ \t\r\n]*{_SCALAR})*[ \t\r\n]*)?\])"
     r"[ \t\r\n]*,[ \t\r\n]*"
 )
 _KEY_END = re.compile(r"[ \t\r\n]*:[ \t\r\n]*")
@@ -118,29 +136,78 @@ def _scan(text: str, pos: int) -> tuple[object, int]:
     return value, int(end)
 
 
-def _member_value(body: bytes, text: str, pos: int, wanted: str) -> int | None:
-    """The start of the value of key ``wanted`` (as Go matches keys) in the object opening at
-    ``pos``; only the values before it are scanned."""
-    if _EMPTY.match(text, pos + 1):
-        return None
-    pos = _SPACE.match(text, pos + 1).end()  # type: ignore[union-attr]
+class _Seen:
+    """One object's members scanned so far: folded key -> (key start, value start), and where
+    the scan stopped (``None``: at the end of the object)."""
+
+    __slots__ = ("found", "resume")
+
+    def __init__(self, resume: int | None) -> None:
+        self.found: dict[str, tuple[int, int]] = {}
+        self.resume = resume
+
+
+class _Scans:
+    """What one request's edits found in its body so far, so that each object on their way is
+    scanned once: value starts by path, and the members of each object by its start."""
+
+    __slots__ = ("objects", "starts")
+
+    def __init__(self) -> None:
+        self.starts: dict[tuple[Step, ...], int | None] = {}
+        self.objects: dict[int, _Seen] = {}
+
+
+def _find_member(
+    body: bytes, text: str, pos: int, wanted: str, scans: _Scans | None = None
+) -> tuple[int, int] | None:
+    """The starts of the key and of the value of key ``wanted`` (as Go matches keys) in the
+    object opening at ``pos``; only the values before it are scanned. A map key (Go matches
+    those exactly) is found the same way: the document holds no two keys that fold equal."""
     folded = go_fold(wanted)
+    seen = scans.objects.get(pos) if scans is not None else None
+    if seen is None:
+        first = None if _EMPTY.match(text, pos + 1) else _SPACE.match(text, pos + 1).end()  # type: ignore[union-attr]
+        seen = _Seen(first)
+        if scans is not None:
+            scans.objects[pos] = seen
+    hit = seen.found.get(folded)
+    if hit is not None or seen.resume is None:
+        return hit
+    at = seen.resume
+    found = seen.found
     while True:
-        simple = _SIMPLE_MEMBER.match(text, pos)
-        if simple is not None and go_fold(simple.group(1)) != folded:
-            pos = simple.end()
+        simple = _SIMPLE_MEMBER.match(text, at)
+        if simple is not None:  # a plain ASCII key, where Go's folding is upper-casing
+            key_folded = simple.group(1).upper()
+            found[key_folded] = (at, simple.start(2))
+            if key_folded == folded:
+                seen.resume = at
+                return found[key_folded]
+            at = simple.end()
             continue
-        key, end = _scan(text, pos)
+        key, end = _scan(text, at)
         assert isinstance(key, str)
         if not key.isascii():  # raw UTF-8 bytes were read as latin-1: decode them properly
-            key = json.loads(body[pos:end].decode("utf-8", "replace"))
-        start = _KEY_END.match(text, end).end()  # type: ignore[union-attr]
-        if key == wanted or go_fold(key) == folded:
-            return start
-        after = _NEXT.match(text, _scan(text, start)[1])
+            key = json.loads(body[at:end].decode("utf-8", "replace"))
+        value = _KEY_END.match(text, end).end()  # type: ignore[union-attr]
+        key_folded = go_fold(key)
+        found[key_folded] = (at, value)
+        if key == wanted or key_folded == folded:
+            seen.resume = at
+            return at, value
+        after = _NEXT.match(text, _scan(text, value)[1])
         if after is None or after.group(1) != ",":
+            seen.resume = None
             return None
-        pos = after.end()
+        at = after.end()
+
+
+def _member_value(
+    body: bytes, text: str, pos: int, wanted: str, scans: _Scans | None = None
+) -> int | None:
+    found = _find_member(body, text, pos, wanted, scans)
+    return None if found is None else found[1]
 
 
 def _element(text: str, pos: int, index: int) -> int | None:
@@ -156,37 +223,76 @@ def _element(text: str, pos: int, index: int) -> int | None:
     return pos
 
 
-def _value_start(body: bytes, text: str, path: tuple[Step, ...]) -> int | None:
-    start: int | None = _SPACE.match(text).end()  # type: ignore[union-attr]
-    for step in path:
-        assert start is not None
-        if isinstance(step, str):
-            start = _member_value(body, text, start, step) if text[start] == "{" else None
-        else:
-            start = _element(text, start, step) if text[start] == "[" else None
-        if start is None:
-            return None
+def _step(
+    body: bytes, text: str, start: int, step: Step, scans: _Scans | None = None
+) -> int | None:
+    """Where the value one ``step`` below the value starting at ``start`` starts."""
+    if isinstance(step, str):
+        return _member_value(body, text, start, step, scans) if text[start] == "{" else None
+    return _element(text, start, step) if text[start] == "[" else None
+
+
+def _value_start(
+    body: bytes,
+    text: str,
+    path: tuple[Step, ...],
+    scans: _Scans | None = None,
+) -> int | None:
+    """Where the value at ``path`` starts; ``scans`` keeps what was found, so that one
+    request's edits share their way down."""
+    if scans is not None and path in scans.starts:
+        return scans.starts[path]
+    if not path:
+        start: int | None = _SPACE.match(text).end()  # type: ignore[union-attr]
+    else:
+        parent = _value_start(body, text, path[:-1], scans)
+        start = None if parent is None else _step(body, text, parent, path[-1], scans)
+    if scans is not None:
+        scans.starts[path] = start
     return start
 
 
-def value_span(body: bytes, path: tuple[Step, ...]) -> tuple[int, int] | None:
+def value_span(
+    body: bytes, path: tuple[Step, ...], scans: _Scans | None = None
+) -> tuple[int, int] | None:
     """The byte span of the value at ``path`` in ``body`` (a document ``decode_body``
     accepted), keys matched as Go matches them; ``None`` when the path is not there. Only
-    the values before it on the way are scanned."""
+    the values before it on the way are scanned (``scans``: what was found before, kept)."""
     text = body.decode("latin-1")
-    start = _value_start(body, text, path)
+    start = _value_start(body, text, path, scans)
     return None if start is None else (start, _scan(text, start)[1])
 
 
-def _insert_member(body: bytes, path: tuple[Step, ...], key: str, value: str) -> Edit | None:
-    """An edit adding ``"key": value`` first in the object at ``path``."""
+def key_span(
+    body: bytes, path: tuple[Step, ...], key: str, scans: _Scans | None = None
+) -> tuple[int, int] | None:
+    """The byte span of the key token (quotes included) of member ``key`` in the object at
+    ``path``; ``None`` when there is no such member."""
     text = body.decode("latin-1")
-    start = _value_start(body, text, path)
+    start = _value_start(body, text, path, scans)
+    if start is None or text[start] != "{":
+        return None
+    found = _find_member(body, text, start, key, scans)
+    return None if found is None else (found[0], _scan(text, found[0])[1])
+
+
+def _insert_member(
+    body: bytes,
+    path: tuple[Step, ...],
+    key: str,
+    value: str | bytes,
+    scans: _Scans | None = None,
+) -> Edit | None:
+    """An edit adding ``"key": value`` first in the object at ``path`` (``value``: a string, or
+    the bytes of a JSON value)."""
+    text = body.decode("latin-1")
+    start = _value_start(body, text, path, scans)
     if start is None or text[start] != "{":
         return None
     after = start + 1
     empty = _EMPTY.match(text, after) is not None
-    member = _encode(key) + b":" + _encode(value) + (b"" if empty else b",")
+    encoded = value if isinstance(value, bytes) else _encode(value)
+    member = _encode(key) + b":" + encoded + (b"" if empty else b",")
     return Edit(after, after, member)
 
 
@@ -215,14 +321,21 @@ class _Pins:
         raw_body: bytes | None,
         body: object,
         facts: Facts,
+        query: str,
     ) -> None:
         self.operation = operation
         self.params = params
+        self.raw_query = query
+        self.query_pins: list[tuple[str, str]] = []
         self.raw_body = raw_body
         self.body = body if isinstance(body, GoObject) else GoObject()
         self.facts = facts
-        self.container_id: str | None = None
+        self.path_id: str | None = None
+        self.path_variable = "name"
         self.edits: list[Edit] = []
+        self.kinds = frozenset(query.kind for query in facts)
+        self.scans = _Scans()
+        self._sections: list[tuple[tuple[Step, ...], GoObject]] | None = None
 
     def judged(
         self, kind: str, name: str, shown: str, status: int = 404
@@ -244,13 +357,33 @@ class _Pins:
             raise _Refused(502, f"the Docker daemon's answer about {what} has no usable Id")
         return value
 
-    def replace(self, path: tuple[Step, ...], value: str) -> None:
+    def replace(self, path: tuple[Step, ...], value: str | bytes) -> None:
+        """Replace the value at ``path`` with a string, or with the bytes of a JSON value."""
         if self.raw_body is None:
             return
-        span = value_span(self.raw_body, path)
+        span = value_span(self.raw_body, path, self.scans)
         if span is None:  # the checks read a value here: the body and the scan disagree
             raise _Refused(400, "the request body could not be rewritten to the IDs judged")
-        self.edits.append(Edit(span[0], span[1], _encode(value)))
+        encoded = value if isinstance(value, bytes) else _encode(value)
+        self.edits.append(Edit(span[0], span[1], encoded))
+
+    def rename_key(self, path: tuple[Step, ...], key: str, new: str) -> None:
+        """Replace the key ``key`` (a map key, matched exactly) of the object at ``path``."""
+        if self.raw_body is None:
+            return
+        span = key_span(self.raw_body, path, key, self.scans)
+        if span is None:
+            raise _Refused(400, "the request body could not be rewritten to the IDs judged")
+        self.edits.append(Edit(span[0], span[1], _encode(new)))
+
+    def insert(self, path: tuple[Step, ...], key: str, value: str | bytes) -> None:
+        """Add member ``key`` first in the object at ``path``."""
+        if self.raw_body is None:
+            return
+        edit = _insert_member(self.raw_body, path, key, value, self.scans)
+        if edit is None:
+            raise _Refused(400, "the request body could not be rewritten to the IDs judged")
+        self.edits.append(edit)
 
     def host_configs(self) -> Iterator[tuple[Step, ...]]:
         """Where a create body holds HostConfig fields: the inner object, the top level."""
@@ -266,7 +399,7 @@ def _path_container(pins: _Pins) -> None:
         return
     answer = pins.judged("container", name, f"No such container: {name}")
     if answer is not None:
-        pins.container_id = pins.full_id(answer, f'container "{name}"')
+        pins.path_id = pins.full_id(answer, f'container "{name}"')
 
 
 def _volumes_from(pins: _Pins) -> None:
@@ -346,12 +479,15 @@ def _service_networks(pins: _Pins) -> None:
                 pins.replace((*prefix, key, index, target_key), full)
 
 
-def _host_config_sections(pins: _Pins) -> Iterator[tuple[tuple[Step, ...], GoObject]]:
-    for section in pins.host_configs():
-        holder = pins.body
-        for step in section:
-            holder = holder.obj(str(step)) or GoObject()
-        yield section, holder
+def _host_config_sections(pins: _Pins) -> list[tuple[tuple[Step, ...], GoObject]]:
+    if pins._sections is None:
+        pins._sections = []
+        for section in pins.host_configs():
+            holder = pins.body
+            for step in section:
+                holder = holder.obj(str(step)) or GoObject()
+            pins._sections.append((section, holder))
+    return pins._sections
 
 
 def _links(pins: _Pins) -> None:
@@ -388,12 +524,39 @@ def _container_modes(pins: _Pins) -> None:
             if key is None:
                 continue
             prefix, colon, name = (holder.str_of(key) or "").partition(":")
-            if not colon or prefix.lower() != "container" or not name:
+            if not colon or prefix != "container" or not name:  # dockerd's IsContainer
                 continue
             answer = pins.judged("container", name, f"No such container: {name}", 400)
             if answer is not None:
                 full = pins.full_id(answer, f'container "{name}"')
                 pins.replace((*section, key), f"{prefix}:{full}")
+
+
+def _query_container(pins: _Pins) -> None:
+    """Commit's ``?container=``: the first value, the one dockerd reads."""
+    values = parse_query(pins.raw_query).get("container") if pins.raw_query else None
+    name = values[0] if values else ""
+    if not name:
+        return
+    answer = pins.judged("container", name, f"No such container: {name}")
+    if answer is not None:
+        full = pins.full_id(answer, f'container "{name}"')
+        if full != name:
+            pins.query_pins.append(("container", full))
+
+
+def rewrite_query(query: str, replacements: tuple[tuple[str, str], ...]) -> str:
+    """``query`` (already accepted by ``paths.parse_query``) with the first value of each key
+    in ``replacements`` replaced; keys are compared unescaped, as Go's ``ParseQuery`` reads
+    them, and every other byte is kept."""
+    wanted = dict(replacements)
+    pairs = query.split("&")
+    for index, pair in enumerate(pairs):
+        name = next(iter(parse_query(pair)), None)
+        if name is not None and name in wanted:
+            key = pair.partition("=")[0]
+            pairs[index] = f"{key}={quote(wanted.pop(name), safe='')}"
+    return "&".join(pairs)
 
 
 def _body_container(pins: _Pins) -> None:
@@ -409,6 +572,143 @@ def _body_container(pins: _Pins) -> None:
             pins.replace((key,), full)
 
 
+# dockerd's NetworkMode predicates are case-sensitive: "Bridge" is a user-defined network
+_NOT_USER_DEFINED = frozenset({"", "bridge", "host", "none", "default"})
+
+
+def _user_defined(network: str) -> bool:
+    """``NetworkMode(network).IsUserDefined()``: dockerd looks such a name up as a network
+    (and prefers an endpoint's ``NetworkID`` to it, ``getNetworkID``)."""
+    return network not in _NOT_USER_DEFINED and not network.startswith("container:")
+
+
+def _network_id(pins: _Pins, name: str) -> str | None:
+    """The full ID of the network a check judged ``name`` by; ``None`` if none looked it up."""
+    answer = pins.judged("network", name, f"network {name} not found")
+    return None if answer is None else pins.full_id(answer, f'network "{name}"')
+
+
+def _network_id_member(full: str) -> bytes:
+    return b'{"NetworkID":' + _encode(full) + b"}"
+
+
+def _pin_endpoint(
+    pins: _Pins, path: tuple[Step, ...], endpoint: object, full: str, where: str
+) -> None:
+    """An endpoint's ``NetworkID`` becomes the network judged.
+
+    dockerd resolves a container's networks when it starts it, not at create (nor at a
+    connect of a stopped container), and it resolves an endpoint by its ``NetworkID`` when
+    one is set, by its key (a name, even when the request gave the ID) otherwise. Written in,
+    the ID judged is what the start finds; a ``NetworkID`` naming another network than the one
+    judged would be what dockerd attaches, so it is refused.
+    """
+    if endpoint is None:  # null: Go's nil *EndpointSettings
+        pins.replace(path, _network_id_member(full))
+        return
+    if not isinstance(endpoint, GoObject):
+        raise _Refused(400, f"{where} is not an object; dockerd expects endpoint settings")
+    key = endpoint.key_for("NetworkID")
+    if key is None:
+        pins.insert(path, "NetworkID", full)
+        return
+    given = endpoint.str_of(key) or ""
+    if given and given != full:
+        raise _Refused(
+            400,
+            f"{where}.NetworkID names another network than the one judged ({full[:12]}); "
+            "leave NetworkID out, dockerd fills it in",
+        )
+    if given != full:
+        pins.replace((*path, key), full)
+
+
+def _create_networks(pins: _Pins) -> None:
+    """A create's networks: a user-defined ``NetworkMode`` and the ``EndpointsConfig`` keys
+    become the full IDs judged, and every endpoint judged carries that ID as its
+    ``NetworkID`` (dockerd's start prefers it to the key, which it files under the network's
+    name). The mode's network gets an endpoint of its own when the body gives none."""
+    if "network" not in pins.kinds:
+        return
+    effective_mode: str | None = None
+    for index, (section, holder) in enumerate(_host_config_sections(pins)):
+        key = holder.key_for("NetworkMode")
+        mode = (holder.str_of(key) or "") if key is not None else ""
+        if key is None or not _user_defined(mode):
+            continue
+        full = _network_id(pins, mode)
+        if full is None:
+            continue
+        if index == 0:  # the inner HostConfig when there is one: the one dockerd reads
+            effective_mode = full
+        if full != mode:
+            pins.replace((*section, key), full)
+    networking_key = pins.body.key_for("NetworkingConfig")
+    networking = pins.body.obj("NetworkingConfig")
+    endpoints_key = networking.key_for("EndpointsConfig") if networking is not None else None
+    endpoints = networking.map_of(endpoints_key) if networking and endpoints_key else {}
+    where = "NetworkingConfig.EndpointsConfig"
+    judged: dict[str, str] = {}
+    for name, endpoint in endpoints.items():
+        if not _user_defined(name):
+            continue  # dockerd takes the name and ignores a NetworkID for these
+        full = _network_id(pins, name)
+        if full is None:
+            continue
+        if full in judged:
+            raise _Refused(
+                400,
+                f"{where} names network {full[:12]} twice ({judged[full]!r} and {name!r}); "
+                "name each network once",
+            )
+        judged[full] = name
+        assert networking_key is not None and endpoints_key is not None
+        path: tuple[Step, ...] = (networking_key, endpoints_key, name)
+        _pin_endpoint(pins, path, endpoint, full, f"{where}[{name!r}]")
+        if full != name:
+            pins.rename_key((networking_key, endpoints_key), name, full)
+    taken = {go_fold(name) for name in endpoints if name not in judged.values()}
+    if any(go_fold(full) in taken for full in judged):
+        raise _Refused(400, f"{where} names a network both by its ID and otherwise")
+    if effective_mode is None or endpoints:
+        return
+    member = _encode(effective_mode) + b":" + _network_id_member(effective_mode)
+    if networking_key is None:
+        pins.insert((), "NetworkingConfig", b'{"EndpointsConfig":{' + member + b"}}")
+    elif networking is None:
+        pins.replace((networking_key,), b'{"EndpointsConfig":{' + member + b"}}")
+    elif endpoints_key is None:
+        pins.insert((networking_key,), "EndpointsConfig", b"{" + member + b"}")
+    elif networking.field(endpoints_key) is None:
+        pins.replace((networking_key, endpoints_key), b"{" + member + b"}")
+    else:
+        pins.insert(
+            (networking_key, endpoints_key), effective_mode, _network_id_member(effective_mode)
+        )
+
+
+def _path_network(pins: _Pins) -> None:
+    """The network a path names, and for ``network connect`` the endpoint's ``NetworkID``."""
+    name = pins.params.get("id")
+    if not name:
+        return
+    full = _network_id(pins, name)
+    if full is None:
+        return
+    pins.path_id, pins.path_variable = full, "id"
+    if pins.operation != "network.connect":
+        return
+    if pins.raw_body is None:
+        raise _Refused(400, "the request body could not be rewritten to the IDs judged")
+    # the path becomes an ID, which dockerd treats as user-defined: from then on it prefers
+    # a NetworkID in the body even where the path was "bridge", so that is pinned too
+    key = pins.body.key_for("EndpointConfig")
+    if key is None:
+        pins.insert((), "EndpointConfig", _network_id_member(full))
+    else:
+        _pin_endpoint(pins, (key,), pins.body.field(key), full, "EndpointConfig")
+
+
 _Pinner: TypeAlias = Callable[[_Pins], None]
 
 PINNERS: Mapping[tuple[Kind, Place, str], _Pinner] = {
@@ -422,6 +722,10 @@ PINNERS: Mapping[tuple[Kind, Place, str], _Pinner] = {
         _container_modes
     ),
     (Kind.CONTAINER, Place.BODY, "Container"): _body_container,
+    (Kind.CONTAINER, Place.QUERY, "container"): _query_container,
+    (Kind.NETWORK, Place.BODY, "HostConfig.NetworkMode"): _create_networks,
+    (Kind.NETWORK, Place.BODY, "NetworkingConfig.EndpointsConfig"): _create_networks,
+    (Kind.NETWORK, Place.PATH, "id"): _path_network,
 }
 """How each pinned reference of the registry (``FULL_ID``, ``VALUES``) is rewritten, by
 (kind, place, field). A unit test fails when a row pins a reference missing here."""
@@ -436,21 +740,43 @@ def _pinners_of(operation: str) -> tuple[_Pinner, ...]:
         key = (ref.kind, ref.place, ref.field)
         # Containers are pinned whenever a check looked them up, whichever judged them (the
         # profiles, or tenancy's owner check, which reads every container a scoped role names).
-        if ref.pinning in (Pinning.FULL_ID, Pinning.VALUES) or key in _PINNED_WHEN_LOOKED_UP:
+        if ref.pinning in (Pinning.FULL_ID, Pinning.VALUES) or key in PINNED_WHEN_LOOKED_UP:
             pinner = PINNERS[key]
             if pinner not in found:
                 found.append(pinner)
     return tuple(found)
 
 
-_PINNED_WHEN_LOOKED_UP = frozenset(
+PINNED_WHEN_LOOKED_UP = frozenset(
     {
         (Kind.CONTAINER, Place.PATH, "name"),
         (Kind.CONTAINER, Place.BODY, "HostConfig.Links"),
         (Kind.CONTAINER, Place.BODY, "HostConfig.NetworkMode, PidMode, IpcMode (container:<id>)"),
         (Kind.CONTAINER, Place.BODY, "Container"),
+        (Kind.CONTAINER, Place.QUERY, "container"),
+        (Kind.NETWORK, Place.PATH, "id"),
+        (Kind.NETWORK, Place.BODY, "HostConfig.NetworkMode"),
+        (Kind.NETWORK, Place.BODY, "NetworkingConfig.EndpointsConfig"),
     }
 )
+"""References a row leaves ``NOT_JUDGED`` (no profile check reads them) that are pinned
+whenever a check looked them up all the same: tenancy reads every container and network a
+scoped role names."""
+
+
+DNS_NAMES = frozenset(
+    {
+        (Kind.CONTAINER, Place.BODY, "NetworkingConfig.EndpointsConfig.*.Links"),
+        (Kind.CONTAINER, Place.BODY, "EndpointConfig.Links"),
+    }
+)
+"""References tenancy judges that are forwarded as written because dockerd never resolves them
+to an object: an endpoint's ``Links`` (``name:alias``) only tell the network's embedded DNS to
+answer ``alias`` with whatever answers ``name`` when a process asks, at every query (measured
+on dockerd 20.10: a name nobody has is created and started, and resolves to nothing). A full
+ID would break the alias, since the resolver knows names, aliases and short IDs; and any
+container on the network can take a name or an alias there. What such a link reaches is a DNS
+answer the container could ask for anyway."""
 
 
 _BY_OPERATION: dict[str, tuple[_Pinner, ...]] = {}
@@ -462,10 +788,12 @@ def plan_pins(
     raw_body: bytes | None,
     body: object,
     facts: Facts,
+    query: str = "",
 ) -> Plan | Refusal:
     """How to forward a request the policy allowed after judging ``facts``.
 
-    ``raw_body`` is the body as received (``None``: none was read), ``body`` its decoding.
+    ``raw_body`` is the body as received (``None``: none was read), ``body`` its decoding,
+    ``query`` the query string as sent (already accepted by ``paths.split_target``).
     """
     if not facts:
         return _NOTHING
@@ -474,7 +802,7 @@ def plan_pins(
         pinners = _BY_OPERATION[operation] = _pinners_of(operation)
     if not pinners:
         return _NOTHING
-    pins = _Pins(operation, params, raw_body, body, facts)
+    pins = _Pins(operation, params, raw_body, body, facts, query)
     try:
         for pinner in pinners:
             pinner(pins)
@@ -484,6 +812,6 @@ def plan_pins(
         return Refusal(err.status, str(err))
     except ValueError as err:  # the scan and decode_body disagree: never forward a guess
         return Refusal(400, f"the request body could not be rewritten to the IDs judged: {err}")
-    if pins.container_id is None and not pins.edits:
+    if pins.path_id is None and not pins.edits and not pins.query_pins:
         return _NOTHING
-    return Plan(pins.container_id, tuple(pins.edits))
+    return Plan(pins.path_id, tuple(pins.edits), pins.path_variable, tuple(pins.query_pins))

@@ -203,9 +203,11 @@ def _build_cache_from(
 
 
 def _network_mode(mode: str, where: str) -> Iterator[Named]:
-    if mode.lower().startswith("container:"):
+    # dockerd's NetworkMode predicates are case-sensitive: "Container:x" and "Bridge" are
+    # network names (anyone may create them)
+    if mode.startswith("container:"):
         yield Named(Kind.CONTAINER, mode.partition(":")[2], where)
-    elif mode and mode.lower() not in PREDEFINED_NETWORKS:
+    elif mode and mode not in PREDEFINED_NETWORKS:
         yield Named(Kind.NETWORK, mode, where)
 
 
@@ -281,7 +283,7 @@ def _create_networks(
     networking = body.obj("NetworkingConfig")
     endpoints = networking.map_of("EndpointsConfig") if networking is not None else {}
     for network, endpoint in endpoints.items():
-        if network.lower() not in PREDEFINED_NETWORKS:
+        if network not in PREDEFINED_NETWORKS:
             yield Named(Kind.NETWORK, network, "NetworkingConfig.EndpointsConfig")
         if isinstance(endpoint, GoObject):
             for link in endpoint.strings_of("Links"):
@@ -345,6 +347,9 @@ REFERENCE_RULES: tuple[ReferenceRule, ...] = (
     ReferenceRule("container.create", _N, _B, "HostConfig.NetworkMode", _create_networks),
     ReferenceRule("container.create", _N, _B, "NetworkingConfig.EndpointsConfig",
                   _create_networks),
+    ReferenceRule("container.create", _C, _B, "NetworkingConfig.EndpointsConfig.*.Links",
+                  _create_networks),
+    ReferenceRule("network.connect", _C, _B, "EndpointConfig.Links", _body_container),
     ReferenceRule("container.commit", _C, _Q, "container", _commit_container),
     ReferenceRule("image.save", _I, _Q, "names", _save_names),
     ReferenceRule("image.build", _I, _Q, "cachefrom", _build_cache_from),

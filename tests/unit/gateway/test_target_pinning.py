@@ -96,3 +96,30 @@ def test_replace_request_target_keeps_method_version_and_headers():
         replace_request_target(b"GET /a HTTP/1.0\r\nHost: x\r\n\r\n", b"/b?c=1")
         == b"GET /b?c=1 HTTP/1.0\r\nHost: x\r\n\r\n"
     )
+
+
+def test_a_network_connect_is_forwarded_to_the_network_judged_with_its_endpoint():
+    body = b'{"Container":"web"}'
+    raw = (
+        b"POST /v1.41/networks/front/connect HTTP/1.1\r\nHost: x\r\n"
+        b"Content-Length: %d\r\n\r\n" % len(body)
+    )
+    head, sent = pin(raw, {FactQuery("network", "front"): {"Id": ID, "Name": "front"}}, body)
+    assert head.startswith(f"POST /v1.41/networks/{ID}/connect HTTP/1.1\r\n".encode())
+    assert sent is not None and json.loads(sent) == {
+        "EndpointConfig": {"NetworkID": ID},
+        "Container": "web",
+    }
+    assert parse_request_head(head).header(b"content-length") == str(len(sent)).encode()
+
+
+def test_a_network_removed_is_the_network_judged():
+    raw = b"DELETE /networks/front HTTP/1.1\r\nHost: x\r\n\r\n"
+    head, _ = pin(raw, {FactQuery("network", "front"): {"Id": ID, "Name": "front"}})
+    assert head.startswith(f"DELETE /networks/{ID} HTTP/1.1\r\n".encode())
+
+
+def test_a_commit_is_forwarded_with_the_container_judged_in_its_query():
+    raw = b"POST /v1.41/commit?container=web&repo=img HTTP/1.1\r\nHost: x\r\n\r\n"
+    head, _ = pin(raw, {FactQuery("container", "web"): {"Id": ID}})
+    assert head.startswith(f"POST /v1.41/commit?container={ID}&repo=img HTTP/1.1\r\n".encode())

@@ -11,9 +11,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dockward.errors import ProtocolError
+from dockward.policy import pinning
 from dockward.policy.gojson import decode_body, go_fold
-from dockward.policy.operations import ROWS, Kind, Pinning
-from dockward.policy.pinning import PINNERS, Plan, Refusal, apply_edits, plan_pins, value_span
+from dockward.policy.operations import ROWS, Kind, Pinning, Place
+from dockward.policy.pinning import (
+    DNS_NAMES,
+    PINNED_WHEN_LOOKED_UP,
+    PINNERS,
+    Plan,
+    Refusal,
+    apply_edits,
+    key_span,
+    plan_pins,
+    rewrite_query,
+    value_span,
+)
 from dockward.policy.profiles import FactQuery
 
 ID = "ab12" * 16
@@ -255,6 +267,33 @@ def test_every_value_is_found_where_it_is(document, spaced, ascii_only):
         assert json.loads(body[span[0] : span[1]]) == value
 
 
+@settings(max_examples=150, deadline=None)
+@given(document=_JSON, spaced=st.booleans(), order=st.randoms(use_true_random=False))
+def test_keys_and_values_are_found_in_any_order_with_one_request_s_scans(document, spaced, order):
+    # one request's edits share what was scanned (each object walked once, resumed where it
+    # stopped): in whatever order they ask, they find what a fresh scan finds
+    separators = (" , ", " :\n ") if spaced else (",", ":")
+    body = json.dumps(document, separators=separators).encode()
+    every = list(_paths(document))
+    objects = [value for _, value in every if isinstance(value, dict)]
+    if any(len({go_fold(key) for key in value}) < len(value) for value in objects):
+        return
+    asked = [(path, None) for path, _ in every] + [
+        (path, key) for path, value in every if isinstance(value, dict) for key in value
+    ]
+    order.shuffle(asked)
+    scans = pinning._Scans()
+    for path, key in asked:
+        if any(isinstance(step, str) and go_fold(step) != step.upper() for step in path):
+            continue
+        if key is None:
+            assert value_span(body, path, scans) == value_span(body, path), path
+        else:
+            span = key_span(body, path, key, scans)
+            assert span is not None and json.loads(body[span[0] : span[1]]) == key, (path, key)
+            assert span == key_span(body, path, key)
+
+
 def test_a_field_of_the_wrong_type_no_check_read_is_refused_not_raised():
     body = b'{"Image":5,"HostConfig":{"VolumesFrom":["data"]}}'
     facts = {**container("data"), FactQuery("image", "5"): None}
@@ -295,4 +334,193 @@ def test_references_nobody_looked_up_are_forwarded_as_written():
     body = b'{"Image":"i","HostConfig":{"Links":["web"],"NetworkMode":"container:web"}}'
     assert plan_pins("container.create", {}, body, decode_body(body), container("other")) == Plan(
         None, ()
+    )
+
+
+# --- networks: NetworkMode, EndpointsConfig keys, network connect ----------------------------
+
+NET = "9f" * 32
+NET2 = "8e" * 32
+
+
+def network(name: str, full_id: str = NET):
+    return {FactQuery("network", name): {"Id": full_id, "Name": name}}
+
+
+# Judged by tenancy, still forwarded as written (issue 12): a config-only network dockerd
+# finds by name only (libnetwork's getConfigNetwork), a build's network mode (each RUN
+# container resolves it again).
+_STILL_BY_NAME = {
+    (Kind.NETWORK, Place.BODY, "ConfigFrom.Network"),
+    (Kind.NETWORK, Place.QUERY, "networkmode"),
+}
+
+
+def test_tenancy_judged_containers_and_networks_are_pinned_or_dns_names():
+    # every container and network reference tenancy judges is rewritten to what it judged, or
+    # is one dockerd never resolves to an object (an endpoint's Links: DNS aliases)
+    from dockward.policy import tenancy
+
+    judged = {(r.kind, r.place, r.field) for r in tenancy.REFERENCE_RULES if r.extract}
+    judged |= {
+        (ref.kind, ref.place, ref.field)
+        for row in ROWS
+        for ref in row.refs
+        if ref.place is Place.PATH and row.name in tenancy.JUDGED_OPERATIONS
+    }
+    for kind, place, field in judged:
+        if kind not in (Kind.CONTAINER, Kind.NETWORK):
+            continue
+        pinned = (kind, place, field) in PINNED_WHEN_LOOKED_UP or any(
+            (ref.kind, ref.place, ref.field) == (kind, place, field)
+            and ref.pinning in (Pinning.FULL_ID, Pinning.EXACT)
+            for row in ROWS
+            for ref in row.refs
+        )
+        if (kind, place, field) in _STILL_BY_NAME:
+            assert not pinned  # pinned now: drop it from the list
+            continue
+        assert pinned or (kind, place, field) in DNS_NAMES, (kind, place, field)
+        if (kind, place, field) in PINNED_WHEN_LOOKED_UP:
+            assert (kind, place, field) in PINNERS
+
+
+def test_endpoint_keys_and_the_mode_become_the_ids_judged_keeping_other_bytes():
+    body = (
+        b'{"Image":"i", "HostConfig": {"NetworkMode" : "front", "Memory":0},\n'
+        b' "NetworkingConfig": {"EndpointsConfig": {"front" : {"Aliases":["web"]}}}}'
+    )
+    out = rewritten("container.create", body, network("front"))
+    assert out == (
+        body.replace(b'"NetworkMode" : "front"', f'"NetworkMode" : "{NET}"'.encode()).replace(
+            b'{"front" : {"Aliases"', f'{{"{NET}" : {{"NetworkID":"{NET}","Aliases"'.encode()
+        )
+    )
+
+
+def test_the_endpoint_key_is_found_by_its_exact_bytes_escaped_or_not():
+    # a map key is unescaped and compared exactly: "fr\u006fnt" is the network "front"
+    body = b'{"Image":"i","NetworkingConfig":{"endpointsconfig":{"fr\\u006fnt":null,"bridge":{}}}}'
+    out = json.loads(rewritten("container.create", body, network("front")))
+    assert out["NetworkingConfig"]["endpointsconfig"] == {NET: {"NetworkID": NET}, "bridge": {}}
+
+
+def test_an_endpoint_network_id_is_pinned_or_refused():
+    # dockerd's start prefers an endpoint's NetworkID to its key: another network there is
+    # what it would attach, so it is refused; the one judged (or none) is kept
+    def body(network_id: str) -> bytes:
+        endpoint = {"NetworkID": network_id}
+        return json.dumps({"NetworkingConfig": {"EndpointsConfig": {"front": endpoint}}}).encode()
+
+    for sent in ("", NET):
+        out = json.loads(rewritten("container.create", body(sent), network("front")))
+        assert out["NetworkingConfig"]["EndpointsConfig"] == {NET: {"NetworkID": NET}}
+    refused = plan_pins(
+        "container.create", {}, body(NET2), decode_body(body(NET2)), network("front")
+    )
+    assert isinstance(refused, Refusal) and refused.status == 400 and not refused.as_daemon
+    assert "NetworkID names another network" in refused.message
+
+
+@pytest.mark.parametrize(
+    "networking, expected",
+    [
+        (None, ""),
+        ("null", "null"),
+        ("{}", "{}"),
+        ('{"EndpointsConfig":null}', '{"EndpointsConfig":null}'),
+        ('{"EndpointsConfig":{}}', '{"EndpointsConfig":{}}'),
+    ],
+)
+def test_a_mode_network_without_an_endpoint_gets_one_carrying_its_id(networking, expected):
+    tail = "" if networking is None else f',"NetworkingConfig":{networking}'
+    body = f'{{"Image":"i","HostConfig":{{"NetworkMode":"front"}}{tail}}}'.encode()
+    out = json.loads(rewritten("container.create", body, network("front")))
+    assert out["HostConfig"] == {"NetworkMode": NET}
+    assert out["NetworkingConfig"] == {"EndpointsConfig": {NET: {"NetworkID": NET}}}
+
+
+def test_predefined_networks_and_other_endpoints_are_left_alone():
+    body = (
+        b'{"HostConfig":{"NetworkMode":"bridge"},'
+        b'"NetworkingConfig":{"EndpointsConfig":{"bridge":{"NetworkID":"x"}}}}'
+    )
+    assert rewritten("container.create", body, network("bridge")) == body
+    # a mode whose network the endpoints do not name: dockerd attaches the endpoints only
+    body = (
+        b'{"HostConfig":{"NetworkMode":"front"},'
+        b'"NetworkingConfig":{"EndpointsConfig":{"bridge":{}}}}'
+    )
+    out = json.loads(rewritten("container.create", body, network("front")))
+    assert out["NetworkingConfig"]["EndpointsConfig"] == {"bridge": {}}
+
+
+def test_case_variants_of_predefined_names_are_networks_to_dockerd():
+    # dockerd's NetworkMode predicates are case-sensitive: "Bridge" is looked up as a network
+    body = b'{"NetworkingConfig":{"EndpointsConfig":{"Bridge":{}}}}'
+    out = json.loads(rewritten("container.create", body, network("Bridge")))
+    assert out["NetworkingConfig"]["EndpointsConfig"] == {NET: {"NetworkID": NET}}
+    # and "Container:web" is a network name, not a container's namespace
+    body = b'{"HostConfig":{"NetworkMode":"Container:web"}}'
+    facts = {**network("Container:web"), **container("web")}
+    out = json.loads(rewritten("container.create", body, facts))
+    assert out["HostConfig"] == {"NetworkMode": NET}
+
+
+def test_a_network_judged_unknown_is_refused_in_dockerds_words():
+    body = b'{"NetworkingConfig":{"EndpointsConfig":{"ghost":{}}}}'
+    facts = {FactQuery("network", "ghost"): None}
+    plan = plan_pins("container.create", {}, body, decode_body(body), facts)
+    assert plan == Refusal(404, "network ghost not found", as_daemon=True)
+    mode = b'{"HostConfig":{"NetworkMode":"ghost"}}'
+    assert plan_pins("container.create", {}, mode, decode_body(mode), facts) == plan
+
+
+def test_one_network_named_twice_is_refused():
+    body = json.dumps({"NetworkingConfig": {"EndpointsConfig": {"front": {}, NET[:12]: {}}}})
+    facts = {**network("front"), **network(NET[:12])}
+    plan = plan_pins("container.create", {}, body.encode(), decode_body(body.encode()), facts)
+    assert isinstance(plan, Refusal) and plan.status == 400, plan
+
+
+def test_endpoint_links_are_dns_names_forwarded_as_written():
+    body = b'{"NetworkingConfig":{"EndpointsConfig":{"bridge":{"Links":["web:db"]}}}}'
+    assert rewritten("container.create", body, container("web")) == body
+
+
+def test_the_network_of_a_network_connect_is_pinned_with_its_endpoint():
+    body = b'{"Container":"web"}'
+    plan = plan_pins("network.connect", {"id": "front"}, body, decode_body(body), network("front"))
+    assert isinstance(plan, Plan) and (plan.path_id, plan.path_variable) == (NET, "id")
+    assert json.loads(apply_edits(body, plan.edits)) == {
+        "EndpointConfig": {"NetworkID": NET},
+        "Container": "web",
+    }
+    body = b'{"Container":"web","EndpointConfig":{"Links":["a:b"]}}'
+    out = json.loads(rewritten("network.connect", body, network("front"), {"id": "front"}))
+    assert out["EndpointConfig"] == {"NetworkID": NET, "Links": ["a:b"]}
+    foreign = b'{"Container":"web","EndpointConfig":{"NetworkID":"' + NET2.encode() + b'"}}'
+    refused = plan_pins(
+        "network.connect", {"id": "front"}, foreign, decode_body(foreign), network("front")
+    )
+    assert isinstance(refused, Refusal) and refused.status == 400
+    for operation in ("network.disconnect", "network.remove", "network.inspect"):
+        plan = plan_pins(operation, {"id": "front"}, None, None, network("front"))
+        assert plan == Plan(NET, (), "id"), operation
+    gone = {FactQuery("network", "front"): None}
+    assert plan_pins("network.remove", {"id": "front"}, None, None, gone) == Refusal(
+        404, "network front not found", as_daemon=True
+    )
+
+
+def test_the_container_of_a_commit_is_pinned_in_the_query():
+    query = "c%6Fntainer=web&repo=r&container=other&changes=ENV+A%3D1"
+    plan = plan_pins("container.commit", {}, None, None, container("web"), query)
+    assert plan == Plan(None, (), "name", (("container", ID),))
+    assert rewrite_query(query, plan.query) == (
+        f"c%6Fntainer={ID}&repo=r&container=other&changes=ENV+A%3D1"
+    )  # the first value is the one dockerd reads; every other byte kept
+    gone = {FactQuery("container", "web"): None}
+    assert plan_pins("container.commit", {}, None, None, gone, "container=web") == Refusal(
+        404, "No such container: web", as_daemon=True
     )
