@@ -638,8 +638,15 @@ def test_a_name_renamed_onto_never_reaches_another_owners_container(
     statuses: dict[int, int] = {}
     thread.start()
     try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and set(statuses) <= {404}:
+        # 20 s at least, and on a busy machine on (up to 60 s) until thousands of moves ran
+        began = time.monotonic()
+        while set(statuses) <= {404} and (
+            (elapsed := time.monotonic() - began) < 20
+            or (
+                elapsed < 60
+                and (statuses.get(404, 0) <= 500 or len(renames) + statuses[404] <= 2000)
+            )
+        ):
             status, _ = client.post(f"/v1.41/containers/{wanted}/kill")
             statuses[status] = statuses.get(status, 0) + 1
     finally:
