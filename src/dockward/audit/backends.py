@@ -36,11 +36,22 @@ PAUSE_EVERY = 250  # records chained between two chances for the gateway's event
 
 _COLUMNS = (*FIELD_NAMES, "seq", "prev_hash", "hash")
 _INTEGERS = {"time_us", "status", "bytes_in", "bytes_out", "duration_us"}
+
+
+def _column(name: str) -> str:
+    return '"end"' if name == "end" else name  # END is an SQL keyword
+
+
+def _column_type(name: str) -> str:
+    if name == "end":  # added after the first stores were made: empty in their records
+        return "TEXT NOT NULL DEFAULT ''"
+    return f"{'BIGINT' if name in _INTEGERS else 'TEXT'} NOT NULL"
+
+
+_COLUMN_LIST = ", ".join(_column(name) for name in _COLUMNS)
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS audit_record ("
-    + ", ".join(
-        f"{name} {'BIGINT' if name in _INTEGERS else 'TEXT'} NOT NULL" for name in FIELD_NAMES
-    )
+    + ", ".join(f"{_column(name)} {_column_type(name)}" for name in FIELD_NAMES)
     + ", seq BIGINT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL,"
     " PRIMARY KEY (gateway, seq))",
     "CREATE INDEX IF NOT EXISTS audit_record_time ON audit_record (time_us)",
@@ -48,17 +59,23 @@ _SCHEMA = (
     "gateway TEXT PRIMARY KEY, head_seq BIGINT NOT NULL, head_hash TEXT NOT NULL,"
     " anchor_seq BIGINT NOT NULL, anchor_hash TEXT NOT NULL, anchor_time_us BIGINT NOT NULL)",
 )
-_INSERT = (
-    f"INSERT INTO audit_record ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)})"
-)
-_COPY = f"COPY audit_record ({', '.join(_COLUMNS)}) FROM STDIN"
+# the migration of a store made before the ``end`` column (its records keep their hashes)
+_ADD_END = f"ALTER TABLE audit_record ADD COLUMN {_column('end')} {_column_type('end')}"
+_INSERT = f"INSERT INTO audit_record ({_COLUMN_LIST}) VALUES ({', '.join('?' for _ in _COLUMNS)})"
+_COPY = f"COPY audit_record ({_COLUMN_LIST}) FROM STDIN"
 _NEW_CHAIN = (
     "INSERT INTO audit_chain (gateway, head_seq, head_hash, anchor_seq, anchor_hash,"
     f" anchor_time_us) VALUES (?, 0, '{GENESIS}', 0, '{GENESIS}', 0)"
     " ON CONFLICT (gateway) DO NOTHING"
 )
 _CHAIN_COLUMNS = "gateway, anchor_seq, anchor_hash, head_seq, head_hash"
-_SELECT = f"SELECT {', '.join(_COLUMNS)} FROM audit_record"
+_SELECT = f"SELECT {_COLUMN_LIST} FROM audit_record"
+# reading a store not migrated yet (``dockward audit`` only reads): no record there has an end
+_SELECT_BEFORE_END = (
+    "SELECT "
+    + ", ".join("'' AS \"end\"" if name == "end" else _column(name) for name in _COLUMNS)
+    + " FROM audit_record"
+)
 
 
 class StoreUnavailable(Exception):
@@ -135,6 +152,7 @@ class _SqlBackend:
 
     description = ""
     _errors: tuple[type[Exception], ...] = ()
+    _select = _SELECT
 
     def _execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         raise NotImplementedError
@@ -242,7 +260,7 @@ class _SqlBackend:
         return [ChainState(str(g), int(a), str(ah), int(h), str(hh)) for g, a, ah, h, hh in rows]
 
     def stored(self, gateway: str) -> Iterator[StoredRecord]:
-        sql = f"{_SELECT} WHERE gateway = ? ORDER BY seq"
+        sql = f"{self._select} WHERE gateway = ? ORDER BY seq"
         for row in self._guarded(self._stream(sql, (gateway,))):
             yield _stored(row)
 
@@ -277,7 +295,7 @@ class _SqlBackend:
             else:
                 where.append("operation = ?")
                 params.append(wanted.operation)
-        sql = _SELECT + (f" WHERE {' AND '.join(where)}" if where else "")
+        sql = self._select + (f" WHERE {' AND '.join(where)}" if where else "")
         sql += " ORDER BY time_us, gateway, seq"
         for row in self._guarded(self._stream(sql, params)):
             yield _stored(row).record
@@ -323,8 +341,19 @@ class SqliteBackend(_SqlBackend):
                 self._db.execute("PRAGMA synchronous = NORMAL")
                 for statement in _SCHEMA:
                     self._db.execute(statement)
+                if not self._has_end():
+                    with self._transaction():  # another gateway may be adding it too
+                        if not self._has_end():
+                            self._db.execute(_ADD_END)
+            elif not self._has_end():
+                self._select = _SELECT_BEFORE_END
         except sqlite3.Error as err:
             raise StoreUnavailable(f"{path}: {_message(err)}") from err
+
+    def _has_end(self) -> bool:
+        """Whether ``audit_record`` has the ``end`` column (a table not made yet counts as so)."""
+        names = {row[1] for row in self._db.execute("PRAGMA table_info(audit_record)")}
+        return not names or "end" in names
 
     def _execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return self._db.execute(sql, params)
@@ -380,6 +409,14 @@ class PostgresBackend(_SqlBackend):
                     self._db.execute("SELECT pg_advisory_xact_lock(7465727)")
                     for statement in _SCHEMA:
                         self._db.execute(statement)
+                    self._db.execute(_ADD_END.replace("COLUMN", "COLUMN IF NOT EXISTS", 1))
+            else:
+                row = self._db.execute(
+                    "SELECT count(*) FROM information_schema.columns WHERE table_name ="
+                    " 'audit_record' AND table_schema = current_schema() AND column_name = 'end'"
+                ).fetchone()
+                if row is not None and not row[0]:
+                    self._select = _SELECT_BEFORE_END
         except psycopg.Error as err:
             raise StoreUnavailable(f"{self.description}: {_message(err)}") from err
 
