@@ -12,8 +12,8 @@ SQLite runs in WAL mode (readers such as ``dockward audit`` never block the gate
 The database file is created 0600; SQLite gives its ``-wal`` and ``-shm`` files the same mode.
 PostgreSQL is reached with psycopg 3 (``postgresql://`` URLs, libpq's rules, ``PG*`` variables).
 
-Nothing here runs on the event loop: the gateway calls ``append`` and ``prune`` from the store's
-writer thread, ``dockward audit`` from the command line.
+Nothing here runs in the gateway process: the audit store's writer process (``audit.writer``)
+calls ``append``, ``prune`` and ``last``, ``dockward audit`` the readers.
 """
 
 from __future__ import annotations
@@ -114,6 +114,8 @@ class Backend(Protocol):
     def stored(self, gateway: str) -> Iterator[StoredRecord]: ...
 
     def find_hash(self, gateway: str, digest: str) -> int | None: ...
+
+    def last(self, gateway: str) -> StoredRecord | None: ...
 
     def select(self, wanted: RecordFilter) -> Iterator[AuditRecord]: ...
 
@@ -263,6 +265,11 @@ class _SqlBackend:
         sql = f"{self._select} WHERE gateway = ? ORDER BY seq"
         for row in self._guarded(self._stream(sql, (gateway,))):
             yield _stored(row)
+
+    def last(self, gateway: str) -> StoredRecord | None:
+        """``gateway``'s newest record (None when it has none)."""
+        rows = self._read(f"{self._select} WHERE gateway = ? ORDER BY seq DESC LIMIT 1", (gateway,))
+        return _stored(rows[0]) if rows else None
 
     def find_hash(self, gateway: str, digest: str) -> int | None:
         rows = self._read(
