@@ -252,8 +252,12 @@ class Writer:
         room = BATCH - len(held)
         taken = 0
         while rows and taken < room:
-            held.append(to_record(rows.popleft(), gateway))
+            row = rows.popleft()
             taken += 1
+            try:
+                held.append(to_record(row, gateway))
+            except Exception:  # a bug: this row is lost, the store goes on
+                self._say(("log", logging.ERROR, f"a row is lost: {traceback.format_exc()}"))
         self._taken += taken
 
     def _write(self, backend: Backend) -> None:

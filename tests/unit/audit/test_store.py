@@ -320,3 +320,28 @@ def test_refuse_unrecorded_refuses_only_changes_while_the_store_is_full(fake: Pa
     assert refuse_unrecorded(denied, "write", store) is denied
     assert refuse_unrecorded(ALLOW, "write", None) is ALLOW
     store.close(timeout=2)
+
+
+def test_a_row_the_writer_cannot_read_is_logged_and_the_rest_is_written(tmp_path: Path) -> None:
+    import operator
+
+    fields = operator.attrgetter(*EXCHANGE_FIELDS)
+    database = str(tmp_path / "audit.sqlite3")
+    said: list[tuple[object, ...]] = []
+    writer = Writer(database, "gw", said.append)
+    thread = threading.Thread(target=writer.run)
+    thread.start()
+    writer.feed(0, [fields(event(0)), ("not", "a", "row"), fields(event(2))])
+    writer.end()
+    thread.join(20)
+    assert [m[:3] for m in said if m[0] == "ok"] == [("ok", 3, 3)]
+    [lost] = [m for m in said if m[0] == "log"]
+    assert lost[1] == logging.ERROR and "a row is lost" in str(lost[2])
+    backend = open_backend(database, create=False)
+    try:
+        assert [s.record.path for s in backend.stored("gw")] == [
+            "/containers/0/json",
+            "/containers/2/json",
+        ]
+    finally:
+        backend.close()
