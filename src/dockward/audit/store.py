@@ -1,15 +1,15 @@
 """The audit store as a gateway observer: records written by a process of its own, in batches.
 
-``AuditStore`` is called with every gateway event on the event loop; all it does there is append
-the event to a bounded queue (a ``deque``, no lock). A feeding thread wakes every
-``FLUSH_INTERVAL`` (or when a batch is full), takes each exchange's fields with one
-``attrgetter`` call (the rarer kinds become whole records), and writes them, ``marshal``-ed, to
-the pipe of the writer process (``audit.writer``). That process owns the database connection
-and the hash chain: it turns the rows into records, chains them and writes them in one
-transaction per batch, prunes records older than ``retention_days`` once an hour, and answers
-over a second pipe after each attempt (rows written, or the failure). So the gateway pays a
-fraction of a microsecond per record, and the writer's CPU is not taken under the gateway's
-GIL.
+``AuditStore`` is called with every gateway event on the event loop; all it does there is take
+an exchange's fields with one ``attrgetter`` call (while the event is fresh in the CPU's cache;
+the rarer kinds become whole records) and append them to a bounded queue (a ``deque``, no lock).
+A feeding thread wakes every ``FLUSH_INTERVAL`` (or when a batch is full) and writes what waits,
+``marshal``-ed, to the pipe of the writer process (``audit.writer``). That process owns the
+database connection and the hash chain: it turns the rows into records, chains them and writes
+them in one transaction per batch, prunes records older than ``retention_days`` once an hour,
+and answers over a second pipe after each attempt (rows written, or the failure). So the gateway
+pays about 3 µs per record instead of the 15 to 18 µs the writer takes, and that work is not
+done under the gateway's GIL.
 
 Rows are numbered; the store keeps what it sent until the writer says it is written. When the
 writer process dies, the store logs it, counts the store as failing (with ``refuse-writes``
@@ -134,7 +134,7 @@ class AuditStore:
         self.buffer = buffer
         self._refuse_at = max(1, int(buffer * REFUSE_WRITES_AT))
         self._opener = opener  # "module:function" that opens the backend in the writer (tests)
-        self._queue: collections.deque[object] = collections.deque()
+        self._queue: collections.deque[tuple[Any, ...]] = collections.deque()  # rows
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._progress = threading.Condition()
@@ -176,8 +176,15 @@ class AuditStore:
                 self._drop_mark = self._queued  # the gap comes after the events queued so far
             self._dropped += 1
             return
+        try:  # an exchange: its fields now, while the event is in the CPU's cache
+            row: tuple[Any, ...] = _exchange_fields(event)
+        except AttributeError:  # another kind (rarer): the whole record
+            record = project(event, self.gateway)
+            if record is None:
+                return  # a kind the store does not keep
+            row = (tuple(record),)
         self._queued += 1
-        queue.append(event)
+        queue.append(row)
         if len(queue) == BATCH:
             self._wake.set()
 
@@ -465,12 +472,8 @@ class AuditStore:
             if self._dropped > self._reported_drops or self._drop_mark > self._popped:
                 rows = self._rows_one_by_one(count)
             else:
-                events = [queue.popleft() for _ in range(count)]
+                rows = [queue.popleft() for _ in range(count)]
                 self._popped += count
-                try:
-                    rows = list(map(_exchange_fields, events))
-                except AttributeError:  # another kind of event among them
-                    rows = [row for row in map(self._row, events) if row is not None]
             self._send_rows(writer, rows)
         if (
             self._dropped > self._reported_drops
@@ -486,19 +489,9 @@ class AuditStore:
         for _ in range(count):
             if self._popped == self._drop_mark and self._dropped > self._reported_drops:
                 rows.append((tuple(self._drop_record()),))
-            row = self._row(queue.popleft())
+            rows.append(queue.popleft())
             self._popped += 1
-            if row is not None:
-                rows.append(row)
         return rows
-
-    def _row(self, event: object) -> tuple[Any, ...] | None:
-        try:
-            row: tuple[Any, ...] = _exchange_fields(event)
-            return row
-        except AttributeError:
-            record = project(event, self.gateway)
-            return None if record is None else (tuple(record),)
 
     def _send_rows(self, writer: _Writer, rows: list[tuple[Any, ...]]) -> None:
         first = self._sent
