@@ -359,7 +359,8 @@ class AuditStore:
                     self._description,
                     writer.process.pid,
                 )
-                self._recovered()
+                if not self._unacked and not self._queue:  # else its first write says
+                    self._recovered()
             return
         if what == "log":
             log.log(message[1], "audit store %s: %s", self._description, message[2])
