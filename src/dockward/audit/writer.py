@@ -112,6 +112,13 @@ def _who(
     return found
 
 
+_new = tuple.__new__
+
+
+def _text(value: str) -> str:
+    return value if value.isascii() and "\x00" not in value else text(value)
+
+
 def to_record(row: Sequence[Any], gateway: str) -> AuditRecord:
     """The record of one row the gateway sent (see ``EXCHANGE_FIELDS``)."""
     if len(row) == 1:
@@ -119,7 +126,7 @@ def to_record(row: Sequence[Any], gateway: str) -> AuditRecord:
     (listener, source, kind, common_name, serial, uid, started, method, path, operation,
      decision, rule, role, reason, status, bytes_in, bytes_out, duration_ms, end) = row  # fmt: skip
     identity, serial_text = _who(kind, common_name, serial, uid)
-    return AuditRecord(
+    fields = (
         EXCHANGE,
         gateway,
         identity,
@@ -127,12 +134,12 @@ def to_record(row: Sequence[Any], gateway: str) -> AuditRecord:
         role or "",
         source,
         listener,
-        text(method),
-        text(path),
+        method if method.isascii() and "\x00" not in method else text(method),
+        path if path.isascii() and "\x00" not in path else text(path),
         operation,
         decision,
         rule,
-        text(reason) if reason else "",
+        _text(reason) if reason else "",
         round(started * 1_000_000),
         status,
         bytes_in,
@@ -140,6 +147,8 @@ def to_record(row: Sequence[Any], gateway: str) -> AuditRecord:
         round(duration_ms * 1000),
         "" if end == END_COMPLETED else end,
     )
+    record: AuditRecord = _new(AuditRecord, fields)  # the named tuple without its __new__ call
+    return record
 
 
 def load_opener(spec: str | None) -> Callable[[str], Backend]:

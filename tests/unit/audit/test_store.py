@@ -105,7 +105,7 @@ def test_the_rows_give_the_records_the_projection_gives() -> None:
     for one in (
         event(3, end="client gone", reason="no", role=None, duration_ms=1.25),
         event(4, peer=Peer("unix:/run/d.sock", "unix:/run/d.sock", unix), path="/a\x00\udc80"),
-        event(5, peer=Peer("l", "s", anonymous), method="PUT", status=201, bytes_in=5),
+        event(5, peer=Peer("l", "s", anonymous), method="PUT", status=201, reason="ü\x00"),
     ):
         assert to_record(fields(one), "gw") == project(one, "gw")
 
