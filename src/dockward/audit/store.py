@@ -448,7 +448,13 @@ class AuditStore:
                     if stopping or time.monotonic() >= self._next_start:
                         if writer is not None:
                             self._restarts += 1
-                        self._start_writer()
+                        try:
+                            self._start_writer()
+                        except OSError as err:  # cannot start a process now (no memory, ...)
+                            self._next_start = time.monotonic() + RESTART_DELAYS[-1]
+                            self._failed(f"cannot start the writer process: {err}", "")
+                            if stopping:
+                                break
                         continue
                     self._wake.wait(min(FLUSH_INTERVAL, self._next_start - time.monotonic()))
                     self._wake.clear()

@@ -345,3 +345,32 @@ def test_a_row_the_writer_cannot_read_is_logged_and_the_rest_is_written(tmp_path
         ]
     finally:
         backend.close()
+
+
+def test_a_writer_that_cannot_be_started_again_is_retried(
+    fake: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = started(fake)
+    store(event(0))
+    assert store.drain(20)
+    first = store.state().writer_pid
+    assert first is not None
+    real_popen = store_module.subprocess.Popen
+
+    def no_process(*args: object, **kwargs: object) -> None:
+        raise OSError(12, "Cannot allocate memory")
+
+    monkeypatch.setattr(store_module.subprocess, "Popen", no_process)
+    os.kill(first, signal.SIGKILL)
+    wait_for(
+        lambda: "cannot start the writer process" in store.state().last_error,
+        what="the failed start",
+    )
+    assert not store.accepting_writes()
+    store(event(1))
+    monkeypatch.setattr(store_module.subprocess, "Popen", real_popen)
+    store._next_start = 0.0  # instead of waiting for the retry
+    assert store.drain(20)
+    assert [record.path for record in records(fake)] == ["/containers/0/json", "/containers/1/json"]
+    assert store.accepting_writes()
+    store.close()
