@@ -185,6 +185,26 @@ def test_two_gateways_write_to_one_postgres_and_the_summary_shows_both(
     assert "ok gateway host-a: " in verified.stdout and "ok gateway host-b: " in verified.stdout
 
 
+def test_a_graceful_stop_writes_every_record_and_ends_the_writer(pki, dockerd, tmp_path):
+    database = tmp_path / "audit.sqlite3"
+    with store_gateway(pki, dockerd.socket_path, database, "gw-stop") as gateway:
+        assert gateway.process is not None
+        pid = gateway.process.pid
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        [writer] = [
+            int(child)
+            for child in children
+            if b"dockward.audit.writer" in Path(f"/proc/{child}/cmdline").read_bytes()
+        ]
+        pings(gateway, 300)  # the last of them still wait in the gateway when it is told to stop
+    assert gateway.process.returncode == 0
+    assert not Path(f"/proc/{writer}").exists()  # the writer ended (and was reaped)
+    assert len(audit_lines(database, "--op", "system.ping")) == 300
+    verified = audit(database, "verify")
+    assert verified.returncode == 0, verified.stdout
+    assert verified.stdout.startswith("ok gateway gw-stop: 300 records, head #300 ")
+
+
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 4 MiB tmpfs: a disk that can be filled."""

@@ -9,9 +9,12 @@ import contextlib
 import hashlib
 import http.client
 import json
+import os
+import signal
 import ssl
 import stat
 import subprocess
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -322,6 +325,96 @@ def check_failure_policy(
     again = up.docker("volume", "create", f"{name}-after")
     assert again.returncode == 0, again.stderr
     assert f"{name}-after" in volumes(dockerd)
+
+
+def writer_pids(root: int) -> list[int]:
+    """The audit writer processes under process ``root`` (its children, grandchildren...)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                stat_line = (entry / "stat").read_text()
+                parents[int(entry.name)] = int(stat_line.rsplit(")", 1)[1].split()[1])
+    found = []
+    for pid in parents:
+        ancestor = parents.get(pid)
+        while ancestor is not None and ancestor != root and ancestor > 1:
+            ancestor = parents.get(ancestor)
+        if ancestor == root:
+            with contextlib.suppress(OSError):
+                if b"dockward.audit.writer" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    found.append(pid)
+    return found
+
+
+def test_a_killed_writer_process_refuses_writes_until_another_runs(tmp_path: Path, dockerd) -> None:
+    with start(tmp_path, dockerd, '[audit]\ndatabase = "state"\n') as up:
+        pings(up, 3)
+        wait_for(
+            lambda: value(scrape(up), "dockward_audit_records_written_total") >= 3,
+            what="the first records written",
+        )
+        [first] = writer_pids(up.process.pid)
+        killing = threading.Event()
+        killed: set[int] = set()
+
+        def kill_every_writer() -> None:  # every one the gateway starts, until told to stop
+            while not killing.is_set():
+                for pid in writer_pids(up.process.pid):
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+                        killed.add(pid)
+                killing.wait(0.005)
+
+        killer = threading.Thread(target=kill_every_writer)
+        killer.start()
+        name = f"v-{uuid.uuid4().hex[:6]}"
+        try:
+            wait_for(
+                lambda: f"the writer process {first} ended (killed by signal 9)" in up.log(),
+                what="the death logged",
+            )
+            attempt = up.docker("volume", "create", name)
+            assert attempt.returncode == 1
+            assert (
+                "Error response from daemon: dockward: the audit store of this gateway cannot "
+                "record volume.create now" in attempt.stderr
+            ), attempt.stderr
+            assert name not in volumes(dockerd)
+            assert up.docker("ps").returncode == 0  # reads are served
+            code, checks = ready(up)
+            assert code == 503 and not checks["audit"]["ok"]
+            assert "the writer process" in str(checks["audit"]["detail"])
+            assert value(scrape(up), "dockward_audit_store_failing") == 1
+        finally:
+            killing.set()
+            killer.join()
+        assert first in killed
+        wait_for(
+            lambda: ready(up)[0] == 200 and value(scrape(up), "dockward_audit_store_failing") == 0,
+            timeout=30,
+            what="another writer running, the gateway ready",
+        )
+        [second] = writer_pids(up.process.pid)
+        assert second not in killed
+        again = up.docker("volume", "create", f"{name}-after")
+        assert again.returncode == 0, again.stderr
+        assert f"{name}-after" in volumes(dockerd)
+    # nothing lost: the pings, the refusal and the create after it, in one unbroken chain
+    verified = dockward("audit", "verify", "--state-dir", str(up.state))
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    records = [
+        json.loads(line)
+        for line in dockward("audit", "--json", "--state-dir", str(up.state)).stdout.splitlines()
+    ]
+    creates = [
+        (record["decision"], record["rule"], record["status"])
+        for record in records
+        if record["operation"] == "volume.create"
+    ]
+    assert creates[0] == ("deny", "audit-store", 503)
+    assert creates[-1][0] == "allow" and creates[-1][2] == 201
+    assert sum(record["operation"] == "system.ping" for record in records) >= 3
 
 
 def test_handshake_failures_are_counted_by_reason(up: Up) -> None:

@@ -12,8 +12,8 @@ SQLite runs in WAL mode (readers such as ``dockward audit`` never block the gate
 The database file is created 0600; SQLite gives its ``-wal`` and ``-shm`` files the same mode.
 PostgreSQL is reached with psycopg 3 (``postgresql://`` URLs, libpq's rules, ``PG*`` variables).
 
-Nothing here runs on the event loop: the gateway calls ``append`` and ``prune`` from the store's
-writer thread, ``dockward audit`` from the command line.
+Nothing here runs in the gateway process: the audit store's writer process (``audit.writer``)
+calls ``append``, ``prune`` and ``last``, ``dockward audit`` the readers.
 """
 
 from __future__ import annotations
@@ -32,15 +32,25 @@ from dockward.audit.record import FIELD_NAMES, AuditRecord
 from dockward.errors import UsageError
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
-PAUSE_EVERY = 250  # records chained between two chances for the gateway's event loop to run
 
 _COLUMNS = (*FIELD_NAMES, "seq", "prev_hash", "hash")
 _INTEGERS = {"time_us", "status", "bytes_in", "bytes_out", "duration_us"}
+
+
+def _column(name: str) -> str:
+    return '"end"' if name == "end" else name  # END is an SQL keyword
+
+
+def _column_type(name: str) -> str:
+    if name == "end":  # added after the first stores were made: empty in their records
+        return "TEXT NOT NULL DEFAULT ''"
+    return f"{'BIGINT' if name in _INTEGERS else 'TEXT'} NOT NULL"
+
+
+_COLUMN_LIST = ", ".join(_column(name) for name in _COLUMNS)
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS audit_record ("
-    + ", ".join(
-        f"{name} {'BIGINT' if name in _INTEGERS else 'TEXT'} NOT NULL" for name in FIELD_NAMES
-    )
+    + ", ".join(f"{_column(name)} {_column_type(name)}" for name in FIELD_NAMES)
     + ", seq BIGINT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL,"
     " PRIMARY KEY (gateway, seq))",
     "CREATE INDEX IF NOT EXISTS audit_record_time ON audit_record (time_us)",
@@ -48,17 +58,23 @@ _SCHEMA = (
     "gateway TEXT PRIMARY KEY, head_seq BIGINT NOT NULL, head_hash TEXT NOT NULL,"
     " anchor_seq BIGINT NOT NULL, anchor_hash TEXT NOT NULL, anchor_time_us BIGINT NOT NULL)",
 )
-_INSERT = (
-    f"INSERT INTO audit_record ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)})"
-)
-_COPY = f"COPY audit_record ({', '.join(_COLUMNS)}) FROM STDIN"
+# the migration of a store made before the ``end`` column (its records keep their hashes)
+_ADD_END = f"ALTER TABLE audit_record ADD COLUMN {_column('end')} {_column_type('end')}"
+_INSERT = f"INSERT INTO audit_record ({_COLUMN_LIST}) VALUES ({', '.join('?' for _ in _COLUMNS)})"
+_COPY = f"COPY audit_record ({_COLUMN_LIST}) FROM STDIN"
 _NEW_CHAIN = (
     "INSERT INTO audit_chain (gateway, head_seq, head_hash, anchor_seq, anchor_hash,"
     f" anchor_time_us) VALUES (?, 0, '{GENESIS}', 0, '{GENESIS}', 0)"
     " ON CONFLICT (gateway) DO NOTHING"
 )
 _CHAIN_COLUMNS = "gateway, anchor_seq, anchor_hash, head_seq, head_hash"
-_SELECT = f"SELECT {', '.join(_COLUMNS)} FROM audit_record"
+_SELECT = f"SELECT {_COLUMN_LIST} FROM audit_record"
+# reading a store not migrated yet (``dockward audit`` only reads): no record there has an end
+_SELECT_BEFORE_END = (
+    "SELECT "
+    + ", ".join("'' AS \"end\"" if name == "end" else _column(name) for name in _COLUMNS)
+    + " FROM audit_record"
+)
 
 
 class StoreUnavailable(Exception):
@@ -98,6 +114,8 @@ class Backend(Protocol):
 
     def find_hash(self, gateway: str, digest: str) -> int | None: ...
 
+    def last(self, gateway: str) -> StoredRecord | None: ...
+
     def select(self, wanted: RecordFilter) -> Iterator[AuditRecord]: ...
 
     def close(self) -> None: ...
@@ -135,6 +153,7 @@ class _SqlBackend:
 
     description = ""
     _errors: tuple[type[Exception], ...] = ()
+    _select = _SELECT
 
     def _execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         raise NotImplementedError
@@ -179,7 +198,7 @@ class _SqlBackend:
 
         def work() -> int:
             head = self._chain_head(gateway)
-            rows, seq, digest = chain_rows(records, head, pause_every=PAUSE_EVERY)
+            rows, seq, digest = chain_rows(records, head)  # in the writer process: no pauses
             if not rows:
                 return head[0]
             self._executemany(_INSERT, rows)
@@ -242,9 +261,14 @@ class _SqlBackend:
         return [ChainState(str(g), int(a), str(ah), int(h), str(hh)) for g, a, ah, h, hh in rows]
 
     def stored(self, gateway: str) -> Iterator[StoredRecord]:
-        sql = f"{_SELECT} WHERE gateway = ? ORDER BY seq"
+        sql = f"{self._select} WHERE gateway = ? ORDER BY seq"
         for row in self._guarded(self._stream(sql, (gateway,))):
             yield _stored(row)
+
+    def last(self, gateway: str) -> StoredRecord | None:
+        """``gateway``'s newest record (None when it has none)."""
+        rows = self._read(f"{self._select} WHERE gateway = ? ORDER BY seq DESC LIMIT 1", (gateway,))
+        return _stored(rows[0]) if rows else None
 
     def find_hash(self, gateway: str, digest: str) -> int | None:
         rows = self._read(
@@ -277,7 +301,7 @@ class _SqlBackend:
             else:
                 where.append("operation = ?")
                 params.append(wanted.operation)
-        sql = _SELECT + (f" WHERE {' AND '.join(where)}" if where else "")
+        sql = self._select + (f" WHERE {' AND '.join(where)}" if where else "")
         sql += " ORDER BY time_us, gateway, seq"
         for row in self._guarded(self._stream(sql, params)):
             yield _stored(row).record
@@ -323,8 +347,19 @@ class SqliteBackend(_SqlBackend):
                 self._db.execute("PRAGMA synchronous = NORMAL")
                 for statement in _SCHEMA:
                     self._db.execute(statement)
+                if not self._has_end():
+                    with self._transaction():  # another gateway may be adding it too
+                        if not self._has_end():
+                            self._db.execute(_ADD_END)
+            elif not self._has_end():
+                self._select = _SELECT_BEFORE_END
         except sqlite3.Error as err:
             raise StoreUnavailable(f"{path}: {_message(err)}") from err
+
+    def _has_end(self) -> bool:
+        """Whether ``audit_record`` has the ``end`` column (a table not made yet counts as so)."""
+        names = {row[1] for row in self._db.execute("PRAGMA table_info(audit_record)")}
+        return not names or "end" in names
 
     def _execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return self._db.execute(sql, params)
@@ -380,6 +415,14 @@ class PostgresBackend(_SqlBackend):
                     self._db.execute("SELECT pg_advisory_xact_lock(7465727)")
                     for statement in _SCHEMA:
                         self._db.execute(statement)
+                    self._db.execute(_ADD_END.replace("COLUMN", "COLUMN IF NOT EXISTS", 1))
+            else:
+                row = self._db.execute(
+                    "SELECT count(*) FROM information_schema.columns WHERE table_name ="
+                    " 'audit_record' AND table_schema = current_schema() AND column_name = 'end'"
+                ).fetchone()
+                if row is not None and not row[0]:
+                    self._select = _SELECT_BEFORE_END
         except psycopg.Error as err:
             raise StoreUnavailable(f"{self.description}: {_message(err)}") from err
 

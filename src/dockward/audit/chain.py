@@ -4,8 +4,10 @@ Each gateway's records form one chain: record ``n`` stores ``prev_hash`` (the ha
 ``n-1`` of the same gateway, ``GENESIS`` for the first) and its own ``hash``, the SHA-256 of a
 version tag, ``prev_hash`` and the record's canonical serialisation (a compact JSON array of its
 fields in a fixed order; integers and ASCII-escaped strings only, so every backend and every
-Python gives the same bytes). The sequence number is not hashed: it orders the chain, and a
-record moved to another place keeps its hash, which is how a reorder is told from an edit.
+Python gives the same bytes). The last field, ``end``, is in the array only when it is not
+empty: records written before it existed (and every complete exchange) hash as they did. The
+sequence number is not hashed: it orders the chain, and a record moved to another place keeps
+its hash, which is how a reorder is told from an edit.
 
 Per gateway the store keeps one chain row: the head (sequence number and hash of the newest
 record, written in the same transaction as the records) and the anchor (the last record removed
@@ -39,8 +41,9 @@ _dumps = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
 
 
 def canonical(record: AuditRecord) -> bytes:
-    """The bytes the record's hash covers (every field, in declaration order)."""
-    return _dumps(record).encode("ascii")
+    """The bytes the record's hash covers (every field, in declaration order; ``end`` only
+    when it is not empty)."""
+    return _dumps(record if record.end else record[:-1]).encode("ascii")
 
 
 def record_hash(prev_hash: str, record: AuditRecord) -> str:
@@ -75,8 +78,9 @@ def chain_rows(
                 texts.clear()
             texts[strings] = members
         seq += 1
-        time_us, status, bytes_in, bytes_out, duration_us = record[cut:]
-        line = f"{tag}{prev}\n{members},{time_us},{status},{bytes_in},{bytes_out},{duration_us}]"
+        time_us, status, bytes_in, bytes_out, duration_us, end = record[cut:]
+        line = f"{tag}{prev}\n{members},{time_us},{status},{bytes_in},{bytes_out},{duration_us}"
+        line += f",{dumps(end)}]" if end else "]"
         current = sha256(line.encode("ascii")).hexdigest()
         append((*record, seq, prev, current))
         prev = current

@@ -98,7 +98,8 @@ def _stamp(record: AuditRecord) -> str:
 
 
 def record_line(record: AuditRecord) -> str:
-    """One record for a person: time, gateway, decision, who, what, why."""
+    """One record for a person: time, gateway, decision, who, what, why (and how an exchange
+    ended, when it did not complete)."""
     parts = [_stamp(record), record.gateway, record.decision or "-", record.identity or "-"]
     parts.append(f"role={record.role}" if record.role else "role=-")
     parts.append(record.source or "-")
@@ -109,6 +110,8 @@ def record_line(record: AuditRecord) -> str:
         parts.append(f"rule={_word(record.rule)}")
     if record.status:
         parts.append(str(record.status))
+    if record.end:
+        parts.append(f"end={_word(record.end)}")
     line = "  ".join(parts)
     if record.reason:
         line += f"  reason={json.dumps(record.reason)}"

@@ -57,6 +57,11 @@ class AuditRecord(NamedTuple):
     bytes_in: int = 0
     bytes_out: int = 0
     duration_us: int = 0
+    # how an exchange ended when it did not complete ("client gone", "daemon gone", "cut by
+    # revocation", "cut by drain", "timed out"), as the access log's ``end``; empty otherwise.
+    # Last and left out of the hash when empty (``audit.chain``): records written before the
+    # column existed keep their hashes.
+    end: str = ""
 
     @property
     def time(self) -> dt.datetime:
@@ -84,7 +89,8 @@ class AuditRecord(NamedTuple):
 
 
 FIELD_NAMES: tuple[str, ...] = AuditRecord._fields
-TEXT_FIELDS = FIELD_NAMES.index("time_us")  # the strings come first, then the numbers
+TEXT_FIELDS = FIELD_NAMES.index("time_us")  # the strings come first, then the numbers, then end
+END_COMPLETED = "completed"  # the gateway's ``ExchangeRecord.end`` of a complete exchange
 
 
 def _micros(seconds: float) -> int:
@@ -151,6 +157,7 @@ def _exchange(event: Any, gateway: str) -> AuditRecord:
         event.bytes_in,
         event.bytes_out,
         round(event.duration_ms * 1000),
+        "" if (end := event.end) == END_COMPLETED else end,
     )
 
 

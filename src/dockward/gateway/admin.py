@@ -92,6 +92,8 @@ class AdminServer:
             state = store.state()
             if not state.accepting_writes:
                 detail = f"refusing write operations: {state.pending} records wait"
+                if state.failing:
+                    detail += f" ({state.last_error})"
             elif state.failing:
                 detail = (
                     f"failing ({state.last_error}); {state.pending} records wait, "

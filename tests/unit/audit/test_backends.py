@@ -3,11 +3,12 @@ real PostgreSQL)."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import sqlite3
 import stat
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from dockward.audit.backends import (
     StoreUnavailable,
     open_backend,
 )
+from dockward.audit.chain import GENESIS, link
 from dockward.audit.query import verify
 from dockward.audit.record import AuditRecord
 from dockward.errors import UsageError
@@ -215,3 +217,84 @@ def _role_exists(url: str) -> bool:
 
     with psycopg.connect(url) as db:
         return db.execute("SELECT 1 FROM pg_roles WHERE rolname = 'auditor'").fetchone() is not None
+
+
+# the tables as the first stores had them, before the ``end`` column
+OLD_SCHEMA = (
+    "CREATE TABLE audit_record (kind TEXT NOT NULL, gateway TEXT NOT NULL,"
+    " identity TEXT NOT NULL, serial TEXT NOT NULL, role TEXT NOT NULL, source TEXT NOT NULL,"
+    " listener TEXT NOT NULL, method TEXT NOT NULL, path TEXT NOT NULL,"
+    " operation TEXT NOT NULL, decision TEXT NOT NULL, rule TEXT NOT NULL,"
+    " reason TEXT NOT NULL, time_us BIGINT NOT NULL, status BIGINT NOT NULL,"
+    " bytes_in BIGINT NOT NULL, bytes_out BIGINT NOT NULL, duration_us BIGINT NOT NULL,"
+    " seq BIGINT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL,"
+    " PRIMARY KEY (gateway, seq))",
+    "CREATE TABLE audit_chain (gateway TEXT PRIMARY KEY, head_seq BIGINT NOT NULL,"
+    " head_hash TEXT NOT NULL, anchor_seq BIGINT NOT NULL, anchor_hash TEXT NOT NULL,"
+    " anchor_time_us BIGINT NOT NULL)",
+)
+
+
+def _by_hand(database: str, statements: Sequence[tuple[str, Sequence[object]]]) -> None:
+    if database.startswith("postgresql://"):
+        import psycopg
+
+        with psycopg.connect(database, autocommit=True) as db:
+            for sql, params in statements:
+                db.execute(sql.replace("?", "%s"), params)  # type: ignore[arg-type]
+    else:
+        with contextlib.closing(sqlite3.connect(database)) as db, db:
+            for sql, params in statements:
+                db.execute(sql, params)
+
+
+def old_store(database: str, count: int) -> None:
+    """A store as the gateway wrote it before the ``end`` column: ``count`` chained records."""
+    stored = link([make(n) for n in range(count)], (0, GENESIS))
+    rows = [
+        (*item.record[:-1], item.seq, item.prev_hash, item.hash)  # no end
+        for item in stored
+    ]
+    marks = ", ".join("?" for _ in rows[0])
+    _by_hand(
+        database,
+        [(sql, ()) for sql in OLD_SCHEMA]
+        + [(f"INSERT INTO audit_record VALUES ({marks})", row) for row in rows]
+        + [
+            (
+                "INSERT INTO audit_chain VALUES (?, ?, ?, 0, ?, 0)",
+                ("gw-a", stored[-1].seq, stored[-1].hash, GENESIS),
+            )
+        ],
+    )
+
+
+def test_a_store_made_before_the_end_column_is_read_migrated_and_still_verifies(
+    database: str,
+) -> None:
+    old_store(database, 3)
+    reader = open_backend(database, create=False)  # dockward audit on a store not migrated
+    try:
+        assert [r.problem for r in verify(reader)] == [None]
+        assert [r.end for r in reader.select(RecordFilter())] == ["", "", ""]
+    finally:
+        reader.close()
+    writer = open_backend(database)  # the gateway: adds the column
+    try:
+        writer.append("gw-a", [make(3, end="client gone"), make(4)])
+        [report] = verify(writer)
+        assert (report.records, report.problem) == (5, None)
+        assert [r.end for r in writer.select(RecordFilter())] == ["", "", "", "client gone", ""]
+    finally:
+        writer.close()
+    again = open_backend(database)  # opening a migrated store changes nothing
+    again.close()
+    # the end is covered by the hash: changed by hand, verify names the record
+    _by_hand(database, [("UPDATE audit_record SET \"end\" = '' WHERE seq = 4", ())])
+    reader = open_backend(database, create=False)
+    try:
+        problem = verify(reader)[0].problem
+        assert problem is not None
+        assert (problem.kind, problem.seq) == ("edited", 4)
+    finally:
+        reader.close()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import itertools
+import json
 
 from dockward.audit.chain import (
     GENESIS,
@@ -69,11 +71,12 @@ def test_the_hash_covers_every_field() -> None:
 
 def test_the_writers_rows_are_the_linked_records() -> None:
     odd = records(2)[1]._replace(path='/é"\\x00', reason="\u2028", status=-1)
-    given = [*records(4), odd, odd, records(1)[0]]
+    cut = records(3)[2]._replace(end="cut by drain")
+    given = [*records(4), odd, cut, odd, records(1)[0]]
     linked = link(given, (7, "a" * 64))
     rows, seq, head = chain_rows(given, (7, "a" * 64))
     assert rows == [(*item.record, item.seq, item.prev_hash, item.hash) for item in linked]
-    assert (seq, head) == (14, linked[-1].hash)
+    assert (seq, head) == (15, linked[-1].hash)
 
 
 def test_canonical_form_is_plain_ascii_json_in_field_order() -> None:
@@ -81,6 +84,22 @@ def test_canonical_form_is_plain_ascii_json_in_field_order() -> None:
     assert canonical(record) == (
         b'["exchange","gw","","","","","","","/\\u00e9","","","","",1,200,0,0,0]'
     )
+    # ``end`` only when the exchange did not complete: older records keep their hashes
+    assert canonical(record._replace(end="client gone")) == (
+        b'["exchange","gw","","","","","","","/\\u00e9","","","","",1,200,0,0,0,"client gone"]'
+    )
+
+
+def test_a_record_hashed_before_the_end_field_existed_still_verifies() -> None:
+    record = records(1)[0]
+    old_bytes = json.dumps(list(record[:-1]), separators=(",", ":")).encode()
+    old_hash = hashlib.sha256(b"dockward-audit-v1\n" + GENESIS.encode() + b"\n" + old_bytes)
+    assert record_hash(GENESIS, record) == old_hash.hexdigest()
+    stored = [StoredRecord(1, record, GENESIS, old_hash.hexdigest())]
+    state = ChainState("gw", head_seq=1, head_hash=old_hash.hexdigest())
+    assert check(state, stored).problem is None
+    edited = [dataclasses.replace(stored[0], record=record._replace(end="timed out"))]
+    assert check(state, edited).problem is not None
 
 
 def test_an_edited_record_is_named() -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import json
 
+import pytest
+
 from dockward.audit.record import (
     CONNECTION_REFUSED,
     EXCHANGE,
@@ -59,13 +61,24 @@ def test_an_exchange_becomes_a_record_with_every_field() -> None:
     )
     assert record.client == "ci-runner"
     assert record.address == "127.0.0.1"
+    assert record.end == ""  # it completed
+
+
+@pytest.mark.parametrize(
+    "end", ["client gone", "daemon gone", "cut by revocation", "cut by drain", "timed out"]
+)
+def test_an_exchange_that_did_not_complete_says_how_it_ended(end: str) -> None:
+    event = ExchangeRecord(started=1.0, peer=Peer("l", "s", CI), method="GET", end=end)
+    record = project(event, "gw")
+    assert record is not None
+    assert record.end == end
 
 
 def test_a_record_has_no_field_for_bodies_queries_or_credentials() -> None:
     allowed = {
         "kind", "time_us", "gateway", "identity", "serial", "role", "source", "listener",
         "method", "path", "operation", "decision", "rule", "reason", "status", "bytes_in",
-        "bytes_out", "duration_us",
+        "bytes_out", "duration_us", "end",
     }  # fmt: skip
     assert set(FIELD_NAMES) == allowed
 

@@ -47,7 +47,7 @@ def made_records() -> dict[str, list[AuditRecord]]:
                 kind="exchange", time_us=at(20), gateway="gw-a", identity="cn:ci-runner", role="ci",
                 source="127.0.0.1:4001", method="POST", path="/containers/abc/start",
                 operation="container.start", decision="allow", rule="allow:container.start",
-                status=204,
+                status=204, end="client gone",
             ),
             AuditRecord(
                 kind="connection.refused", time_us=at(10), gateway="gw-a",
@@ -147,6 +147,16 @@ def test_json_lines_round_trip(capsys: pytest.CaptureFixture[str], store: Path) 
         made["gw-b"][0],
     ]
     assert parsed[0]["time"].endswith("Z")
+
+
+def test_how_an_exchange_ended_is_shown_and_in_the_json(
+    capsys: pytest.CaptureFixture[str], store: Path
+) -> None:
+    [line] = audit(capsys, store, "--op", "container.start")
+    assert line.endswith('container.start  rule=allow:container.start  204  end="client gone"')
+    assert "end=" not in audit(capsys, store, "--op", "container.create")[0]
+    parsed = [json.loads(line) for line in audit(capsys, store, "--json", "--gateway", "gw-a")]
+    assert [item["end"] for item in parsed] == ["", "", "client gone", ""]
 
 
 def test_summary_counts_by_gateway_identity_operation_decision(

@@ -124,13 +124,15 @@ def test_ready_is_503_when_the_daemon_does_not_answer(tmp_path):
 
 def test_ready_is_503_while_the_audit_store_refuses_writes(tmp_path):
     from dockward.audit.store import AuditStore
+    from dockward.gateway.events import ConnectionRefused, Peer
 
     async def check(gateway: Gateway, admin: Path) -> None:
         store = AuditStore(str(tmp_path / "audit.sqlite3"), "gw", buffer=100)
         gateway.audit_store = store
         assert (await get(admin, "/ready"))[0] == 200
+        refused = ConnectionRefused(1.0, Peer("127.0.0.1:2376", "192.0.2.1:5000", None), "no")
         for _ in range(95):
-            store(object())  # never written: the store is not started
+            store(refused)  # never written: the store is not started
         status, _headers, body = await get(admin, "/ready")
         audit = json.loads(body)["checks"]["audit"]
         assert status == 503

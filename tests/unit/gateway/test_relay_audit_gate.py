@@ -29,8 +29,10 @@ class FullStore:
 
     _refusing_since: float | None = None
     _description = "SQLite /tmp/audit.sqlite3"
-    _queue = [object()] * 95
     accepting = False
+
+    def refusal_detail(self) -> str:
+        return "95 records wait"
 
     def accepting_writes(self) -> bool:
         return self.accepting
