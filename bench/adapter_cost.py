@@ -6,8 +6,10 @@ Python's ``ssl`` over memory BIOs, and the daemon's answer is fed to the real
 ``UpstreamProtocol``. Only the gateway's calls are timed (``perf_counter_ns``), and beside them
 the least a TLS relay does for the same bytes (``TLSServerSession.receive`` of the request and
 ``encrypt`` of the answer, as ``bench.floor_relay`` does), so ``extra`` is dockward's own cost on
-top of the record layer. ``connect`` times a whole connection: accept, handshake, one
-``/_ping``, the client's close_notify and FIN, gone.
+top of the record layer. Medians, which a busy machine's preemptions do not move; the
+exchanges that write the access log's batch are timed apart and their median is shared out over
+the batch's lines (``log batch`` is that median). ``connect`` times a whole connection: accept,
+handshake, one ``/_ping``, the client's close_notify and FIN, gone.
 
 Each ``--build NAME=SRC`` runs in a child process importing dockward from ``SRC``; the builds
 alternate for ``--rounds`` rounds and the medians of the rounds are printed, so a shared machine
@@ -37,10 +39,6 @@ PING_REQUEST = (
     b"GET /v1.41/_ping HTTP/1.1\r\nHost: docker\r\nUser-Agent: Docker-Client/28.2\r\n\r\n"
 )
 LIST_REQUEST = b"GET /v1.41/containers/json HTTP/1.1\r\nHost: docker\r\n\r\n"
-# keep-alive exchanges are timed in blocks of this many, so that the access log's batched
-# write (one per 1,024 lines under load) is in the numbers, not left out by the median
-BLOCK = 256
-BLOCKS = range(BLOCK)
 
 
 class Transport:
@@ -126,6 +124,7 @@ def _child(rows: list[str], count: int) -> dict[str, float]:
     import uvloop
 
     from bench.fake_daemon import LIST, PING
+    from dockward.audit.access_log import FLUSH_LINES
     from dockward.audit.sinks import open_sink
     from dockward.config import load_config
     from dockward.gateway import protocol
@@ -250,16 +249,17 @@ def _child(rows: list[str], count: int) -> dict[str, float]:
                 for _ in range(200):  # warm the caches on both
                     exchange(proto, transport, client, request, answer)
                     floor_exchange(session, floor_client, request, answer)
-                ours, floor = [], []
-                for _ in range(max(count // BLOCK, 1)):  # blocks: a batched write is counted
-                    ours.append(
-                        sum(exchange(proto, transport, client, request, answer) for _ in BLOCKS)
-                        / BLOCK
-                    )
-                    floor.append(
-                        sum(floor_exchange(session, floor_client, request, answer) for _ in BLOCKS)
-                        / BLOCK
-                    )
+                ours, floor, flushes = [], [], []
+                pending = sink._pending  # type: ignore[union-attr]
+                for _ in range(count):
+                    waiting = len(pending)
+                    spent = exchange(proto, transport, client, request, answer)
+                    # the access log writes a batch at a time: those exchanges apart, so that
+                    # the median is not the only thing counted and preemption is not either
+                    (flushes if len(pending) <= waiting else ours).append(spent)
+                    floor.append(floor_exchange(session, floor_client, request, answer))
+                results[row + " log batch"] = statistics.median(flushes or [0]) / 1000
+                ours = [statistics.median(ours) + statistics.median(flushes or [0]) / FLUSH_LINES]
                 proto.connection_lost(None)
             else:
                 ours, floor = [], []
@@ -321,7 +321,9 @@ def main(argv: list[str] | None = None) -> int:
         for name, _ in builds:
             ours = statistics.median(seen[name][row])
             floor = statistics.median(seen[name][row + " floor"])
-            print(f"{row:8} {name:8} {ours:9.1f} {floor:7.1f} {ours - floor:7.1f}")
+            batch = seen[name].get(row + " log batch")
+            shown = f"   log batch {statistics.median(batch):.0f}" if batch else ""
+            print(f"{row:8} {name:8} {ours:9.1f} {floor:7.1f} {ours - floor:7.1f}{shown}")
     return 0
 
 
