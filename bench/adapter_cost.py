@@ -25,6 +25,7 @@ import contextlib
 import ipaddress
 import json
 import os
+import shutil
 import ssl
 import statistics
 import subprocess
@@ -282,7 +283,10 @@ def _child(rows: list[str], count: int) -> dict[str, float]:
         sink.close()
         return results
 
-    return uvloop.run(run())
+    try:
+        return uvloop.run(run())
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:
