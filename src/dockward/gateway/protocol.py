@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 import time
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, cast
@@ -78,25 +77,6 @@ log = logging.getLogger("dockward.gateway")
 _CLOSED = Phase.CLOSED
 WRITE_HIGH_WATER = 1 << 20
 WRITE_LOW_WATER = 256 * 1024
-# TCP keepalive on client sockets: a peer that vanished without a FIN (a host powered off, a
-# NAT entry dropped) is found after 60 s of silence and 6 unanswered probes 10 s apart.
-KEEPALIVE_IDLE = 60
-KEEPALIVE_INTERVAL = 10
-KEEPALIVE_COUNT = 6
-
-
-def set_keepalive(sock: object) -> None:
-    """Turn TCP keepalive on for ``sock`` (a socket, or uvloop's stand-in for one)."""
-    setsockopt = getattr(sock, "setsockopt", None)
-    if setsockopt is None:
-        return
-    try:
-        setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-        setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, KEEPALIVE_IDLE)
-        setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, KEEPALIVE_INTERVAL)
-        setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, KEEPALIVE_COUNT)
-    except OSError as err:  # not fatal: the connection works without
-        log.debug("cannot set TCP keepalive: %s", err)
 
 
 class UpstreamProtocol(asyncio.Protocol):
@@ -227,7 +207,7 @@ class ClientProtocol(asyncio.Protocol):
             return
         self._admitted = peer[0]
         assert self.gateway.ssl_context is not None  # a TCP listener always has TLS
-        set_keepalive(transport.get_extra_info("socket"))
+        # TCP keepalive comes from the listening socket (``server.set_keepalive``): inherited
         self.gateway.connections.add(self)
         self.tls = TLSServerSession(self.gateway.ssl_context)
         self.relay = Relay(self.gateway, Peer(listener.where, self.source, None), peer[0], tls=True)
@@ -403,9 +383,8 @@ class ClientProtocol(asyncio.Protocol):
         protocol = UpstreamProtocol(self)
         timeout = gateway.config.connect_timeout
         try:
-            await asyncio.wait_for(
-                asyncio.get_running_loop().create_unix_connection(lambda: protocol, path), timeout
-            )
+            async with asyncio.timeout(timeout):  # no second task, as wait_for would make
+                await asyncio.get_running_loop().create_unix_connection(lambda: protocol, path)
         except TimeoutError:
             reason = f"no connection within {timeout:g} s"
         except OSError as err:

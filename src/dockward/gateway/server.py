@@ -42,6 +42,28 @@ log = logging.getLogger("dockward.gateway")
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
+# TCP keepalive on client sockets: a peer that vanished without a FIN (a host powered off, a
+# NAT entry dropped) is found after 60 s of silence and 6 unanswered probes 10 s apart. Set on
+# the listening socket: Linux copies it to every accepted one, so no connection pays for it.
+KEEPALIVE_IDLE = 60
+KEEPALIVE_INTERVAL = 10
+KEEPALIVE_COUNT = 6
+ADDRESSES_KEPT = 4096  # source addresses whose allow-list verdict a listener remembers
+
+
+def set_keepalive(sock: object) -> None:
+    """Turn TCP keepalive on for ``sock`` (a socket, or uvloop's stand-in for one)."""
+    setsockopt = getattr(sock, "setsockopt", None)
+    if setsockopt is None:
+        return
+    try:
+        setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, KEEPALIVE_IDLE)
+        setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, KEEPALIVE_INTERVAL)
+        setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, KEEPALIVE_COUNT)
+    except OSError as err:  # not fatal: the connections work without
+        log.warning("cannot set TCP keepalive on %s: %s", sock, err)
+
 
 @dataclass
 class Listener:
@@ -57,12 +79,20 @@ class Listener:
     networks: tuple[Network, ...] = ()
     reuse_port: bool = False
     server: asyncio.base_events.Server | None = field(default=None, repr=False)
+    # the verdicts of ``allows`` by address text: the networks never change after start
+    _verdicts: dict[str, bool] = field(default_factory=dict, repr=False, compare=False)
 
     def allows(self, address: str) -> bool:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        return any(ip in net for net in self.networks)
+        verdict = self._verdicts.get(address)
+        if verdict is None:
+            ip = ipaddress.ip_address(address.split("%", 1)[0])
+            if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+                ip = ip.ipv4_mapped
+            verdict = any(ip in net for net in self.networks)
+            if len(self._verdicts) >= ADDRESSES_KEPT:
+                self._verdicts.clear()
+            self._verdicts[address] = verdict
+        return verdict
 
 
 def listeners_from_config(config: GatewayConfig) -> list[Listener]:
@@ -239,7 +269,7 @@ class Gateway:
         self, loop: asyncio.AbstractEventLoop, listener: Listener
     ) -> asyncio.base_events.Server:
         try:
-            return await loop.create_server(
+            server = await loop.create_server(
                 lambda: ClientProtocol(self, listener),
                 listener.host,
                 listener.port,
@@ -249,6 +279,9 @@ class Gateway:
             )
         except OSError as err:
             raise UsageError(f"cannot listen on {listener.where}: {_os_reason(err)}") from None
+        for sock in server.sockets:
+            set_keepalive(sock)  # before any accept: each accepted socket inherits it
+        return server
 
     async def _open_unix(
         self, loop: asyncio.AbstractEventLoop, listener: Listener

@@ -100,6 +100,25 @@ def test_quoted_strings_read_back(text):
     assert json.loads(events._json_string(text)) == text
 
 
+def test_a_batch_is_each_events_line_in_order_across_seconds_and_kinds():
+    peer = Peer("127.0.0.1:2376", "10.0.0.9:4000", PeerIdentity("tls", common_name="ci", serial=7))
+    batch: list[object] = []
+    for n in range(6):  # two per second over three seconds, a failed handshake between
+        started = 1_800_000_000.25 + n * 0.5
+        batch.append(record(started=started, peer=peer, method="GET", path=f"/p{n % 2}"))
+        if n == 2:
+            batch.append(HandshakeFailed(started, peer, "plain HTTP request"))
+    lines = events.json_lines(batch).splitlines()  # type: ignore[arg-type]
+    assert len(lines) == len(batch)
+    for line, event in zip(lines, batch, strict=True):
+        assert json.loads(line) == log_entry(event)  # type: ignore[arg-type]
+    assert [json.loads(line)["time"][17:23] for line in lines[:3]] == [
+        "00.250",
+        "00.750",
+        "01.250",
+    ]
+
+
 def test_connection_events_have_the_exchange_members_and_name_themselves():
     peer = Peer("127.0.0.1:2376", "10.0.0.9:4000", None)
     started = 1_800_000_000.0625

@@ -1,4 +1,4 @@
-"""The gateway's policy load: a refused reload says every problem, on one log line."""
+"""The gateway server: policy load and reload events, listening sockets, limits and memory."""
 
 from __future__ import annotations
 
@@ -92,3 +92,79 @@ def test_refusal_counts_name_every_kind(tmp_path):
         "inspection_budget_full": 0,
         "daemon_breaker_trips": 0,
     }
+
+
+def test_accepted_tcp_connections_have_the_keepalive_of_the_listening_socket(tmp_path):
+    import asyncio
+    import socket
+
+    from dockward.gateway import server
+    from dockward.pki.ca import CertificateAuthority
+
+    ca = CertificateAuthority.create()
+    ca.write(tmp_path / "ca.pem", tmp_path / "ca-key.pem")
+    ca.issue_server(["127.0.0.1"]).write(tmp_path / "server.pem", tmp_path / "server-key.pem")
+    config = config_from_dict(
+        {
+            "upstream": str(tmp_path / "docker.sock"),
+            "listen": [{"address": "127.0.0.1:0"}],
+            "tls": {
+                "cert": str(tmp_path / "server.pem"),
+                "key": str(tmp_path / "server-key.pem"),
+                "ca": str(tmp_path / "ca.pem"),
+            },
+        }
+    )
+
+    async def scenario() -> list[int]:
+        gateway = Gateway(config)
+        await gateway.start()
+        try:
+            port = int(gateway.bound_addresses()[0].rsplit(":", 1)[1])
+            _, writer = await asyncio.open_connection("127.0.0.1", port)  # no handshake needed
+            for _ in range(200):
+                if gateway.connections:
+                    break
+                await asyncio.sleep(0.01)
+            (connection,) = gateway.connections
+            assert connection.transport is not None
+            accepted = connection.transport.get_extra_info("socket")
+            options = [
+                accepted.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE),
+                accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE),
+                accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL),
+                accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT),
+            ]
+            writer.close()
+            return options
+        finally:
+            await gateway.stop()
+
+    expected = [1, server.KEEPALIVE_IDLE, server.KEEPALIVE_INTERVAL, server.KEEPALIVE_COUNT]
+    assert asyncio.run(scenario()) == expected
+
+
+def test_a_listener_remembers_its_allow_list_verdicts_and_keeps_them_right():
+    import ipaddress
+
+    from dockward.gateway import server
+    from dockward.gateway.server import Listener
+
+    listener = Listener(
+        "tcp",
+        "[::]:2376",
+        networks=(ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("fd00::/8")),
+    )
+    cases = {
+        "10.1.2.3": True,
+        "::ffff:10.1.2.3": True,  # IPv4-mapped, as a dual-stack listener reports it
+        "fd00::1%eth0": True,
+        "192.168.1.1": False,
+        "::1": False,
+    }
+    for _ in range(2):  # the second round is answered from the remembered verdicts
+        assert {address: listener.allows(address) for address in cases} == cases
+    for n in range(server.ADDRESSES_KEPT + 10):  # bounded: many sources do not grow it forever
+        listener.allows(f"192.168.{n >> 8 & 255}.{n & 255}")
+    assert len(listener._verdicts) <= server.ADDRESSES_KEPT
+    assert listener.allows("10.9.9.9") and not listener.allows("11.0.0.1")
