@@ -69,6 +69,8 @@ from dockward.policy.build_context import read_context
 from dockward.policy.decision import Decision
 from dockward.policy.event_filter import EventStreamFilter, streamed_filter
 from dockward.policy.gojson import decode_body
+from dockward.policy.namespaces import Refusal as NameRefusal
+from dockward.policy.namespaces import enter_body, enter_target, rewrites_answer, shown
 from dockward.policy.operations import Stream
 from dockward.policy.paths import parse_query
 from dockward.policy.profiles import MAX_FACT_ROUNDS, FactQuery, Facts
@@ -924,6 +926,17 @@ class Relay:
         if down is not None:  # fail fast: the breaker is open
             self._refuse(502, down, close=head.has_body or not head.keep_alive)
             return
+        if decision.private_names:  # names given into the caller's name space
+            entered = enter_target(decision, request, raw)
+            if isinstance(entered, NameRefusal):
+                self._refuse(entered.status, entered.message, close=head.has_body)
+                return
+            if entered is not None:
+                raw = entered
+                seen = analyse_head_cached(raw)
+                target, request = seen.target, seen.request
+                assert target is not None and request is not None
+                ex.target_query, ex.request = target.query, request
         if not decision.inspect_request:
             self._forward_request(ex, raw)
             return
@@ -1070,6 +1083,8 @@ class Relay:
                 body = read_context(body_bytes, ex.query, limit, whole=whole)
             else:
                 body = decode_body(body_bytes) if body_bytes else None
+                if ex.decision.private_names and body_bytes:
+                    body_bytes, body = self._enter_body(ex, body_bytes, body)
             verdict = ex.policy.judge(ex.decision, ex.request, ex.query, body, {})
         except ProtocolError as err:
             self._refuse(err.status, str(err), close=True)
@@ -1082,6 +1097,19 @@ class Relay:
         ex.facts = {}
         self._pause(Side.CLIENT, "deciding")
         self._out.append(FetchFacts((tuple(verdict),)))
+
+    def _enter_body(self, ex: Exchange, raw: bytes, body: object) -> tuple[bytes, object]:
+        """The body with its names in the caller's name space (``policy.namespaces``)."""
+        assert ex.decision is not None and ex.head is not None and ex.pending_head is not None
+        moved = enter_body(ex.decision, ex.decision.operation, raw, body)
+        if isinstance(moved, NameRefusal):
+            raise ProtocolError(moved.message, moved.status)
+        if moved is raw:
+            return raw, body
+        ex.collected_body = moved
+        if not ex.head.chunked:
+            ex.pending_head = with_content_length(ex.pending_head, len(moved))
+        return moved, decode_body(moved)
 
     def _on_facts(self, event: FactsReady) -> None:
         ex = self.exchange
@@ -1351,6 +1379,8 @@ class Relay:
             return
         ex.response_started = True
         head_only = ex.head is not None and ex.head.method == "HEAD"
+        if ex.decision is not None and ex.decision.private_names:
+            message = shown(ex.decision, message)
         self._send_client(
             error_response(status, message, close=close, head_only=head_only, as_daemon=as_daemon)
         )
@@ -1584,10 +1614,12 @@ class Relay:
                 decision is not None
                 and decision.rewrites_response
                 and framing is Framing.BODY
-                and head.status == 200
                 and reader is not None
+                and rewrites_answer(decision, head.status)
             ):
-                stream = ex.resp_filter = streamed_filter(decision, chunked=head.chunked)
+                stream = None
+                if head.status == 200:
+                    stream = ex.resp_filter = streamed_filter(decision, chunked=head.chunked)
                 if stream is None:
                     ex.resp_collect = bytearray()  # sent once redacted, with a new length
                     ex.resp_head_raw = raw
@@ -1671,7 +1703,8 @@ class Relay:
         """Send the gathered response, redacted, under its head with the new length."""
         assert ex.resp_collect is not None
         assert ex.decision is not None
-        body = forwarded_response(ex.decision, bytes(ex.resp_collect))
+        status = ex.record.status if ex.record is not None else 200
+        body = forwarded_response(ex.decision, bytes(ex.resp_collect), status)
         ex.resp_collect = None
         self._send_client(with_content_length(ex.resp_head_raw, len(body)))
         self._send_client(body)

@@ -170,6 +170,7 @@ class RoleConfig(BaseModel):
     grants: list[str] = Field(default_factory=list)
     scope: Literal["all", "role", "own"] = "all"
     unread_dockerfile: Literal["refuse", "allow"] = "refuse"
+    names: Literal["shared", "private"] = "shared"
 
     @field_validator("clients")
     @classmethod
@@ -250,6 +251,9 @@ class Role:
     """Tenancy (``dockward.policy.tenancy``): ``all``, ``role`` or ``own``."""
     unread_dockerfile: str = "refuse"
     """Tenancy: a classic build whose Dockerfile cannot be read is refused, or let through."""
+    names: str = "shared"
+    """Tenancy: ``private`` stores the names an owner gives under its prefix
+    (``dockward.policy.namespaces``); ``shared``: one name space for the daemon."""
 
     def matches(self, identity: PeerIdentity, address: str | None) -> bool:
         if not any(selector.matches(identity) for selector in self.selectors):
@@ -385,6 +389,7 @@ def build_role(config: RoleConfig) -> Role:
         | (frozenset(GRANTS) if profile == "unrestricted" else frozenset()),
         scope=config.scope,
         unread_dockerfile=config.unread_dockerfile,
+        names=config.names,
     )
 
 

@@ -255,7 +255,7 @@ def test_every_problem_is_listed_one_a_line_unknown_keys_first():
     assert message.splitlines() == [
         "policy.toml: role[1].colur: unknown key (known keys: name, preset, clients, networks, "
         "allow, deny, profile, mode, host_paths, runtimes, registries, outbound, grants, scope, "
-        "unread_dockerfile)",
+        "unread_dockerfile, names)",
         "policy.toml: body_limt: unknown key (did you mean 'body_limit'?)",
         "policy.toml: role[0].allow: unknown operation 'container.craete' (did you mean "
         "'container.create'?); 'imgae.*' matches no operation (did you mean 'image.*'?)",

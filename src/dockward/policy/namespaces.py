@@ -1,0 +1,626 @@
+"""Private name spaces: two owners may each have a container, volume or network called ``app``.
+
+Under a role with ``names = "private"`` (and scope ``own`` or ``role``), every container,
+volume and network name its identities give is stored at the daemon under the owner's prefix
+(``name_prefix``), and every answer they get back has that prefix taken off again, so that a
+client never sees it:
+
+* **in**: the path object of a request (``/containers/{name}``, ``/volumes/{name}``,
+  ``/networks/{id}``), the ``name`` of a create or rename, the commit's ``container``, a build's
+  ``networkmode``, the name-bearing ``filters`` (``name``, ``before``, ``since``, ``volume``,
+  ``network``, ``container``), and the create bodies (``rewrite_body``): a volume's or
+  network's ``Name``, named volumes in ``Binds`` and ``Mounts``, ``VolumesFrom``, ``Links``,
+  ``container:`` modes, ``NetworkMode``, ``NetworkingConfig.EndpointsConfig`` keys and their
+  ``Links``, a network's ``ConfigFrom``, ``network connect``'s ``Container``;
+* **out**: every collected answer (lists, inspects, creates, ``system df``, errors) and every
+  event message has the prefix removed wherever a name starts (``Namespace.strip``).
+
+A reference made only of the digits ``0-9a-f`` (64 or fewer) is an ID or an ID prefix for
+containers and networks and is forwarded as written: a name of that form cannot be told from
+one, so a create or rename onto it is refused (``id_like_name``). ``bridge``, ``host``,
+``none`` and ``default`` are the daemon's networks, never prefixed. Volumes have no IDs: a
+volume name is always prefixed, except a 64-digit one (the name dockerd gives an anonymous
+volume).
+
+The tenancy checks (``dockward.policy.tenancy``) and pinning (``dockward.policy.pinning``) run
+after this, on the prefixed names, exactly as on names the client had written that way.
+
+Pure functions over bytes and strings: no I/O.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeAlias
+from urllib.parse import quote
+
+from dockward.errors import ProtocolError
+from dockward.http1.request import replace_request_target
+from dockward.policy.decision import Decision
+from dockward.policy.gojson import GoObject
+from dockward.policy.operations import Kind
+from dockward.policy.paths import parse_query
+from dockward.policy.pinning import Edit, apply_edits, value_span
+
+if TYPE_CHECKING:
+    from dockward.policy.routes import Classification
+
+NAME_MODES = ("shared", "private")
+
+PREDEFINED_NETWORKS = frozenset({"bridge", "host", "none", "default"})
+_ID_LIKE = re.compile(r"[0-9a-f]{1,64}")
+_ANONYMOUS_VOLUME = re.compile(r"[0-9a-f]{64}")
+_SLUG_CHARACTERS = re.compile(r"[^a-z0-9]+")
+_HASH_DIGITS = 8
+_SLUG_LENGTH = 24
+# characters of a name (container, volume) or of a prefix: a prefix is removed only where no
+# such character comes before it, that is where a name starts
+_NAME_CHARACTER = "A-Za-z0-9_.-"
+
+
+@functools.lru_cache(maxsize=1024)
+def name_prefix(owner: str) -> str:
+    """The prefix of ``owner``'s names at the daemon: ``cn-alice.1f0c3a9e.``.
+
+    The readable part is the owner key lower-cased, every run of other characters one ``-``;
+    the 8 hex digits (SHA-256 of the owner key) keep two owners whose readable parts agree
+    apart. Valid at the start of a container, volume and network name alike.
+    """
+    slug = _SLUG_CHARACTERS.sub("-", owner.lower()).strip("-")[:_SLUG_LENGTH].rstrip("-")
+    digest = hashlib.sha256(owner.encode("utf-8")).hexdigest()[:_HASH_DIGITS]
+    return f"{slug or 'owner'}.{digest}."
+
+
+def id_like(name: str) -> bool:
+    """Whether a container or network reference is read as an ID (or an ID prefix)."""
+    return _ID_LIKE.fullmatch(name) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A name a private name space cannot take; answer ``status`` with ``message``."""
+
+    status: int
+    message: str
+
+
+class _Refused(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.refusal = Refusal(400, message)
+
+
+class Namespace:
+    """One owner's name space: names in (``container``, ``volume``, ``network``), names out
+    (``strip``)."""
+
+    __slots__ = ("_strip_bytes", "_strip_text", "prefix")
+
+    def __init__(self, owner: str) -> None:
+        self.prefix = name_prefix(owner)
+        pattern = f"(?<![{_NAME_CHARACTER}]){re.escape(self.prefix)}"
+        self._strip_text = re.compile(pattern)
+        self._strip_bytes = re.compile(pattern.encode("ascii"))
+
+    # --- in ------------------------------------------------------------------------------
+
+    def container(self, reference: str) -> str:
+        """A container reference (a name, ``/name``, an ID or ID prefix) as the daemon holds it."""
+        if not reference or id_like(reference):
+            return reference
+        slash = "/" if reference.startswith("/") else ""
+        return slash + self.prefix + reference[len(slash) :]
+
+    def network(self, reference: str) -> str:
+        if not reference or id_like(reference) or reference.lower() in PREDEFINED_NETWORKS:
+            return reference
+        return self.prefix + reference
+
+    def volume(self, reference: str) -> str:
+        if not reference or _ANONYMOUS_VOLUME.fullmatch(reference):
+            return reference
+        return self.prefix + reference
+
+    def new_name(self, kind: str, name: str) -> str:
+        """The name a create (or rename) takes; refused when it would read as an ID."""
+        if not name:
+            return name
+        bare = name[1:] if kind == "container" and name.startswith("/") else name
+        if kind != "volume" and id_like(bare):
+            raise _Refused(
+                f"the {kind} name {bare!r} is made of the digits 0-9a-f only, so it reads as "
+                f'an ID under this role\'s private name space (names = "private"): choose a '
+                f"name with another character in it, e.g. {bare + '-1'!r}"
+            )
+        if kind == "volume":
+            return self.volume(name)
+        return self.container(name) if kind == "container" else self.network(name)
+
+    def mode(self, mode: str) -> str:
+        """A ``NetworkMode`` (``container:NAME``, a network, or a predefined mode)."""
+        kind, colon, name = mode.partition(":")
+        if colon and kind.lower() == "container":
+            return f"{kind}:{self.container(name)}"
+        return self.network(mode)
+
+    # --- out -----------------------------------------------------------------------------
+
+    def strip(self, data: bytes) -> bytes:
+        """``data`` with the prefix removed wherever a name starts with it."""
+        if self.prefix.encode("ascii") not in data:
+            return data
+        return self._strip_bytes.sub(b"", data)
+
+    def strip_text(self, text: str) -> str:
+        return self._strip_text.sub("", text) if self.prefix in text else text
+
+
+@functools.lru_cache(maxsize=1024)
+def namespace(owner: str) -> Namespace:
+    return Namespace(owner)
+
+
+# --- the request target ------------------------------------------------------------------
+
+PATH_KINDS: Mapping[str, tuple[str, Kind]] = {}
+"""Operations whose path names a container, volume or network: (variable, kind)."""
+
+
+def _path_kinds() -> dict[str, tuple[str, Kind]]:
+    from dockward.policy.operations import ROWS, Place
+
+    found: dict[str, tuple[str, Kind]] = {}
+    for row in ROWS:
+        for ref in row.refs:
+            if ref.place is Place.PATH and ref.kind in (Kind.CONTAINER, Kind.VOLUME, Kind.NETWORK):
+                found[row.name] = (ref.field, ref.kind)
+    return found
+
+
+PATH_KINDS = _path_kinds()
+
+# query keys naming a container, volume or network, per operation (besides ``filters``)
+_QUERY_REFERENCES: Mapping[str, tuple[tuple[str, str], ...]] = {
+    "container.create": (("name", "new container"),),
+    "container.rename": (("name", "new container"),),
+    "container.commit": (("container", "container"),),
+    "image.build": (("networkmode", "mode"),),
+}
+
+FILTERED_NAMES = frozenset(
+    {
+        "container.list",
+        "volume.list",
+        "network.list",
+        "system.events",
+        "container.prune",
+        "volume.prune",
+        "network.prune",
+    }
+)
+"""Operations whose ``filters`` may name containers, volumes or networks."""
+
+# filters keys that take a reference, by the kind they name; ``name`` is a pattern (below)
+_FILTER_REFERENCES = {
+    "before": "container",
+    "since": "container",
+    "container": "container",
+    "network": "network",
+    "volume": "volume",
+}
+
+
+def _reference(space: Namespace, kind: str, value: str) -> str:
+    if kind == "container":
+        return space.container(value)
+    if kind == "network":
+        return space.network(value)
+    if kind == "volume":
+        # a container list's volume filter takes a mount destination too
+        return value if value.startswith("/") else space.volume(value)
+    if kind == "mode":
+        return space.mode(value)
+    return space.new_name(kind.removeprefix("new "), value)
+
+
+def _name_pattern(space: Namespace, pattern: str, slash: bool) -> str:
+    """A ``name`` filter (a Go regular expression matched against the daemon's names) that
+    matches the prefixed names as the written one matched the plain ones, where it is
+    anchored at a name's start (``^web``, ``^/web``, ``/web``). A pattern anchored nowhere is
+    kept: it matches the prefixed names too (and may match inside the prefix)."""
+    escaped = space.prefix.replace(".", "\\.")  # Go reads the pattern: only the dots
+    if pattern.startswith("^/") and slash:
+        return "^/" + escaped + pattern[2:]
+    if pattern.startswith("^"):
+        return "^" + escaped + pattern[1:]
+    if pattern.startswith("/") and slash:
+        return "/" + escaped + pattern[1:]
+    return pattern
+
+
+def rewrite_filters(space: Namespace, operation: str, text: str) -> str:
+    """A ``filters`` value with its names and references moved into the name space."""
+    try:
+        document = json.loads(text)
+    except ValueError:
+        raise ProtocolError("query filters is not valid JSON") from None
+    if not isinstance(document, dict):
+        raise ProtocolError("query filters is not a JSON object")
+    changed = False
+    for key, value in document.items():
+        kind = _FILTER_REFERENCES.get(key)
+        if kind is None and key != "name":
+            continue
+        if isinstance(value, dict) or (
+            isinstance(value, list) and all(isinstance(v, str) for v in value)
+        ):
+            values = list(value)
+        else:
+            raise ProtocolError(f"query filters: {key!r} is not a filter list")
+        if key == "name":
+            moved = [_name_pattern(space, v, operation == "container.list") for v in values]
+        else:
+            moved = [_reference(space, kind or "", v) for v in values]
+        if moved != values:
+            document[key] = dict.fromkeys(moved, True)
+            changed = True
+    return json.dumps(document, separators=(",", ":")) if changed else text
+
+
+def _replace_query(query: str, replaced: Mapping[str, str]) -> str:
+    pairs = []
+    for pair in query.split("&") if query else ():
+        key = next(iter(parse_query(pair.partition("=")[0])), "") if pair else ""
+        if key in replaced:
+            pairs.append(f"{pair.partition('=')[0]}={quote(replaced[key], safe='')}")
+        else:
+            pairs.append(pair)
+    return "&".join(pairs)
+
+
+def rewrite_target(
+    space: Namespace,
+    operation: str,
+    template: str,
+    params: Mapping[str, str],
+    api_version: str | None,
+    query: str,
+) -> str | Refusal | None:
+    """The request target with its names in the name space; ``None``: nothing to change."""
+    try:
+        path = _path(space, operation, template, params)
+        new_query = _query(space, operation, query)
+    except _Refused as refused:
+        return refused.refusal
+    if path is None and new_query is None:
+        return None
+    if path is None:
+        path = _fill(template, params)
+    version = f"/v{api_version}" if api_version is not None else ""
+    final_query = query if new_query is None else new_query
+    return f"{version}{path}" + (f"?{final_query}" if final_query else "")
+
+
+def _fill(template: str, params: Mapping[str, str]) -> str:
+    def value(match: re.Match[str]) -> str:
+        return quote(params.get(match.group(1), ""), safe="")
+
+    return re.sub(r"\{([A-Za-z_]+)(?::[^{}]*)?\}", value, template)
+
+
+def _path(space: Namespace, operation: str, template: str, params: Mapping[str, str]) -> str | None:
+    spec = PATH_KINDS.get(operation)
+    if spec is None:
+        return None
+    variable, kind = spec
+    written = params.get(variable, "")
+    moved = _reference(space, str(kind), written)
+    if moved == written:
+        return None
+    return _fill(template, {**params, variable: moved})
+
+
+def _query(space: Namespace, operation: str, query: str) -> str | None:
+    if not query:
+        return None
+    params = parse_query(query)
+    replaced: dict[str, str] = {}
+    for key, kind in _QUERY_REFERENCES.get(operation, ()):
+        values = params.get(key)
+        if values and len(values) == 1 and values[0]:
+            moved = _reference(space, kind, values[0].lstrip("/") if "new" in kind else values[0])
+            if moved != values[0]:
+                replaced[key] = moved
+        elif values and len(values) > 1:
+            raise _Refused(f"query {key!r} is given {len(values)} times: give it once")
+    if operation in FILTERED_NAMES:
+        values = params.get("filters")
+        if values and len(values) > 1:
+            raise _Refused("query 'filters' is given more than once: give it once")
+        if values and values[0]:
+            moved = rewrite_filters(space, operation, values[0])
+            if moved != values[0]:
+                replaced["filters"] = moved
+    return _replace_query(query, replaced) if replaced else None
+
+
+NAMED_TARGETS = frozenset(PATH_KINDS) | frozenset(_QUERY_REFERENCES) | FILTERED_NAMES
+"""Operations whose path or query may name a container, volume or network."""
+
+
+# --- the request body --------------------------------------------------------------------
+
+Step: TypeAlias = str | int
+
+
+class _Body:
+    """One body being moved into the name space: the decoded document and the edits."""
+
+    def __init__(self, space: Namespace, raw: bytes, document: GoObject) -> None:
+        self.space = space
+        self.raw = raw
+        self.document = document
+        self.edits: list[Edit] = []
+
+    def replace(self, path: tuple[Step, ...], old: str, new: str) -> None:
+        if new == old:
+            return
+        span = value_span(self.raw, path)
+        if span is None:  # decoded from this body: cannot happen
+            raise _Refused("the request body could not be rewritten to the names it stores")
+        self.edits.append(Edit(span[0], span[1], json.dumps(new).encode("ascii")))
+
+    def sections(self) -> Iterator[tuple[tuple[Step, ...], GoObject]]:
+        """The inner HostConfig and the top level (dockerd before 27 reads it as one)."""
+        key = self.document.key_for("HostConfig")
+        inner = self.document.obj("HostConfig")
+        if key is not None and inner is not None:
+            yield (key,), inner
+        yield (), self.document
+
+
+def _link(space: Namespace, link: str) -> str:
+    name, colon, alias = link.partition(":")
+    return space.container(name) + colon + alias
+
+
+def _binds(body: _Body, section: tuple[Step, ...], holder: GoObject) -> None:
+    key = holder.key_for("Binds")
+    if key is None:
+        return
+    for index, spec in enumerate(holder.strings_of(key)):
+        parts = spec.split(":")
+        if len(parts) in (2, 3) and parts[0] and not parts[0].startswith("/"):
+            moved = ":".join([body.space.volume(parts[0]), *parts[1:]])
+            body.replace((*section, key, index), spec, moved)
+
+
+def _mounts(body: _Body, section: tuple[Step, ...], holder: GoObject) -> None:
+    key = holder.key_for("Mounts")
+    if key is None:
+        return
+    for index, mount in enumerate(holder.objects_of(key)):
+        source_key = mount.key_for("Source")
+        source = mount.str_of("Source") or ""
+        if (mount.str_of("Type") or "").lower() == "volume" and source and source_key:
+            body.replace((*section, key, index, source_key), source, body.space.volume(source))
+
+
+def _container_fields(body: _Body, section: tuple[Step, ...], holder: GoObject) -> None:
+    space = body.space
+    key = holder.key_for("VolumesFrom")
+    if key is not None:
+        for index, spec in enumerate(holder.strings_of(key)):
+            name, colon, mode = spec.partition(":")
+            body.replace((*section, key, index), spec, space.container(name) + colon + mode)
+    key = holder.key_for("Links")
+    if key is not None:
+        for index, link in enumerate(holder.strings_of(key)):
+            body.replace((*section, key, index), link, _link(space, link))
+    for field in ("NetworkMode", "PidMode", "IpcMode"):
+        key = holder.key_for(field)
+        mode = holder.str_of(field) or "" if key is not None else ""
+        if key is None or not mode:
+            continue
+        kind, colon, name = mode.partition(":")
+        if colon and kind.lower() == "container":
+            body.replace((*section, key), mode, f"{kind}:{space.container(name)}")
+        elif field == "NetworkMode":
+            body.replace((*section, key), mode, space.network(mode))
+
+
+def _endpoint_links(body: _Body, path: tuple[Step, ...], endpoint: GoObject) -> None:
+    key = endpoint.key_for("Links")
+    if key is not None:
+        for index, link in enumerate(endpoint.strings_of(key)):
+            body.replace((*path, key, index), link, _link(body.space, link))
+
+
+def _endpoints(body: _Body) -> None:
+    networking_key = body.document.key_for("NetworkingConfig")
+    networking = body.document.obj("NetworkingConfig")
+    if networking_key is None or networking is None:
+        return
+    key = networking.key_for("EndpointsConfig")
+    endpoints = networking.map_of("EndpointsConfig")
+    if key is None or not endpoints:
+        return
+    path = (networking_key, key)
+    for network, endpoint in endpoints.items():
+        if isinstance(endpoint, GoObject):
+            _endpoint_links(body, (*path, network), endpoint)
+    span = value_span(body.raw, path)
+    assert span is not None
+    for name, start, end in _object_keys(body.raw, span[0]):
+        moved = body.space.network(name)
+        if moved != name:
+            body.edits.append(Edit(start, end, json.dumps(moved).encode("ascii")))
+
+
+def _container_create(body: _Body) -> None:
+    for section, holder in list(body.sections()):
+        _binds(body, section, holder)
+        _mounts(body, section, holder)
+        _container_fields(body, section, holder)
+    _endpoints(body)
+
+
+def _named_create(kind: str) -> Callable[[_Body], None]:
+    def rewrite(body: _Body) -> None:
+        key = body.document.key_for("Name")
+        name = body.document.str_of("Name") or ""
+        if key is not None and name:
+            body.replace((key,), name, body.space.new_name(kind, name))
+        if kind == "network":
+            config_key = body.document.key_for("ConfigFrom")
+            config = body.document.obj("ConfigFrom")
+            network_key = config.key_for("Network") if config is not None else None
+            if config is not None and config_key is not None and network_key is not None:
+                network = config.str_of("Network") or ""
+                body.replace((config_key, network_key), network, body.space.network(network))
+
+    return rewrite
+
+
+def _connect(body: _Body) -> None:
+    key = body.document.key_for("Container")
+    name = body.document.str_of("Container") or ""
+    if key is not None and name:
+        body.replace((key,), name, body.space.container(name))
+    endpoint_key = body.document.key_for("EndpointConfig")
+    endpoint = body.document.obj("EndpointConfig")
+    if endpoint_key is not None and endpoint is not None:
+        _endpoint_links(body, (endpoint_key,), endpoint)
+
+
+BODY_REWRITERS: Mapping[str, Callable[[_Body], None]] = {
+    "container.create": _container_create,
+    "volume.create": _named_create("volume"),
+    "network.create": _named_create("network"),
+    "network.connect": _connect,
+    "network.disconnect": _connect,
+}
+"""Operations whose JSON body names containers, volumes or networks, and how it is moved."""
+
+
+def rewrite_body(space: Namespace, operation: str, raw: bytes, document: object) -> bytes | Refusal:
+    """``raw`` (decoded as ``document``) with every name it gives moved into the name space;
+    the same object when none is."""
+    rewriter = BODY_REWRITERS.get(operation)
+    if rewriter is None or not isinstance(document, GoObject):
+        return raw
+    body = _Body(space, raw, document)
+    try:
+        rewriter(body)
+    except _Refused as refused:
+        return refused.refusal
+    return apply_edits(raw, tuple(body.edits)) if body.edits else raw
+
+
+_scan_value = json.JSONDecoder(strict=False).scan_once  # type: ignore[attr-defined]
+_SPACE = re.compile(r"[ \t\r\n]*")
+
+
+def _object_keys(raw: bytes, start: int) -> list[tuple[str, int, int]]:
+    """The keys of the JSON object opening at ``start`` in ``raw``, with their byte spans."""
+    text = raw.decode("latin-1")  # one character per byte: offsets are byte offsets
+    keys: list[tuple[str, int, int]] = []
+    pos = _SPACE.match(text, start + 1).end()  # type: ignore[union-attr]
+    if text[pos] == "}":
+        return keys
+    while True:
+        _, key_end = _scan_value(text, pos)
+        keys.append((json.loads(raw[pos:key_end].decode("utf-8")), pos, key_end))
+        pos = _SPACE.match(text, key_end).end() + 1  # type: ignore[union-attr]  # the colon
+        pos = _SPACE.match(text, pos).end()  # type: ignore[union-attr]
+        _, value_end = _scan_value(text, pos)
+        pos = _SPACE.match(text, value_end).end()  # type: ignore[union-attr]
+        if text[pos] != ",":
+            return keys
+        pos = _SPACE.match(text, pos + 1).end()  # type: ignore[union-attr]
+
+
+# --- what the relay asks -----------------------------------------------------------------
+
+NAMED_ANSWERS = frozenset(
+    {
+        "container.list",
+        "container.inspect",
+        "container.create",
+        "container.update",
+        "container.stats",
+        "volume.list",
+        "volume.inspect",
+        "volume.create",
+        "network.list",
+        "network.inspect",
+        "network.create",
+        "system.df",
+    }
+)
+"""Answers that name containers, volumes or networks: collected (``container.stats``:
+streamed line by line) and sent with the prefix removed."""
+
+STRIPPED_STREAMS = frozenset({"container.stats"})
+"""Answers streamed as JSON lines whose names lose the prefix line by line."""
+
+
+def space_of(decision: Decision) -> Namespace | None:
+    """The caller's name space, ``None`` when its role shares one with everybody."""
+    if not decision.private_names or decision.owner is None:
+        return None
+    return namespace(decision.owner)
+
+
+def enter_target(decision: Decision, request: Classification, raw: bytes) -> bytes | Refusal | None:
+    """The request head with the names of its target moved into the caller's name space
+    (``None``: nothing to move)."""
+    space = space_of(decision)
+    route = request.route
+    if space is None or route is None:
+        return None
+    operation = route.operation
+    if operation not in NAMED_TARGETS:
+        return None
+    line = raw[: raw.index(b"\r\n")]
+    query = line.split(b" ")[1].partition(b"?")[2].decode("latin-1")
+    try:
+        target = rewrite_target(
+            space, operation, route.template, request.params, request.api_version, query
+        )
+    except ProtocolError as err:
+        return Refusal(err.status, str(err))
+    if target is None or isinstance(target, Refusal):
+        return target
+    return replace_request_target(raw, target.encode("ascii"))
+
+
+def enter_body(decision: Decision, operation: str, raw: bytes, document: object) -> bytes | Refusal:
+    """The body with the names it gives moved into the caller's name space."""
+    space = space_of(decision)
+    if space is None:
+        return raw
+    return rewrite_body(space, operation, raw, document)
+
+
+def shown(decision: Decision | None, message: str) -> str:
+    """A message as the caller is shown it: its own names without the prefix."""
+    space = space_of(decision) if decision is not None else None
+    return message if space is None else space.strip_text(message)
+
+
+def rewrites_answer(decision: Decision, status: int) -> bool:
+    """Whether an answer of ``status`` (with a body) is collected or filtered before it is
+    sent (``decision.rewrites_response`` is set)."""
+    if space_of(decision) is None:
+        return status == 200
+    if status >= 400:
+        return True  # dockerd's error texts name the objects
+    if decision.redact or decision.filter_response:
+        return status == 200
+    return 200 <= status < 300 and decision.operation in NAMED_ANSWERS
