@@ -385,8 +385,13 @@ class _Body:
 
 
 def _link(space: Namespace, link: str) -> str:
+    """``NAME[:ALIAS]`` with the name moved; a bare name keeps itself as the alias, as dockerd
+    would have taken it (the container sees the link under the name the client wrote)."""
     name, colon, alias = link.partition(":")
-    return space.container(name) + colon + alias
+    moved = space.container(name)
+    if moved == name:
+        return link
+    return f"{moved}:{alias if colon else name.rpartition('/')[2]}"
 
 
 def _binds(body: _Body, section: tuple[Step, ...], holder: GoObject) -> None:

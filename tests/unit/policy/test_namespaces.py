@@ -1,0 +1,321 @@
+"""Private name spaces: names moved in (target, query, filters, bodies) and out (answers)."""
+
+from __future__ import annotations
+
+import json
+import re
+from urllib.parse import quote
+
+import pytest
+
+from dockward.policy.decision import Decision
+from dockward.policy.gojson import decode_body
+from dockward.policy.namespaces import (
+    BODY_REWRITERS,
+    NAMED_ANSWERS,
+    Namespace,
+    Refusal,
+    id_like,
+    name_prefix,
+    namespace,
+    rewrite_body,
+    rewrite_filters,
+    rewrite_target,
+    rewrites_answer,
+    shown,
+)
+from dockward.policy.paths import parse_query
+from dockward.policy.tenancy import forwarded_response
+
+ALICE = namespace("cn:alice")
+BOB = namespace("cn:bob")
+P = ALICE.prefix
+CONTAINER_NAME = re.compile(r"/?[a-zA-Z0-9][a-zA-Z0-9_.-]+")  # dockerd's RestrictedNamePattern
+VOLUME_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+")
+# what any owner's prefix looks like: readable part, a dot, 8 hex digits, a dot
+ANY_PREFIX = re.compile(rb"[a-z0-9-]+\.[0-9a-f]{8}\.")
+
+
+@pytest.mark.parametrize(
+    "owner",
+    ["cn:alice", "uid:1000", "role:tenants", "san:https://ci.example/x", "cn:ÄÖ", "cn:" + "x" * 90],
+)
+def test_a_prefix_is_valid_in_every_name_grammar_and_readable(owner: str) -> None:
+    prefix = name_prefix(owner)
+    assert CONTAINER_NAME.fullmatch(prefix + "web") and VOLUME_NAME.fullmatch(prefix + "data")
+    assert ANY_PREFIX.fullmatch(prefix.encode())
+    assert len(prefix) <= 24 + 10
+    assert name_prefix(owner) == prefix  # the same on every request and after restarts
+
+
+def test_owners_whose_readable_parts_agree_get_distinct_prefixes() -> None:
+    owners = ["cn:a.b", "cn:a-b", "cn:a b", "cn:A.B", "uid:1", "role:1", "cn:" + "x" * 40]
+    owners.append("cn:" + "x" * 41)
+    prefixes = {name_prefix(owner) for owner in owners}
+    assert len(prefixes) == len(owners)
+    assert name_prefix("cn:a.b").startswith("cn-a-b.")
+    assert P.startswith("cn-alice.") and BOB.prefix.startswith("cn-bob.")
+
+
+def test_names_move_in_and_ids_and_predefined_networks_stay() -> None:
+    assert ALICE.container("web") == P + "web"
+    assert ALICE.container("/web") == "/" + P + "web"
+    assert ALICE.container("3f2a9c") == "3f2a9c"  # an ID prefix
+    assert ALICE.container("a" * 64) == "a" * 64
+    assert ALICE.network("app_default") == P + "app_default"
+    for predefined in ("bridge", "host", "none", "default", "Bridge"):
+        assert ALICE.network(predefined) == predefined
+    assert ALICE.volume("data") == P + "data"
+    assert ALICE.volume("db") == P + "db"  # volumes have no IDs
+    assert ALICE.volume("f" * 64) == "f" * 64  # the name of an anonymous volume
+    assert ALICE.mode("container:db-1") == "container:" + P + "db-1"
+    assert ALICE.mode("host") == "host" and ALICE.mode("net") == P + "net"
+    assert id_like("cafe") and not id_like("cafe-1") and not id_like("A1")
+
+
+def test_a_new_name_that_reads_as_an_id_is_refused_with_the_fix() -> None:
+    target = rewrite_target(ALICE, "container.create", "/containers/create", {}, None, "name=cafe")
+    assert isinstance(target, Refusal) and target.status == 400 and "'cafe-1'" in target.message
+    body = b'{"Name":"beef"}'
+    refused = rewrite_body(ALICE, "network.create", body, decode_body(body))
+    assert isinstance(refused, Refusal) and "reads as an ID" in refused.message
+    volume = rewrite_body(ALICE, "volume.create", body, decode_body(body))  # volumes have no IDs
+    assert volume == b'{"Name":"' + P.encode() + b'beef"}'
+
+
+def _target(operation: str, template: str, params: dict[str, str], query: str = "") -> object:
+    return rewrite_target(ALICE, operation, template, params, "1.41", query)
+
+
+def test_the_path_object_moves_and_the_rest_of_the_target_stays() -> None:
+    assert _target("container.inspect", "/containers/{name:.*}/json", {"name": "web"}) == (
+        f"/v1.41/containers/{P}web/json"
+    )
+    assert _target("volume.remove", "/volumes/{name:.*}", {"name": "d"}, "force=1") == (
+        f"/v1.41/volumes/{P}d?force=1"
+    )
+    assert _target("network.inspect", "/networks/{id:.*}", {"id": "n"}) == f"/v1.41/networks/{P}n"
+    assert _target("container.stop", "/containers/{name:.*}/stop", {"name": "3f2a"}) is None
+    assert _target("network.remove", "/networks/{id:.*}", {"id": "bridge"}) is None
+    assert _target("container.list", "/containers/json", {}, "all=1") is None
+    assert _target("image.inspect", "/images/{name:.*}/json", {"name": "web"}) is None
+
+
+def test_query_names_move() -> None:
+    moved = _target("container.create", "/containers/create", {}, "name=app_web_1&platform=")
+    assert moved == f"/v1.41/containers/create?name={P}app_web_1&platform="
+    path = "/containers/{name:.*}/rename"
+    moved = _target("container.rename", path, {"name": "old-1"}, "name=new-1")
+    assert moved == f"/v1.41/containers/{P}old-1/rename?name={P}new-1"
+    moved = _target("container.commit", "/commit", {}, "container=web&repo=r")
+    assert moved == f"/v1.41/commit?container={P}web&repo=r"
+    moved = _target("image.build", "/build", {}, "networkmode=container%3Aweb")
+    assert moved == f"/v1.41/build?networkmode=container%3A{P}web"
+    assert _target("image.build", "/build", {}, "networkmode=host") is None
+    twice = _target("container.create", "/containers/create", {}, "name=a&name=b")
+    assert isinstance(twice, Refusal)
+
+
+def _filters(operation: str, document: object) -> dict[str, object]:
+    return json.loads(rewrite_filters(ALICE, operation, json.dumps(document)))
+
+
+def test_filters_naming_objects_move_and_label_filters_stay() -> None:
+    moved = _filters(
+        "container.list",
+        {
+            "name": {"^/web$": True, "^db": True, "/api": True, "loose": True},
+            "before": ["old-one"],
+            "since": {"3f2a": True},
+            "volume": ["data", "/mnt"],
+            "network": ["net", "bridge"],
+            "label": ["com.docker.compose.project=app"],
+        },
+    )
+    escaped = P.replace(".", "\\.")
+    assert moved == {
+        "name": {f"^/{escaped}web$": True, f"^{escaped}db": True, f"/{escaped}api": True,
+                 "loose": True},
+        "before": {P + "old-one": True},
+        "since": {"3f2a": True},
+        "volume": {P + "data": True, "/mnt": True},
+        "network": {P + "net": True, "bridge": True},
+        "label": ["com.docker.compose.project=app"],
+    }  # fmt: skip
+    assert _filters("volume.list", {"name": ["^app_"]}) == {"name": {f"^{escaped}app_": True}}
+    assert _filters("system.events", {"container": ["web"], "type": ["container"]}) == {
+        "container": {P + "web": True},
+        "type": ["container"],
+    }
+    text = json.dumps({"label": ["a=b"]})
+    assert rewrite_filters(ALICE, "container.list", text) is text
+    query = "filters=" + quote(json.dumps({"name": ["^web"]}))
+    moved_target = _target("container.list", "/containers/json", {}, query)
+    assert isinstance(moved_target, str)
+    [value] = parse_query(moved_target.partition("?")[2])["filters"]
+    assert json.loads(value) == {"name": {f"^{escaped}web": True}}
+
+
+def test_a_create_body_moves_every_name_it_gives_in_both_sections() -> None:
+    body = {
+        "Image": "busybox",
+        "Binds": ["legacy:/l"],
+        "HostConfig": {
+            "Binds": ["data:/data:rw", "/srv:/srv", "f" * 64 + ":/anon"],
+            "Mounts": [
+                {"Type": "volume", "Source": "cache", "Target": "/c"},
+                {"Type": "bind", "Source": "/etc", "Target": "/e"},
+            ],
+            "VolumesFrom": ["db-1:ro", "3f2a9c"],
+            "Links": ["db-1:database", "/cache-1"],
+            "NetworkMode": "app_default",
+            "PidMode": "container:db-1",
+            "IpcMode": "shareable",
+        },
+        "NetworkingConfig": {
+            "EndpointsConfig": {
+                "app_default": {"Aliases": ["web"], "Links": ["db-1"]},
+                "bridge": {},
+                "caf\u00e9": {},
+            }
+        },
+    }
+    raw = json.dumps(body).encode()
+    moved = rewrite_body(ALICE, "container.create", raw, decode_body(raw))
+    assert isinstance(moved, bytes)
+    got = json.loads(moved)
+    host = got["HostConfig"]
+    assert got["Binds"] == [P + "legacy:/l"]
+    assert host["Binds"] == [P + "data:/data:rw", "/srv:/srv", "f" * 64 + ":/anon"]
+    assert [m["Source"] for m in host["Mounts"]] == [P + "cache", "/etc"]
+    assert host["VolumesFrom"] == [P + "db-1:ro", "3f2a9c"]
+    assert host["Links"] == [P + "db-1:database", "/" + P + "cache-1:cache-1"]
+    assert host["NetworkMode"] == P + "app_default"
+    assert host["PidMode"] == "container:" + P + "db-1" and host["IpcMode"] == "shareable"
+    endpoints = got["NetworkingConfig"]["EndpointsConfig"]
+    assert list(endpoints) == [P + "app_default", "bridge", P + "caf\u00e9"]
+    assert endpoints[P + "app_default"] == {"Aliases": ["web"], "Links": [P + "db-1:db-1"]}
+    assert got["Image"] == "busybox"
+
+
+def test_keys_are_matched_as_go_matches_them() -> None:
+    raw = b'{"hostconfig": {"binds": ["data:/d"], "networkmode": "n"}, "Image": "x"}'
+    moved = rewrite_body(ALICE, "container.create", raw, decode_body(raw))
+    assert moved == (
+        b'{"hostconfig": {"binds": ["' + P.encode() + b'data:/d"], "networkmode": "'
+        + P.encode() + b'n"}, "Image": "x"}'
+    )  # fmt: skip
+
+
+def test_named_creates_and_connects_move() -> None:
+    raw = b'{"Name":"app_default","ConfigFrom":{"Network":"tmpl"},"Labels":{}}'
+    moved = rewrite_body(ALICE, "network.create", raw, decode_body(raw))
+    assert moved == (
+        b'{"Name":"' + P.encode() + b'app_default","ConfigFrom":{"Network":"'
+        + P.encode() + b'tmpl"},"Labels":{}}'
+    )  # fmt: skip
+    raw = b'{"Container":"web","EndpointConfig":{"Links":["db-1:d"]}}'
+    moved = rewrite_body(ALICE, "network.connect", raw, decode_body(raw))
+    assert json.loads(moved) == {
+        "Container": P + "web",
+        "EndpointConfig": {"Links": [P + "db-1:d"]},
+    }  # type: ignore[arg-type]
+    raw = b'{"Driver":"local"}'
+    assert rewrite_body(ALICE, "volume.create", raw, decode_body(raw)) is raw
+    assert set(BODY_REWRITERS) == {
+        "container.create",
+        "volume.create",
+        "network.create",
+        "network.connect",
+        "network.disconnect",
+    }
+
+
+def test_what_goes_in_comes_back_out_as_written() -> None:
+    raw = json.dumps(
+        {
+            "HostConfig": {
+                "Binds": ["data:/data"],
+                "VolumesFrom": ["db-1"],
+                "Links": ["/db-1:/web-1/db"],
+                "NetworkMode": "container:db-1",
+            },
+            "NetworkingConfig": {"EndpointsConfig": {"n-1": {"Links": ["x-1:y"]}}},
+        }
+    ).encode()
+    moved = rewrite_body(ALICE, "container.create", raw, decode_body(raw))
+    assert isinstance(moved, bytes) and moved != raw
+    assert ALICE.strip(moved) == raw
+
+
+def test_strip_takes_the_prefix_off_where_a_name_starts_only() -> None:
+    samples = {
+        f'"/{P}web"': '"/web"',
+        f'"{P}{P}web"': f'"{P}web"',  # a client that named its container with its prefix
+        f'"x{P}y"': f'"x{P}y"',  # inside a name: the client wrote it so
+        f"No such container: {P}web": "No such container: web",
+        f'"/var/lib/docker/volumes/{P}data/_data"': '"/var/lib/docker/volumes/data/_data"',
+        f'"container:{P}db"': '"container:db"',
+        f'"/{P}db:/{P}web/db"': '"/db:/web/db"',
+        f'"/{BOB.prefix}web"': f'"/{BOB.prefix}web"',  # not ours: filtered out before
+    }
+    for before, after in samples.items():
+        assert ALICE.strip(before.encode()) == after.encode()
+        assert ALICE.strip_text(before) == after
+    untouched = b'{"Name":"/web"}'
+    assert ALICE.strip(untouched) is untouched
+
+
+def _decision(operation: str, **fields: object) -> Decision:
+    base = {"owner": "cn:alice", "private_names": True}
+    return Decision(allowed=True, operation=operation, rule="r", **{**base, **fields})  # type: ignore[arg-type]
+
+
+def test_no_prefixed_name_reaches_the_client_in_any_collected_answer() -> None:
+    inspect = {
+        "Name": f"/{P}web",
+        "HostConfig": {
+            "Binds": [f"{P}data:/data"],
+            "NetworkMode": f"{P}app_default",
+            "Links": [f"/{P}db:/{P}web/db"],
+            "VolumesFrom": [f"{P}db"],
+        },
+        "Mounts": [{"Name": f"{P}data", "Source": f"/var/lib/docker/volumes/{P}data/_data"}],
+        "NetworkSettings": {"Networks": {f"{P}app_default": {"Aliases": ["web"]}}},
+        "Config": {"Labels": {"dockward.owner": "cn:alice"}},
+    }
+    listing = [{"Names": [f"/{P}web"], "Labels": {"dockward.owner": "cn:alice"}}]
+    volumes = {"Volumes": [{"Name": f"{P}data", "Labels": {"dockward.owner": "cn:alice"}}]}
+    error = {"message": f'Conflict. The container name "/{P}web" is already in use by ...'}
+    answers = [
+        ("container.inspect", 200, inspect, {}),
+        ("container.list", 200, listing, {"filter_response": True}),
+        ("volume.list", 200, volumes, {"filter_response": True}),
+        ("system.df", 200, {"Containers": listing, **volumes}, {"filter_response": True}),
+        ("container.create", 409, error, {}),
+        ("volume.inspect", 404, {"message": f"get {P}x: no such volume"}, {}),
+    ]
+    for operation, status, document, fields in answers:
+        decision = _decision(operation, **fields)
+        assert rewrites_answer(decision, status)
+        sent = forwarded_response(decision, json.dumps(document).encode(), status)
+        assert ANY_PREFIX.search(sent) is None, (operation, sent)
+    assert shown(_decision("container.start"), f"No such container: {P}web") == (
+        "No such container: web"
+    )
+
+
+def test_which_answers_are_collected() -> None:
+    assert not rewrites_answer(_decision("container.logs"), 200)  # streams go as they come
+    assert rewrites_answer(_decision("container.logs"), 404)  # errors name the object
+    assert rewrites_answer(_decision("volume.create"), 201)
+    assert not rewrites_answer(_decision("volume.create", private_names=False), 201)
+    assert {"container.list", "container.inspect", "system.df", "network.inspect"} <= NAMED_ANSWERS
+    shared = Decision(allowed=True, operation="container.list", rule="r", owner="cn:alice")
+    assert rewrites_answer(shared, 200) and not rewrites_answer(shared, 404)
+    assert forwarded_response(shared, f"/{P}x".encode(), 200) == f"/{P}x".encode()
+
+
+def test_the_namespace_is_shared_per_owner() -> None:
+    assert namespace("cn:alice") is namespace("cn:alice")
+    assert isinstance(ALICE, Namespace) and ALICE.prefix != BOB.prefix
