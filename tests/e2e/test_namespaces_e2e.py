@@ -98,6 +98,7 @@ def people(
         for name in ("alice", "bob"):
             issued = up.ca("issue", "client", name, "--role", "spaces").stdout
             assert f"owner key: cn:{name}" in issued, issued
+            assert f"stored at the daemon as {name_prefix(f'cn:{name}')}NAME" in issued, issued
             found[name] = Person(up, name)
         try:
             yield found

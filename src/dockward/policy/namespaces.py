@@ -76,6 +76,16 @@ def name_prefix(owner: str) -> str:
     return f"{slug or 'owner'}.{digest}."
 
 
+def names_summary(names: str) -> str:
+    """One line saying what a role's ``names`` means (``policy explain``)."""
+    if names == "private":
+        return (
+            "private (container, volume and network names are the owner's own: stored at the "
+            "daemon as OWNER-PREFIX.NAME, shown without the prefix)"
+        )
+    return "shared (one name space for the daemon: a name another owner holds is refused, 409)"
+
+
 def id_like(name: str) -> bool:
     """Whether a container or network reference is read as an ID (or an ID prefix)."""
     return _ID_LIKE.fullmatch(name) is not None

@@ -220,6 +220,15 @@ class RoleConfig(BaseModel):
                 )
         return value
 
+    @model_validator(mode="after")
+    def _private_names_need_a_scope(self) -> RoleConfig:
+        if self.names == "private" and self.scope == "all":
+            raise ValueError(
+                'names = "private" needs scope = "own" or "role": under scope all there is no '
+                "owner to keep names apart"
+            )
+        return self
+
     @field_validator("preset")
     @classmethod
     def _preset(cls, value: str | None) -> str | None:

@@ -267,3 +267,12 @@ def test_every_problem_is_listed_one_a_line_unknown_keys_first():
 def test_a_presets_patterns_are_valid_allow_patterns(name):
     # access selectors' prefixes are checked now: a preset must pass what a policy file must
     assert role(allow=list(PRESETS[name].allow)).allow == PRESETS[name].allow
+
+
+def test_private_names_need_a_scope_and_are_carried_into_the_role():
+    message = policy_error({"name": "a", "names": "private"})
+    assert 'names = "private" needs scope = "own" or "role"' in message
+    config = policy_config_from_dict(
+        {"role": [{"name": "a", "scope": "own", "names": "private"}, {"name": "b"}]}
+    )
+    assert [build_role(role).names for role in config.role] == ["private", "shared"]
