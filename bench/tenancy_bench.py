@@ -59,19 +59,16 @@ def _decision_samples(scope: str, iterations: int, names: str = "shared") -> lis
         request = classify_route("POST", split)
         decision = policy.authorize(identity, "127.0.0.1", request)
         raw, sent = head, body
+        decoded = decode_body(sent)
         if private:  # the names moved into the owner's space, as the relay does
-            moved = namespaces.enter_target(decision, request, head)
-            assert isinstance(moved, bytes)
-            raw = moved
+            entered = namespaces.enter_request(decision, request, head, body, decoded)
+            assert isinstance(entered, namespaces.Entered) and entered.body is not None
+            raw = entered.head
             split = split_target(raw.split(b" ")[1])
             request = classify_route("POST", split)
+            if entered.body is not sent:
+                sent, decoded = entered.body, decode_body(entered.body)
         query = parse_query(split.query)
-        decoded = decode_body(sent)
-        if private:
-            entered = namespaces.enter_body(decision, decision.operation, sent, decoded)
-            assert isinstance(entered, bytes)
-            if entered is not sent:
-                sent, decoded = entered, decode_body(entered)
         policy.facts_needed(decision, request, query, decoded, {})
         wanted = policy.facts_needed(decision, request, query, decoded, facts)
         final = policy.check_body(decision, request, query, decoded, facts)

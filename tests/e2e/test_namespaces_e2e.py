@@ -205,6 +205,48 @@ def test_renames_and_conflicts_stay_in_ones_own_space(people, dockerd, busybox_i
     assert dockerd.api("GET", f"/containers/{alice.prefix}renamed-one/json")[0] == 200
     assert dockerd.api("GET", f"/containers/{bob.prefix}same-name/json")[0] == 200
     short = alice.docker("ps", "-aq").strip()
-    alice.docker("rm", short)  # an ID prefix stays an ID
+    alice.docker("rm", short)  # an ID prefix is an ID when no name of hers reads so
     bob.docker("rm", "same-name")
     assert dockerd.api("GET", f"/containers/{bob.prefix}same-name/json")[0] == 404
+
+
+def test_a_name_that_reads_as_an_id_is_a_name_first(people, dockerd, busybox_image) -> None:
+    alice, bob = people["alice"], people["bob"]
+    for person in (alice, bob):
+        person.docker("run", "-d", "--name", "db", busybox_image, "sleep", "600")
+    assert dockerd.api_json("GET", f"/containers/{alice.prefix}db/json")["State"]["Running"]
+    alice.docker("stop", "-t", "0", "db")
+    assert not dockerd.api_json("GET", f"/containers/{alice.prefix}db/json")["State"]["Running"]
+    assert dockerd.api_json("GET", f"/containers/{bob.prefix}db/json")["State"]["Running"]
+    for person in (alice, bob):
+        person.docker("rm", "-f", "db")
+        assert dockerd.api("GET", f"/containers/{person.prefix}db/json")[0] == 404
+
+
+def test_objects_made_before_the_names_were_private_keep_their_plain_names(
+    people, dockerd, busybox_image
+) -> None:
+    alice, bob = people["alice"], people["bob"]
+    labels = {OWNER: "cn:alice"}
+    status, _, _ = dockerd.api("POST", "/volumes/create", {"Name": "old-data", "Labels": labels})
+    assert status == 201
+    body = {"Image": busybox_image, "Cmd": ["sleep", "600"], "Labels": labels}
+    status, _, _ = dockerd.api("POST", "/containers/create?name=old-web", body)
+    assert status == 201
+    try:
+        assert "old-web" in _names(alice.docker("ps", "-a", "--format", "{{.Names}}"))
+        alice.docker("start", "old-web")
+        assert dockerd.api_json("GET", "/containers/old-web/json")["State"]["Running"]
+        alice.docker("run", "--rm", "-v", "old-data:/d", busybox_image, "touch", "/d/seen")
+        # what dockerd ran is the volume as written: nothing was made under the prefix
+        assert dockerd.api("GET", f"/volumes/{alice.prefix}old-data")[0] == 404
+        bob_tries = bob.up.docker("stop", "old-web", bundle=bob.bundle)
+        assert bob_tries.returncode != 0 and "No such container: old-web" in bob_tries.stderr
+        assert dockerd.api_json("GET", "/containers/old-web/json")["State"]["Running"]
+        alice.docker("rm", "-f", "old-web")
+        alice.docker("volume", "rm", "old-data")
+        assert dockerd.api("GET", "/containers/old-web/json")[0] == 404
+        assert dockerd.api("GET", "/volumes/old-data")[0] == 404
+    finally:
+        dockerd.api("DELETE", "/containers/old-web?force=1")
+        dockerd.api("DELETE", "/volumes/old-data")

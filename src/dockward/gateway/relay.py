@@ -70,7 +70,7 @@ from dockward.policy.decision import Decision
 from dockward.policy.event_filter import EventStreamFilter, streamed_filter
 from dockward.policy.gojson import decode_body
 from dockward.policy.namespaces import Refusal as NameRefusal
-from dockward.policy.namespaces import enter_body, enter_target, rewrites_answer, shown
+from dockward.policy.namespaces import enter_request, fallbacks, rewrites_answer, shown
 from dockward.policy.operations import Stream
 from dockward.policy.paths import parse_query
 from dockward.policy.profiles import MAX_FACT_ROUNDS, FactQuery, Facts
@@ -509,6 +509,11 @@ class Exchange:
     fact_body: object = None  # the decoded body the fact rounds judge
     facts: dict[FactQuery, Mapping[str, object] | None] | None = None
     fact_rounds: int = 0
+    # tenancy, private names: the request as sent (head, body, decoded body, route, query)
+    names_origin: tuple[bytes | None, bytes | None, object, Classification | None, Any] | None = (
+        None
+    )
+    names_moved: tuple[tuple[str, str, str], ...] = ()  # references moved, not yet settled
     resp_buf: bytearray | None = None  # a response head in pieces
     resp_body: BodyReader | None = None
     resp_collect: bytearray | None = None  # a response to redact, as it arrives
@@ -926,17 +931,6 @@ class Relay:
         if down is not None:  # fail fast: the breaker is open
             self._refuse(502, down, close=head.has_body or not head.keep_alive)
             return
-        if decision.private_names:  # names given into the caller's name space
-            entered = enter_target(decision, request, raw)
-            if isinstance(entered, NameRefusal):
-                self._refuse(entered.status, entered.message, close=head.has_body)
-                return
-            if entered is not None:
-                raw = entered
-                seen = analyse_head_cached(raw)
-                target, request = seen.target, seen.request
-                assert target is not None and request is not None
-                ex.target_query, ex.request = target.query, request
         if not decision.inspect_request:
             self._forward_request(ex, raw)
             return
@@ -1083,8 +1077,9 @@ class Relay:
                 body = read_context(body_bytes, ex.query, limit, whole=whole)
             else:
                 body = decode_body(body_bytes) if body_bytes else None
-                if ex.decision.private_names and body_bytes:
-                    body_bytes, body = self._enter_body(ex, body_bytes, body)
+            if ex.decision.private_names:  # the names given, into the caller's name space
+                ex.names_origin = (ex.pending_head, body_bytes, body, ex.request, ex.query)
+                body = self._enter_names(ex, frozenset())
             verdict = ex.policy.judge(ex.decision, ex.request, ex.query, body, {})
         except ProtocolError as err:
             self._refuse(err.status, str(err), close=True)
@@ -1098,18 +1093,36 @@ class Relay:
         self._pause(Side.CLIENT, "deciding")
         self._out.append(FetchFacts((tuple(verdict),)))
 
-    def _enter_body(self, ex: Exchange, raw: bytes, body: object) -> tuple[bytes, object]:
-        """The body with its names in the caller's name space (``policy.namespaces``)."""
-        assert ex.decision is not None and ex.head is not None and ex.pending_head is not None
-        moved = enter_body(ex.decision, ex.decision.operation, raw, body)
-        if isinstance(moved, NameRefusal):
-            raise ProtocolError(moved.message, moved.status)
-        if moved is raw:
-            return raw, body
-        ex.collected_body = moved
-        if not ex.head.chunked:
-            ex.pending_head = with_content_length(ex.pending_head, len(moved))
-        return moved, decode_body(moved)
+    def _enter_names(self, ex: Exchange, kept: frozenset[tuple[str, str]]) -> object:
+        """Move the request's names into the caller's name space (``policy.namespaces``),
+        all but ``kept``, from the request as the client sent it; return the body to judge."""
+        assert ex.decision is not None and ex.head is not None and ex.names_origin is not None
+        head, body_bytes, body, sent, query = ex.names_origin
+        assert head is not None and sent is not None
+        entered = enter_request(ex.decision, sent, head, body_bytes, body, kept)
+        if isinstance(entered, NameRefusal):
+            raise ProtocolError(entered.message, entered.status)
+        ex.names_moved = entered.moved
+        if entered.head is head:
+            ex.request, ex.query = sent, query
+            ex.target_query = (
+                head[: head.index(b"\r\n")].split(b" ")[1].partition(b"?")[2].decode("latin-1")
+            )
+        else:
+            seen = analyse_head_cached(entered.head)
+            target, request = seen.target, seen.request
+            if target is None or request is None or request.route is not sent.route:
+                raise ProtocolError("the request could not be moved into its name space")
+            ex.request, ex.target_query = request, target.query
+            ex.query = parse_query(target.query)
+        ex.pending_head = entered.head
+        if body_bytes is not None:  # what was moved before is replaced, not added to
+            ex.collected_body = entered.body
+        if entered.body is not body_bytes and entered.body is not None:
+            body = decode_body(entered.body)
+            if not ex.head.chunked:
+                ex.pending_head = with_content_length(entered.head, len(entered.body))
+        return body
 
     def _on_facts(self, event: FactsReady) -> None:
         ex = self.exchange
@@ -1117,6 +1130,16 @@ class Relay:
         assert ex.policy is not None and ex.facts is not None
         ex.facts.update(event[0])
         ex.fact_rounds += 1
+        try:
+            if ex.names_moved:  # names not under the prefix at the daemon: as written
+                kept = fallbacks(ex.names_moved, ex.facts)
+                ex.names_moved = ()
+                if kept:
+                    ex.fact_body = self._enter_names(ex, kept)
+        except ProtocolError as err:
+            self._resume(Side.CLIENT, "deciding")
+            self._refuse(err.status, str(err), close=True)
+            return
         policy, decision, request, query = ex.policy, ex.decision, ex.request, ex.query
         try:
             if ex.fact_rounds < MAX_FACT_ROUNDS:

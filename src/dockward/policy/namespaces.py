@@ -46,6 +46,7 @@ from dockward.policy.gojson import GoObject
 from dockward.policy.operations import Kind
 from dockward.policy.paths import parse_query
 from dockward.policy.pinning import Edit, apply_edits, value_span
+from dockward.policy.profiles import FactQuery
 
 if TYPE_CHECKING:
     from dockward.policy.routes import Classification
@@ -53,8 +54,8 @@ if TYPE_CHECKING:
 NAME_MODES = ("shared", "private")
 
 PREDEFINED_NETWORKS = frozenset({"bridge", "host", "none", "default"})
-_ID_LIKE = re.compile(r"[0-9a-f]{1,64}")
-_ANONYMOUS_VOLUME = re.compile(r"[0-9a-f]{64}")
+_FULL_ID = re.compile(r"[0-9a-f]{64}")
+_ANONYMOUS_VOLUME = _FULL_ID
 _SLUG_CHARACTERS = re.compile(r"[^a-z0-9]+")
 _HASH_DIGITS = 8
 _SLUG_LENGTH = 24
@@ -86,11 +87,6 @@ def names_summary(names: str) -> str:
     return "shared (one name space for the daemon: a name another owner holds is refused, 409)"
 
 
-def id_like(name: str) -> bool:
-    """Whether a container or network reference is read as an ID (or an ID prefix)."""
-    return _ID_LIKE.fullmatch(name) is not None
-
-
 @dataclass(frozen=True, slots=True)
 class Refusal:
     """A name a private name space cannot take; answer ``status`` with ``message``."""
@@ -120,14 +116,17 @@ class Namespace:
     # --- in ------------------------------------------------------------------------------
 
     def container(self, reference: str) -> str:
-        """A container reference (a name, ``/name``, an ID or ID prefix) as the daemon holds it."""
-        if not reference or id_like(reference):
+        """A container reference as the daemon would hold it were it the owner's name; a full
+        ID stays (dockerd matches a full ID before any name)."""
+        if not reference or _FULL_ID.fullmatch(reference):
             return reference
         slash = "/" if reference.startswith("/") else ""
         return slash + self.prefix + reference[len(slash) :]
 
     def network(self, reference: str) -> str:
-        if not reference or id_like(reference) or reference.lower() in PREDEFINED_NETWORKS:
+        if not reference or _FULL_ID.fullmatch(reference):
+            return reference
+        if reference.lower() in PREDEFINED_NETWORKS:
             return reference
         return self.prefix + reference
 
@@ -137,19 +136,12 @@ class Namespace:
         return self.prefix + reference
 
     def new_name(self, kind: str, name: str) -> str:
-        """The name a create (or rename) takes; refused when it would read as an ID."""
-        if not name:
+        """The name a create (or rename) takes: always under the prefix, whatever it looks
+        like (a reference to it finds it first, as dockerd finds a name before an ID prefix)."""
+        if not name or (kind == "network" and name.lower() in PREDEFINED_NETWORKS):
             return name
-        bare = name[1:] if kind == "container" and name.startswith("/") else name
-        if kind != "volume" and id_like(bare):
-            raise _Refused(
-                f"the {kind} name {bare!r} is made of the digits 0-9a-f only, so it reads as "
-                f'an ID under this role\'s private name space (names = "private"): choose a '
-                f"name with another character in it, e.g. {bare + '-1'!r}"
-            )
-        if kind == "volume":
-            return self.volume(name)
-        return self.container(name) if kind == "container" else self.network(name)
+        slash = "/" if kind == "container" and name.startswith("/") else ""
+        return slash + self.prefix + name[len(slash) :]
 
     def mode(self, mode: str) -> str:
         """A ``NetworkMode`` (``container:NAME``, a network, or a predefined mode)."""
@@ -173,6 +165,50 @@ class Namespace:
 @functools.lru_cache(maxsize=1024)
 def namespace(owner: str) -> Namespace:
     return Namespace(owner)
+
+
+class Mover:
+    """One request's references being moved into a name space, minus ``kept``: the
+    references found to name no object of the owner's (``fallbacks``), forwarded as written
+    (an ID prefix, an object made before the role's names were private). Every reference
+    moved is recorded in ``moved`` as (kind, as written, as stored)."""
+
+    __slots__ = ("kept", "moved", "prefix", "space")
+
+    def __init__(self, space: Namespace, kept: frozenset[tuple[str, str]] = frozenset()) -> None:
+        self.space = space
+        self.prefix = space.prefix
+        self.kept = kept
+        self.moved: list[tuple[str, str, str]] = []
+
+    def _moved(self, kind: str, written: str, stored: str) -> str:
+        if (kind, written.lstrip("/")) in self.kept:
+            return written
+        if stored != written:
+            self.moved.append((kind, written, stored))
+        return stored
+
+    def container(self, reference: str) -> str:
+        return self._moved("container", reference, self.space.container(reference))
+
+    def network(self, reference: str) -> str:
+        return self._moved("network", reference, self.space.network(reference))
+
+    def volume(self, reference: str) -> str:
+        return self._moved("volume", reference, self.space.volume(reference))
+
+    def mode(self, mode: str) -> str:
+        kind, colon, name = mode.partition(":")
+        if colon and kind.lower() == "container":
+            return f"{kind}:{self.container(name)}"
+        return self.network(mode)
+
+    def new_name(self, kind: str, name: str) -> str:
+        return self.space.new_name(kind, name)
+
+
+def _mover(space: Namespace | Mover) -> Mover:
+    return space if isinstance(space, Mover) else Mover(space)
 
 
 # --- the request target ------------------------------------------------------------------
@@ -225,7 +261,7 @@ _FILTER_REFERENCES = {
 }
 
 
-def _reference(space: Namespace, kind: str, value: str) -> str:
+def _reference(space: Mover, kind: str, value: str) -> str:
     if kind == "container":
         return space.container(value)
     if kind == "network":
@@ -238,7 +274,7 @@ def _reference(space: Namespace, kind: str, value: str) -> str:
     return space.new_name(kind.removeprefix("new "), value)
 
 
-def _name_pattern(space: Namespace, pattern: str, slash: bool) -> str:
+def _name_pattern(space: Mover, pattern: str, slash: bool) -> str:
     """A ``name`` filter (a Go regular expression matched against the daemon's names) that
     matches the prefixed names as the written one matched the plain ones, where it is
     anchored at a name's start (``^web``, ``^/web``, ``/web``). A pattern anchored nowhere is
@@ -253,8 +289,10 @@ def _name_pattern(space: Namespace, pattern: str, slash: bool) -> str:
     return pattern
 
 
-def rewrite_filters(space: Namespace, operation: str, text: str) -> str:
-    """A ``filters`` value with its names and references moved into the name space."""
+def rewrite_filters(space: Namespace | Mover, operation: str, text: str) -> str:
+    """A ``filters`` value with its names and references moved into the name space (a
+    reference here is moved as written: no lookup says whether the owner has it)."""
+    space = Mover(space.space if isinstance(space, Mover) else space)
     try:
         document = json.loads(text)
     except ValueError:
@@ -294,7 +332,7 @@ def _replace_query(query: str, replaced: Mapping[str, str]) -> str:
 
 
 def rewrite_target(
-    space: Namespace,
+    space: Namespace | Mover,
     operation: str,
     template: str,
     params: Mapping[str, str],
@@ -302,6 +340,7 @@ def rewrite_target(
     query: str,
 ) -> str | Refusal | None:
     """The request target with its names in the name space; ``None``: nothing to change."""
+    space = _mover(space)
     try:
         path = _path(space, operation, template, params)
         new_query = _query(space, operation, query)
@@ -323,7 +362,7 @@ def _fill(template: str, params: Mapping[str, str]) -> str:
     return re.sub(r"\{([A-Za-z_]+)(?::[^{}]*)?\}", value, template)
 
 
-def _path(space: Namespace, operation: str, template: str, params: Mapping[str, str]) -> str | None:
+def _path(space: Mover, operation: str, template: str, params: Mapping[str, str]) -> str | None:
     spec = PATH_KINDS.get(operation)
     if spec is None:
         return None
@@ -335,7 +374,7 @@ def _path(space: Namespace, operation: str, template: str, params: Mapping[str, 
     return _fill(template, {**params, variable: moved})
 
 
-def _query(space: Namespace, operation: str, query: str) -> str | None:
+def _query(space: Mover, operation: str, query: str) -> str | None:
     if not query:
         return None
     params = parse_query(query)
@@ -371,7 +410,7 @@ Step: TypeAlias = str | int
 class _Body:
     """One body being moved into the name space: the decoded document and the edits."""
 
-    def __init__(self, space: Namespace, raw: bytes, document: GoObject) -> None:
+    def __init__(self, space: Mover, raw: bytes, document: GoObject) -> None:
         self.space = space
         self.raw = raw
         self.document = document
@@ -394,7 +433,7 @@ class _Body:
         yield (), self.document
 
 
-def _link(space: Namespace, link: str) -> str:
+def _link(space: Mover, link: str) -> str:
     """``NAME[:ALIAS]`` with the name moved; a bare name keeps itself as the alias, as dockerd
     would have taken it (the container sees the link under the name the client wrote)."""
     name, colon, alias = link.partition(":")
@@ -523,13 +562,15 @@ BODY_REWRITERS: Mapping[str, Callable[[_Body], None]] = {
 """Operations whose JSON body names containers, volumes or networks, and how it is moved."""
 
 
-def rewrite_body(space: Namespace, operation: str, raw: bytes, document: object) -> bytes | Refusal:
+def rewrite_body(
+    space: Namespace | Mover, operation: str, raw: bytes, document: object
+) -> bytes | Refusal:
     """``raw`` (decoded as ``document``) with every name it gives moved into the name space;
     the same object when none is."""
     rewriter = BODY_REWRITERS.get(operation)
     if rewriter is None or not isinstance(document, GoObject):
         return raw
-    body = _Body(space, raw, document)
+    body = _Body(_mover(space), raw, document)
     try:
         rewriter(body)
     except _Refused as refused:
@@ -592,35 +633,65 @@ def space_of(decision: Decision) -> Namespace | None:
     return namespace(decision.owner)
 
 
-def enter_target(decision: Decision, request: Classification, raw: bytes) -> bytes | Refusal | None:
-    """The request head with the names of its target moved into the caller's name space
-    (``None``: nothing to move)."""
+@dataclass(frozen=True, slots=True)
+class Entered:
+    """A request with its names moved: the head and body to judge and forward, and the
+    references moved (kind, as written, as stored) for ``fallbacks``."""
+
+    head: bytes
+    body: bytes | None
+    moved: tuple[tuple[str, str, str], ...]
+
+
+def enter_request(
+    decision: Decision,
+    request: Classification,
+    head: bytes,
+    body: bytes | None,
+    document: object,
+    kept: frozenset[tuple[str, str]] = frozenset(),
+) -> Entered | Refusal:
+    """The request (``head``, ``body`` decoded as ``document``) with the names of its target
+    and body moved into the caller's name space, but the references in ``kept``."""
     space = space_of(decision)
     route = request.route
     if space is None or route is None:
-        return None
+        return Entered(head, body, ())
+    mover = Mover(space, kept)
     operation = route.operation
-    if operation not in NAMED_TARGETS:
-        return None
-    line = raw[: raw.index(b"\r\n")]
-    query = line.split(b" ")[1].partition(b"?")[2].decode("latin-1")
-    try:
-        target = rewrite_target(
-            space, operation, route.template, request.params, request.api_version, query
-        )
-    except ProtocolError as err:
-        return Refusal(err.status, str(err))
-    if target is None or isinstance(target, Refusal):
-        return target
-    return replace_request_target(raw, target.encode("ascii"))
+    if operation in NAMED_TARGETS:
+        line = head[: head.index(b"\r\n")]
+        query = line.split(b" ")[1].partition(b"?")[2].decode("latin-1")
+        try:
+            target = rewrite_target(
+                mover, operation, route.template, request.params, request.api_version, query
+            )
+        except ProtocolError as err:
+            return Refusal(err.status, str(err))
+        if isinstance(target, Refusal):
+            return target
+        if target is not None:
+            head = replace_request_target(head, target.encode("ascii"))
+    if body is not None and operation in BODY_REWRITERS:
+        moved = rewrite_body(mover, operation, body, document)
+        if isinstance(moved, Refusal):
+            return moved
+        body = moved
+    return Entered(head, body, tuple(mover.moved))
 
 
-def enter_body(decision: Decision, operation: str, raw: bytes, document: object) -> bytes | Refusal:
-    """The body with the names it gives moved into the caller's name space."""
-    space = space_of(decision)
-    if space is None:
-        return raw
-    return rewrite_body(space, operation, raw, document)
+def fallbacks(
+    moved: tuple[tuple[str, str, str], ...], facts: Mapping[FactQuery, object]
+) -> frozenset[tuple[str, str]]:
+    """The moved references the daemon answered it has no object for under the prefix: they
+    are forwarded as written (an ID prefix; an object made before the names were private;
+    or a missing name, which the tenancy checks then judge as the client wrote it)."""
+    kept = set()
+    for kind, written, stored in moved:
+        query = FactQuery(kind, stored.lstrip("/"))  # type: ignore[arg-type]
+        if query in facts and facts[query] is None:
+            kept.add((kind, written.lstrip("/")))
+    return frozenset(kept)
 
 
 def shown(decision: Decision | None, message: str) -> str:

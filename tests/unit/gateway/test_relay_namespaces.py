@@ -15,6 +15,7 @@ from test_relay_tenancy import _sent_client, _sent_upstream
 
 from dockward.gateway.relay import (
     ClientData,
+    Command,
     FactsReady,
     FetchFacts,
     UpstreamConnected,
@@ -113,22 +114,65 @@ def test_an_inspect_is_pinned_and_answered_under_the_plain_names() -> None:
     assert got["Name"] == "/web" and list(got["NetworkSettings"]["Networks"]) == ["net"]  # type: ignore[index]
 
 
-def test_a_missing_name_is_refused_in_dockerds_words_without_the_prefix() -> None:
-    relay = unix_relay(Context(policy=PRIVATE))
-    out = relay.handle(
-        ClientData((b"POST /v1.41/containers/web/stop HTTP/1.1\r\nHost: x\r\n\r\n",))
-    )
-    [fetch] = [c for c in out if isinstance(c, FetchFacts)]
-    out = relay.handle(FactsReady(({q: None for q in fetch.queries},)))  # type: ignore[attr-defined]
+class Client:
+    """A relay under PRIVATE, and the lookups it asked for last."""
+
+    def __init__(self) -> None:
+        self.relay = unix_relay(Context(policy=PRIVATE))
+        self.asked: tuple[FactQuery, ...] = ()
+
+    def send(self, data: bytes) -> list[Command]:
+        return self._noted(self.relay.handle(ClientData((data,))))
+
+    def answer(self, found: dict[str, object]) -> list[Command]:
+        """Answer the lookups asked for: by name from ``found``, None for the rest."""
+        answers = {query: found.get(query.name) for query in self.asked}
+        return self._noted(self.relay.handle(FactsReady((answers,))))  # type: ignore[arg-type]
+
+    def _noted(self, out: list[Command]) -> list[Command]:
+        fetches = [c for c in out if isinstance(c, FetchFacts)]
+        self.asked = fetches[0].queries if fetches else ()  # type: ignore[attr-defined]
+        return out
+
+
+def test_a_missing_name_is_looked_for_as_written_then_refused_in_dockerds_words() -> None:
+    client = Client()
+    client.send(b"POST /v1.41/containers/web/stop HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert client.asked == (FactQuery("container", P + "web"),)
+    client.answer({})
+    assert client.asked == (FactQuery("container", "web"),)  # not ours under the prefix
+    out = client.answer({})
+    assert _sent_client(out) == error_response(404, "No such container: web", as_daemon=True)
+
+
+def test_a_short_id_and_an_object_made_before_are_found_as_written() -> None:
+    legacy = {"Id": "d" * 64, "Name": "/web", "Config": {"Labels": {"dockward.owner": OWNER}}}
+    for written, found in (("web", legacy), ("ddd", legacy), ("cc", MINE)):
+        client = Client()
+        client.send(f"POST /v1.41/containers/{written}/stop HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        if found is MINE:  # a name of the owner's that reads as an ID prefix
+            out = client.answer({P + written: MINE})
+        else:
+            client.answer({})
+            out = client.answer({written: found})
+        forwarded = _sent_upstream(out + client.relay.handle(UpstreamConnected()))
+        assert forwarded.split(b" ")[1] == f"/v1.41/containers/{found['Id']}/stop".encode()
+    # another owner's object under the plain name is still another owner's
+    client = Client()
+    client.send(b"POST /v1.41/containers/web/stop HTTP/1.1\r\nHost: x\r\n\r\n")
+    client.answer({})
+    theirs = {**legacy, "Config": {"Labels": {"dockward.owner": "cn:bob"}}}
+    out = client.answer({"web": theirs})
     assert _sent_client(out) == error_response(404, "No such container: web", as_daemon=True)
 
 
 def test_a_daemon_error_loses_the_prefix_and_a_stream_goes_as_it_came() -> None:
-    relay = unix_relay(Context(policy=PRIVATE))
-    out = relay.handle(ClientData((b"GET /v1.41/volumes/data HTTP/1.1\r\nHost: x\r\n\r\n",)))
-    [fetch] = [c for c in out if isinstance(c, FetchFacts)]
-    assert fetch.queries == (FactQuery("volume", P + "data"),)  # type: ignore[attr-defined]
-    out = relay.handle(FactsReady(({q: None for q in fetch.queries},)))  # type: ignore[attr-defined]
+    client = Client()
+    client.send(b"GET /v1.41/volumes/data HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert client.asked == (FactQuery("volume", P + "data"),)
+    volume = {"Name": P + "data", "Labels": {"dockward.owner": OWNER}}
+    out = client.answer({P + "data": volume})
+    relay = client.relay
     forwarded = _sent_upstream(out + relay.handle(UpstreamConnected()))
     assert forwarded.split(b" ")[1] == f"/v1.41/volumes/{P}data".encode()
     missing = _answer(404, {"message": f"get {P}data: no such volume"}, b"Not Found")
@@ -136,11 +180,10 @@ def test_a_daemon_error_loses_the_prefix_and_a_stream_goes_as_it_came() -> None:
         "message": "get data: no such volume"
     }
 
-    relay = unix_relay(Context(policy=PRIVATE))
-    request = b"GET /v1.41/containers/web/logs?stdout=1 HTTP/1.1\r\nHost: x\r\n\r\n"
-    out = relay.handle(ClientData((request,)))
-    [fetch] = [c for c in out if isinstance(c, FetchFacts)]
-    relay.handle(FactsReady(({FactQuery("container", P + "web"): MINE},)))
+    client = Client()
+    client.send(b"GET /v1.41/containers/web/logs?stdout=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+    client.answer({P + "web": MINE})
+    relay = client.relay
     relay.handle(UpstreamConnected())
     head = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
     line = f"the container's own output may say {P}web\n".encode()
@@ -185,3 +228,22 @@ def test_a_role_with_shared_names_forwards_names_as_written() -> None:
     out = relay.handle(ClientData((b"GET /v1.41/volumes/data HTTP/1.1\r\nHost: x\r\n\r\n",)))
     [fetch] = [c for c in out if isinstance(c, FetchFacts)]
     assert fetch.queries == (FactQuery("volume", "data"),)  # type: ignore[attr-defined]
+
+
+def test_a_create_naming_a_volume_made_before_forwards_it_as_written() -> None:
+    client = Client()
+    body = b'{"Image":"busybox","HostConfig":{"Binds":["old-data:/d"]}}'
+    client.send(
+        b"POST /v1.41/containers/create?name=web-1 HTTP/1.1\r\nHost: x\r\n"
+        b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+    )
+    assert FactQuery("volume", P + "old-data") in client.asked
+    client.answer({"busybox": {"Config": {"Labels": None}}})
+    assert FactQuery("volume", "old-data") in client.asked
+    old = {"Name": "old-data", "Labels": {"dockward.owner": OWNER}}
+    out = client.answer({"old-data": old, "busybox": {"Config": {"Labels": None}}})
+    forwarded = _sent_upstream(out + client.relay.handle(UpstreamConnected()))
+    head, _, sent = forwarded.partition(b"\r\n\r\n")
+    assert head.split(b" ")[1] == f"/v1.41/containers/create?name={P}web-1".encode()
+    assert b"Content-Length: %d" % len(sent) in head
+    assert json.loads(sent)["HostConfig"]["Binds"] == ["old-data:/d"]

@@ -13,9 +13,11 @@ from dockward.policy.gojson import decode_body
 from dockward.policy.namespaces import (
     BODY_REWRITERS,
     NAMED_ANSWERS,
+    Entered,
     Namespace,
     Refusal,
-    id_like,
+    enter_request,
+    fallbacks,
     name_prefix,
     namespace,
     rewrite_body,
@@ -57,10 +59,10 @@ def test_owners_whose_readable_parts_agree_get_distinct_prefixes() -> None:
     assert P.startswith("cn-alice.") and BOB.prefix.startswith("cn-bob.")
 
 
-def test_names_move_in_and_ids_and_predefined_networks_stay() -> None:
+def test_names_move_in_and_full_ids_and_predefined_networks_stay() -> None:
     assert ALICE.container("web") == P + "web"
     assert ALICE.container("/web") == "/" + P + "web"
-    assert ALICE.container("3f2a9c") == "3f2a9c"  # an ID prefix
+    assert ALICE.container("3f2a9c") == P + "3f2a9c"  # a name first, as dockerd reads it
     assert ALICE.container("a" * 64) == "a" * 64
     assert ALICE.network("app_default") == P + "app_default"
     for predefined in ("bridge", "host", "none", "default", "Bridge"):
@@ -70,17 +72,55 @@ def test_names_move_in_and_ids_and_predefined_networks_stay() -> None:
     assert ALICE.volume("f" * 64) == "f" * 64  # the name of an anonymous volume
     assert ALICE.mode("container:db-1") == "container:" + P + "db-1"
     assert ALICE.mode("host") == "host" and ALICE.mode("net") == P + "net"
-    assert id_like("cafe") and not id_like("cafe-1") and not id_like("A1")
 
 
-def test_a_new_name_that_reads_as_an_id_is_refused_with_the_fix() -> None:
-    target = rewrite_target(ALICE, "container.create", "/containers/create", {}, None, "name=cafe")
-    assert isinstance(target, Refusal) and target.status == 400 and "'cafe-1'" in target.message
-    body = b'{"Name":"beef"}'
-    refused = rewrite_body(ALICE, "network.create", body, decode_body(body))
-    assert isinstance(refused, Refusal) and "reads as an ID" in refused.message
-    volume = rewrite_body(ALICE, "volume.create", body, decode_body(body))  # volumes have no IDs
-    assert volume == b'{"Name":"' + P.encode() + b'beef"}'
+def test_a_new_name_goes_under_the_prefix_whatever_it_looks_like() -> None:
+    target = rewrite_target(ALICE, "container.create", "/containers/create", {}, None, "name=db")
+    assert target == f"/containers/create?name={P}db"
+    for operation in ("network.create", "volume.create"):
+        body = b'{"Name":"beef"}'
+        assert rewrite_body(ALICE, operation, body, decode_body(body)) == (
+            b'{"Name":"' + P.encode() + b'beef"}'
+        )
+
+
+def _decision_of(operation: str) -> Decision:
+    return Decision(True, operation, "r", owner="cn:alice", private_names=True)
+
+
+def test_a_reference_the_owner_has_no_object_for_is_forwarded_as_written() -> None:
+    from dockward.policy.paths import split_target
+    from dockward.policy.profiles import FactQuery
+    from dockward.policy.routes import classify_route
+
+    body = b'{"Image":"x","HostConfig":{"VolumesFrom":["3f2a"],"Binds":["old:/o","new:/n"]}}'
+    request = classify_route("POST", split_target(b"/v1.41/containers/create?name=web-1"))
+    head = b"POST /v1.41/containers/create?name=web-1 HTTP/1.1\r\n\r\n"
+    decision = _decision_of("container.create")
+    first = enter_request(decision, request, head, body, decode_body(body))
+    assert isinstance(first, Entered)
+    assert first.head.startswith(f"POST /v1.41/containers/create?name={P}web-1 ".encode())
+    assert set(first.moved) == {
+        ("container", "3f2a", P + "3f2a"),
+        ("volume", "old", P + "old"),
+        ("volume", "new", P + "new"),
+    }
+    facts = {
+        FactQuery("container", P + "3f2a"): None,  # no such name: the ID prefix it is
+        FactQuery("volume", P + "old"): None,  # made before the names were private
+        FactQuery("volume", P + "new"): {"Name": P + "new"},
+    }
+    kept = fallbacks(first.moved, facts)
+    assert kept == {("container", "3f2a"), ("volume", "old")}
+    second = enter_request(decision, request, head, body, decode_body(body), kept)
+    assert isinstance(second, Entered) and second.head == first.head
+    assert json.loads(second.body or b"")["HostConfig"] == {
+        "VolumesFrom": ["3f2a"],
+        "Binds": ["old:/o", P + "new:/n"],
+    }
+    assert second.moved == (("volume", "new", P + "new"),)
+    shared = Decision(True, "container.create", "r", owner="cn:alice")
+    assert enter_request(shared, request, head, body, decode_body(body)) == Entered(head, body, ())
 
 
 def _target(operation: str, template: str, params: dict[str, str], query: str = "") -> object:
@@ -95,7 +135,7 @@ def test_the_path_object_moves_and_the_rest_of_the_target_stays() -> None:
         f"/v1.41/volumes/{P}d?force=1"
     )
     assert _target("network.inspect", "/networks/{id:.*}", {"id": "n"}) == f"/v1.41/networks/{P}n"
-    assert _target("container.stop", "/containers/{name:.*}/stop", {"name": "3f2a"}) is None
+    assert _target("container.stop", "/containers/{name:.*}/stop", {"name": "f" * 64}) is None
     assert _target("network.remove", "/networks/{id:.*}", {"id": "bridge"}) is None
     assert _target("container.list", "/containers/json", {}, "all=1") is None
     assert _target("image.inspect", "/images/{name:.*}/json", {"name": "web"}) is None
@@ -126,7 +166,7 @@ def test_filters_naming_objects_move_and_label_filters_stay() -> None:
         {
             "name": {"^/web$": True, "^db": True, "/api": True, "loose": True},
             "before": ["old-one"],
-            "since": {"3f2a": True},
+            "since": {"c" * 64: True},
             "volume": ["data", "/mnt"],
             "network": ["net", "bridge"],
             "label": ["com.docker.compose.project=app"],
@@ -137,7 +177,7 @@ def test_filters_naming_objects_move_and_label_filters_stay() -> None:
         "name": {f"^/{escaped}web$": True, f"^{escaped}db": True, f"/{escaped}api": True,
                  "loose": True},
         "before": {P + "old-one": True},
-        "since": {"3f2a": True},
+        "since": {"c" * 64: True},
         "volume": {P + "data": True, "/mnt": True},
         "network": {P + "net": True, "bridge": True},
         "label": ["com.docker.compose.project=app"],
@@ -166,7 +206,7 @@ def test_a_create_body_moves_every_name_it_gives_in_both_sections() -> None:
                 {"Type": "volume", "Source": "cache", "Target": "/c"},
                 {"Type": "bind", "Source": "/etc", "Target": "/e"},
             ],
-            "VolumesFrom": ["db-1:ro", "3f2a9c"],
+            "VolumesFrom": ["db-1:ro", "c" * 64],
             "Links": ["db-1:database", "/cache-1"],
             "NetworkMode": "app_default",
             "PidMode": "container:db-1",
@@ -188,7 +228,7 @@ def test_a_create_body_moves_every_name_it_gives_in_both_sections() -> None:
     assert got["Binds"] == [P + "legacy:/l"]
     assert host["Binds"] == [P + "data:/data:rw", "/srv:/srv", "f" * 64 + ":/anon"]
     assert [m["Source"] for m in host["Mounts"]] == [P + "cache", "/etc"]
-    assert host["VolumesFrom"] == [P + "db-1:ro", "3f2a9c"]
+    assert host["VolumesFrom"] == [P + "db-1:ro", "c" * 64]
     assert host["Links"] == [P + "db-1:database", "/" + P + "cache-1:cache-1"]
     assert host["NetworkMode"] == P + "app_default"
     assert host["PidMode"] == "container:" + P + "db-1" and host["IpcMode"] == "shareable"
