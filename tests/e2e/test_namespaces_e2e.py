@@ -243,9 +243,14 @@ def test_objects_made_before_the_names_were_private_keep_their_plain_names(
         bob_tries = bob.up.docker("stop", "old-web", bundle=bob.bundle)
         assert bob_tries.returncode != 0 and "No such container: old-web" in bob_tries.stderr
         assert dockerd.api_json("GET", "/containers/old-web/json")["State"]["Running"]
+        alice.docker("rename", "old-web", "old-web")  # into her name space
+        assert dockerd.api("GET", "/containers/old-web/json")[0] == 404
+        assert dockerd.api_json("GET", f"/containers/{alice.prefix}old-web/json")["State"][
+            "Running"
+        ]
         alice.docker("rm", "-f", "old-web")
         alice.docker("volume", "rm", "old-data")
-        assert dockerd.api("GET", "/containers/old-web/json")[0] == 404
+        assert dockerd.api("GET", f"/containers/{alice.prefix}old-web/json")[0] == 404
         assert dockerd.api("GET", "/volumes/old-data")[0] == 404
     finally:
         dockerd.api("DELETE", "/containers/old-web?force=1")

@@ -15,12 +15,13 @@ client never sees it:
 * **out**: every collected answer (lists, inspects, creates, ``system df``, errors) and every
   event message has the prefix removed wherever a name starts (``Namespace.strip``).
 
-A reference made only of the digits ``0-9a-f`` (64 or fewer) is an ID or an ID prefix for
-containers and networks and is forwarded as written: a name of that form cannot be told from
-one, so a create or rename onto it is refused (``id_like_name``). ``bridge``, ``host``,
-``none`` and ``default`` are the daemon's networks, never prefixed. Volumes have no IDs: a
-volume name is always prefixed, except a 64-digit one (the name dockerd gives an anonymous
-volume).
+A reference (a path object, a body or query reference) is the owner's name first, as dockerd
+reads a name before an ID prefix: it is moved under the prefix, and when the lookup the tenancy
+checks make anyway finds nothing there, it is forwarded as written (``fallbacks``): an ID
+prefix, or an object made before the role's names were private; ownership is judged on what
+it names either way. A full (64-digit) ID is never moved. ``bridge``, ``host``, ``none`` and
+``default`` are the daemon's networks, never prefixed. A filter value has no lookup: it is
+moved unless it is made of the digits 0-9a-f only (an ID).
 
 The tenancy checks (``dockward.policy.tenancy``) and pinning (``dockward.policy.pinning``) run
 after this, on the prefixed names, exactly as on names the client had written that way.
@@ -55,6 +56,7 @@ NAME_MODES = ("shared", "private")
 
 PREDEFINED_NETWORKS = frozenset({"bridge", "host", "none", "default"})
 _FULL_ID = re.compile(r"[0-9a-f]{64}")
+_ID_LIKE = re.compile(r"[0-9a-f]{1,64}")
 _ANONYMOUS_VOLUME = _FULL_ID
 _SLUG_CHARACTERS = re.compile(r"[^a-z0-9]+")
 _HASH_DIGITS = 8
@@ -290,8 +292,8 @@ def _name_pattern(space: Mover, pattern: str, slash: bool) -> str:
 
 
 def rewrite_filters(space: Namespace | Mover, operation: str, text: str) -> str:
-    """A ``filters`` value with its names and references moved into the name space (a
-    reference here is moved as written: no lookup says whether the owner has it)."""
+    """A ``filters`` value with its names and references moved into the name space (no
+    lookup says whether the owner has a name here: a value of hex digits only is an ID)."""
     space = Mover(space.space if isinstance(space, Mover) else space)
     try:
         document = json.loads(text)
@@ -313,7 +315,9 @@ def rewrite_filters(space: Namespace | Mover, operation: str, text: str) -> str:
         if key == "name":
             moved = [_name_pattern(space, v, operation == "container.list") for v in values]
         else:
-            moved = [_reference(space, kind or "", v) for v in values]
+            moved = [
+                v if _ID_LIKE.fullmatch(v) else _reference(space, kind or "", v) for v in values
+            ]
         if moved != values:
             document[key] = dict.fromkeys(moved, True)
             changed = True

@@ -166,7 +166,7 @@ def test_filters_naming_objects_move_and_label_filters_stay() -> None:
         {
             "name": {"^/web$": True, "^db": True, "/api": True, "loose": True},
             "before": ["old-one"],
-            "since": {"c" * 64: True},
+            "since": {"c" * 64: True, "3f2a": True},
             "volume": ["data", "/mnt"],
             "network": ["net", "bridge"],
             "label": ["com.docker.compose.project=app"],
@@ -177,7 +177,7 @@ def test_filters_naming_objects_move_and_label_filters_stay() -> None:
         "name": {f"^/{escaped}web$": True, f"^{escaped}db": True, f"/{escaped}api": True,
                  "loose": True},
         "before": {P + "old-one": True},
-        "since": {"c" * 64: True},
+        "since": {"c" * 64: True, "3f2a": True},
         "volume": {P + "data": True, "/mnt": True},
         "network": {P + "net": True, "bridge": True},
         "label": ["com.docker.compose.project=app"],
