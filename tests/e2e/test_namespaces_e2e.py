@@ -161,6 +161,15 @@ def test_two_owners_run_the_same_compose_project_side_by_side(
             assert someone.prefix not in text, text
         assert "up-and-running" in person.docker("logs", container)
 
+    # bob recreates his project (compose renames the old container, then removes it)
+    [(code, out)] = _finish(bob.compose(tmp_path, "up", "-d", "--force-recreate"))
+    assert code == 0, out
+    assert _names(bob.docker("ps", "-a", "--format", "{{.Names}}")) == [container]
+    assert {c["Names"][0] for c in _daemon_project(dockerd)} == {
+        f"/{alice.prefix}{container}",
+        f"/{bob.prefix}{container}",
+    }
+
     # alice takes her project down; bob's stays as it was
     [(code, out)] = _finish(alice.compose(tmp_path, "down", "-v", "--timeout", "1"))
     assert code == 0, out

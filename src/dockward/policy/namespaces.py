@@ -621,6 +621,9 @@ NAMED_ANSWERS = frozenset(
         "network.inspect",
         "network.create",
         "system.df",
+        "container.prune",
+        "volume.prune",
+        "network.prune",
     }
 )
 """Answers that name containers, volumes or networks: collected (``container.stats``:

@@ -43,6 +43,7 @@ from dockward.identity import PeerIdentity
 from dockward.policy.build_context import BuildContext
 from dockward.policy.decision import Decision
 from dockward.policy.gojson import GoObject
+from dockward.policy.namespaces import namespace
 from dockward.policy.operations import ROWS, Kind, Place
 from dockward.policy.paths import parse_query
 from dockward.policy.profiles import FactQuery, Facts
@@ -994,8 +995,6 @@ def forwarded_response(decision: Decision, body: bytes, status: int = 200) -> by
         if decision.redact:
             body = redact_json(body)
     if decision.private_names and decision.owner is not None:
-        from dockward.policy.namespaces import namespace
-
         body = namespace(decision.owner).strip(body)
     return body
 

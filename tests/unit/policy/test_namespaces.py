@@ -334,6 +334,8 @@ def test_no_prefixed_name_reaches_the_client_in_any_collected_answer() -> None:
         ("system.df", 200, {"Containers": listing, **volumes}, {"filter_response": True}),
         ("container.create", 409, error, {}),
         ("volume.inspect", 404, {"message": f"get {P}x: no such volume"}, {}),
+        ("volume.prune", 200, {"VolumesDeleted": [f"{P}data"], "SpaceReclaimed": 0}, {}),
+        ("network.prune", 200, {"NetworksDeleted": [f"{P}app_default"]}, {}),
     ]
     for operation, status, document, fields in answers:
         decision = _decision(operation, **fields)
