@@ -361,3 +361,58 @@ def test_which_answers_are_collected() -> None:
 def test_the_namespace_is_shared_per_owner() -> None:
     assert namespace("cn:alice") is namespace("cn:alice")
     assert isinstance(ALICE, Namespace) and ALICE.prefix != BOB.prefix
+
+
+def test_every_reference_tenancy_judges_is_moved_first() -> None:
+    from dockward.policy import tenancy
+    from dockward.policy.namespaces import _QUERY_REFERENCES, NAMED_TARGETS, PATH_KINDS
+    from dockward.policy.operations import Kind, Place
+
+    for rule in tenancy.REFERENCE_RULES:
+        if rule.extract is None or rule.kind not in (Kind.CONTAINER, Kind.VOLUME, Kind.NETWORK):
+            continue
+        movers = BODY_REWRITERS if rule.place is Place.BODY else _QUERY_REFERENCES
+        assert rule.operation in movers, (rule.operation, rule.field)
+    # the relay moves names only of requests it inspects, and bodies only of those it reads
+    assert frozenset(PATH_KINDS) <= tenancy.JUDGED_OPERATIONS
+    assert NAMED_TARGETS <= tenancy.INSPECTED_OPERATIONS
+    assert frozenset(BODY_REWRITERS) <= tenancy.BODY_READ_OPERATIONS
+
+
+def test_tenancy_reads_only_moved_names_from_a_moved_body() -> None:
+    from dockward.policy import tenancy
+    from dockward.policy.operations import Kind
+
+    body = {
+        "Image": "busybox",
+        "Binds": ["top:/t"],
+        "VolumesFrom": ["top-c"],
+        "HostConfig": {
+            "Binds": ["data:/data"],
+            "Mounts": [{"type": "volume", "source": "cache", "target": "/c"}],
+            "VolumesFrom": ["db-1:ro"],
+            "Links": ["link-1:alias"],
+            "NetworkMode": "container:net-1",
+            "PidMode": "container:pid-1",
+            "IpcMode": "container:ipc-1",
+        },
+        "NetworkingConfig": {
+            "EndpointsConfig": {"app_default": {"Links": ["ep-link"]}, "other-net": {}}
+        },
+    }
+    raw = json.dumps(body).encode()
+    moved = rewrite_body(ALICE, "container.create", raw, decode_body(raw))
+    assert isinstance(moved, bytes)
+    named = tenancy.named_objects("container.create", {}, {}, decode_body(moved))
+    names = {(n.kind, n.name) for n in named if n.kind is not Kind.IMAGE}
+    assert len(names) == 12
+    assert all(name.startswith(P) for _, name in names), names
+    for operation, document in (
+        ("network.connect", {"Container": "web", "EndpointConfig": {"Links": ["l-1"]}}),
+        ("network.create", {"Name": "n", "ConfigFrom": {"Network": "tmpl"}}),
+    ):
+        raw = json.dumps(document).encode()
+        moved = rewrite_body(ALICE, operation, raw, decode_body(raw))
+        assert isinstance(moved, bytes)
+        named = tenancy.named_objects(operation, {}, {}, decode_body(moved))
+        assert named and all(n.name.startswith(P) for n in named), named
