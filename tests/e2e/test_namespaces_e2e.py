@@ -161,6 +161,17 @@ def test_two_owners_run_the_same_compose_project_side_by_side(
             assert someone.prefix not in text, text
         assert "up-and-running" in person.docker("logs", container)
 
+    # bob naming alice's stored names reaches nothing of hers
+    stored = f"{alice.prefix}{container}"
+    for args in (("stop", stored), ("volume", "rm", f"{alice.prefix}{volume}")):
+        tried = bob.up.docker(*args, bundle=bob.bundle)
+        # answered as a name bob does not have: the name as he wrote it, "no such"
+        assert tried.returncode != 0 and "no such" in tried.stderr.lower(), tried
+        assert f"{alice.prefix}{PROJECT}" in tried.stderr, tried
+    assert running[f"/{stored}"]["Id"] in json.dumps(_daemon_project(dockerd))
+    assert dockerd.api_json("GET", f"/containers/{stored}/json")["State"]["Running"]
+    assert dockerd.api("GET", f"/volumes/{alice.prefix}{volume}")[0] == 200
+
     # bob recreates his project (compose renames the old container, then removes it)
     [(code, out)] = _finish(bob.compose(tmp_path, "up", "-d", "--force-recreate"))
     assert code == 0, out
