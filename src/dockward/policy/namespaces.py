@@ -678,7 +678,7 @@ def enter_request(
         if isinstance(target, Refusal):
             return target
         if target is not None:
-            head = replace_request_target(head, target.encode("ascii"))
+            head = replace_request_target(head, target.encode("latin-1"))
     if body is not None and operation in BODY_REWRITERS:
         moved = rewrite_body(mover, operation, body, document)
         if isinstance(moved, Refusal):
