@@ -247,3 +247,19 @@ def test_a_create_naming_a_volume_made_before_forwards_it_as_written() -> None:
     assert head.split(b" ")[1] == f"/v1.41/containers/create?name={P}web-1".encode()
     assert b"Content-Length: %d" % len(sent) in head
     assert json.loads(sent)["HostConfig"]["Binds"] == ["old-data:/d"]
+
+
+def test_a_stats_stream_loses_the_prefix_line_by_line() -> None:
+    client = Client()
+    client.send(b"GET /v1.41/containers/web/stats HTTP/1.1\r\nHost: x\r\n\r\n")
+    client.answer({P + "web": MINE})
+    relay = client.relay
+    relay.handle(UpstreamConnected())
+    head = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    line = json.dumps({"name": f"/{P}web", "id": ID, "cpu_stats": {}}).encode() + b"\n"
+    data = head + b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in (line[:9], line[9:], line))
+    sent = _sent_client(relay.handle(UpstreamData((data,))))
+    assert sent.startswith(head) and P.encode() not in sent
+    assert sent.count(b'"name": "/web"') == 2
