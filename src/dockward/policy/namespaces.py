@@ -38,7 +38,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeAlias
-from urllib.parse import quote
+from urllib.parse import quote, unquote_plus
 
 from dockward.errors import ProtocolError
 from dockward.http1.request import replace_request_target
@@ -325,11 +325,13 @@ def rewrite_filters(space: Namespace | Mover, operation: str, text: str) -> str:
 
 
 def _replace_query(query: str, replaced: Mapping[str, str]) -> str:
+    """``query`` (already read by ``parse_query``) with the values of ``replaced``'s keys."""
     pairs = []
     for pair in query.split("&") if query else ():
-        key = next(iter(parse_query(pair.partition("=")[0])), "") if pair else ""
+        raw_key = pair.partition("=")[0]
+        key = unquote_plus(raw_key) if "%" in raw_key or "+" in raw_key else raw_key
         if key in replaced:
-            pairs.append(f"{pair.partition('=')[0]}={quote(replaced[key], safe='')}")
+            pairs.append(f"{raw_key}={quote(replaced[key], safe='')}")
         else:
             pairs.append(pair)
     return "&".join(pairs)

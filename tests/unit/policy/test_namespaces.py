@@ -152,6 +152,8 @@ def test_query_names_move() -> None:
     moved = _target("image.build", "/build", {}, "networkmode=container%3Aweb")
     assert moved == f"/v1.41/build?networkmode=container%3A{P}web"
     assert _target("image.build", "/build", {}, "networkmode=host") is None
+    moved = _target("container.commit", "/commit", {}, "%63ontainer=web&repo=r")
+    assert moved == f"/v1.41/commit?%63ontainer={P}web&repo=r"  # the key as Go reads it
     twice = _target("container.create", "/containers/create", {}, "name=a&name=b")
     assert isinstance(twice, Refusal)
 
