@@ -1119,7 +1119,7 @@ class Relay:
         if body_bytes is not None:  # what was moved before is replaced, not added to
             ex.collected_body = entered.body
         if entered.body is not body_bytes and entered.body is not None:
-            body = decode_body(entered.body)
+            body = entered.document  # what the new body decodes to
             if not ex.head.chunked:
                 ex.pending_head = with_content_length(entered.head, len(entered.body))
         return body

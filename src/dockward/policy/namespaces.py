@@ -46,7 +46,6 @@ from dockward.policy.decision import Decision
 from dockward.policy.gojson import GoObject
 from dockward.policy.operations import Kind
 from dockward.policy.paths import parse_query
-from dockward.policy.pinning import Edit, apply_edits, value_span
 from dockward.policy.profiles import FactQuery
 
 if TYPE_CHECKING:
@@ -414,21 +413,22 @@ Step: TypeAlias = str | int
 
 
 class _Body:
-    """One body being moved into the name space: the decoded document and the edits."""
+    """One body being moved into the name space: the decoded document and the changes, each
+    a path of keys as written and indexes, with the new value (or the new key, ``renamed``)."""
 
-    def __init__(self, space: Mover, raw: bytes, document: GoObject) -> None:
+    def __init__(self, space: Mover, document: GoObject) -> None:
         self.space = space
-        self.raw = raw
         self.document = document
-        self.edits: list[Edit] = []
+        self.changes: list[tuple[tuple[Step, ...], str, bool]] = []
 
     def replace(self, path: tuple[Step, ...], old: str, new: str) -> None:
-        if new == old:
-            return
-        span = value_span(self.raw, path)
-        if span is None:  # decoded from this body: cannot happen
-            raise _Refused("the request body could not be rewritten to the names it stores")
-        self.edits.append(Edit(span[0], span[1], json.dumps(new).encode("ascii")))
+        if new != old:
+            self.changes.append((path, new, False))
+
+    def rename(self, path: tuple[Step, ...], new: str) -> None:
+        """The last step of ``path`` (a key of a map) becomes ``new``."""
+        if new != path[-1]:
+            self.changes.append((path, new, True))
 
     def sections(self) -> Iterator[tuple[tuple[Step, ...], GoObject]]:
         """The inner HostConfig and the top level (dockerd before 27 reads it as one)."""
@@ -514,12 +514,8 @@ def _endpoints(body: _Body) -> None:
     for network, endpoint in endpoints.items():
         if isinstance(endpoint, GoObject):
             _endpoint_links(body, (*path, network), endpoint)
-    span = value_span(body.raw, path)
-    assert span is not None
-    for name, start, end in _object_keys(body.raw, span[0]):
-        moved = body.space.network(name)
-        if moved != name:
-            body.edits.append(Edit(start, end, json.dumps(moved).encode("ascii")))
+    for network in endpoints:  # renamed last: the links above are found under the old keys
+        body.rename((*path, network), body.space.network(network))
 
 
 def _container_create(body: _Body) -> None:
@@ -573,38 +569,86 @@ def rewrite_body(
 ) -> bytes | Refusal:
     """``raw`` (decoded as ``document``) with every name it gives moved into the name space;
     the same object when none is."""
+    moved = rewrite_document(space, operation, raw, document)
+    return moved if isinstance(moved, Refusal) else moved[0]
+
+
+def rewrite_document(
+    space: Namespace | Mover, operation: str, raw: bytes, document: object
+) -> tuple[bytes, object] | Refusal:
+    """The body and its decoding with every name it gives moved (the same objects when none
+    is). A changed body is encoded again from the changed document, so that what dockerd
+    reads is exactly what the checks then judge: keys and their order as written, strings
+    escaped to ASCII, numbers as Python reads them (a number beyond a double is refused)."""
     rewriter = BODY_REWRITERS.get(operation)
     if rewriter is None or not isinstance(document, GoObject):
-        return raw
-    body = _Body(_mover(space), raw, document)
+        return raw, document
+    body = _Body(_mover(space), document)
     try:
         rewriter(body)
+        if not body.changes:
+            return raw, document
+        changes: dict[Step, object] = {}
+        for path, value, renamed in body.changes:
+            _plan(changes, path, _Renamed(value) if renamed else value)
+        changed = _changed(document, changes)
+        encoded = json.dumps(changed, separators=(",", ":"), allow_nan=False).encode("ascii")
     except _Refused as refused:
         return refused.refusal
-    return apply_edits(raw, tuple(body.edits)) if body.edits else raw
+    except ProtocolError as err:  # a rename onto a key the map has: Go would merge them
+        return Refusal(err.status, f"the request body cannot be moved into its name space: {err}")
+    except ValueError:
+        return Refusal(400, "the request body holds a number beyond a double: it cannot be moved")
+    return encoded, changed
 
 
-_scan_value = json.JSONDecoder(strict=False).scan_once  # type: ignore[attr-defined]
-_SPACE = re.compile(r"[ \t\r\n]*")
+@dataclass(frozen=True, slots=True)
+class _Renamed:
+    """A change of a map key (the value stays)."""
+
+    key: str
 
 
-def _object_keys(raw: bytes, start: int) -> list[tuple[str, int, int]]:
-    """The keys of the JSON object opening at ``start`` in ``raw``, with their byte spans."""
-    text = raw.decode("latin-1")  # one character per byte: offsets are byte offsets
-    keys: list[tuple[str, int, int]] = []
-    pos = _SPACE.match(text, start + 1).end()  # type: ignore[union-attr]
-    if text[pos] == "}":
-        return keys
-    while True:
-        _, key_end = _scan_value(text, pos)
-        keys.append((json.loads(raw[pos:key_end].decode("utf-8")), pos, key_end))
-        pos = _SPACE.match(text, key_end).end() + 1  # type: ignore[union-attr]  # the colon
-        pos = _SPACE.match(text, pos).end()  # type: ignore[union-attr]
-        _, value_end = _scan_value(text, pos)
-        pos = _SPACE.match(text, value_end).end()  # type: ignore[union-attr]
-        if text[pos] != ",":
-            return keys
-        pos = _SPACE.match(text, pos + 1).end()  # type: ignore[union-attr]
+def _plan(changes: dict[Step, object], path: tuple[Step, ...], change: object) -> None:
+    """Add ``change`` at ``path`` to a tree of changes: each object on the way copied once."""
+    step, rest = path[0], path[1:]
+    if not rest:
+        if isinstance(change, _Renamed):  # the key is renamed, the changes below it stay
+            below = changes.get(step)
+            changes[step] = (change, below if isinstance(below, dict) else {})
+        else:
+            changes[step] = change
+        return
+    below = changes.get(step)
+    if isinstance(below, tuple):
+        below = below[1]
+    elif not isinstance(below, dict):
+        below = changes[step] = {}
+    _plan(below, rest, change)
+
+
+def _changed(node: object, changes: dict[Step, object]) -> object:
+    """``node`` with ``changes`` made: the objects on the way copied, the rest shared (every
+    GoObject and list is read as immutable)."""
+
+    def value(item: object, change: object) -> object:
+        if isinstance(change, tuple):
+            change = change[1]
+        return _changed(item, change) if isinstance(change, dict) else change
+
+    if isinstance(node, GoObject):
+        keyed = {str(k): c for k, c in changes.items()}
+        renames = {k: c[0].key for k, c in keyed.items() if isinstance(c, tuple)}
+        values = {k: value(node[k], c) for k, c in keyed.items() if c != {}}
+        if not renames:
+            return node.with_values(values)
+        return GoObject([(renames.get(k, k), values.get(k, item)) for k, item in node.items()])
+    assert isinstance(node, list)
+    copy = list(node)
+    for index, change in changes.items():
+        assert isinstance(index, int)
+        copy[index] = value(node[index], change)
+    return copy
 
 
 # --- what the relay asks -----------------------------------------------------------------
@@ -649,6 +693,7 @@ class Entered:
 
     head: bytes
     body: bytes | None
+    document: object  # the body decoded (the changed document when it was changed)
     moved: tuple[tuple[str, str, str], ...]
 
 
@@ -665,7 +710,7 @@ def enter_request(
     space = space_of(decision)
     route = request.route
     if space is None or route is None:
-        return Entered(head, body, ())
+        return Entered(head, body, document, ())
     mover = Mover(space, kept)
     operation = route.operation
     if operation in NAMED_TARGETS:
@@ -682,11 +727,11 @@ def enter_request(
         if target is not None:
             head = replace_request_target(head, target.encode("latin-1"))
     if body is not None and operation in BODY_REWRITERS:
-        moved = rewrite_body(mover, operation, body, document)
+        moved = rewrite_document(mover, operation, body, document)
         if isinstance(moved, Refusal):
             return moved
-        body = moved
-    return Entered(head, body, tuple(mover.moved))
+        body, document = moved
+    return Entered(head, body, document, tuple(mover.moved))
 
 
 def fallbacks(
