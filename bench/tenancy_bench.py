@@ -66,8 +66,7 @@ def _decision_samples(scope: str, iterations: int, names: str = "shared") -> lis
             raw = entered.head
             split = split_target(raw.split(b" ")[1])
             request = classify_route("POST", split)
-            if entered.body is not sent:
-                sent, decoded = entered.body, decode_body(entered.body)
+            sent, decoded = entered.body, entered.document
         query = parse_query(split.query)
         policy.facts_needed(decision, request, query, decoded, {})
         wanted = policy.facts_needed(decision, request, query, decoded, facts)
