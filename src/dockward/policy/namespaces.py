@@ -44,14 +44,12 @@ from dockward.errors import ProtocolError
 from dockward.http1.request import replace_request_target
 from dockward.policy.decision import Decision
 from dockward.policy.gojson import GoObject
-from dockward.policy.operations import Kind
+from dockward.policy.operations import ROWS, Kind, Place
 from dockward.policy.paths import parse_query
 from dockward.policy.profiles import FactQuery
 
 if TYPE_CHECKING:
     from dockward.policy.routes import Classification
-
-NAME_MODES = ("shared", "private")
 
 PREDEFINED_NETWORKS = frozenset({"bridge", "host", "none", "default"})
 _FULL_ID = re.compile(r"[0-9a-f]{64}")
@@ -214,22 +212,14 @@ def _mover(space: Namespace | Mover) -> Mover:
 
 # --- the request target ------------------------------------------------------------------
 
-PATH_KINDS: Mapping[str, tuple[str, Kind]] = {}
-"""Operations whose path names a container, volume or network: (variable, kind)."""
-
-
-def _path_kinds() -> dict[str, tuple[str, Kind]]:
-    from dockward.policy.operations import ROWS, Place
-
-    found: dict[str, tuple[str, Kind]] = {}
-    for row in ROWS:
-        for ref in row.refs:
-            if ref.place is Place.PATH and ref.kind in (Kind.CONTAINER, Kind.VOLUME, Kind.NETWORK):
-                found[row.name] = (ref.field, ref.kind)
-    return found
-
-
-PATH_KINDS = _path_kinds()
+PATH_KINDS: Mapping[str, tuple[str, Kind]] = {
+    row.name: (ref.field, ref.kind)
+    for row in ROWS
+    for ref in row.refs
+    if ref.place is Place.PATH and ref.kind in (Kind.CONTAINER, Kind.VOLUME, Kind.NETWORK)
+}
+"""Operations whose path names a container, volume or network: (variable, kind), from the
+operation registry."""
 
 # query keys naming a container, volume or network, per operation (besides ``filters``)
 _QUERY_REFERENCES: Mapping[str, tuple[tuple[str, str], ...]] = {
