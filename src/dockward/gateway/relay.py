@@ -488,6 +488,9 @@ _CLOSE_UPSTREAM = CloseUpstream()
 _NO_QUERY: dict[str, list[str]] = {}  # shared, never written: an exchange assigns its own
 
 
+_AsSent = tuple[bytes | None, bytes | None, object, "Classification | None", dict[str, list[str]]]
+
+
 class Exchange:
     """One request, from its head to the end of its answer; then discarded.
 
@@ -510,9 +513,7 @@ class Exchange:
     facts: dict[FactQuery, Mapping[str, object] | None] | None = None
     fact_rounds: int = 0
     # tenancy, private names: the request as sent (head, body, decoded body, route, query)
-    names_origin: tuple[bytes | None, bytes | None, object, Classification | None, Any] | None = (
-        None
-    )
+    names_origin: _AsSent | None = None
     names_moved: tuple[tuple[str, str, str], ...] = ()  # references moved, not yet settled
     resp_buf: bytearray | None = None  # a response head in pieces
     resp_body: BodyReader | None = None
