@@ -20,6 +20,7 @@ from dockward.identity import PeerIdentity
 from dockward.policy.decision import Decision
 from dockward.policy.engine import RolePolicy, judge_in_rounds
 from dockward.policy.gojson import decode_body
+from dockward.policy.namespaces import names_summary
 from dockward.policy.operations import ACCESS
 from dockward.policy.paths import parse_query, split_target
 from dockward.policy.profiles import FactQuery
@@ -197,6 +198,8 @@ def explain(
     )
     typer.echo("  networks: " + (", ".join(str(n) for n in found.networks) or "any"))
     typer.echo("  scope:    " + scope_summary(found.scope, found.name))
+    if found.scope != "all":
+        typer.echo("  names:    " + names_summary(found.names))
     if found.profile != "unrestricted":
         typer.echo("  host paths: " + (", ".join(found.host_paths) or "none"))
         typer.echo("  runtimes: " + ", ".join(found.runtimes))

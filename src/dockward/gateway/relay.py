@@ -69,6 +69,8 @@ from dockward.policy.build_context import read_context
 from dockward.policy.decision import Decision
 from dockward.policy.event_filter import EventStreamFilter, streamed_filter
 from dockward.policy.gojson import decode_body
+from dockward.policy.namespaces import Refusal as NameRefusal
+from dockward.policy.namespaces import enter_request, fallbacks, rewrites_answer, shown
 from dockward.policy.operations import Stream
 from dockward.policy.paths import parse_query
 from dockward.policy.profiles import MAX_FACT_ROUNDS, FactQuery, Facts
@@ -486,6 +488,9 @@ _CLOSE_UPSTREAM = CloseUpstream()
 _NO_QUERY: dict[str, list[str]] = {}  # shared, never written: an exchange assigns its own
 
 
+_AsSent = tuple[bytes | None, bytes | None, object, "Classification | None", dict[str, list[str]]]
+
+
 class Exchange:
     """One request, from its head to the end of its answer; then discarded.
 
@@ -507,6 +512,9 @@ class Exchange:
     fact_body: object = None  # the decoded body the fact rounds judge
     facts: dict[FactQuery, Mapping[str, object] | None] | None = None
     fact_rounds: int = 0
+    # tenancy, private names: the request as sent (head, body, decoded body, route, query)
+    names_origin: _AsSent | None = None
+    names_moved: tuple[tuple[str, str, str], ...] = ()  # references moved, not yet settled
     resp_buf: bytearray | None = None  # a response head in pieces
     resp_body: BodyReader | None = None
     resp_collect: bytearray | None = None  # a response to redact, as it arrives
@@ -1070,6 +1078,9 @@ class Relay:
                 body = read_context(body_bytes, ex.query, limit, whole=whole)
             else:
                 body = decode_body(body_bytes) if body_bytes else None
+            if ex.decision.private_names:  # the names given, into the caller's name space
+                ex.names_origin = (ex.pending_head, body_bytes, body, ex.request, ex.query)
+                body = self._enter_names(ex, frozenset())
             verdict = ex.policy.judge(ex.decision, ex.request, ex.query, body, {})
         except ProtocolError as err:
             self._refuse(err.status, str(err), close=True)
@@ -1083,12 +1094,53 @@ class Relay:
         self._pause(Side.CLIENT, "deciding")
         self._out.append(FetchFacts((tuple(verdict),)))
 
+    def _enter_names(self, ex: Exchange, kept: frozenset[tuple[str, str]]) -> object:
+        """Move the request's names into the caller's name space (``policy.namespaces``),
+        all but ``kept``, from the request as the client sent it; return the body to judge."""
+        assert ex.decision is not None and ex.head is not None and ex.names_origin is not None
+        head, body_bytes, body, sent, query = ex.names_origin
+        assert head is not None and sent is not None
+        entered = enter_request(ex.decision, sent, head, body_bytes, body, kept)
+        if isinstance(entered, NameRefusal):
+            raise ProtocolError(entered.message, entered.status)
+        ex.names_moved = entered.moved
+        if entered.head is head:
+            ex.request, ex.query = sent, query
+            ex.target_query = (
+                head[: head.index(b"\r\n")].split(b" ")[1].partition(b"?")[2].decode("latin-1")
+            )
+        else:
+            seen = analyse_head_cached(entered.head)
+            target, request = seen.target, seen.request
+            if target is None or request is None or request.route is not sent.route:
+                raise ProtocolError("the request could not be moved into its name space")
+            ex.request, ex.target_query = request, target.query
+            ex.query = parse_query(target.query)
+        ex.pending_head = entered.head
+        if body_bytes is not None:  # what was moved before is replaced, not added to
+            ex.collected_body = entered.body
+        if entered.body is not body_bytes and entered.body is not None:
+            body = entered.document  # what the new body decodes to
+            if not ex.head.chunked:
+                ex.pending_head = with_content_length(entered.head, len(entered.body))
+        return body
+
     def _on_facts(self, event: FactsReady) -> None:
         ex = self.exchange
         assert ex is not None and ex.request is not None and ex.decision is not None
         assert ex.policy is not None and ex.facts is not None
         ex.facts.update(event[0])
         ex.fact_rounds += 1
+        try:
+            if ex.names_moved:  # names not under the prefix at the daemon: as written
+                kept = fallbacks(ex.names_moved, ex.facts)
+                ex.names_moved = ()
+                if kept:
+                    ex.fact_body = self._enter_names(ex, kept)
+        except ProtocolError as err:
+            self._resume(Side.CLIENT, "deciding")
+            self._refuse(err.status, str(err), close=True)
+            return
         policy, decision, request, query = ex.policy, ex.decision, ex.request, ex.query
         try:
             if ex.fact_rounds < MAX_FACT_ROUNDS:
@@ -1351,6 +1403,8 @@ class Relay:
             return
         ex.response_started = True
         head_only = ex.head is not None and ex.head.method == "HEAD"
+        if ex.decision is not None and ex.decision.private_names:
+            message = shown(ex.decision, message)
         self._send_client(
             error_response(status, message, close=close, head_only=head_only, as_daemon=as_daemon)
         )
@@ -1584,10 +1638,12 @@ class Relay:
                 decision is not None
                 and decision.rewrites_response
                 and framing is Framing.BODY
-                and head.status == 200
                 and reader is not None
+                and rewrites_answer(decision, head.status)
             ):
-                stream = ex.resp_filter = streamed_filter(decision, chunked=head.chunked)
+                stream = None
+                if head.status == 200:
+                    stream = ex.resp_filter = streamed_filter(decision, chunked=head.chunked)
                 if stream is None:
                     ex.resp_collect = bytearray()  # sent once redacted, with a new length
                     ex.resp_head_raw = raw
@@ -1671,7 +1727,8 @@ class Relay:
         """Send the gathered response, redacted, under its head with the new length."""
         assert ex.resp_collect is not None
         assert ex.decision is not None
-        body = forwarded_response(ex.decision, bytes(ex.resp_collect))
+        status = ex.record.status if ex.record is not None else 200
+        body = forwarded_response(ex.decision, bytes(ex.resp_collect), status)
         ex.resp_collect = None
         self._send_client(with_content_length(ex.resp_head_raw, len(body)))
         self._send_client(body)

@@ -18,6 +18,7 @@ from dockward.errors import DockwardError
 from dockward.identity import identity_from_certificate
 from dockward.pki.state import StateDir
 from dockward.policy.engine import RolePolicy
+from dockward.policy.namespaces import name_prefix
 from dockward.policy.roles import PolicyConfig, load_policy_config, policy_config_from_dict
 from dockward.policy.tenancy import owner_key
 
@@ -47,9 +48,15 @@ def owner_note(state: StateDir, cert: x509.Certificate) -> str | None:
     if matched is None or matched.scope == "all":
         return None
     owner = owner_key(matched.scope, matched.name, identity)
+    assert owner is not None
+    names = (
+        f"; names private: stored at the daemon as {name_prefix(owner)}NAME"
+        if matched.names == "private"
+        else ""
+    )
     return (
         f"owner key: {owner} (role {matched.name}, scope {matched.scope}: its objects carry "
-        f"the label dockward.owner={owner})"
+        f"the label dockward.owner={owner}{names})"
     )
 
 

@@ -28,11 +28,12 @@ class Decision:
     filter_response: bool = False  # tenancy: the list answer filtered to ``owner`` again
     adopted: frozenset[str] = frozenset()  # tenancy: ``KIND:ID`` adopted for ``owner``
     as_daemon: bool = False  # a denial worded as dockerd's own answer (no "dockward:" prefix)
+    private_names: bool = False  # tenancy: names live under the owner's prefix (namespaces)
 
     @property
     def rewrites_response(self) -> bool:
         """The answer is collected whole and re-sent changed (redacted, filtered)."""
-        return self.redact or self.filter_response
+        return self.redact or self.filter_response or self.private_names
 
     @property
     def verdict(self) -> str:

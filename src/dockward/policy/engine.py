@@ -248,6 +248,7 @@ class RolePolicy:
             owner=owner,
             adopted=self._adopted_by_owner.get(owner or "", frozenset()),
             owner_filter=enforce,
+            private_names=role.names == "private",
             filter_response=enforce
             and (operation in tenancy.FILTERED_RESPONSES or operation in tenancy.FILTERED_STREAMS),
             inspect_request=decision.inspect_request or judged,

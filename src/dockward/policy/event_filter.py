@@ -27,6 +27,7 @@ from collections.abc import Iterable
 from dockward.errors import ProtocolError
 from dockward.http1.body import LAST_CHUNK, encode_chunk
 from dockward.policy.decision import Decision
+from dockward.policy.namespaces import STRIPPED_STREAMS, Namespace, namespace
 from dockward.policy.tenancy import FILTERED_STREAMS, OWNER_LABEL
 
 MAX_EVENT_BYTES = 1 << 20
@@ -57,17 +58,36 @@ def owned_line(line: bytes, owner: str) -> bool:
 
 
 def streamed_filter(decision: Decision, *, chunked: bool) -> EventStreamFilter | None:
-    """The filter for an answer the decision filters as a stream; ``None``: collected whole."""
-    if decision.owner is None or decision.operation not in FILTERED_STREAMS:
+    """The filter for an answer the decision filters as a stream; ``None``: collected whole.
+
+    Under a private name space (``policy.namespaces``) the kept messages lose the owner's
+    prefix, and a stats stream is passed line by line for that alone."""
+    owner = decision.owner
+    if owner is None:
         return None
-    return EventStreamFilter(decision.owner, chunked=chunked)
+    space = namespace(owner) if decision.private_names else None
+    if decision.operation in FILTERED_STREAMS:
+        return EventStreamFilter(owner, chunked=chunked, space=space)
+    if space is not None and decision.operation in STRIPPED_STREAMS:
+        return EventStreamFilter(owner, chunked=chunked, space=space, keep_all=True)
+    return None
 
 
 class EventStreamFilter:
     """Feed it the payload of an events answer; it returns what the client may be sent."""
 
-    def __init__(self, owner: str, *, chunked: bool, limit: int = MAX_EVENT_BYTES) -> None:
+    def __init__(
+        self,
+        owner: str,
+        *,
+        chunked: bool,
+        limit: int = MAX_EVENT_BYTES,
+        space: Namespace | None = None,
+        keep_all: bool = False,
+    ) -> None:
         self.owner = owner
+        self.space = space
+        self.keep_all = keep_all
         self.chunked = chunked
         self.limit = limit
         self._partial = bytearray()  # the start of a message whose newline has not come
@@ -110,8 +130,8 @@ class EventStreamFilter:
                     partial.clear()
                 else:
                     line = data[start:end]
-                if owned_line(line, self.owner):
-                    kept.append(line + b"\n")
+                if self.keep_all or owned_line(line, self.owner):
+                    kept.append(self._shown(line) + b"\n")
                 start = end + 1
         return self._framed(b"".join(kept))
 
@@ -119,10 +139,14 @@ class EventStreamFilter:
         """The framed end of the answer: a last message without its newline, the last chunk."""
         line = bytes(self._partial)
         self._partial.clear()
-        out = self._framed(line + b"\n") if line and owned_line(line, self.owner) else []
+        kept = line and (self.keep_all or owned_line(line, self.owner))
+        out = self._framed(self._shown(line) + b"\n") if kept else []
         if self.chunked:
             out.append(LAST_CHUNK)
         return out
+
+    def _shown(self, line: bytes) -> bytes:
+        return line if self.space is None else self.space.strip(line)
 
     def _framed(self, data: bytes) -> list[bytes | memoryview]:
         if not data:

@@ -206,6 +206,16 @@ class GoObject(dict[str, object]):
     def __repr__(self) -> str:
         return f"GoObject({dict.__repr__(self)})"
 
+    def with_values(self, values: Mapping[str, object]) -> GoObject:
+        """A copy with the values of some keys (as written) replaced; the keys stay, so the
+        copy shares the original's fold table (no fold is computed again)."""
+        assert all(dict.__contains__(self, key) for key in values)
+        copy = GoObject.__new__(GoObject)
+        dict.__init__(copy, self)
+        dict.update(copy, values)  # replaces in place: the keys keep their order
+        copy._by_fold = self._by_fold
+        return copy
+
     def key_for(self, name: str) -> str | None:
         """The key Go would decode into the struct field ``name``, or ``None``."""
         if dict.__contains__(self, name):

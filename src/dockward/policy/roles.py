@@ -170,6 +170,7 @@ class RoleConfig(BaseModel):
     grants: list[str] = Field(default_factory=list)
     scope: Literal["all", "role", "own"] = "all"
     unread_dockerfile: Literal["refuse", "allow"] = "refuse"
+    names: Literal["shared", "private"] = "shared"
 
     @field_validator("clients")
     @classmethod
@@ -219,6 +220,15 @@ class RoleConfig(BaseModel):
                 )
         return value
 
+    @model_validator(mode="after")
+    def _private_names_need_a_scope(self) -> RoleConfig:
+        if self.names == "private" and self.scope == "all":
+            raise ValueError(
+                'names = "private" needs scope = "own" or "role": under scope all there is no '
+                "owner to keep names apart"
+            )
+        return self
+
     @field_validator("preset")
     @classmethod
     def _preset(cls, value: str | None) -> str | None:
@@ -250,6 +260,9 @@ class Role:
     """Tenancy (``dockward.policy.tenancy``): ``all``, ``role`` or ``own``."""
     unread_dockerfile: str = "refuse"
     """Tenancy: a classic build whose Dockerfile cannot be read is refused, or let through."""
+    names: str = "shared"
+    """Tenancy: ``private`` stores the names an owner gives under its prefix
+    (``dockward.policy.namespaces``); ``shared``: one name space for the daemon."""
 
     def matches(self, identity: PeerIdentity, address: str | None) -> bool:
         if not any(selector.matches(identity) for selector in self.selectors):
@@ -385,6 +398,7 @@ def build_role(config: RoleConfig) -> Role:
         | (frozenset(GRANTS) if profile == "unrestricted" else frozenset()),
         scope=config.scope,
         unread_dockerfile=config.unread_dockerfile,
+        names=config.names,
     )
 
 

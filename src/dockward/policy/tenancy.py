@@ -43,6 +43,7 @@ from dockward.identity import PeerIdentity
 from dockward.policy.build_context import BuildContext
 from dockward.policy.decision import Decision
 from dockward.policy.gojson import GoObject
+from dockward.policy.namespaces import namespace
 from dockward.policy.operations import ROWS, Kind, Place
 from dockward.policy.paths import parse_query
 from dockward.policy.profiles import FactQuery, Facts
@@ -990,11 +991,17 @@ def forwarded_request(
     return rewrite_request(decision.operation, owner, raw, chunked, body)
 
 
-def forwarded_response(decision: Decision, body: bytes) -> bytes:
-    """A collected answer as the client gets it: filtered to its owner, then redacted."""
-    if decision.filter_response and decision.owner is not None:
-        body = filter_response(decision.operation, body, decision.owner, decision.adopted)
-    return redact_json(body) if decision.redact else body
+def forwarded_response(decision: Decision, body: bytes, status: int = 200) -> bytes:
+    """A collected answer as the client gets it: filtered to its owner, then redacted; under
+    a private name space without the owner's prefix (``policy.namespaces``)."""
+    if status == 200:
+        if decision.filter_response and decision.owner is not None:
+            body = filter_response(decision.operation, body, decision.owner, decision.adopted)
+        if decision.redact:
+            body = redact_json(body)
+    if decision.private_names and decision.owner is not None:
+        body = namespace(decision.owner).strip(body)
+    return body
 
 
 def _owned(item: object, owner: str, adopted: frozenset[str]) -> bool:

@@ -196,6 +196,11 @@ def test_explain_unknown_role_exits_2(capsys, policy):
 def test_explain_states_the_scope(capsys, policy):
     code, out, _ = run(capsys, "policy", "explain", "tenants", "--config", str(policy))
     assert code == 0 and "  scope:    own (each identity its own space: owner cn:NAME" in out
+    assert "  names:    shared (one name space for the daemon" in out
+    private = policy.with_name("private.toml")
+    private.write_text(POLICY.replace('scope = "own"', 'scope = "own"\nnames = "private"'))
+    code, out, _ = run(capsys, "policy", "explain", "tenants", "--config", str(private))
+    assert code == 0 and "  names:    private (container, volume and network names" in out
     code, out, _ = run(capsys, "policy", "explain", "ci", "--config", str(policy))
     assert "  scope:    all (every object on the daemon" in out
 

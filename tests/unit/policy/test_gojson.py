@@ -836,3 +836,14 @@ def test_iterative_parser_reads_like_the_fast_path(doc: object, rnd: random.Rand
         return gojson._decode_iteratively(gojson._prepare(data))
 
     assert outcome(iterative, body) == outcome(decode_body, body)
+
+
+def test_with_values_copies_with_the_same_keys_and_fold_table():
+    original = decode_body(b'{"HostConfig":{"Binds":["a:/a"]},"Image":"x"}')
+    assert isinstance(original, GoObject)
+    changed = original.with_values({"Image": "y"})
+    assert changed == {"HostConfig": original["HostConfig"], "Image": "y"}
+    assert original["Image"] == "x" and changed.key_for("image") == "Image"
+    assert changed["HostConfig"] is original["HostConfig"]
+    with pytest.raises(TypeError):
+        changed["Image"] = "z"

@@ -255,7 +255,7 @@ def test_every_problem_is_listed_one_a_line_unknown_keys_first():
     assert message.splitlines() == [
         "policy.toml: role[1].colur: unknown key (known keys: name, preset, clients, networks, "
         "allow, deny, profile, mode, host_paths, runtimes, registries, outbound, grants, scope, "
-        "unread_dockerfile)",
+        "unread_dockerfile, names)",
         "policy.toml: body_limt: unknown key (did you mean 'body_limit'?)",
         "policy.toml: role[0].allow: unknown operation 'container.craete' (did you mean "
         "'container.create'?); 'imgae.*' matches no operation (did you mean 'image.*'?)",
@@ -267,3 +267,12 @@ def test_every_problem_is_listed_one_a_line_unknown_keys_first():
 def test_a_presets_patterns_are_valid_allow_patterns(name):
     # access selectors' prefixes are checked now: a preset must pass what a policy file must
     assert role(allow=list(PRESETS[name].allow)).allow == PRESETS[name].allow
+
+
+def test_private_names_need_a_scope_and_are_carried_into_the_role():
+    message = policy_error({"name": "a", "names": "private"})
+    assert 'names = "private" needs scope = "own" or "role"' in message
+    config = policy_config_from_dict(
+        {"role": [{"name": "a", "scope": "own", "names": "private"}, {"name": "b"}]}
+    )
+    assert [build_role(role).names for role in config.role] == ["private", "shared"]
