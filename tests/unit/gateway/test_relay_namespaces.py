@@ -86,7 +86,12 @@ def test_a_create_is_looked_up_and_forwarded_under_the_stored_names() -> None:
     assert b"Content-Length: %d" % len(sent) in head
     document = json.loads(sent)
     assert document["HostConfig"]["Binds"] == [P + "data:/data"]
-    assert list(document["NetworkingConfig"]["EndpointsConfig"]) == [P + "app_default"]
+    # the network judged under the stored name is then pinned to its ID (issue 12)
+    network = "n" * 64
+    assert document["HostConfig"]["NetworkMode"] == network
+    assert document["NetworkingConfig"]["EndpointsConfig"] == {
+        network: {"Aliases": ["web"], "NetworkID": network}
+    }
     warning = f"the name /{P}app_web_1 was given"
     sent_back = _sent_client(
         relay.handle(UpstreamData((_answer(201, {"Id": ID, "Warnings": [warning]}, b"Created"),)))
