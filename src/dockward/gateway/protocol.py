@@ -83,6 +83,13 @@ WRITE_LOW_WATER = 256 * 1024
 KEEPALIVE_IDLE = 60
 KEEPALIVE_INTERVAL = 10
 KEEPALIVE_COUNT = 6
+# Gathering the daemon's small writes (UpstreamProtocol): a read under GATHER_BELOW bytes that
+# comes less than STREAMING_GAP after the previous one pauses reading for GATHER_SECONDS (the
+# event loop's timers have millisecond resolution). A lone read (an answer, a keystroke's echo)
+# is never delayed; a stream is, by a millisecond or two, and gains fewer, larger reads.
+GATHER_BELOW = 64 * 1024
+STREAMING_GAP = 0.005
+GATHER_SECONDS = 0.001
 
 
 def set_keepalive(sock: object) -> None:
@@ -100,13 +107,23 @@ def set_keepalive(sock: object) -> None:
 
 
 class UpstreamProtocol(asyncio.Protocol):
-    """The daemon side: reports to the owning ``ClientProtocol`` while it is the current one."""
+    """The daemon side: reports to the owning ``ClientProtocol`` while it is the current one.
 
-    __slots__ = ("client", "transport")
+    Bytes the relay only passes on (a tunnel, a Content-Length body) go straight to the client
+    (``Relay.pass_to_client``). While such a stream keeps coming in small reads, reading pauses
+    for ``GATHER_SECONDS`` after each, so that the next read takes what gathered meanwhile: one
+    wake-up, one read, one TLS write and one send for many of the daemon's small writes (the exec
+    stream arrives in 4 KiB frames).
+    """
+
+    __slots__ = ("client", "gathering", "held", "last_read", "transport")
 
     def __init__(self, client: ClientProtocol) -> None:
         self.client = client
         self.transport: asyncio.Transport | None = None
+        self.held = False  # the relay paused reading (backpressure): only it resumes
+        self.gathering = False  # paused for GATHER_SECONDS; resumes unless held
+        self.last_read = 0.0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
@@ -117,8 +134,30 @@ class UpstreamProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         client = self.client
-        if client.upstream is self:
+        if client.upstream is not self:
+            return
+        relay = client.relay
+        assert relay is not None
+        if not relay.pass_to_client(len(data)):
             client.handle(UpstreamData((data,)))
+            return
+        client.send_client(data)
+        if len(data) < GATHER_BELOW:
+            loop = asyncio.get_running_loop()
+            now = loop.time()
+            if now - self.last_read < STREAMING_GAP and not self.gathering:
+                transport = self.transport
+                if transport is not None and not transport.is_closing():
+                    self.gathering = True
+                    transport.pause_reading()
+                    loop.call_later(GATHER_SECONDS, self._gathered)
+            self.last_read = now
+
+    def _gathered(self) -> None:
+        self.gathering = False
+        transport = self.transport
+        if not self.held and transport is not None and not transport.is_closing():
+            transport.resume_reading()
 
     def eof_received(self) -> bool:
         if self.client.upstream is self:
@@ -248,7 +287,7 @@ class ClientProtocol(asyncio.Protocol):
             return  # lingering before the close: dropped unread
         tls = self.tls
         if tls is None:
-            self.handle(ClientData((data,)))
+            self._from_client(relay, data)
             return
         was_established, was_closed = tls.established, tls.peer_closed
         try:
@@ -266,9 +305,21 @@ class ClientProtocol(asyncio.Protocol):
             self.handle(Established((identity_from_certificate(der) if der else None,)))
         self._flush_tls()
         if plaintext:
-            self.handle(ClientData((plaintext,)))
+            self._from_client(relay, plaintext)
         if tls.peer_closed and not was_closed:
             self.handle(ClientEOF())
+
+    def _from_client(self, relay: Relay, data: bytes) -> None:
+        """Client bytes: straight to the daemon when the relay only passes them on."""
+        upstream = self.upstream
+        if (
+            upstream is not None
+            and upstream.transport is not None
+            and relay.pass_to_upstream(len(data))
+        ):
+            upstream.transport.write(data)
+        else:
+            self.handle(ClientData((data,)))
 
     def eof_received(self) -> bool:
         # A bare FIN (docker-py's shutdown(SHUT_WR) sends one without close_notify).
@@ -333,6 +384,19 @@ class ClientProtocol(asyncio.Protocol):
             else:
                 _PERFORM[kind](self, command)
 
+    def send_client(self, data: bytes) -> None:
+        """Write ``data`` to the client (encrypted on TLS), as ``SendClient`` does."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        tls = self.tls
+        if tls is None:
+            transport.write(data)
+        elif not tls.sent_close:
+            out = tls.encrypt(data)
+            if out:
+                transport.write(out)
+
     def _flush_tls(self) -> None:
         assert self.tls is not None and self.transport is not None
         out = self.tls.data_to_send()
@@ -381,11 +445,17 @@ class ClientProtocol(asyncio.Protocol):
 
     def _pause(self, command: Command) -> None:
         transport = self._reader(command[0])
+        if command[0] is Side.UPSTREAM and self.upstream is not None:
+            self.upstream.held = True
         if transport is not None and not transport.is_closing():
             transport.pause_reading()
 
     def _resume(self, command: Command) -> None:
         transport = self._reader(command[0])
+        if command[0] is Side.UPSTREAM and self.upstream is not None:
+            self.upstream.held = False
+            if self.upstream.gathering:
+                return  # _gathered resumes
         if transport is not None and not transport.is_closing():
             transport.resume_reading()
 

@@ -34,6 +34,7 @@ from dockward.tls.plain_http import (
 # shrunk on every read for nothing, and past glibc's mmap threshold (128 KiB until raised) that
 # costs an mmap, an mremap and a munmap per record: about 11 µs per request measured in-process.
 READ_SIZE = 16 * 1024
+_SCRATCH_FULL = bundled.SCRATCH_SIZE - READ_SIZE  # no room left for another record
 
 
 class HandshakeFailed(Exception):
@@ -258,12 +259,17 @@ class BundledSession(TLSServerSession):
             self.established = True
         if self.peer_closed:
             return b""
+        # Records are decrypted one after the other into the scratch buffer and copied out once.
         buffer = bundled.scratch_buffer()
         pieces: list[bytes] = []
+        filled = 0
         while True:
-            size = lib.SSL_read(connection, buffer, READ_SIZE)
+            size = lib.SSL_read(connection, buffer + filled, READ_SIZE)
             if size > 0:
-                pieces.append(ffi.unpack(buffer, size))
+                filled += size
+                if filled > _SCRATCH_FULL:
+                    pieces.append(ffi.unpack(buffer, filled))
+                    filled = 0
                 continue
             error = lib.SSL_get_error(connection, size)
             if error == lib.SSL_ERROR_WANT_READ:
@@ -273,8 +279,10 @@ class BundledSession(TLSServerSession):
                 break
             raise ConnectionError(f"TLS error: {take_error_reason('connection failed')}")
         if not pieces:
-            return b""
-        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+            return ffi.unpack(buffer, filled) if filled else b""
+        if filled:
+            pieces.append(ffi.unpack(buffer, filled))
+        return b"".join(pieces)
 
     def _failure_reason(self) -> str:
         reason = take_error_reason("handshake failed")

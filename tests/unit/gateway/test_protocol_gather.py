@@ -1,0 +1,92 @@
+"""Gathering the daemon's small writes: a stream's reads pause briefly, backpressure still wins."""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+
+from dockward.gateway import protocol
+from dockward.gateway.protocol import ClientProtocol, UpstreamProtocol
+from dockward.gateway.relay import PauseReading, ResumeReading, Side
+
+
+class Transport:
+    def __init__(self) -> None:
+        self.reading = True
+
+    def pause_reading(self) -> None:
+        self.reading = False
+
+    def resume_reading(self) -> None:
+        self.reading = True
+
+    def is_closing(self) -> bool:
+        return False
+
+
+class Client:
+    """What ``UpstreamProtocol`` and ``_pause``/``_resume`` use of a ``ClientProtocol``."""
+
+    def __init__(self, transport: Transport) -> None:
+        self.gone = False
+        self.sent: list[bytes] = []
+        self.relay = SimpleNamespace(pass_to_client=lambda size: True)
+        self.upstream = UpstreamProtocol(self)  # type: ignore[arg-type]
+        self.upstream.transport = transport  # type: ignore[assignment]
+        self._reader = lambda side: transport
+
+    def send_client(self, data: bytes) -> None:
+        self.sent.append(data)
+
+    def pause(self) -> None:
+        ClientProtocol._pause(self, PauseReading((Side.UPSTREAM,)))  # type: ignore[arg-type]
+
+    def resume(self) -> None:
+        ClientProtocol._resume(self, ResumeReading((Side.UPSTREAM,)))  # type: ignore[arg-type]
+
+
+async def _until(condition, seconds: float = 1.0) -> bool:  # type: ignore[no-untyped-def]
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            return False
+        await asyncio.sleep(0.001)
+    return True
+
+
+def test_a_lone_read_is_not_delayed_and_a_stream_of_small_reads_is_gathered():
+    async def scenario() -> None:
+        transport = Transport()
+        client = Client(transport)
+        upstream = client.upstream
+        upstream.data_received(b"echo")
+        assert transport.reading  # one read: nothing to gather
+        upstream.data_received(b"more")  # a stream: pause, then read what gathered
+        assert not transport.reading and upstream.gathering
+        assert await _until(lambda: transport.reading)
+        upstream.data_received(bytes(protocol.GATHER_BELOW))  # a large read: no pause
+        assert transport.reading
+        assert client.sent == [b"echo", b"more", bytes(protocol.GATHER_BELOW)]
+
+    asyncio.run(scenario())
+
+
+def test_backpressure_keeps_reading_paused_past_the_gathering():
+    async def scenario() -> None:
+        transport = Transport()
+        client = Client(transport)
+        upstream = client.upstream
+        upstream.data_received(b"a")
+        upstream.data_received(b"b")  # gathering
+        client.pause()  # the client is slow: the relay pauses the daemon side
+        assert await _until(lambda: not upstream.gathering)
+        assert not transport.reading  # the gathering's end does not override the relay
+        client.resume()
+        assert transport.reading
+        upstream.data_received(b"c")
+        assert not transport.reading and upstream.gathering
+        client.resume()  # a relay resume during a gathering leaves the resume to it
+        assert not transport.reading
+        assert await _until(lambda: transport.reading)
+
+    asyncio.run(scenario())
