@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import threading
 import time
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, cast
@@ -90,6 +91,7 @@ KEEPALIVE_COUNT = 6
 GATHER_BELOW = 64 * 1024
 STREAMING_GAP = 0.005
 GATHER_SECONDS = 0.001
+READ_BUFFER_SIZE = 256 * 1024  # as uvloop's own read buffer
 
 
 def set_keepalive(sock: object) -> None:
@@ -106,17 +108,19 @@ def set_keepalive(sock: object) -> None:
         log.debug("cannot set TCP keepalive: %s", err)
 
 
-class UpstreamProtocol(asyncio.Protocol):
+class UpstreamProtocol(asyncio.BufferedProtocol):
     """The daemon side: reports to the owning ``ClientProtocol`` while it is the current one.
 
-    Bytes the relay only passes on (a tunnel, a Content-Length body) go straight to the client
-    (``Relay.pass_to_client``). While such a stream keeps coming in small reads, reading pauses
+    The daemon's bytes are read into one buffer per thread (``read_buffer``), not into a new
+    bytes object per read. Bytes the relay only passes on (a tunnel, a Content-Length body) are
+    encrypted from there straight to the client (``Relay.pass_to_client``); the rest is copied
+    out for the relay. While such a stream keeps coming in small reads, reading pauses
     for ``GATHER_SECONDS`` after each, so that the next read takes what gathered meanwhile: one
     wake-up, one read, one TLS write and one send for many of the daemon's small writes (the exec
     stream arrives in 4 KiB frames).
     """
 
-    __slots__ = ("client", "gathering", "held", "last_read", "transport")
+    __slots__ = ("buffer", "client", "gathering", "held", "last_read", "transport")
 
     def __init__(self, client: ClientProtocol) -> None:
         self.client = client
@@ -124,6 +128,7 @@ class UpstreamProtocol(asyncio.Protocol):
         self.held = False  # the relay paused reading (backpressure): only it resumes
         self.gathering = False  # paused for GATHER_SECONDS; resumes unless held
         self.last_read = 0.0
+        self.buffer = read_buffer()  # this thread's, shared by every connection
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
@@ -132,17 +137,21 @@ class UpstreamProtocol(asyncio.Protocol):
             return
         self.client.upstream = self  # before any of its callbacks can run
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self.buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
         client = self.client
         if client.upstream is not self:
             return
         relay = client.relay
         assert relay is not None
-        if not relay.pass_to_client(len(data)):
-            client.handle(UpstreamData((data,)))
+        data = self.buffer[:nbytes]
+        if not relay.pass_to_client(nbytes):
+            client.handle(UpstreamData((data.tobytes(),)))
             return
         client.send_client(data)
-        if len(data) < GATHER_BELOW:
+        if nbytes < GATHER_BELOW:
             loop = asyncio.get_running_loop()
             now = loop.time()
             if now - self.last_read < STREAMING_GAP and not self.gathering:
@@ -384,16 +393,17 @@ class ClientProtocol(asyncio.Protocol):
             else:
                 _PERFORM[kind](self, command)
 
-    def send_client(self, data: bytes) -> None:
-        """Write ``data`` to the client (encrypted on TLS), as ``SendClient`` does."""
+    def send_client(self, data: memoryview) -> None:
+        """Write ``data`` to the client (encrypted on TLS), as ``SendClient`` does; ``data``
+        may be reused once this returns."""
         transport = self.transport
         if transport is None or transport.is_closing():
             return
         tls = self.tls
         if tls is None:
-            transport.write(data)
+            transport.write(data.tobytes())  # the transport may keep what it cannot send now
         elif not tls.sent_close:
-            out = tls.encrypt(data)
+            out = tls.encrypt_owned(data)
             if out:
                 transport.write(out)
 
@@ -533,6 +543,17 @@ class ClientProtocol(asyncio.Protocol):
         task = asyncio.get_running_loop().create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+_buffers = threading.local()
+
+
+def read_buffer() -> memoryview:
+    """This thread's buffer for reads from the daemon (``READ_BUFFER_SIZE`` bytes)."""
+    buffer = getattr(_buffers, "view", None)
+    if buffer is None:
+        buffer = _buffers.view = memoryview(bytearray(READ_BUFFER_SIZE))
+    return buffer
 
 
 def _no_relay(event: Event) -> list[Command]:

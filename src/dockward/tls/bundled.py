@@ -187,6 +187,17 @@ def drain(bio: Any, expected: int = 0) -> bytes:
     return b"".join(pieces)
 
 
+def take(bio: Any) -> Any:
+    """Everything waiting in a memory BIO, read straight into a buffer of its own (a cffi
+    buffer: bytes-like, read-only to Python) instead of through the scratch buffer."""
+    size = lib.BIO_get_mem_data(bio, ffi.NULL)
+    if size <= 0:
+        return b""
+    buffer = _allocate("char[]", size)
+    read = lib.BIO_read(bio, buffer, size)
+    return ffi.buffer(buffer, max(read, 0))
+
+
 def peer_certificate_der(connection: Any) -> bytes | None:
     """The peer's certificate (DER) on an established ``SSL``, or None."""
     cert = lib.SSL_get_peer_certificate(connection)

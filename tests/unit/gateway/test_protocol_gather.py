@@ -35,14 +35,20 @@ class Client:
         self.upstream.transport = transport  # type: ignore[assignment]
         self._reader = lambda side: transport
 
-    def send_client(self, data: bytes) -> None:
-        self.sent.append(data)
+    def send_client(self, data: memoryview) -> None:
+        self.sent.append(data.tobytes())
 
     def pause(self) -> None:
         ClientProtocol._pause(self, PauseReading((Side.UPSTREAM,)))  # type: ignore[arg-type]
 
     def resume(self) -> None:
         ClientProtocol._resume(self, ResumeReading((Side.UPSTREAM,)))  # type: ignore[arg-type]
+
+
+def receive(upstream: UpstreamProtocol, data: bytes) -> None:
+    """A read from the daemon, as the event loop does it."""
+    upstream.get_buffer(len(data))[: len(data)] = data
+    upstream.buffer_updated(len(data))
 
 
 async def _until(condition, seconds: float = 1.0) -> bool:  # type: ignore[no-untyped-def]
@@ -59,12 +65,12 @@ def test_a_lone_read_is_not_delayed_and_a_stream_of_small_reads_is_gathered():
         transport = Transport()
         client = Client(transport)
         upstream = client.upstream
-        upstream.data_received(b"echo")
+        receive(upstream, b"echo")
         assert transport.reading  # one read: nothing to gather
-        upstream.data_received(b"more")  # a stream: pause, then read what gathered
+        receive(upstream, b"more")  # a stream: pause, then read what gathered
         assert not transport.reading and upstream.gathering
         assert await _until(lambda: transport.reading)
-        upstream.data_received(bytes(protocol.GATHER_BELOW))  # a large read: no pause
+        receive(upstream, bytes(protocol.GATHER_BELOW))  # a large read: no pause
         assert transport.reading
         assert client.sent == [b"echo", b"more", bytes(protocol.GATHER_BELOW)]
 
@@ -76,14 +82,14 @@ def test_backpressure_keeps_reading_paused_past_the_gathering():
         transport = Transport()
         client = Client(transport)
         upstream = client.upstream
-        upstream.data_received(b"a")
-        upstream.data_received(b"b")  # gathering
+        receive(upstream, b"a")
+        receive(upstream, b"b")  # gathering
         client.pause()  # the client is slow: the relay pauses the daemon side
         assert await _until(lambda: not upstream.gathering)
         assert not transport.reading  # the gathering's end does not override the relay
         client.resume()
         assert transport.reading
-        upstream.data_received(b"c")
+        receive(upstream, b"c")
         assert not transport.reading and upstream.gathering
         client.resume()  # a relay resume during a gathering leaves the resume to it
         assert not transport.reading

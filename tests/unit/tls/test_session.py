@@ -251,3 +251,21 @@ def test_a_handshake_fed_one_byte_at_a_time_completes(pki, server):
     assert srv.established
     client.obj.write(b"GET /_ping HTTP/1.1\r\n\r\n")
     assert srv.receive(client.outgoing.read()) == b"GET /_ping HTTP/1.1\r\n\r\n"
+
+
+def test_encrypt_owned_gives_ciphertext_that_stays_valid_after_the_plaintext_is_reused(pki, server):
+    srv = server()
+    client = Client(pki, "alice")
+    client.handshake(srv)
+    buffer = bytearray(256 * 1024)
+    view = memoryview(buffer)
+    sent, written = [], []
+    for size, fill in ((10, 1), (200 * 1024, 2), (40 * 1024, 3), (256 * 1024, 4)):
+        view[:size] = bytes([fill]) * size
+        written.append(srv.encrypt_owned(view[:size]))  # large: a buffer of its own
+        sent.append(bytes([fill]) * size)
+        view[:size] = bytes(size)  # the read buffer is reused at once
+    written.append(srv.encrypt(b"after"))
+    for piece in written:
+        client.incoming.write(bytes(piece))
+    assert client.read_all() == (b"".join(sent) + b"after", False)
