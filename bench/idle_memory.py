@@ -3,10 +3,12 @@
 Each build's ``Gateway`` runs in a fresh process (``bench.relay_bytes``'s fake daemon behind
 it). This process opens ``--connections`` mutual-TLS connections to it and leaves them idle,
 in one of two states: ``handshake`` (established, no request yet) or ``keep-alive`` (one
-request answered, so the daemon connection is open too). The gateway's ``VmRSS`` before (after
-a warm-up of a few connections, closed) and after, divided by the number of connections, is the
-cost of one. ``--bulk`` first moves that many KiB of a Content-Length body through each
-connection (what a connection keeps after a transfer).
+request answered, so the daemon connection is open too). The gateway's ``VmRSS`` and the bytes
+its malloc has handed out (``mallinfo2``, asked for with SIGUSR1), before (after a warm-up of a
+few connections, closed) and two seconds after, divided by the number of connections, are the
+cost of one. Freed memory stays in RSS until malloc gives it back; the heap figure does not.
+``--bulk`` first moves that many KiB of a Content-Length body through each connection (what a
+connection keeps after a transfer).
 
 Usage: ``python -m bench.idle_memory [--build NAME=SRC ...] [--connections N] [--rounds R]``.
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import signal
 import socket
 import ssl
 import statistics
@@ -68,8 +71,22 @@ def _open(context: ssl.SSLContext, port: int, state: str, bulk_kib: int) -> ssl.
     return conn
 
 
-def measure(src: str, pki: Path, daemon: str, count: int, state: str, bulk_kib: int) -> float:
-    env = dict(os.environ, PYTHONPATH=src)
+def _heap_kib(pid: int, report: Path) -> float:
+    """What the gateway's malloc has handed out (``mallinfo2``), in KiB."""
+    report.unlink(missing_ok=True)
+    os.kill(pid, signal.SIGUSR1)
+    for _ in range(500):
+        if report.exists() and report.read_text():
+            return int(report.read_text()) / 1024
+        time.sleep(0.01)
+    raise RuntimeError("the gateway did not report its heap")
+
+
+def measure(
+    src: str, pki: Path, daemon: str, count: int, state: str, bulk_kib: int
+) -> tuple[float, float]:
+    report = pki / "heap"
+    env = dict(os.environ, PYTHONPATH=src, BENCH_HEAP_FILE=str(report))
     gateway = subprocess.Popen(
         [
             sys.executable,
@@ -90,13 +107,13 @@ def measure(src: str, pki: Path, daemon: str, count: int, state: str, bulk_kib: 
         for conn in warm:
             conn.close()
         time.sleep(0.5)
-        before = _rss_kib(gateway.pid)
+        before = _rss_kib(gateway.pid), _heap_kib(gateway.pid, report)
         conns = [_open(context, port, state, bulk_kib) for _ in range(count)]
-        time.sleep(0.5)  # the last requests' records are written
-        after = _rss_kib(gateway.pid)
+        time.sleep(2.0)  # the last answers are written, and grown TLS buffers given back (1 s)
+        after = _rss_kib(gateway.pid), _heap_kib(gateway.pid, report)
         for conn in conns:
             conn.close()
-        return (after - before) / count
+        return (after[0] - before[0]) / count, (after[1] - before[1]) / count
     finally:
         gateway.kill()
         gateway.wait()
@@ -136,10 +153,11 @@ def main(argv: list[str] | None = None) -> int:
                 order = names[round_ % len(names) :] + names[: round_ % len(names)]
                 for state in args.states.split(","):
                     for name in order:
-                        kib = measure(
+                        rss, heap = measure(
                             builds[name], root, daemon_path, args.connections, state, args.bulk
                         )
-                        results.setdefault((state, name), []).append(kib)
+                        results.setdefault((f"{state} rss", name), []).append(rss)
+                        results.setdefault((f"{state} heap", name), []).append(heap)
         finally:
             daemon.kill()
             daemon.wait()
@@ -147,10 +165,13 @@ def main(argv: list[str] | None = None) -> int:
         f"gateway VmRSS growth per idle connection, KiB, median of {args.rounds} "
         f"({args.connections} connections{f', {args.bulk} KiB moved first' if args.bulk else ''})"
     )
-    print(f"{'state':<12}" + "".join(f"{n:>10}" for n in names))
+    print("(rss: VmRSS; heap: what malloc has handed out, mallinfo2)")
+    print(f"{'state':<16}" + "".join(f"{n:>10}" for n in names))
     for state in args.states.split(","):
-        cells = "".join(f"{statistics.median(results[(state, n)]):>10.1f}" for n in names)
-        print(f"{state:<12}{cells}")
+        for what in ("rss", "heap"):
+            row = f"{state} {what}"
+            cells = "".join(f"{statistics.median(results[(row, n)]):>10.1f}" for n in names)
+            print(f"{row:<16}{cells}")
     return 0
 
 

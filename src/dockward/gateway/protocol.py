@@ -68,6 +68,7 @@ from dockward.gateway.relay import (
     UpstreamGone,
 )
 from dockward.identity import PeerIdentity, identity_from_certificate, identity_from_unix_socket
+from dockward.tls.session import GROWN_ABOVE as TLS_GROWN_ABOVE
 from dockward.tls.session import HandshakeFailed, TLSServerSession
 
 if TYPE_CHECKING:
@@ -92,6 +93,9 @@ GATHER_BELOW = 64 * 1024
 STREAMING_GAP = 0.005
 GATHER_SECONDS = 0.001
 READ_BUFFER_SIZE = 256 * 1024  # as uvloop's own read buffer
+# An idle connection gives back the TLS buffers a burst grew (TLSServerSession.release_buffers)
+# this long after the burst; reads larger than TLS_GROWN_ABOVE are the bursts.
+RELEASE_AFTER = 1.0
 
 
 def set_keepalive(sock: object) -> None:
@@ -149,9 +153,13 @@ class UpstreamProtocol(asyncio.BufferedProtocol):
         data = self.buffer[:nbytes]
         if not relay.pass_to_client(nbytes):
             client.handle(UpstreamData((data.tobytes(),)))
+            if nbytes > TLS_GROWN_ABOVE:
+                client.watch_growth()
             return
         client.send_client(data)
-        if nbytes < GATHER_BELOW:
+        if nbytes > TLS_GROWN_ABOVE:
+            client.watch_growth()
+        elif nbytes < GATHER_BELOW:
             loop = asyncio.get_running_loop()
             now = loop.time()
             if now - self.last_read < STREAMING_GAP and not self.gathering:
@@ -204,6 +212,7 @@ class ClientProtocol(asyncio.Protocol):
         self._admitted: str | None = None  # the source address the caps counted it for
         self._timers: dict[Timer, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._releasing = False  # a release_buffers() of the TLS session is due
 
     @property
     def identity(self) -> PeerIdentity | None:
@@ -313,6 +322,8 @@ class ClientProtocol(asyncio.Protocol):
             der = tls.peer_certificate_der()
             self.handle(Established((identity_from_certificate(der) if der else None,)))
         self._flush_tls()
+        if len(data) > TLS_GROWN_ABOVE:
+            self.watch_growth()
         if plaintext:
             self._from_client(relay, plaintext)
         if tls.peer_closed and not was_closed:
@@ -406,6 +417,17 @@ class ClientProtocol(asyncio.Protocol):
             out = tls.encrypt_owned(data)
             if out:
                 transport.write(out)
+
+    def watch_growth(self) -> None:
+        """A burst may have grown the TLS session's buffers: give them back a while later."""
+        if self.tls is not None and not self._releasing and self.tls.grown:
+            self._releasing = True
+            asyncio.get_running_loop().call_later(RELEASE_AFTER, self._release_buffers)
+
+    def _release_buffers(self) -> None:
+        self._releasing = False
+        if self.tls is not None and not self.gone and not self.tls.release_buffers():
+            self.watch_growth()  # bytes are waiting in them: later
 
     def _flush_tls(self) -> None:
         assert self.tls is not None and self.transport is not None

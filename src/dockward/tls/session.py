@@ -37,6 +37,9 @@ READ_SIZE = 16 * 1024
 _SCRATCH_FULL = bundled.SCRATCH_SIZE - READ_SIZE  # no room left for another record
 # From this much ciphertext on, encrypt_owned reads it into a buffer of its own
 TAKE_FROM = 32 * 1024
+# A receive or a write larger than this grows a memory BIO for good: release_buffers() then
+# swaps it for a new one once it is empty (the adapter calls it a second after the growth)
+GROWN_ABOVE = 64 * 1024
 
 
 Buffer: TypeAlias = bytes | bytearray | memoryview | Any  # Any: a cffi buffer
@@ -93,6 +96,15 @@ class TLSServerSession:
     def close_notify(self) -> None:
         """Queue our close_notify (write side closed, reading still possible)."""
         raise NotImplementedError
+
+    @property
+    def grown(self) -> bool:
+        """Whether a burst left buffers that ``release_buffers()`` could give back."""
+        return False
+
+    def release_buffers(self) -> bool:
+        """Give back what a burst grew, if nothing is waiting in it; False: try later."""
+        return True
 
     def data_to_send(self) -> bytes:
         """Ciphertext waiting to go to the peer."""
@@ -230,13 +242,14 @@ class BundledSession(TLSServerSession):
     takes its reasons off the queue.
     """
 
-    __slots__ = ("_context", "_in", "_out", "_ssl", "_unsent")
+    __slots__ = ("_context", "_grown", "_in", "_out", "_ssl", "_unsent")
 
     def __init__(self, context: ssl.SSLContext | BundledServerContext) -> None:
         assert isinstance(context, BundledServerContext)
         super().__init__(context)
         self._context = context  # its callbacks must outlive this session
         self._unsent = 0  # most ciphertext that send() queued since the last data_to_send()
+        self._grown = False  # a memory BIO took more than GROWN_ABOVE at once since its start
         connection = lib.SSL_new(context.ctx)
         if connection == ffi.NULL:
             raise MemoryError(take_error_reason("SSL_new failed"))
@@ -254,6 +267,8 @@ class BundledSession(TLSServerSession):
     def receive(self, data: bytes) -> bytes:
         connection = self._ssl
         lib.ERR_clear_error()
+        if len(data) > GROWN_ABOVE:
+            self._grown = True
         if data:
             lib.BIO_write(
                 self._in, data if type(data) is bytes else ffi.from_buffer(data), len(data)
@@ -312,6 +327,8 @@ class BundledSession(TLSServerSession):
         if lib.SSL_write(self._ssl, data, len(data)) <= 0:
             raise ConnectionError(f"TLS error: {take_error_reason('write failed')}")
         self._unsent += bundled.ciphertext_bound(len(data))
+        if self._unsent > GROWN_ABOVE:
+            self._grown = True
 
     def encrypt(self, plaintext: bytes | bytearray | memoryview) -> bytes:
         self.send(plaintext)
@@ -334,6 +351,31 @@ class BundledSession(TLSServerSession):
     def data_to_send(self) -> bytes:
         expected, self._unsent = self._unsent, 0
         return bundled.drain(self._out, expected)
+
+    @property
+    def grown(self) -> bool:
+        return self._grown
+
+    def release_buffers(self) -> bool:
+        # A memory BIO keeps the largest size it ever held: after a 256 KiB read or write, an idle
+        # connection would hold that much twice over. Empty ones are swapped for new ones (the
+        # SSL frees the old: SSL_set_bio with one side unchanged replaces only the other).
+        if not self._grown:
+            return True
+        if lib.BIO_get_mem_data(self._in, ffi.NULL) or lib.BIO_get_mem_data(self._out, ffi.NULL):
+            return False
+        fresh_in, fresh_out = lib.BIO_new(lib.BIO_s_mem()), lib.BIO_new(lib.BIO_s_mem())
+        if fresh_in == ffi.NULL or fresh_out == ffi.NULL:
+            for bio in (fresh_in, fresh_out):
+                if bio != ffi.NULL:
+                    lib.BIO_free(bio)
+            return False
+        lib.SSL_set_bio(self._ssl, self._in, fresh_out)  # frees the old output BIO
+        self._out = fresh_out
+        lib.SSL_set_bio(self._ssl, fresh_in, self._out)  # frees the old input BIO
+        self._in = fresh_in
+        self._grown = False
+        return True
 
     def peer_certificate_der(self) -> bytes | None:
         return bundled.peer_certificate_der(self._ssl)

@@ -269,3 +269,28 @@ def test_encrypt_owned_gives_ciphertext_that_stays_valid_after_the_plaintext_is_
     for piece in written:
         client.incoming.write(bytes(piece))
     assert client.read_all() == (b"".join(sent) + b"after", False)
+
+
+def test_buffers_grown_by_a_burst_are_given_back_and_the_connection_goes_on(pki, server, backend):
+    srv = server()
+    client = Client(pki, "alice")
+    client.handshake(srv)
+    assert not srv.grown
+    client.incoming.write(srv.encrypt(bytes(300 * 1024)))  # a burst each way
+    client.obj.write(bytes(300 * 1024))
+    assert srv.receive(client.outgoing.read()) == bytes(300 * 1024)
+    assert client.read_all() == (bytes(300 * 1024), False)
+    assert srv.grown is (backend is TLSBackend.BUNDLED_OPENSSL)
+    client.obj.write(b"half a record")
+    partial = client.outgoing.read()
+    assert srv.receive(partial[:-3]) == b""
+    assert srv.release_buffers()  # the half record is OpenSSL's, not the BIO's: it survives
+    assert not srv.grown
+    assert srv.receive(partial[-3:]) == b"half a record"
+    client.incoming.write(srv.encrypt(b"after"))  # both directions still work
+    assert client.read_all() == (b"after", False)
+    client.obj.write(b"more")
+    assert srv.receive(client.outgoing.read()) == b"more"
+    srv.close_notify()
+    client.incoming.write(srv.data_to_send())
+    assert client.read_all() == (b"", True)
