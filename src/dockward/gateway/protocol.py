@@ -26,6 +26,7 @@ from dockward.gateway.facts import fetch_facts
 from dockward.gateway.relay import (
     Abort,
     AbortClient,
+    Answer,
     CancelTimer,
     CheckDaemon,
     ClientBackpressure,
@@ -118,10 +119,10 @@ class UpstreamProtocol(asyncio.BufferedProtocol):
     The daemon's bytes are read into one buffer per thread (``read_buffer``), not into a new
     bytes object per read. Bytes the relay only passes on (a tunnel, a Content-Length body) are
     encrypted from there straight to the client (``Relay.pass_to_client``); the rest is copied
-    out for the relay. While such a stream keeps coming in small reads, reading pauses
-    for ``GATHER_SECONDS`` after each, so that the next read takes what gathered meanwhile: one
-    wake-up, one read, one TLS write and one send for many of the daemon's small writes (the exec
-    stream arrives in 4 KiB frames).
+    out for the relay. While a stream (a tunnel or a response body) keeps coming in small
+    reads, reading pauses for ``GATHER_SECONDS`` after each, so that the next read takes what
+    gathered meanwhile: one wake-up, one read, one TLS write and one send for many of the
+    daemon's small writes (the exec stream arrives in 4 KiB frames).
     """
 
     __slots__ = ("buffer", "client", "gathering", "held", "last_read", "transport")
@@ -151,24 +152,27 @@ class UpstreamProtocol(asyncio.BufferedProtocol):
         relay = client.relay
         assert relay is not None
         data = self.buffer[:nbytes]
-        if not relay.pass_to_client(nbytes):
+        passed = relay.pass_to_client(nbytes)
+        if passed:
+            client.send_client(data)
+        else:
             client.handle(UpstreamData((data.tobytes(),)))
-            if nbytes > TLS_GROWN_ABOVE:
-                client.watch_growth()
-            return
-        client.send_client(data)
         if nbytes > TLS_GROWN_ABOVE:
             client.watch_growth()
-        elif nbytes < GATHER_BELOW:
-            loop = asyncio.get_running_loop()
-            now = loop.time()
-            if now - self.last_read < STREAMING_GAP and not self.gathering:
-                transport = self.transport
-                if transport is not None and not transport.is_closing():
-                    self.gathering = True
-                    transport.pause_reading()
-                    loop.call_later(GATHER_SECONDS, self._gathered)
-            self.last_read = now
+        elif nbytes < GATHER_BELOW and (passed or relay.answer is Answer.BODY):
+            self._gather()  # streams only: a tunnel or a body still coming (chunked, say)
+
+    def _gather(self) -> None:
+        """After a small read: if the last one was recent too, pause for GATHER_SECONDS."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if now - self.last_read < STREAMING_GAP and not self.gathering:
+            transport = self.transport
+            if transport is not None and not transport.is_closing():
+                self.gathering = True
+                transport.pause_reading()
+                loop.call_later(GATHER_SECONDS, self._gathered)
+        self.last_read = now
 
     def _gathered(self) -> None:
         self.gathering = False

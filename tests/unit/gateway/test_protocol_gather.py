@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 from dockward.gateway import protocol
 from dockward.gateway.protocol import ClientProtocol, UpstreamProtocol
-from dockward.gateway.relay import PauseReading, ResumeReading, Side
+from dockward.gateway.relay import Answer, PauseReading, ResumeReading, Side, UpstreamData
 
 
 class Transport:
@@ -27,16 +27,24 @@ class Transport:
 class Client:
     """What ``UpstreamProtocol`` and ``_pause``/``_resume`` use of a ``ClientProtocol``."""
 
-    def __init__(self, transport: Transport) -> None:
+    def __init__(self, transport: Transport, answer: Answer | None = None) -> None:
         self.gone = False
         self.sent: list[bytes] = []
-        self.relay = SimpleNamespace(pass_to_client=lambda size: True)
+        self.handled: list[object] = []
+        # answer None: the relay passes everything on; else it takes each read and is in answer
+        self.relay = SimpleNamespace(pass_to_client=lambda size: answer is None, answer=answer)
         self.upstream = UpstreamProtocol(self)  # type: ignore[arg-type]
         self.upstream.transport = transport  # type: ignore[assignment]
         self._reader = lambda side: transport
 
     def send_client(self, data: memoryview) -> None:
         self.sent.append(data.tobytes())
+
+    def handle(self, event: object) -> None:
+        self.handled.append(event)
+
+    def watch_growth(self) -> None:
+        pass
 
     def pause(self) -> None:
         ClientProtocol._pause(self, PauseReading((Side.UPSTREAM,)))  # type: ignore[arg-type]
@@ -94,5 +102,25 @@ def test_backpressure_keeps_reading_paused_past_the_gathering():
         client.resume()  # a relay resume during a gathering leaves the resume to it
         assert not transport.reading
         assert await _until(lambda: transport.reading)
+
+    asyncio.run(scenario())
+
+
+def test_a_body_the_relay_reads_itself_is_gathered_too_but_not_once_it_has_ended():
+    async def scenario() -> None:
+        transport = Transport()
+        chunked = Client(transport, Answer.BODY)  # a chunked body: the general path
+        receive(chunked.upstream, b"1")
+        receive(chunked.upstream, b"2")
+        assert not transport.reading and chunked.handled == [
+            UpstreamData((b"1",)),
+            UpstreamData((b"2",)),
+        ]
+        assert await _until(lambda: transport.reading)
+        transport = Transport()
+        answered = Client(transport, Answer.IDLE)  # whole answers: nothing to wait for
+        receive(answered.upstream, b"HTTP/1.1 200 OK")
+        receive(answered.upstream, b"HTTP/1.1 200 OK")
+        assert transport.reading
 
     asyncio.run(scenario())
