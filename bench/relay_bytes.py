@@ -25,7 +25,8 @@ daemon writes as fast as the relay reads (large reads, the cheapest case). The b
 interleaved, the order rotated each round; medians are printed.
 
 Usage: ``python -m bench.relay_bytes [--build NAME=SRC ...] [--mib N] [--rounds R] [--rate R]
-[--transfers exec-out,save,...]``. Without ``--build``: this checkout's ``src`` alone.
+[--transfers exec-out,save,...] [--floor]``. Without ``--build``: this checkout's ``src`` alone.
+``--floor`` adds the do-nothing relay (``bench/floor_relay.py``) as one more column.
 """
 
 from __future__ import annotations
@@ -390,6 +391,31 @@ def _cpu_seconds(pid: int) -> float:
     return total / 1e9
 
 
+def _start_floor(root: Path, daemon: str, procs: list[subprocess.Popen[str]]) -> tuple[int, int]:
+    """The do-nothing relay (this checkout's TLS session) on a free port: (port, pid)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    floor = subprocess.Popen(
+        [sys.executable, "-m", "bench.floor_relay"]
+        + [str(root / n) for n in ("server.pem", "server-key.pem", "ca.pem")]
+        + [daemon, str(port)],
+        env=dict(os.environ, PYTHONPATH=f"{ROOT / 'src'}:{ROOT}"),
+        cwd=ROOT,
+        text=True,
+    )
+    procs.append(floor)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return port, floor.pid
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def make_pki(root: Path) -> None:
     sys.path.insert(0, str(ROOT / "src"))
     from dockward.pki.ca import CertificateAuthority
@@ -416,6 +442,9 @@ def main(argv: list[str] | None = None) -> int:
         help="daemon pace, MiB/s (0: none; negative: spin so that each write is on time)",
     )
     parser.add_argument("--transfers", default=",".join(TRANSFERS))
+    parser.add_argument(
+        "--floor", action="store_true", help="also the floor relay (bench/floor_relay.py)"
+    )
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # the helpers are stopped below
     builds = dict(b.split("=", 1) for b in args.build) or {"this": str(ROOT / "src")}
@@ -448,8 +477,10 @@ def main(argv: list[str] | None = None) -> int:
                 procs.append(gateway)
                 assert gateway.stdout is not None
                 ports[name] = (int(gateway.stdout.readline()), gateway.pid)
+            if args.floor:
+                ports["floor"] = _start_floor(root, daemon_path, procs)
             client = Client(root)
-            names = list(builds)
+            names = list(ports)
             for name in names:  # warm-up, untimed: also checks every byte arrives
                 for kind in kinds:
                     transfer(client, ports[name][0], kind, 16 * MIB)
