@@ -42,7 +42,7 @@ TAKE_FROM = 32 * 1024
 GROWN_ABOVE = 64 * 1024
 
 
-Buffer: TypeAlias = bytes | bytearray | memoryview | Any  # Any: a cffi buffer
+Buffer: TypeAlias = bytes | bytearray | memoryview
 
 
 class HandshakeFailed(Exception):
