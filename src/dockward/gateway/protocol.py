@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, cast
@@ -24,6 +25,7 @@ from dockward.gateway.facts import fetch_facts
 from dockward.gateway.relay import (
     Abort,
     AbortClient,
+    Answer,
     CancelTimer,
     CheckDaemon,
     ClientBackpressure,
@@ -66,6 +68,7 @@ from dockward.gateway.relay import (
     UpstreamGone,
 )
 from dockward.identity import PeerIdentity, identity_from_certificate, identity_from_unix_socket
+from dockward.tls.session import GROWN_ABOVE as TLS_GROWN_ABOVE
 from dockward.tls.session import HandshakeFailed, TLSServerSession
 
 if TYPE_CHECKING:
@@ -77,16 +80,40 @@ log = logging.getLogger("dockward.gateway")
 _CLOSED = Phase.CLOSED
 WRITE_HIGH_WATER = 1 << 20
 WRITE_LOW_WATER = 256 * 1024
+# Gathering the daemon's small writes (UpstreamProtocol): a read under GATHER_BELOW bytes that
+# comes less than STREAMING_GAP after the previous one pauses reading for GATHER_SECONDS (the
+# event loop's timers have millisecond resolution). A lone read (an answer, a keystroke's echo)
+# is never delayed; a stream is, by a millisecond or two, and gains fewer, larger reads.
+GATHER_BELOW = 64 * 1024
+STREAMING_GAP = 0.005
+GATHER_SECONDS = 0.001
+READ_BUFFER_SIZE = 256 * 1024  # as uvloop's own read buffer
+# An idle connection gives back the TLS buffers a burst grew (TLSServerSession.release_buffers)
+# this long after the burst; reads larger than TLS_GROWN_ABOVE are the bursts.
+RELEASE_AFTER = 1.0
 
 
-class UpstreamProtocol(asyncio.Protocol):
-    """The daemon side: reports to the owning ``ClientProtocol`` while it is the current one."""
+class UpstreamProtocol(asyncio.BufferedProtocol):
+    """The daemon side: reports to the owning ``ClientProtocol`` while it is the current one.
 
-    __slots__ = ("client", "transport")
+    The daemon's bytes are read into one buffer per thread (``read_buffer``), not into a new
+    bytes object per read. Bytes the relay only passes on (a tunnel, a Content-Length body) are
+    encrypted from there straight to the client (``Relay.pass_to_client``); the rest is copied
+    out for the relay. While a stream (a tunnel or a response body) keeps coming in small
+    reads, reading pauses for ``GATHER_SECONDS`` after each, so that the next read takes what
+    gathered meanwhile: one wake-up, one read, one TLS write and one send for many of the
+    daemon's small writes (the exec stream arrives in 4 KiB frames).
+    """
+
+    __slots__ = ("buffer", "client", "gathering", "held", "last_read", "transport")
 
     def __init__(self, client: ClientProtocol) -> None:
         self.client = client
         self.transport: asyncio.Transport | None = None
+        self.held = False  # the relay paused reading (backpressure): only it resumes
+        self.gathering = False  # paused for GATHER_SECONDS; resumes unless held
+        self.last_read = 0.0
+        self.buffer = read_buffer()  # this thread's, shared by every connection
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
@@ -95,10 +122,43 @@ class UpstreamProtocol(asyncio.Protocol):
             return
         self.client.upstream = self  # before any of its callbacks can run
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self.buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
         client = self.client
-        if client.upstream is self:
-            client.handle(UpstreamData((data,)))
+        if client.upstream is not self:
+            return
+        relay = client.relay
+        assert relay is not None
+        data = self.buffer[:nbytes]
+        passed = relay.pass_to_client(nbytes)
+        if passed:
+            client.send_client(data)
+        else:
+            client.handle(UpstreamData((data.tobytes(),)))
+        if nbytes > TLS_GROWN_ABOVE:
+            client.watch_growth()
+        elif nbytes < GATHER_BELOW and (passed or relay.answer is Answer.BODY):
+            self._gather()  # streams only: a tunnel or a body still coming (chunked, say)
+
+    def _gather(self) -> None:
+        """After a small read: if the last one was recent too, pause for GATHER_SECONDS."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if now - self.last_read < STREAMING_GAP and not self.gathering:
+            transport = self.transport
+            if transport is not None and not transport.is_closing():
+                self.gathering = True
+                transport.pause_reading()
+                loop.call_later(GATHER_SECONDS, self._gathered)
+        self.last_read = now
+
+    def _gathered(self) -> None:
+        self.gathering = False
+        transport = self.transport
+        if not self.held and transport is not None and not transport.is_closing():
+            transport.resume_reading()
 
     def eof_received(self) -> bool:
         if self.client.upstream is self:
@@ -136,6 +196,7 @@ class ClientProtocol(asyncio.Protocol):
         self._admitted: str | None = None  # the source address the caps counted it for
         self._timers: dict[Timer, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._releasing = False  # a release_buffers() of the TLS session is due
 
     @property
     def identity(self) -> PeerIdentity | None:
@@ -228,7 +289,7 @@ class ClientProtocol(asyncio.Protocol):
             return  # lingering before the close: dropped unread
         tls = self.tls
         if tls is None:
-            self.handle(ClientData((data,)))
+            self._from_client(relay, data)
             return
         was_established, was_closed = tls.established, tls.peer_closed
         try:
@@ -245,10 +306,24 @@ class ClientProtocol(asyncio.Protocol):
             der = tls.peer_certificate_der()
             self.handle(Established((identity_from_certificate(der) if der else None,)))
         self._flush_tls()
+        if len(data) > TLS_GROWN_ABOVE:
+            self.watch_growth()
         if plaintext:
-            self.handle(ClientData((plaintext,)))
+            self._from_client(relay, plaintext)
         if tls.peer_closed and not was_closed:
             self.handle(ClientEOF())
+
+    def _from_client(self, relay: Relay, data: bytes) -> None:
+        """Client bytes: straight to the daemon when the relay only passes them on."""
+        upstream = self.upstream
+        if (
+            upstream is not None
+            and upstream.transport is not None
+            and relay.pass_to_upstream(len(data))
+        ):
+            upstream.transport.write(data)
+        else:
+            self.handle(ClientData((data,)))
 
     def eof_received(self) -> bool:
         # A bare FIN (docker-py's shutdown(SHUT_WR) sends one without close_notify).
@@ -313,6 +388,31 @@ class ClientProtocol(asyncio.Protocol):
             else:
                 _PERFORM[kind](self, command)
 
+    def send_client(self, data: memoryview) -> None:
+        """Write ``data`` to the client (encrypted on TLS), as ``SendClient`` does; ``data``
+        may be reused once this returns."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        tls = self.tls
+        if tls is None:
+            transport.write(data.tobytes())  # the transport may keep what it cannot send now
+        elif not tls.sent_close:
+            out = tls.encrypt_owned(data)
+            if out:
+                transport.write(out)
+
+    def watch_growth(self) -> None:
+        """A burst may have grown the TLS session's buffers: give them back a while later."""
+        if self.tls is not None and not self._releasing and self.tls.grown:
+            self._releasing = True
+            asyncio.get_running_loop().call_later(RELEASE_AFTER, self._release_buffers)
+
+    def _release_buffers(self) -> None:
+        self._releasing = False
+        if self.tls is not None and not self.gone and not self.tls.release_buffers():
+            self.watch_growth()  # bytes are waiting in them: later
+
     def _flush_tls(self) -> None:
         assert self.tls is not None and self.transport is not None
         out = self.tls.data_to_send()
@@ -361,11 +461,17 @@ class ClientProtocol(asyncio.Protocol):
 
     def _pause(self, command: Command) -> None:
         transport = self._reader(command[0])
+        if command[0] is Side.UPSTREAM and self.upstream is not None:
+            self.upstream.held = True
         if transport is not None and not transport.is_closing():
             transport.pause_reading()
 
     def _resume(self, command: Command) -> None:
         transport = self._reader(command[0])
+        if command[0] is Side.UPSTREAM and self.upstream is not None:
+            self.upstream.held = False
+            if self.upstream.gathering:
+                return  # _gathered resumes
         if transport is not None and not transport.is_closing():
             transport.resume_reading()
 
@@ -442,6 +548,17 @@ class ClientProtocol(asyncio.Protocol):
         task = asyncio.get_running_loop().create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+_buffers = threading.local()
+
+
+def read_buffer() -> memoryview:
+    """This thread's buffer for reads from the daemon (``READ_BUFFER_SIZE`` bytes)."""
+    buffer = getattr(_buffers, "view", None)
+    if buffer is None:
+        buffer = _buffers.view = memoryview(bytearray(READ_BUFFER_SIZE))
+    return buffer
 
 
 def _no_relay(event: Event) -> list[Command]:

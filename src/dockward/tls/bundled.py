@@ -187,6 +187,18 @@ def drain(bio: Any, expected: int = 0) -> bytes:
     return b"".join(pieces)
 
 
+def take(bio: Any) -> bytes | memoryview:
+    """Everything waiting in a memory BIO, read straight into memory of its own instead of
+    through the scratch buffer: a memoryview that keeps that memory alive (asyncio's and uvloop's
+    transports take memoryviews; a cffi buffer itself only uvloop)."""
+    size = lib.BIO_get_mem_data(bio, ffi.NULL)
+    if size <= 0:
+        return b""
+    buffer = _allocate("char[]", size)
+    read = lib.BIO_read(bio, buffer, size)
+    return memoryview(ffi.buffer(buffer, max(read, 0)))
+
+
 def peer_certificate_der(connection: Any) -> bytes | None:
     """The peer's certificate (DER) on an established ``SSL``, or None."""
     cert = lib.SSL_get_peer_certificate(connection)

@@ -19,7 +19,7 @@ to the caller, down to the failure reasons.
 from __future__ import annotations
 
 import ssl
-from typing import Any
+from typing import Any, TypeAlias
 
 from dockward.tls import bundled
 from dockward.tls.bundled import BundledServerContext, ffi, lib, take_error_reason
@@ -34,6 +34,15 @@ from dockward.tls.plain_http import (
 # shrunk on every read for nothing, and past glibc's mmap threshold (128 KiB until raised) that
 # costs an mmap, an mremap and a munmap per record: about 11 µs per request measured in-process.
 READ_SIZE = 16 * 1024
+_SCRATCH_FULL = bundled.SCRATCH_SIZE - READ_SIZE  # no room left for another record
+# From this much ciphertext on, encrypt_owned reads it into a buffer of its own
+TAKE_FROM = 32 * 1024
+# A receive or a write larger than this grows a memory BIO for good: release_buffers() then
+# swaps it for a new one once it is empty (the adapter calls it a second after the growth)
+GROWN_ABOVE = 64 * 1024
+
+
+Buffer: TypeAlias = bytes | bytearray | memoryview
 
 
 class HandshakeFailed(Exception):
@@ -79,9 +88,23 @@ class TLSServerSession:
         """``send(plaintext)`` then ``data_to_send()``: the ciphertext to write now."""
         raise NotImplementedError
 
+    def encrypt_owned(self, plaintext: bytes | bytearray | memoryview) -> Buffer:
+        """As ``encrypt``, as any bytes-like object that owns its memory (for a transport's
+        ``write``, which may keep it): on the bundled backend, one copy fewer."""
+        return self.encrypt(plaintext)
+
     def close_notify(self) -> None:
         """Queue our close_notify (write side closed, reading still possible)."""
         raise NotImplementedError
+
+    @property
+    def grown(self) -> bool:
+        """Whether a burst left buffers that ``release_buffers()`` could give back."""
+        return False
+
+    def release_buffers(self) -> bool:
+        """Give back what a burst grew, if nothing is waiting in it; False: try later."""
+        return True
 
     def data_to_send(self) -> bytes:
         """Ciphertext waiting to go to the peer."""
@@ -219,13 +242,14 @@ class BundledSession(TLSServerSession):
     takes its reasons off the queue.
     """
 
-    __slots__ = ("_context", "_in", "_out", "_ssl", "_unsent")
+    __slots__ = ("_context", "_grown", "_in", "_out", "_ssl", "_unsent")
 
     def __init__(self, context: ssl.SSLContext | BundledServerContext) -> None:
         assert isinstance(context, BundledServerContext)
         super().__init__(context)
         self._context = context  # its callbacks must outlive this session
         self._unsent = 0  # most ciphertext that send() queued since the last data_to_send()
+        self._grown = False  # a memory BIO took more than GROWN_ABOVE at once since its start
         connection = lib.SSL_new(context.ctx)
         if connection == ffi.NULL:
             raise MemoryError(take_error_reason("SSL_new failed"))
@@ -243,6 +267,8 @@ class BundledSession(TLSServerSession):
     def receive(self, data: bytes) -> bytes:
         connection = self._ssl
         lib.ERR_clear_error()
+        if len(data) > GROWN_ABOVE:
+            self._grown = True
         if data:
             lib.BIO_write(
                 self._in, data if type(data) is bytes else ffi.from_buffer(data), len(data)
@@ -258,12 +284,17 @@ class BundledSession(TLSServerSession):
             self.established = True
         if self.peer_closed:
             return b""
+        # Records are decrypted one after the other into the scratch buffer and copied out once.
         buffer = bundled.scratch_buffer()
         pieces: list[bytes] = []
+        filled = 0
         while True:
-            size = lib.SSL_read(connection, buffer, READ_SIZE)
+            size = lib.SSL_read(connection, buffer + filled, READ_SIZE)
             if size > 0:
-                pieces.append(ffi.unpack(buffer, size))
+                filled += size
+                if filled > _SCRATCH_FULL:
+                    pieces.append(ffi.unpack(buffer, filled))
+                    filled = 0
                 continue
             error = lib.SSL_get_error(connection, size)
             if error == lib.SSL_ERROR_WANT_READ:
@@ -273,8 +304,10 @@ class BundledSession(TLSServerSession):
                 break
             raise ConnectionError(f"TLS error: {take_error_reason('connection failed')}")
         if not pieces:
-            return b""
-        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+            return ffi.unpack(buffer, filled) if filled else b""
+        if filled:
+            pieces.append(ffi.unpack(buffer, filled))
+        return b"".join(pieces)
 
     def _failure_reason(self) -> str:
         reason = take_error_reason("handshake failed")
@@ -294,10 +327,19 @@ class BundledSession(TLSServerSession):
         if lib.SSL_write(self._ssl, data, len(data)) <= 0:
             raise ConnectionError(f"TLS error: {take_error_reason('write failed')}")
         self._unsent += bundled.ciphertext_bound(len(data))
+        if self._unsent > GROWN_ABOVE:
+            self._grown = True
 
     def encrypt(self, plaintext: bytes | bytearray | memoryview) -> bytes:
         self.send(plaintext)
         return self.data_to_send()
+
+    def encrypt_owned(self, plaintext: bytes | bytearray | memoryview) -> Buffer:
+        self.send(plaintext)
+        if self._unsent < TAKE_FROM:
+            return self.data_to_send()  # small: a copy costs less than a buffer of its own
+        self._unsent = 0
+        return bundled.take(self._out)
 
     def close_notify(self) -> None:
         if self.sent_close or not self.established:
@@ -309,6 +351,31 @@ class BundledSession(TLSServerSession):
     def data_to_send(self) -> bytes:
         expected, self._unsent = self._unsent, 0
         return bundled.drain(self._out, expected)
+
+    @property
+    def grown(self) -> bool:
+        return self._grown
+
+    def release_buffers(self) -> bool:
+        # A memory BIO keeps the largest size it ever held: after a 256 KiB read or write, an idle
+        # connection would hold that much twice over. Empty ones are swapped for new ones (the
+        # SSL frees the old: SSL_set_bio with one side unchanged replaces only the other).
+        if not self._grown:
+            return True
+        if lib.BIO_get_mem_data(self._in, ffi.NULL) or lib.BIO_get_mem_data(self._out, ffi.NULL):
+            return False
+        fresh_in, fresh_out = lib.BIO_new(lib.BIO_s_mem()), lib.BIO_new(lib.BIO_s_mem())
+        if fresh_in == ffi.NULL or fresh_out == ffi.NULL:
+            for bio in (fresh_in, fresh_out):
+                if bio != ffi.NULL:
+                    lib.BIO_free(bio)
+            return False
+        lib.SSL_set_bio(self._ssl, self._in, fresh_out)  # frees the old output BIO
+        self._out = fresh_out
+        lib.SSL_set_bio(self._ssl, fresh_in, self._out)  # frees the old input BIO
+        self._in = fresh_in
+        self._grown = False
+        return True
 
     def peer_certificate_der(self) -> bytes | None:
         return bundled.peer_certificate_der(self._ssl)

@@ -251,3 +251,46 @@ def test_a_handshake_fed_one_byte_at_a_time_completes(pki, server):
     assert srv.established
     client.obj.write(b"GET /_ping HTTP/1.1\r\n\r\n")
     assert srv.receive(client.outgoing.read()) == b"GET /_ping HTTP/1.1\r\n\r\n"
+
+
+def test_encrypt_owned_gives_ciphertext_that_stays_valid_after_the_plaintext_is_reused(pki, server):
+    srv = server()
+    client = Client(pki, "alice")
+    client.handshake(srv)
+    buffer = bytearray(256 * 1024)
+    view = memoryview(buffer)
+    sent, written = [], []
+    for size, fill in ((10, 1), (200 * 1024, 2), (40 * 1024, 3), (256 * 1024, 4)):
+        view[:size] = bytes([fill]) * size
+        written.append(srv.encrypt_owned(view[:size]))  # large: a buffer of its own
+        sent.append(bytes([fill]) * size)
+        view[:size] = bytes(size)  # the read buffer is reused at once
+    written.append(srv.encrypt(b"after"))
+    for piece in written:
+        client.incoming.write(bytes(piece))
+    assert client.read_all() == (b"".join(sent) + b"after", False)
+
+
+def test_buffers_grown_by_a_burst_are_given_back_and_the_connection_goes_on(pki, server, backend):
+    srv = server()
+    client = Client(pki, "alice")
+    client.handshake(srv)
+    assert not srv.grown
+    client.incoming.write(srv.encrypt(bytes(300 * 1024)))  # a burst each way
+    client.obj.write(bytes(300 * 1024))
+    assert srv.receive(client.outgoing.read()) == bytes(300 * 1024)
+    assert client.read_all() == (bytes(300 * 1024), False)
+    assert srv.grown is (backend is TLSBackend.BUNDLED_OPENSSL)
+    client.obj.write(b"half a record")
+    partial = client.outgoing.read()
+    assert srv.receive(partial[:-3]) == b""
+    assert srv.release_buffers()  # the half record is OpenSSL's, not the BIO's: it survives
+    assert not srv.grown
+    assert srv.receive(partial[-3:]) == b"half a record"
+    client.incoming.write(srv.encrypt(b"after"))  # both directions still work
+    assert client.read_all() == (b"after", False)
+    client.obj.write(b"more")
+    assert srv.receive(client.outgoing.read()) == b"more"
+    srv.close_notify()
+    client.incoming.write(srv.data_to_send())
+    assert client.read_all() == (b"", True)

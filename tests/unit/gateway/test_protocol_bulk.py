@@ -1,0 +1,135 @@
+"""Bulk bytes through the in-process TLS gateway arrive exactly: a tunnel and a Content-Length
+body, written by the daemon in pieces of every size (small ones are gathered, large ones take
+the owned-buffer path), with the connection still usable after its buffers were given back."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import random
+import ssl
+from pathlib import Path
+
+import pytest
+
+from dockward.config import config_from_dict
+from dockward.gateway import protocol
+from dockward.gateway.server import Gateway
+from dockward.pki.ca import CertificateAuthority
+
+OUTPUT = os.urandom(3 << 20)
+STDIN = os.urandom(1 << 20)
+UPGRADED = b"HTTP/1.1 101 UPGRADED\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n"
+EXEC = (
+    b"POST /exec/e1/start HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n"
+    b"Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+)
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("pki")
+    ca = CertificateAuthority.create()
+    ca.write(root / "ca.pem", root / "ca-key.pem")
+    ca.issue_server(["127.0.0.1"]).write(root / "server.pem", root / "server-key.pem")
+    ca.issue_client("alice").write_bundle(root / "alice")
+    return root
+
+
+async def _write_in_pieces(writer: asyncio.StreamWriter, data: bytes) -> None:
+    """As dockerd does, in pieces of any size: some tiny, some of a frame, some large."""
+    pick = random.Random(7)
+    at = 0
+    while at < len(data):
+        size = pick.choice([1, 100, 4104, 4104, 4104, 32 * 1024, 300 * 1024])
+        writer.write(data[at : at + size])
+        at += size
+        await writer.drain()
+        if pick.random() < 0.2:
+            await asyncio.sleep(0)  # let the gateway read a small piece on its own
+
+
+async def _daemon(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            if head.startswith(b"POST /exec/"):
+                await reader.readexactly(2)
+                writer.write(UPGRADED)
+                await _write_in_pieces(writer, OUTPUT)
+                stdin = await reader.readexactly(len(STDIN))
+                writer.write(hashlib.sha256(stdin).digest())
+                await writer.drain()
+                writer.close()
+                return
+            body = OUTPUT if b"/get" in head else b"OK"
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body))
+            await _write_in_pieces(writer, body)
+    except (asyncio.IncompleteReadError, ConnectionError):
+        writer.close()
+
+
+def _gateway(pki: Path, daemon: Path) -> Gateway:
+    config = config_from_dict(
+        {
+            "upstream": str(daemon),
+            "listen": [{"address": "127.0.0.1:0"}],
+            "allow_networks": ["127.0.0.0/8"],
+            "tls": {
+                "cert": str(pki / "server.pem"),
+                "key": str(pki / "server-key.pem"),
+                "ca": str(pki / "ca.pem"),
+            },
+        }
+    )
+    return Gateway(config)
+
+
+async def _connect(
+    pki: Path, gateway: Gateway
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    context = ssl.create_default_context(cafile=str(pki / "ca.pem"))
+    context.load_cert_chain(pki / "alice" / "cert.pem", pki / "alice" / "key.pem")
+    port = int(gateway.bound_addresses()[0].rsplit(":", 1)[1])
+    return await asyncio.open_connection(
+        "127.0.0.1", port, ssl=context, server_hostname="127.0.0.1", limit=8 << 20
+    )
+
+
+def test_bulk_bytes_arrive_exactly_both_ways_and_the_connection_goes_on(pki, tmp_path, monkeypatch):
+    monkeypatch.setattr(protocol, "RELEASE_AFTER", 0.05)  # buffers given back between transfers
+    daemon = tmp_path / "docker.sock"
+
+    async def scenario() -> None:
+        fake = await asyncio.start_unix_server(_daemon, str(daemon))
+        gateway = _gateway(pki, daemon)
+        await gateway.start()
+        try:
+            reader, writer = await _connect(pki, gateway)  # a Content-Length body, twice
+            for _ in range(2):
+                writer.write(b"GET /images/x/get HTTP/1.1\r\nHost: x\r\n\r\n")
+                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+                assert head.startswith(b"HTTP/1.1 200 OK")
+                body = await asyncio.wait_for(reader.readexactly(len(OUTPUT)), 10)
+                assert body == OUTPUT
+                await asyncio.sleep(0.1)  # the grown TLS buffers are given back
+            writer.write(b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+            assert await asyncio.wait_for(reader.readexactly(2), 10) == b"OK"
+            writer.close()
+
+            reader, writer = await _connect(pki, gateway)  # a tunnel
+            writer.write(EXEC)
+            writer.write(STDIN)
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+            assert head.startswith(b"HTTP/1.1 101")
+            output = await asyncio.wait_for(reader.readexactly(len(OUTPUT)), 10)
+            assert output == OUTPUT
+            assert await asyncio.wait_for(reader.read(), 10) == hashlib.sha256(STDIN).digest()
+            writer.close()
+        finally:
+            await gateway.stop()
+            fake.close()
+
+    asyncio.run(scenario())
