@@ -66,9 +66,9 @@ def context(pki: Path, revocation: RevocationCheck | None = None) -> object:
 
 
 def test_an_encrypted_server_key_is_refused_without_a_prompt(pki):
-    with pytest.raises(
-        UsageError, match=r"cannot load server certificate .* with key .*: PEM lib: .*bad decrypt"
-    ):
+    # An empty passphrase is tried: usually the padding check fails ("bad decrypt"), but about
+    # once in 256 random salts the padding passes and the key's ASN.1 is what fails.
+    with pytest.raises(UsageError, match=r"cannot load server certificate .* with key .*: \S"):
         build_context(
             TLSBackend.BUNDLED_OPENSSL,
             pki / "server.pem",
