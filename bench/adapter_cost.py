@@ -205,11 +205,21 @@ def _child(rows: list[str], count: int) -> dict[str, float]:
             sent = upstream.transport.take()  # type: ignore[attr-defined]
             assert sent.startswith(request.split(b" HTTP")[0]), sent[:80]
             start = clock()
-            upstream.data_received(answer)
+            feed(upstream, answer)
             spent += clock() - start
             got = client.response(transport.take())
             assert got.startswith(b"HTTP/1.1 200"), got[:80]
             return spent
+
+        def feed(upstream: Any, answer: bytes) -> None:
+            """The daemon's answer as the event loop hands it over: into the protocol's buffer
+            (a ``BufferedProtocol``), or as bytes (builds before it was one)."""
+            if not hasattr(upstream, "get_buffer"):
+                upstream.data_received(answer)
+                return
+            buffer = upstream.get_buffer(len(answer))
+            buffer[: len(answer)] = answer
+            upstream.buffer_updated(len(answer))
 
         def floor_exchange(session: Any, client: Client, request: bytes, answer: bytes) -> int:
             records = client.request(request)
