@@ -141,6 +141,8 @@ class UpstreamProtocol(asyncio.BufferedProtocol):
             client.watch_growth()
         elif nbytes < GATHER_BELOW and (passed or relay.answer is Answer.BODY):
             self._gather()  # streams only: a tunnel or a body still coming (chunked, say)
+        else:  # an answer ended: the next read begins a stream of its own, not this one's
+            self.last_read = 0.0
 
     def _gather(self) -> None:
         """After a small read: if the last one was recent too, pause for GATHER_SECONDS."""
