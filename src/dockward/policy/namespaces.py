@@ -37,7 +37,7 @@ import json
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 from urllib.parse import quote, unquote_plus
 
 from dockward.errors import ProtocolError
@@ -280,16 +280,22 @@ def _name_pattern(space: Mover, pattern: str, slash: bool) -> str:
     return pattern
 
 
-def rewrite_filters(space: Namespace | Mover, operation: str, text: str) -> str:
-    """A ``filters`` value with its names and references moved into the name space (no
-    lookup says whether the owner has a name here: a value of hex digits only is an ID)."""
-    space = Mover(space.space if isinstance(space, Mover) else space)
+def filters_document(text: str) -> dict[str, Any]:
+    """A ``filters`` query value as the JSON object it must be, or the 400 that says why not."""
     try:
         document = json.loads(text)
     except ValueError:
         raise ProtocolError("query filters is not valid JSON") from None
     if not isinstance(document, dict):
         raise ProtocolError("query filters is not a JSON object")
+    return document
+
+
+def rewrite_filters(space: Namespace | Mover, operation: str, text: str) -> str:
+    """A ``filters`` value with its names and references moved into the name space (no
+    lookup says whether the owner has a name here: a value of hex digits only is an ID)."""
+    space = Mover(space.space if isinstance(space, Mover) else space)
+    document = filters_document(text)
     changed = False
     for key, value in document.items():
         kind = _FILTER_REFERENCES.get(key)

@@ -43,7 +43,7 @@ from dockward.identity import PeerIdentity
 from dockward.policy.build_context import BuildContext
 from dockward.policy.decision import Decision
 from dockward.policy.gojson import GoObject
-from dockward.policy.namespaces import namespace
+from dockward.policy.namespaces import filters_document, namespace
 from dockward.policy.operations import ROWS, Kind, Place
 from dockward.policy.paths import parse_query
 from dockward.policy.profiles import FactQuery, Facts
@@ -890,13 +890,7 @@ def owner_filters(text: str, owner: str) -> str:
     """A ``filters`` value as dockerd reads it, with the owner label filter added (AND)."""
     merged: dict[str, dict[str, bool]] = {}
     if text:
-        try:
-            document = json.loads(text)
-        except ValueError:
-            raise ProtocolError("query filters is not valid JSON") from None
-        if not isinstance(document, dict):
-            raise ProtocolError("query filters is not a JSON object")
-        for key, value in document.items():
+        for key, value in filters_document(text).items():
             if isinstance(value, dict):
                 merged[key] = {str(k): bool(v) for k, v in value.items()}
             elif isinstance(value, list) and all(isinstance(v, str) for v in value):
