@@ -9,7 +9,6 @@ other's running, and the daemon's own socket must show both sets under distinct 
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -65,19 +64,7 @@ class Person:
         return result.stdout
 
     def compose(self, directory: Path, *args: str) -> subprocess.Popen[str]:
-        binary = shutil.which("docker-compose")
-        assert binary, "docker-compose is missing: run `make install-tests`"
-        env = self.up.docker_env(self.bundle)
-        for variable in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
-            env.pop(variable, None)
-        return subprocess.Popen(
-            [binary, "-p", PROJECT, *args],
-            cwd=directory,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        return self.up.compose_popen(self.bundle, directory, PROJECT, *args)
 
 
 def _finish(*runs: subprocess.Popen[str]) -> list[tuple[int, str]]:

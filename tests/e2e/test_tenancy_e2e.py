@@ -12,7 +12,6 @@ from __future__ import annotations
 import http.client
 import json
 import queue
-import shutil
 import socket
 import ssl
 import subprocess
@@ -368,19 +367,7 @@ volumes:
 
 
 def _compose(tenant: Tenant, directory: Path, project: str, *args: str) -> subprocess.Popen[str]:
-    binary = shutil.which("docker-compose")
-    assert binary, "docker-compose is missing: run `make install-tests`"
-    env = tenant.up.docker_env(tenant.bundle)
-    for variable in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
-        env.pop(variable, None)
-    return subprocess.Popen(
-        [binary, "-p", project, *args],
-        cwd=directory,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return tenant.up.compose_popen(tenant.bundle, directory, project, *args)
 
 
 def _both(*runs: subprocess.Popen[str]) -> list[tuple[int, str]]:

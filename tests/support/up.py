@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import threading
@@ -128,6 +129,26 @@ class Up:
             stderr=subprocess.PIPE,
             text=True,
             env=self.docker_env(bundle),
+        )
+
+    def compose_popen(
+        self, bundle: Path, directory: Path, project: str, *args: str
+    ) -> subprocess.Popen[str]:
+        """Debian's ``docker-compose -p PROJECT ARGS`` in ``directory`` as the client of
+        ``bundle`` (compose 1.29 reads the CLI's variables; the CA variables of requests would
+        override DOCKER_CERT_PATH's, so they are dropped)."""
+        binary = shutil.which("docker-compose")
+        assert binary, "docker-compose is missing: run `make install-tests`"
+        env = self.docker_env(bundle)
+        for variable in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+            env.pop(variable, None)
+        return subprocess.Popen(
+            [binary, "-p", project, *args],
+            cwd=directory,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
 
     def ca(self, *args: str) -> subprocess.CompletedProcess[str]:
