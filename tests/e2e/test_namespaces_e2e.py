@@ -20,7 +20,7 @@ import pytest
 from dockward.policy.namespaces import name_prefix
 from dockward.policy.roles import PRESETS
 from support.up import Up
-from support.waiting import free_port, wait_for
+from support.waiting import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -78,9 +78,7 @@ def people(
     state = tmp_path_factory.mktemp("namespaces") / "state"
     with Up(state, f"127.0.0.1:{free_port()}", dockerd.socket_path) as up:
         up.wait_ready()
-        policy = up.state / "policy.toml"
-        policy.write_text(policy.read_text() + _role())
-        wait_for(lambda: "policy reloaded" in up.log(), what="the spaces role to load")
+        up.add_roles(_role(), what="the spaces role to load")
         found = {}
         for name in ("alice", "bob"):
             issued = up.ca("issue", "client", name, "--role", "spaces").stdout

@@ -26,7 +26,7 @@ import pytest
 from dockward.policy.roles import PRESETS
 from support.keepalive import KeepAlive
 from support.up import Up
-from support.waiting import free_port, wait_for
+from support.waiting import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -50,9 +50,7 @@ def up(tmp_path_factory: pytest.TempPathFactory, dockerd) -> Iterator[Up]:
     state = tmp_path_factory.mktemp("netpin") / "state"
     with Up(state, f"127.0.0.1:{free_port()}", dockerd.socket_path) as gateway:
         gateway.wait_ready()
-        policy = gateway.state / "policy.toml"
-        policy.write_text(policy.read_text() + _role())
-        wait_for(lambda: "policy reloaded" in gateway.log(), what="the tenants role to load")
+        gateway.add_roles(_role(), what="the tenants role to load")
         gateway.ca("issue", "client", "alice", "--role", "tenants")
         yield gateway
     assert "Traceback" not in gateway.log(), gateway.log()[-6000:]

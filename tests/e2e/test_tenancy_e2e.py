@@ -86,9 +86,7 @@ def tenants(
     state = tmp_path_factory.mktemp("tenancy") / "state"
     with Up(state, f"127.0.0.1:{free_port()}", dockerd.socket_path) as up:
         up.wait_ready()
-        policy = up.state / "policy.toml"
-        policy.write_text(policy.read_text() + _roles())
-        wait_for(lambda: "policy reloaded" in up.log(), what="the tenancy roles to load")
+        up.add_roles(_roles(), what="the tenancy roles to load")
         people = {}
         for name, role in (("alice", "tenants"), ("bob", "tenants"), ("carol", "builders")):
             issued = up.ca("issue", "client", name, "--role", role).stdout
@@ -276,13 +274,18 @@ def test_events_show_only_the_callers_objects(tenants, busybox_image) -> None:
 
         wait_for(bobs_own_event_arrives, timeout=30, what="bob's own event in his stream")
     finally:
-        stream.kill()
-        stream.wait()
-        reader.join(timeout=10)
-        stream.stdout.close()
-        assert stream.stderr is not None
-        stream.stderr.close()
+        _end_stream(stream, reader)
     assert seen and all(name in (bob.container, "") for name in seen), seen
+
+
+def _end_stream(stream: subprocess.Popen[str], reader: threading.Thread) -> None:
+    """Stop a ``docker events`` process and the thread reading it; close its pipes."""
+    stream.kill()
+    stream.wait()
+    reader.join(timeout=10)
+    assert stream.stdout is not None and stream.stderr is not None
+    stream.stdout.close()
+    stream.stderr.close()
 
 
 def test_alices_event_stream_shows_none_of_bobs_work_while_he_works(tenants, busybox_image) -> None:
@@ -325,12 +328,7 @@ def test_alices_event_stream_shows_none_of_bobs_work_while_he_works(tenants, bus
 
         wait_for(alices_marker_follows_bobs_work, timeout=60, what="alice's own events")
     finally:
-        stream.kill()
-        stream.wait()
-        reader.join(timeout=10)
-        stream.stdout.close()
-        assert stream.stderr is not None
-        stream.stderr.close()
+        _end_stream(stream, reader)
     actions = {" ".join(line.split()[:2]) for line in seen}
     assert {"container create", "container start", "container die", "container destroy"} <= actions
     leaked = [line for line in seen for name in bobs if name in line]

@@ -131,6 +131,12 @@ class Up:
             env=self.docker_env(bundle),
         )
 
+    def add_roles(self, roles: str, what: str) -> None:
+        """Append ``roles`` (TOML) to ``STATE/policy.toml`` and wait for the live reload."""
+        policy = self.state / "policy.toml"
+        policy.write_text(policy.read_text() + roles)
+        wait_for(lambda: "policy reloaded" in self.log(), what=what)
+
     def compose_popen(
         self, bundle: Path, directory: Path, project: str, *args: str
     ) -> subprocess.Popen[str]:
