@@ -34,18 +34,23 @@ def pin_request(
     raw_body: bytes | None,
     body: object,
     facts: Facts,
+    *,
+    image_by_id: bool = False,
 ) -> tuple[bytes, bytes | None] | Refusal:
     """The head and body to forward once the policy allowed the request after judging
     ``facts``; or why it cannot be forwarded pinned.
 
     The policy judged what the daemon said about each name; between that lookup and the
     request a name could be moved to another object (``docker rename``). Forwarding the IDs
-    judged makes dockerd act on exactly the objects that were checked.
+    judged makes dockerd act on exactly the objects that were checked. ``image_by_id``: a
+    create's image goes as its full ID (for scoped roles, see ``plan_pins``).
     """
     route = request.route
     if route is None or not facts:
         return raw, raw_body
-    plan = plan_pins(route.operation, request.params, raw_body, body, facts, query)
+    plan = plan_pins(
+        route.operation, request.params, raw_body, body, facts, query, image_by_id=image_by_id
+    )
     if isinstance(plan, Refusal):
         return plan
     head = raw

@@ -1226,7 +1226,15 @@ class Relay:
         raw = ex.pending_head
         assert raw is not None and ex.head is not None
         head = ex.head
-        pinned = pin_request(raw, ex.request, ex.target_query, ex.collected_body, body, facts)
+        pinned = pin_request(
+            raw,
+            ex.request,
+            ex.target_query,
+            ex.collected_body,
+            body,
+            facts,
+            image_by_id=decision.owner is not None,  # tenancy judged the image's owner
+        )
         if isinstance(pinned, Refusal):  # a name judged unknown, or the body not rewritable
             unread = head.has_body and ex.collected_body is None
             self._refuse(

@@ -16,7 +16,10 @@ registry's ``Pinning`` column says (``dockward.policy.operations``):
   container (see ``_pin_endpoint``). An endpoint's ``Links`` are DNS aliases, not object
   references (``DNS_NAMES``).
 * ``VALUES``: what was judged from the object is written into the body (a create's image:
-  its WORKDIR and USER, where the body leaves ``WorkingDir`` and ``User`` empty).
+  its WORKDIR and USER, where the body leaves ``WorkingDir`` and ``User`` empty). For a
+  scoped role, whose judgement depends on which image it is (its owner), the image is
+  forwarded as its full ID instead (``image_by_id``): a retag in between cannot hand dockerd
+  an image nobody judged.
 
 A reference is rewritten only when its fact is in ``facts``, that is when a check judged it;
 anything else is forwarded as written.
@@ -322,8 +325,10 @@ class _Pins:
         body: object,
         facts: Facts,
         query: str,
+        image_by_id: bool = False,
     ) -> None:
         self.operation = operation
+        self.image_by_id = image_by_id
         self.params = params
         self.raw_query = query
         self.query_pins: list[tuple[str, str]] = []
@@ -425,11 +430,16 @@ def _volumes_from(pins: _Pins) -> None:
 
 
 def _image_values(pins: _Pins) -> None:
+    """A create's image: by ID where the judgement depended on which image it is (a scoped
+    role: tenancy judged its owner), else by the values judged from it (WORKDIR, USER)."""
     image = pins.body.str_of("Image") or ""
     if not image:
         return
     answer = pins.judged("image", image, f"No such image: {image}")
     if answer is None:
+        return
+    if pins.image_by_id:
+        _pin_image_id(pins, image, answer)
         return
     config = answer.get("Config")
     defaults = config if isinstance(config, Mapping) else {}
@@ -442,7 +452,7 @@ def _image_values(pins: _Pins) -> None:
     if not workdir.startswith("/"):
         # dockerd refuses a relative WorkingDir in a request but takes one from an image:
         # pin the image itself (its ID shows in `docker ps` instead of the name)
-        pins.replace((pins.body.key_for("Image") or "Image",), pins.full_id(answer, image))
+        _pin_image_id(pins, image, answer)
         return
     for field, default in unset:
         key = pins.body.key_for(field)
@@ -453,6 +463,14 @@ def _image_values(pins: _Pins) -> None:
             if edit is None:
                 raise _Refused(400, "the request body could not be rewritten to the image judged")
             pins.edits.append(edit)
+
+
+def _pin_image_id(pins: _Pins, image: str, answer: Mapping[str, object]) -> None:
+    """``Image`` becomes the full ID judged (``sha256:...``): dockerd then makes the container
+    from that image and no other, and keeps the ID as its ``Config.Image``."""
+    full = pins.full_id(answer, f'image "{image}"')
+    if full != image:
+        pins.replace((pins.body.key_for("Image") or "Image",), full)
 
 
 def _service_networks(pins: _Pins) -> None:
@@ -789,11 +807,15 @@ def plan_pins(
     body: object,
     facts: Facts,
     query: str = "",
+    *,
+    image_by_id: bool = False,
 ) -> Plan | Refusal:
     """How to forward a request the policy allowed after judging ``facts``.
 
     ``raw_body`` is the body as received (``None``: none was read), ``body`` its decoding,
     ``query`` the query string as sent (already accepted by ``paths.split_target``).
+    ``image_by_id``: a create's image is forwarded as the full ID judged, not pinned by value
+    (for roles whose judgement depends on which image it is: scoped roles).
     """
     if not facts:
         return _NOTHING
@@ -802,7 +824,7 @@ def plan_pins(
         pinners = _BY_OPERATION[operation] = _pinners_of(operation)
     if not pinners:
         return _NOTHING
-    pins = _Pins(operation, params, raw_body, body, facts, query)
+    pins = _Pins(operation, params, raw_body, body, facts, query, image_by_id)
     try:
         for pinner in pinners:
             pinner(pins)

@@ -34,6 +34,7 @@ ROLE = {"name": "t", "clients": ["uid:0"], "preset": "ci", "scope": "own"}
 PRIVATE = RolePolicy(policy_config_from_dict({"role": [{**ROLE, "names": "private"}]}))
 SHARED = RolePolicy(policy_config_from_dict({"role": [ROLE]}))
 ID = "c" * 64
+IMAGE_ID = "sha256:" + "d" * 64
 MINE = {"Id": ID, "Name": f"/{P}web", "Config": {"Labels": {"dockward.owner": OWNER}}}
 
 
@@ -76,7 +77,7 @@ def test_a_create_is_looked_up_and_forwarded_under_the_stored_names() -> None:
     } <= queries
     answers: dict[FactQuery, object] = {q: None for q in queries}
     owned = {"Labels": {"dockward.owner": OWNER}}
-    answers[FactQuery("image", "busybox")] = {"Config": {"Labels": None}}
+    answers[FactQuery("image", "busybox")] = {"Id": IMAGE_ID, "Config": {"Labels": None}}
     answers[FactQuery("volume", P + "data")] = {"Name": P + "data", **owned}
     answers[FactQuery("network", P + "app_default")] = {"Id": "n" * 64, **owned}
     out = relay.handle(FactsReady((answers,)))  # type: ignore[arg-type]
@@ -86,6 +87,7 @@ def test_a_create_is_looked_up_and_forwarded_under_the_stored_names() -> None:
     assert b"Content-Length: %d" % len(sent) in head
     document = json.loads(sent)
     assert document["HostConfig"]["Binds"] == [P + "data:/data"]
+    assert document["Image"] == IMAGE_ID  # images have no private names; pinned by ID
     # the network judged under the stored name is then pinned to its ID (issue 12)
     network = "n" * 64
     assert document["HostConfig"]["NetworkMode"] == network
@@ -243,10 +245,11 @@ def test_a_create_naming_a_volume_made_before_forwards_it_as_written() -> None:
         b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
     )
     assert FactQuery("volume", P + "old-data") in client.asked
-    client.answer({"busybox": {"Config": {"Labels": None}}})
+    busybox = {"Id": IMAGE_ID, "Config": {"Labels": None}}
+    client.answer({"busybox": busybox})
     assert FactQuery("volume", "old-data") in client.asked
     old = {"Name": "old-data", "Labels": {"dockward.owner": OWNER}}
-    out = client.answer({"old-data": old, "busybox": {"Config": {"Labels": None}}})
+    out = client.answer({"old-data": old, "busybox": busybox})
     forwarded = _sent_upstream(out + client.relay.handle(UpstreamConnected()))
     head, _, sent = forwarded.partition(b"\r\n\r\n")
     assert head.split(b" ")[1] == f"/v1.41/containers/create?name={P}web-1".encode()

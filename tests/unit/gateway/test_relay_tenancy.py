@@ -57,17 +57,23 @@ def test_a_create_is_forwarded_stamped_under_its_new_length() -> None:
     [fetch] = [c for c in out if isinstance(c, FetchFacts)]
     assert FactQuery("image", "busybox") in fetch.queries  # type: ignore[attr-defined]
     answers = {q: None for q in fetch.queries}  # type: ignore[attr-defined]
-    answers[FactQuery("image", "busybox")] = {"Config": {"Labels": None}}
+    image_id = "sha256:" + "ab" * 32
+    answers[FactQuery("image", "busybox")] = {"Id": image_id, "Config": {"Labels": None}}
     out = relay.handle(FactsReady((answers,)))
     assert OpenUpstream() in out
     forwarded = _sent_upstream(out + relay.handle(UpstreamConnected()))
     head, _, sent = forwarded.partition(b"\r\n\r\n")
     assert b"Content-Length: %d" % len(sent) in head
     labels: dict[str, str] = {}
+    images = []
     for key, value in json.loads(sent, object_pairs_hook=list):
         if key == "Labels":
             labels.update(dict(value))
+        if key == "Image":
+            images.append(value)
     assert labels == {"app": "web", "dockward.owner": OWNER}
+    # tenancy judged the image's owner: the image judged is the one dockerd uses (issue 12)
+    assert images == [image_id]
 
 
 def test_a_list_is_narrowed_and_its_answer_filtered_again() -> None:

@@ -158,6 +158,33 @@ def test_a_relative_image_workdir_pins_the_image_id_instead():
     assert out == f'{{"Image":"{IMAGE_ID}"}}'.encode()
 
 
+def test_a_scoped_roles_image_is_forwarded_as_the_id_judged():
+    # tenancy judged which image it is (its owner): a retag must not hand dockerd another one
+    body = b'{"User":"", "image" : "img","Cmd":["sh"]}'
+    facts = image({"WorkingDir": "/app", "User": "1000"})
+    plan = plan_pins("container.create", {}, body, decode_body(body), facts, image_by_id=True)
+    assert isinstance(plan, Plan)
+    # the image brings its own defaults: nothing else of the body changes
+    assert apply_edits(body, plan.edits) == (
+        f'{{"User":"", "image" : "{IMAGE_ID}","Cmd":["sh"]}}'.encode()
+    )
+    # already the ID judged: forwarded as sent
+    body = f'{{"Image":"{IMAGE_ID}"}}'.encode()
+    facts = {FactQuery("image", IMAGE_ID): {"Id": IMAGE_ID, "Config": {"WorkingDir": "/a"}}}
+    plan = plan_pins("container.create", {}, body, decode_body(body), facts, image_by_id=True)
+    assert plan == Plan(None, ())
+
+
+def test_a_scoped_roles_image_unknown_or_without_a_usable_id_is_refused():
+    body = b'{"Image":"img"}'
+    facts = {FactQuery("image", "img"): None}
+    plan = plan_pins("container.create", {}, body, decode_body(body), facts, image_by_id=True)
+    assert plan == Refusal(404, "No such image: img", as_daemon=True)
+    facts = {FactQuery("image", "img"): {"Id": "sha256:../x", "Config": {}}}
+    plan = plan_pins("container.create", {}, body, decode_body(body), facts, image_by_id=True)
+    assert isinstance(plan, Refusal) and plan.status == 502
+
+
 def test_an_image_judged_unknown_is_refused():
     body = b'{"Image":"img"}'
     facts = {FactQuery("image", "img"): None}
