@@ -80,11 +80,15 @@ class _RandomReader:
 
 
 def _import_stream(
-    daemon: DockerDaemon, tag: str, fill: Callable[[tarfile.TarFile], None], timeout: float
+    daemon: DockerDaemon,
+    tag: str,
+    fill: Callable[[tarfile.TarFile], None],
+    timeout: float,
+    changes: tuple[str, ...] = (),
 ) -> str:
     """Stream a tar written by ``fill`` into ``docker import -`` and return the image ID."""
     cmd = [find_docker_cli(), "import"]
-    for change in _CHANGES:
+    for change in (*_CHANGES, *changes):
         cmd += ["-c", change]
     cmd += ["-", tag]
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
@@ -120,9 +124,12 @@ def _import_stream(
     return stdout.strip()
 
 
-def build_busybox_image(daemon: DockerDaemon, tag: str = BUSYBOX_TAG) -> str:
-    """Import a busybox root filesystem as ``tag`` (CMD /bin/sh, PATH=/bin); return ``tag``."""
-    _import_stream(daemon, tag, _add_busybox_rootfs, timeout=120)
+def build_busybox_image(
+    daemon: DockerDaemon, tag: str = BUSYBOX_TAG, changes: tuple[str, ...] = ()
+) -> str:
+    """Import a busybox root filesystem as ``tag`` (CMD /bin/sh, PATH=/bin, then ``changes``:
+    Dockerfile instructions such as ``ENV A=b``); return ``tag``."""
+    _import_stream(daemon, tag, _add_busybox_rootfs, timeout=120, changes=changes)
     return tag
 
 

@@ -643,7 +643,7 @@ def check(
     ``allow_unread``: a build whose Dockerfile cannot be read goes on (the role's
     ``unread_dockerfile = "allow"``), its readable references still judged.
     """
-    refusal = _label_refusal(operation, query, body)
+    refusal = _label_refusal(operation, query, body) or _build_network_by_name(operation, query)
     if refusal is not None:
         return refusal
     for named in named_objects(operation, params, query, body):
@@ -654,6 +654,32 @@ def check(
     if refusal is None and operation in CONTEXT_BODIES and not allow_unread:
         return _unread_dockerfile(body)
     return refusal
+
+
+def _build_network_by_name(operation: str, query: Mapping[str, list[str]]) -> Refusal | None:
+    """A classic build's ``networkmode`` naming a network or a container: refused for scoped
+    roles, whatever it names (existence does not leak).
+
+    The builder gives the mode, as written, to the container of each ``RUN`` step, and each of
+    them looks the name up again when it starts, minutes after the judgement maybe: nothing can
+    be pinned (an ID would not be either: a network can be removed and its ID taken as
+    another's name). Ownership judged once cannot hold for every step.
+    """
+    if operation != "image.build":
+        return None
+    mode = _first(query, "networkmode")
+    # dockerd's predicates are case-sensitive: "Bridge" and "HOST" are network names
+    if not mode or mode in PREDEFINED_NETWORKS:
+        return None
+    what = "a container" if mode.startswith("container:") else "a user-defined network"
+    return Refusal(
+        403,
+        f"query networkmode names {what}: the classic builder looks it up by name again at "
+        "each RUN step, so the owner judged now cannot be held for the build. Build with the "
+        "default network (leave --network out, or give bridge, default, or none/host where "
+        "the profile allows it), or use a role of scope all",
+        "tenancy: build network by name",
+    )
 
 
 def _unread_dockerfile(body: object) -> Refusal | None:

@@ -374,9 +374,9 @@ def network(name: str, full_id: str = NET):
     return {FactQuery("network", name): {"Id": full_id, "Name": name}}
 
 
-# Judged by tenancy, still forwarded as written (issue 12): a config-only network dockerd
-# finds by name only (libnetwork's getConfigNetwork), a build's network mode (each RUN
-# container resolves it again).
+# Judged by tenancy, not pinned (issue 12): a config-only network dockerd finds by name only
+# (libnetwork's getConfigNetwork), forwarded as written; a build's network mode (each RUN
+# container resolves it again), refused to scoped roles when it names a network or container.
 _STILL_BY_NAME = {
     (Kind.NETWORK, Place.BODY, "ConfigFrom.Network"),
     (Kind.NETWORK, Place.QUERY, "networkmode"),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from urllib.parse import quote
 
 import pytest
 
@@ -572,6 +573,28 @@ def test_a_build_from_another_owners_image_answers_as_a_missing_image() -> None:
     assert FactQuery("image", "img-a:v1") in facts
     assert decide(ALICE, "POST", "/build?t=a2", _context("busybox", "img-a:v1"))[0].allowed
     assert decide(BOB, "POST", "/build?t=b2", _context("img-b:latest", "busybox"))[0].allowed
+
+
+@pytest.mark.parametrize(
+    "mode", ["net-a", "net-b", "Bridge", "HOST", "n" * 64, "container:web-a", "container:ghost"]
+)
+def test_a_build_naming_a_network_or_container_is_refused_whatever_it_names(mode: str) -> None:
+    # each RUN step looks networkmode up again (issue 12): an owner judged once cannot hold;
+    # the owner's own network is refused too, and a foreign or missing one the same way
+    target = "/build?t=a2&networkmode=" + quote(mode, safe="")
+    refused, _ = decide(ALICE, "POST", target, _context("busybox"))
+    assert (refused.allowed, refused.status) == (False, 403), refused
+    assert refused.rule == "tenancy: build network by name"
+    assert "looks it up by name again at each RUN step" in refused.reason
+    assert "default network" in refused.reason and "scope all" in refused.reason
+    assert mode not in refused.reason  # the same answer whether it exists or whose it is
+
+
+@pytest.mark.parametrize("mode", ["", "bridge", "default", "none", "host"])
+def test_a_build_on_the_default_or_a_predefined_network_goes_on(mode: str) -> None:
+    query = f"&networkmode={mode}" if mode else ""
+    decision, _ = decide(ALICE, "POST", f"/build?t=a2{query}", _context("busybox"))
+    assert decision.allowed, decision  # the role is unrestricted: host is its profile's call
 
 
 def test_an_unread_dockerfile_is_refused_unless_the_role_allows_it() -> None:
