@@ -136,8 +136,9 @@ class Pinning(enum.StrEnum):
     """Judged, and what the policy judged from the object is written into the request, so
     whatever object the name reaches then, nothing judged changes. A create's image: its
     WORKDIR and USER become the body's ``WorkingDir`` and ``User`` where those are empty
-    (exactly what dockerd's merge of the image's defaults would do). Forwarding the image ID
-    instead would change what ``docker ps`` and inspect show as the container's image."""
+    (exactly what dockerd's merge of the image's defaults would do), so that ``docker ps``
+    keeps showing the name. For a scoped role, whose judgement depends on which image it is
+    (tenancy judged its owner), the image is forwarded as its full ID instead."""
     EXACT = "judged, exact"
     """Judged; dockerd knows the object only by this exact string (no name lookup, no prefix,
     no rename): an exec ID, a volume name. Nothing to pin."""
