@@ -171,6 +171,45 @@ def test_a_container_is_always_made_from_the_image_judged_in_a_retag_race(
     assert sample["Config"]["WorkingDir"] == "/alice"
 
 
+def test_inspect_and_tag_never_reach_the_image_a_tag_moved_to(up, alice, dockerd, images):
+    # an inspect answers, and a tag copies, the image tenancy judged: alice's, or dockerd's
+    # own 404 when the tag named bob's
+    run = images["run"]
+    tag = f"read-{run}"
+    copy = f"dw-imgpin/copy:{run}"
+    retagger = Retagger(up, dockerd, images, tag)
+    retagger.point_at("alice")
+    statuses: Counter[str] = Counter()
+    reached: Counter[str] = Counter()
+
+    def raced_enough() -> bool:
+        return len(statuses) == 4 and min(statuses.values()) > 20
+
+    retagger.start()
+    started = time.monotonic()
+    try:
+        while (elapsed := time.monotonic() - started) < RACE_SECONDS / 2 or (
+            elapsed < RACE_CAP_SECONDS and not raced_enough()
+        ):
+            status, answer = alice.request("GET", f"/v1.41/images/{REPO}:{tag}/json")
+            statuses[f"inspect {status}"] += 1
+            if status == 200:
+                reached[answer["Id"]] += 1
+            target = f"/v1.41/images/{REPO}:{tag}/tag?repo=dw-imgpin/copy&tag={run}"
+            status, _ = alice.request("POST", target)
+            statuses[f"tag {status}"] += 1
+            if status == 201:  # the daemon says which image the copy names
+                reached[dockerd.api_json("GET", f"/images/{copy}/json")["Id"]] += 1
+    finally:
+        retagger.stop.set()
+        retagger.join(timeout=30)
+        dockerd.api("DELETE", f"/images/{copy}")
+    assert not retagger.failures, retagger.failures[:3]
+    assert set(reached) == {images["alice_id"]}, (reached, statuses)
+    assert set(statuses) <= {"inspect 200", "inspect 404", "tag 201", "tag 404"}, statuses
+    assert raced_enough(), statuses
+
+
 def test_the_cli_runs_an_image_by_name_and_ps_shows_its_short_id(up, dockerd, images):
     bundle = up.state / "clients" / "alice"
     run = images["run"]
@@ -230,6 +269,13 @@ def test_a_scoped_classic_build_may_not_name_a_network(up, dockerd, images, tmp_
                 "cn:alice"
             )
             dockerd.api("DELETE", f"/images/{tag}?force=1")
+        # --cache-from goes as the image IDs judged, and the classic builder still uses them
+        build = ("build", "-t", tag, str(tmp_path))
+        assert up.docker(*build, bundle=bundle, DOCKER_BUILDKIT="0").returncode == 0
+        result = up.docker(*build, "--cache-from", tag, bundle=bundle, DOCKER_BUILDKIT="0")
+        assert result.returncode == 0, result.stderr
+        assert "Using cache" in result.stdout, result.stdout
+        dockerd.api("DELETE", f"/images/{tag}?force=1")
     finally:
         label = urllib.parse.quote(json.dumps({"label": [f"dw-imgpin={run}"]}))
         for found in dockerd.api_json("GET", f"/networks?filters={label}"):

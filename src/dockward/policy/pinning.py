@@ -10,8 +10,10 @@ registry's ``Pinning`` column says (``dockward.policy.operations``):
   container of exec, attach, file upload and rename; ``HostConfig.VolumesFrom``; a service's
   network targets). A name the daemon did not know when it was judged is refused with
   dockerd's own status and text: forwarding it would let a container take the name in
-  between. Containers and networks that no profile check reads are pinned the same way
-  whenever tenancy looked them up (``PINNED_WHEN_LOOKED_UP``); a network also as each
+  between. Containers and networks that no profile check reads, and the path image of image
+  inspect, history and tag and a build's ``cachefrom`` images, are pinned the same way
+  whenever tenancy looked them up
+  (``PINNED_WHEN_LOOKED_UP``); a network also as each
   endpoint's ``NetworkID``, because dockerd resolves networks again when it starts the
   container (see ``_pin_endpoint``). An endpoint's ``Links`` are DNS aliases, not object
   references (``DNS_NAMES``).
@@ -47,6 +49,7 @@ from dockward.policy.gojson import GoObject, go_fold
 from dockward.policy.operations import BY_NAME, Kind, Pinning, Place
 from dockward.policy.paths import parse_query
 from dockward.policy.profiles import FactQuery, Facts
+from dockward.policy.tenancy import Named, not_found_answer
 
 __all__ = [
     "DNS_NAMES",
@@ -407,6 +410,50 @@ def _path_container(pins: _Pins) -> None:
         pins.path_id = pins.full_id(answer, f'container "{name}"')
 
 
+# The image a path names is the same object by its ID for these: their answer or effect does
+# not depend on the name used. Not for save (the archive records the names asked for), push (a
+# name is what is pushed) or remove (by name it untags; by ID it deletes every tag).
+_IMAGE_PATH_BY_ID = frozenset({"image.inspect", "image.history", "image.tag"})
+
+
+def _path_image(pins: _Pins) -> None:
+    name = pins.params.get("name")
+    if pins.operation not in _IMAGE_PATH_BY_ID or not name:
+        return
+    status, message = not_found_answer(pins.operation, Named(Kind.IMAGE, name, "path name"))
+    answer = pins.judged("image", name, message, status)
+    if answer is not None:
+        full = pins.full_id(answer, f'image "{name}"')
+        if full != name:
+            pins.path_id = full
+
+
+def _query_cache_from(pins: _Pins) -> None:
+    """A classic build's ``cachefrom`` (a JSON array of image names, the first value): each
+    image judged becomes its full ID; one judged unknown is left out, as dockerd skips an
+    image it cannot find (forwarded, it could be tagged onto another image in between)."""
+    values = parse_query(pins.raw_query).get("cachefrom") if pins.raw_query else None
+    if not values or not values[0]:
+        return
+    try:
+        names = json.loads(values[0])
+    except ValueError:
+        return  # tenancy refused it
+    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+        return
+    pinned: list[str] = []
+    for name in names:
+        query = FactQuery("image", name)
+        if query not in pins.facts:
+            pinned.append(name)
+            continue
+        answer = pins.facts[query]
+        if answer is not None:
+            pinned.append(pins.full_id(answer, f'image "{name}"'))
+    if pinned != names:
+        pins.query_pins.append(("cachefrom", json.dumps(pinned, separators=(",", ":"))))
+
+
 def _volumes_from(pins: _Pins) -> None:
     for section in pins.host_configs():
         holder = pins.body
@@ -731,6 +778,7 @@ _Pinner: TypeAlias = Callable[[_Pins], None]
 
 PINNERS: Mapping[tuple[Kind, Place, str], _Pinner] = {
     (Kind.CONTAINER, Place.PATH, "name"): _path_container,
+    (Kind.IMAGE, Place.PATH, "name"): _path_image,
     (Kind.CONTAINER, Place.BODY, "HostConfig.VolumesFrom"): _volumes_from,
     (Kind.IMAGE, Place.BODY, "Image"): _image_values,
     (Kind.NETWORK, Place.BODY, "TaskTemplate.Networks"): _service_networks,
@@ -741,6 +789,7 @@ PINNERS: Mapping[tuple[Kind, Place, str], _Pinner] = {
     ),
     (Kind.CONTAINER, Place.BODY, "Container"): _body_container,
     (Kind.CONTAINER, Place.QUERY, "container"): _query_container,
+    (Kind.IMAGE, Place.QUERY, "cachefrom"): _query_cache_from,
     (Kind.NETWORK, Place.BODY, "HostConfig.NetworkMode"): _create_networks,
     (Kind.NETWORK, Place.BODY, "NetworkingConfig.EndpointsConfig"): _create_networks,
     (Kind.NETWORK, Place.PATH, "id"): _path_network,
@@ -768,6 +817,8 @@ def _pinners_of(operation: str) -> tuple[_Pinner, ...]:
 PINNED_WHEN_LOOKED_UP = frozenset(
     {
         (Kind.CONTAINER, Place.PATH, "name"),
+        (Kind.IMAGE, Place.PATH, "name"),  # inspect, history, tag (see _IMAGE_PATH_BY_ID)
+        (Kind.IMAGE, Place.QUERY, "cachefrom"),
         (Kind.CONTAINER, Place.BODY, "HostConfig.Links"),
         (Kind.CONTAINER, Place.BODY, "HostConfig.NetworkMode, PidMode, IpcMode (container:<id>)"),
         (Kind.CONTAINER, Place.BODY, "Container"),
@@ -778,8 +829,8 @@ PINNED_WHEN_LOOKED_UP = frozenset(
     }
 )
 """References a row leaves ``NOT_JUDGED`` (no profile check reads them) that are pinned
-whenever a check looked them up all the same: tenancy reads every container and network a
-scoped role names."""
+whenever a check looked them up all the same: tenancy reads every container, network and
+image a scoped role names."""
 
 
 DNS_NAMES = frozenset(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from urllib.parse import parse_qsl
 
 from dockward.gateway.connection import Refusal, pin_request
 from dockward.http1.request import parse_request_head, replace_request_target
@@ -123,3 +124,69 @@ def test_a_commit_is_forwarded_with_the_container_judged_in_its_query():
     raw = b"POST /v1.41/commit?container=web&repo=img HTTP/1.1\r\nHost: x\r\n\r\n"
     head, _ = pin(raw, {FactQuery("container", "web"): {"Id": ID}})
     assert head.startswith(f"POST /v1.41/commit?container={ID}&repo=img HTTP/1.1\r\n".encode())
+
+
+IMAGE_ID = "sha256:" + "7e" * 32
+
+
+def test_an_image_path_is_pinned_where_the_id_means_the_same():
+    # inspect, history and tag answer and act the same by ID: a tag moved in between cannot
+    # show or re-tag another image than the one judged
+    facts = {FactQuery("image", "team/app:v1"): {"Id": IMAGE_ID}}
+    for raw, pinned in (
+        (b"GET /v1.41/images/team/app:v1/json", f"GET /v1.41/images/{IMAGE_ID}/json"),
+        (b"GET /images/team/app:v1/history", f"GET /images/{IMAGE_ID}/history"),
+        (
+            b"POST /v1.41/images/team/app:v1/tag?repo=team/app&tag=v2",
+            f"POST /v1.41/images/{IMAGE_ID}/tag?repo=team/app&tag=v2",
+        ),
+    ):
+        head, _ = pin(raw + b" HTTP/1.1\r\nHost: x\r\n\r\n", facts)
+        assert head.startswith(pinned.encode() + b" HTTP/1.1\r\n"), head
+
+
+def test_an_image_path_stays_a_name_where_the_id_would_change_the_effect():
+    # save's archive records the names asked for, push pushes a name, remove by ID deletes
+    # every tag instead of untagging one
+    facts = {FactQuery("image", "team/app:v1"): {"Id": IMAGE_ID}}
+    for raw in (
+        b"GET /v1.41/images/team/app:v1/get",
+        b"POST /v1.41/images/team/app:v1/push?tag=v1",
+        b"DELETE /v1.41/images/team/app:v1",
+    ):
+        request = raw + b" HTTP/1.1\r\nHost: x\r\n\r\n"
+        assert pin(request, facts) == (request, None)
+
+
+def test_an_image_judged_unknown_is_refused_in_dockerds_words():
+    raw = b"GET /v1.41/images/app/json HTTP/1.1\r\nHost: x\r\n\r\n"
+    assert pin(raw, {FactQuery("image", "app"): None}) == Refusal(
+        404, "no such image: app: No such image: app:latest", as_daemon=True
+    )
+    raw = b"GET /v1.41/images/app/history HTTP/1.1\r\nHost: x\r\n\r\n"
+    assert pin(raw, {FactQuery("image", "app"): None}) == Refusal(
+        404, "No such image: app:latest", as_daemon=True
+    )
+
+
+def test_a_builds_cache_images_go_as_the_ids_judged():
+    # the classic builder looks the cache images up when the build starts: by ID, a tag moved
+    # in between changes nothing; an image judged unknown is left out, as dockerd skips it
+    facts = {
+        FactQuery("image", "team/app:v1"): {"Id": IMAGE_ID},
+        FactQuery("image", "gone"): None,
+    }
+    query = "t=x&cachefrom=%5B%22team%2Fapp%3Av1%22%2C%22gone%22%2C%22unlooked%22%5D&q=1"
+    raw = f"POST /v1.41/build?{query} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n".encode()
+    head, _ = pin(raw, facts)
+    target = parse_request_head(head).target.decode()
+    path, _, sent = target.partition("?")
+    assert path == "/v1.41/build"
+    assert parse_qsl(sent) == [
+        ("t", "x"),
+        ("cachefrom", json.dumps([IMAGE_ID, "unlooked"], separators=(",", ":"))),
+        ("q", "1"),
+    ]
+    # nothing judged: the query as sent
+    raw = b"POST /v1.41/build?cachefrom=%5B%5D HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+    assert pin(raw, facts) == (raw, None)
