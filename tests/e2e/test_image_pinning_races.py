@@ -6,8 +6,10 @@ moves one tag between alice's image and bob's in a loop while alice (role scope 
 through ``dockward up``) creates containers from the tag by name. The two images come from
 the same busybox root filesystem and differ in their owner label, an ``ENV`` and ``WORKDIR``.
 The daemon's own socket decides: every container alice got was made from her image, never
-from bob's. Then: the docker CLI still runs alice's images by name, and what ``docker ps``
-shows; a classic build naming a network in ``--network`` is refused to the scoped role.
+from bob's; so does what an inspect shows and a tag copies. Then: the docker CLI and compose
+still run alice's images by name, and what ``docker ps`` shows; a classic build naming a
+network in ``--network`` is refused to the scoped role; a network create's ``ConfigFrom``
+cannot reach another owner's configuration network.
 """
 
 from __future__ import annotations
@@ -50,6 +52,13 @@ name = "retaggers"
 clients = ["role:retaggers"]
 allow = ["image.tag"]
 scope = "all"
+
+[[role]]
+name = "networkers"
+clients = ["role:networkers"]
+allow = ["network.create", "network.inspect", "network.remove"]
+profile = "unrestricted"
+scope = "own"
 """
 
 
@@ -61,6 +70,7 @@ def up(tmp_path_factory: pytest.TempPathFactory, dockerd) -> Iterator[Up]:
         gateway.add_roles(_roles(), what="the tenants and retaggers roles to load")
         gateway.ca("issue", "client", "alice", "--role", "tenants")
         gateway.ca("issue", "client", "tagger", "--role", "retaggers")
+        gateway.ca("issue", "client", "carol", "--role", "networkers")
         yield gateway
     assert "Traceback" not in gateway.log(), gateway.log()[-6000:]
 
@@ -311,3 +321,48 @@ def test_compose_converges_on_a_service_whose_image_went_by_id(up, dockerd, imag
     finally:
         compose("down", "--timeout", "1")
     assert dockerd.api_json("GET", f"/containers/json?all=1&filters={label}") == []
+
+
+def test_a_config_network_of_another_owner_is_answered_as_missing(up, dockerd, images):
+    # libnetwork finds a configuration network by name only, so ConfigFrom goes as written;
+    # tenancy refuses another owner's (baseline refuses ConfigFrom outright, so the role here
+    # is unrestricted)
+    run = images["run"]
+    labels = {"dw-imgpin": run}
+    carol = KeepAlive(up, up.state / "clients" / "carol")
+    theirs, mine = f"dw-imgpin-cfg-bob-{run}", f"dw-imgpin-cfg-carol-{run}"
+    config_only = {"Driver": "bridge", "ConfigOnly": True, "Labels": labels}
+    try:
+        dockerd.api_json(
+            "POST", "/networks/create", {**config_only, "Name": theirs,
+                                         "Labels": {**labels, OWNER: "cn:bob"}},
+        )  # fmt: skip
+        status, answer = carol.request("POST", "/v1.41/networks/create",
+                                       {**config_only, "Name": mine})  # fmt: skip
+        assert status == 201, answer
+        made = f"dw-imgpin-from-{run}"
+        body = {"Name": made, "Driver": "bridge"}
+        status, message = carol.message(
+            "POST", "/v1.41/networks/create", {**body, "ConfigFrom": {"Network": theirs}}
+        )
+        # dockerd's own words for a configuration network it does not have
+        assert (status, message) == (404, f'configuration network "{theirs}" does not exist')
+        assert dockerd.api("GET", f"/networks/{made}")[0] == 404
+        # from her own, dockerd itself refuses: a network taking its configuration from
+        # another may carry no labels, and every network a scoped role creates carries its
+        # owner label. So no scoped role ever gets a network made from a configuration network
+        status, message = carol.message(
+            "POST", "/v1.41/networks/create", {**body, "ConfigFrom": {"Network": mine}}
+        )
+        assert (status, message) == (
+            403,
+            "user specified configurations are not supported if the network depends on a "
+            "configuration network",
+        )
+        assert dockerd.api("GET", f"/networks/{made}")[0] == 404
+    finally:
+        carol.close()
+        label = urllib.parse.quote(json.dumps({"label": [f"dw-imgpin={run}"]}))
+        found = dockerd.api_json("GET", f"/networks?filters={label}")
+        for network in sorted(found, key=lambda n: n.get("ConfigOnly", False)):
+            dockerd.api("DELETE", f"/networks/{network['Id']}")
