@@ -138,11 +138,14 @@ class ChunkedReader:
             elif state is _DATA_END:
                 boundary = None if pending else _BOUNDARY.match(data, pos)
                 if boundary is not None:  # the common case: CRLF, the next size, CRLF
-                    remaining = int(boundary[1], 16)
-                    if remaining == 0:
+                    size = int(boundary[1], 16)
+                    if size == 0:
                         return False
-                    pos = boundary.end()
-                    state = _DATA
+                    pos = boundary.end() + size  # past the chunk's data: the next boundary
+                    if pos >= end:  # the data goes on in the next read, or ends with this one
+                        remaining = pos - end
+                        state = _DATA if remaining else _DATA_END
+                        break
                     continue
                 piece = bytes(data[pos : pos + 2 - len(pending)])
                 pending += piece
