@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from test_relay import ATTACH, PING, SWITCH, connected, unix_relay
 
-from dockward.gateway.events import ExchangeRecord
+from dockward.gateway.events import END_DAEMON_GONE, ExchangeRecord
 from dockward.gateway.relay import (
     ClientData,
     ClientEOF,
@@ -153,3 +153,23 @@ def test_chunked_bodies_through_the_lanes_send_every_byte_and_end_as_on_the_gene
         ("/_ping", 200, len(OK)),
     ]
     assert [r.bytes_out for r in slow_records] == [r.bytes_out for r in fast_records]
+
+
+def cut_chunked_body(lanes: bool) -> tuple[list[Command], list[ExchangeRecord]]:
+    relay = unix_relay()
+    connected(relay, SAVE)
+    out = from_daemon(relay, CHUNKED + CHUNKS[0], lanes)
+    out += from_daemon(relay, CHUNKS[1], lanes)  # in the middle of a size line
+    out += relay.handle(UpstreamEOF())  # the daemon stops there: the answer is cut
+    out += relay.handle(ClientGone())
+    return [c for c in out if type(c) is not Emit], records(out)
+
+
+def test_a_chunked_body_cut_after_the_lane_ends_as_on_the_general_path():
+    fast, fast_records = cut_chunked_body(lanes=True)
+    slow, slow_records = cut_chunked_body(lanes=False)
+    assert fast == slow
+    assert [(r.status, r.bytes_out, r.end) for r in fast_records] == [
+        (r.status, r.bytes_out, r.end) for r in slow_records
+    ]
+    assert fast_records[0].end == END_DAEMON_GONE  # not a complete answer
