@@ -116,7 +116,8 @@ class ChunkedReader:
         reach the last chunk, and return True; otherwise change nothing and return False.
 
         The relay's fast lane for a chunked response it forwards untouched: only the chunk
-        boundaries are looked at (a few bytes copied out of ``data`` each), never the data.
+        boundaries are looked at (matched in place in their usual form, CRLF, hex size, CRLF;
+        a few bytes copied out otherwise), never the data.
         False leaves ``data`` to ``feed``, which ends the body or reports what is malformed.
         """
         end = len(data)
