@@ -12,8 +12,9 @@ With ``--baseline SRC`` a second dockward, imported from the source tree ``SRC``
 of the commit before a change: ``--baseline ../base/src``), runs beside this one as
 ``dockward-base``, so a change is measured against the code before it in the same run.
 
-Usage: ``.venv/bin/python -m bench.floor [--duration S] [--keepalive-only] [--quick]
-[--baseline SRC]`` from the repository root, as root."""
+Usage: ``.venv/bin/python -m bench.floor [--duration S] [--keepalive-only | --transfers-only]
+[--quick] [--repeats N] [--image-mb MIB] [--exec-mb MIB] [--baseline SRC]`` from the repository
+root, as root."""
 
 from __future__ import annotations
 
@@ -98,7 +99,9 @@ def _transfer_rows(bench: Bench, paths: dict[str, Target], table: Table) -> None
                 f"{rate[name]:,.0f} MiB/s",
                 f"{rate[name] / rate['native']:.2f}×",
                 f"median of {len(runs[name])}",
-                "—" if None in relay else f"{statistics.median(relay) / gib:.2f} s/GiB",
+                "—"
+                if None in relay
+                else f"{statistics.median(relay) / gib:.2f} s/GiB (min {min(relay) / gib:.2f})",
                 f"{dockerd:.2f} s/GiB",
             )
 
@@ -128,6 +131,10 @@ def main(argv: list[str] | None = None) -> int:
         "--keepalive-only", action="store_true", help="skip the docker save and exec transfers"
     )
     parser.add_argument("--quick", action="store_true", help="small transfers, one run each")
+    parser.add_argument("--transfers-only", action="store_true", help="skip the keep-alive rows")
+    parser.add_argument("--repeats", type=int, help="timed runs per transfer and path")
+    parser.add_argument("--image-mb", type=int, help="size of the image for docker save (MiB)")
+    parser.add_argument("--exec-mb", type=int, help="size of the exec stream (MiB)")
     parser.add_argument(
         "--baseline", type=Path, help="also run the dockward found in this source tree"
     )
@@ -141,6 +148,13 @@ def main(argv: list[str] | None = None) -> int:
         "duration_s": args.duration,
         "peers": not args.no_peers,
     }
+    for key, value in (
+        ("repeats", args.repeats),
+        ("image_mb", args.image_mb),
+        ("exec_mb", args.exec_mb),
+    ):
+        if value is not None:
+            options[key] = value
     with contextlib.ExitStack() as stack:
         bench = Bench(stack, options)  # dockerd (with its native TLS) + dockward
         pki, daemon, floor_port = bench.pki, bench.daemon, free_port()
@@ -181,7 +195,8 @@ def main(argv: list[str] | None = None) -> int:
         columns = ("row", "via", "rate", "vs native", "", "relay CPU", "dockerd CPU")
         for column in columns:
             table.add_column(column, justify="left" if column in ("row", "via") else "right")
-        _keepalive_rows(bench, paths, table, args.duration)
+        if not args.transfers_only:
+            _keepalive_rows(bench, paths, table, args.duration)
         if not args.keepalive_only:
             _transfer_rows(bench, paths, table)
     console.print(table)

@@ -495,12 +495,15 @@ def main(argv: list[str] | None = None) -> int:
                         used = _cpu_seconds(pid) - before
                         results.setdefault((kind, name), []).append(used / (size / (1 << 30)))
             print(
-                f"gateway CPU s/GiB, median of {args.rounds} ({args.mib} MiB each, "
+                f"gateway CPU s/GiB, median (minimum) of {args.rounds} ({args.mib} MiB each, "
                 f"daemon pace {args.rate or 'none'} MiB/s)"
             )
-            print("transfer     " + "".join(f"{n:>12}" for n in names))
+            print("transfer     " + "".join(f"{n:>18}" for n in names))
             for kind in kinds:
-                cells = "".join(f"{statistics.median(results[(kind, n)]):>12.3f}" for n in names)
+                cells = "".join(
+                    f"{statistics.median(runs):>10.3f} ({min(runs):.3f})"
+                    for runs in (results[(kind, n)] for n in names)
+                )
                 print(f"{kind:<13}{cells}")
         finally:
             for proc in procs:

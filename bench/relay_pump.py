@@ -272,11 +272,16 @@ def main(argv: list[str] | None = None) -> int:
                         text=True,
                     ).stdout
                     results.setdefault((scenario, read_size, name), []).append(float(out))
-    print(f"server CPU s/GiB in process (no syscalls), median of {args.rounds}, {args.mib} MiB")
-    print(f"{'scenario':<13}{'read':>8}" + "".join(f"{n:>10}" for n in names))
+    print(
+        f"server CPU s/GiB in process (no syscalls), median (minimum) of {args.rounds}, "
+        f"{args.mib} MiB"
+    )
+    print(f"{'scenario':<13}{'read':>8}" + "".join(f"{n:>18}" for n in names))
     for scenario, read_size in cases:
         cells = "".join(
-            f"{statistics.median(results[(scenario, read_size, n)]):>10.3f}" for n in names
+            f"{statistics.median(results[(scenario, read_size, n)]):>10.3f}"
+            f" ({min(results[(scenario, read_size, n)]):.3f})"
+            for n in names
         )
         print(f"{scenario:<13}{read_size:>8}{cells}")
     return 0

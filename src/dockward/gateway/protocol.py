@@ -132,7 +132,7 @@ class UpstreamProtocol(asyncio.BufferedProtocol):
         relay = client.relay
         assert relay is not None
         data = self.buffer[:nbytes]
-        passed = relay.pass_to_client(nbytes)
+        passed = relay.pass_to_client(data)
         if passed:
             client.send_client(data)
         else:

@@ -590,32 +590,36 @@ class Relay:
         return out
 
     # The fast lanes: bytes that the relay would only count and pass on (a tunnel, the middle
-    # of a Content-Length body) skip the event and the command. Each is exactly what handling
-    # ``UpstreamData``/``ClientData`` would do there, and says False when the bytes must take
-    # the general way (anything else to do: the end of a body, a closed side, a filter...).
+    # of a Content-Length, chunked or close-delimited body) skip the event and the command.
+    # Each is exactly what handling ``UpstreamData``/``ClientData`` would do there, and says
+    # False when the bytes must take the general way (anything else to do: the end of a body,
+    # a closed side, a filter...).
 
-    def pass_to_client(self, size: int) -> bool:
-        """Count ``size`` bytes from the daemon; True: send them to the client as they are."""
+    def pass_to_client(self, data: Buffer) -> bool:
+        """Count ``data`` from the daemon; True: send it to the client as it is."""
         if not self.client & CAN_WRITE:
             return False
         answer = self.answer
         ex = self.exchange
         if answer is Answer.TUNNEL:
             if ex is not None and ex.record is not None:
-                ex.record.bytes_out += size
+                ex.record.bytes_out += len(data)
             return True
         if answer is not Answer.BODY or ex is None or ex.record is None:
             return False
-        reader = ex.resp_body
-        if (
-            type(reader) is not LengthReader
-            or reader.remaining <= size
-            or ex.resp_collect is not None
-            or ex.resp_filter is not None
-            or ex.held_head is not None
-        ):
+        if ex.resp_collect is not None or ex.resp_filter is not None or ex.held_head is not None:
             return False
-        reader.remaining -= size
+        reader = ex.resp_body
+        size = len(data)
+        if type(reader) is LengthReader:
+            if reader.remaining <= size:
+                return False
+            reader.remaining -= size
+        elif type(reader) is ChunkedReader:
+            if not reader.pass_through(data):
+                return False  # the last chunk, or framing the general path reports
+        elif type(reader) is not UntilCloseReader:
+            return False
         ex.record.bytes_out += size
         return True
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from test_relay import ATTACH, PING, SWITCH, connected, unix_relay
 
-from dockward.gateway.events import ExchangeRecord
+from dockward.gateway.events import END_DAEMON_GONE, ExchangeRecord
 from dockward.gateway.relay import (
     ClientData,
     ClientEOF,
@@ -26,7 +26,7 @@ OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"
 
 def from_daemon(relay: Relay, data: bytes, lanes: bool) -> list[Command]:
     """What the adapter does with the daemon's ``data``."""
-    if lanes and relay.pass_to_client(len(data)):
+    if lanes and relay.pass_to_client(data):
         return [SendClient((data,))]
     return relay.handle(UpstreamData((data,)))
 
@@ -97,19 +97,79 @@ def test_content_length_bodies_through_the_lanes_end_as_on_the_general_path():
 
 def test_the_lanes_refuse_what_needs_the_relay():
     relay = unix_relay()
-    assert not relay.pass_to_client(5) and not relay.pass_to_upstream(5)  # no exchange
+    assert not relay.pass_to_client(b"12345") and not relay.pass_to_upstream(5)  # no exchange
     chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
     connected(relay, SAVE)
     relay.handle(UpstreamData((chunked,)))
-    assert not relay.pass_to_client(5)  # chunk framing is parsed on the general path
+    assert not relay.pass_to_client(b"0\r\n\r\n")  # the last chunk ends the exchange
+    assert not relay.pass_to_client(b"5\r\nhelloX")  # malformed: the general path reports it
+    assert relay.pass_to_client(b"5\r\nhello\r\n0")  # the last chunk's line is not whole yet
     relay = unix_relay()
     connected(relay, SAVE)
     relay.handle(UpstreamData((SAVED,)))
-    assert not relay.pass_to_client(30)  # the body's last bytes end the exchange
-    assert relay.pass_to_client(29)
+    assert not relay.pass_to_client(bytes(30))  # the body's last bytes end the exchange
+    assert relay.pass_to_client(bytes(29))
     relay = unix_relay()
     connected(relay, ATTACH)
     relay.handle(UpstreamData((SWITCH,)))
     relay.handle(UpstreamEOF())  # the daemon is done: the client's side is half-closed
-    assert not relay.pass_to_client(5)
+    assert not relay.pass_to_client(b"12345")
     assert relay.pass_to_upstream(5)
+
+
+CHUNKED = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: application/x-tar\r\nTransfer-Encoding: chunked\r\n\r\n"
+)
+CHUNKS = (
+    b"a\r\n0123456789\r\n",
+    b"1a;ext=1\r",
+    b"\nabcdefghijklmnopqrstuvwxyz\r\n4\r\nwx",
+    b"yz\r\n10\r\n0123456789abcdef",
+    b"\r\n0\r",  # the last chunk's line split across reads
+    b"\nX-Trailer: t\r\n\r\n",
+)
+
+
+def chunked_bodies(lanes: bool) -> tuple[list[Command], list[ExchangeRecord]]:
+    relay = unix_relay()
+    connected(relay, SAVE)
+    out = from_daemon(relay, CHUNKED + CHUNKS[0], lanes)
+    for piece in CHUNKS[1:]:
+        out += from_daemon(relay, piece, lanes)
+    out += from_client(relay, PING, lanes)  # the connection goes on after the last chunk
+    out += from_daemon(relay, OK, lanes)
+    return [c for c in out if type(c) is not Emit], records(out)
+
+
+def test_chunked_bodies_through_the_lanes_send_every_byte_and_end_as_on_the_general_path():
+    fast, fast_records = chunked_bodies(lanes=True)
+    slow, slow_records = chunked_bodies(lanes=False)
+    assert fast == slow
+    sent = b"".join(bytes(c[0]) for c in fast if type(c) is SendClient)
+    assert sent == CHUNKED + b"".join(CHUNKS) + OK
+    body = sum(len(piece) for piece in CHUNKS)
+    assert [(r.path, r.status, r.bytes_out) for r in fast_records] == [
+        ("/images/x/get", 200, len(CHUNKED) + body),
+        ("/_ping", 200, len(OK)),
+    ]
+    assert [r.bytes_out for r in slow_records] == [r.bytes_out for r in fast_records]
+
+
+def cut_chunked_body(lanes: bool) -> tuple[list[Command], list[ExchangeRecord]]:
+    relay = unix_relay()
+    connected(relay, SAVE)
+    out = from_daemon(relay, CHUNKED + CHUNKS[0], lanes)
+    out += from_daemon(relay, CHUNKS[1], lanes)  # in the middle of a size line
+    out += relay.handle(UpstreamEOF())  # the daemon stops there: the answer is cut
+    out += relay.handle(ClientGone())
+    return [c for c in out if type(c) is not Emit], records(out)
+
+
+def test_a_chunked_body_cut_after_the_lane_ends_as_on_the_general_path():
+    fast, fast_records = cut_chunked_body(lanes=True)
+    slow, slow_records = cut_chunked_body(lanes=False)
+    assert fast == slow
+    assert [(r.status, r.bytes_out, r.end) for r in fast_records] == [
+        (r.status, r.bytes_out, r.end) for r in slow_records
+    ]
+    assert fast_records[0].end == END_DAEMON_GONE  # not a complete answer
