@@ -18,6 +18,7 @@ calls ``append``, ``prune`` and ``last``, ``dockward audit`` the readers.
 
 from __future__ import annotations
 
+import itertools
 import os
 import sqlite3
 from collections.abc import Iterator, Sequence
@@ -61,6 +62,12 @@ _SCHEMA = (
 # the migration of a store made before the ``end`` column (its records keep their hashes)
 _ADD_END = f"ALTER TABLE audit_record ADD COLUMN {_column('end')} {_column_type('end')}"
 _INSERT = f"INSERT INTO audit_record ({_COLUMN_LIST}) VALUES ({', '.join('?' for _ in _COLUMNS)})"
+# SQLite: records inserted this many at a time by one statement (its parameters stay under 999,
+# the limit of SQLite before 3.32), about a fifth cheaper per record than a statement each
+_ROWS_AT_ONCE = 999 // len(_COLUMNS)
+_INSERT_MANY = f"INSERT INTO audit_record ({_COLUMN_LIST}) VALUES " + ", ".join(
+    [f"({', '.join('?' for _ in _COLUMNS)})"] * _ROWS_AT_ONCE
+)
 _COPY = f"COPY audit_record ({_COLUMN_LIST}) FROM STDIN"
 _NEW_CHAIN = (
     "INSERT INTO audit_chain (gateway, head_seq, head_hash, anchor_seq, anchor_hash,"
@@ -365,6 +372,14 @@ class SqliteBackend(_SqlBackend):
         return self._db.execute(sql, params)
 
     def _executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if sql is _INSERT and len(rows) >= _ROWS_AT_ONCE:  # the records: several a statement
+            whole = len(rows) - len(rows) % _ROWS_AT_ONCE
+            values = list(itertools.chain.from_iterable(rows[:whole]))
+            step = _ROWS_AT_ONCE * len(_COLUMNS)
+            self._db.executemany(
+                _INSERT_MANY, [values[at : at + step] for at in range(0, len(values), step)]
+            )
+            rows = rows[whole:]
         self._db.executemany(sql, rows)
 
     @contextmanager

@@ -48,7 +48,9 @@ PRUNE_INTERVAL = 3600.0
 IDLE_WAIT = 0.5  # seconds: how long the writer sleeps when nothing comes
 
 # The fields of an exchange as the gateway sends them, in this order (``ExchangeRecord``'s
-# attribute paths): what the gateway does per request is one ``attrgetter`` call.
+# attribute paths): what the gateway does per request is one ``attrgetter`` call. The fields
+# that become the record's strings come first (``STRING_FIELDS`` of them): they mostly recur from
+# request to request, so the writer looks their record strings up by that part of the row.
 EXCHANGE_FIELDS = (
     "peer.listener",
     "peer.source",
@@ -56,7 +58,6 @@ EXCHANGE_FIELDS = (
     "peer.identity.common_name",
     "peer.identity.serial",
     "peer.identity.uid",
-    "started",
     "method",
     "path",
     "operation",
@@ -64,12 +65,14 @@ EXCHANGE_FIELDS = (
     "rule",
     "role",
     "reason",
+    "started",
     "status",
     "bytes_in",
     "bytes_out",
     "duration_ms",
     "end",
 )
+STRING_FIELDS = EXCHANGE_FIELDS.index("started")
 
 _HEADER = struct.Struct("!I")
 
@@ -92,54 +95,59 @@ def read_message(source: IO[bytes]) -> Any:
     return marshal.loads(payload)
 
 
-_labels: dict[tuple[object, ...], tuple[str, str]] = {}
-
-
-def _who(
-    kind: str, common_name: str | None, serial: int | None, uid: int | None
-) -> tuple[str, str]:
-    """The identity's label and serial as ``PeerIdentity.label`` and the record give them."""
-    key = (kind, common_name, serial, uid)
-    found = _labels.get(key)
-    if found is None:
-        if kind == "tls":
-            label = f"cn:{common_name}" if common_name else f"serial:{serial}"
-        else:
-            label = f"uid:{uid}"
-        if len(_labels) > 4096:
-            _labels.clear()
-        found = _labels[key] = (text(label), "" if serial is None else str(serial))
-    return found
-
-
 _new = tuple.__new__
+# a row's string part: the gateway name and the record strings it gives
+_strings: dict[tuple[Any, ...], tuple[str, tuple[str, ...]]] = {}
+STRINGS_KEPT = 4096
 
 
 def _text(value: str) -> str:
     return value if value.isascii() and "\x00" not in value else text(value)
 
 
-def to_record(row: Sequence[Any], gateway: str) -> AuditRecord:
-    """The record of one row the gateway sent (see ``EXCHANGE_FIELDS``)."""
-    if len(row) == 1:
-        return AuditRecord(*row[0])
-    (listener, source, kind, common_name, serial, uid, started, method, path, operation,
-     decision, rule, role, reason, status, bytes_in, bytes_out, duration_ms, end) = row  # fmt: skip
-    identity, serial_text = _who(kind, common_name, serial, uid)
-    fields = (
+def _record_strings(part: tuple[Any, ...], gateway: str) -> tuple[str, ...]:
+    """The record's string fields (``kind`` to ``reason``) of an exchange row's string part."""
+    (listener, source, kind, common_name, serial, uid, method, path, operation, decision, rule,
+     role, reason) = part  # fmt: skip
+    if kind == "tls":
+        label = f"cn:{common_name}" if common_name else f"serial:{serial}"
+    else:
+        label = f"uid:{uid}"
+    strings = (
         EXCHANGE,
         gateway,
-        identity,
-        serial_text,
+        text(label),
+        "" if serial is None else str(serial),
         role or "",
         source,
         listener,
-        method if method.isascii() and "\x00" not in method else text(method),
-        path if path.isascii() and "\x00" not in path else text(path),
+        _text(method),
+        _text(path),
         operation,
         decision,
         rule,
         _text(reason) if reason else "",
+    )
+    if not all(type(value) is str for value in strings):
+        raise TypeError(f"not an exchange row: {part!r}")
+    return strings
+
+
+def to_record(row: tuple[Any, ...], gateway: str) -> AuditRecord:
+    """The record of one row the gateway sent (see ``EXCHANGE_FIELDS``)."""
+    if len(row) == 1:
+        return AuditRecord(*row[0])
+    part = row[:STRING_FIELDS]
+    found = _strings.get(part)
+    if found is not None and found[0] == gateway:
+        strings = found[1]
+    else:
+        strings = _record_strings(tuple(part), gateway)
+        if len(_strings) >= STRINGS_KEPT:
+            _strings.clear()
+        _strings[part] = (gateway, strings)
+    started, status, bytes_in, bytes_out, duration_ms, end = row[STRING_FIELDS:]
+    numbers = (
         round(started * 1_000_000),
         status,
         bytes_in,
@@ -147,7 +155,7 @@ def to_record(row: Sequence[Any], gateway: str) -> AuditRecord:
         round(duration_ms * 1000),
         "" if end == END_COMPLETED else end,
     )
-    record: AuditRecord = _new(AuditRecord, fields)  # the named tuple without its __new__ call
+    record: AuditRecord = _new(AuditRecord, strings + numbers)  # without its __new__ call
     return record
 
 
@@ -181,7 +189,7 @@ class Writer:
         self.retention_days = retention_days
         self._say = say
         self._opener = opener
-        self._rows: collections.deque[Sequence[Any]] = collections.deque()
+        self._rows: collections.deque[tuple[Any, ...]] = collections.deque()
         self._wake = threading.Condition()
         self._ended = False
         self._skip_to = first_row  # rows before this one were written by an earlier writer
@@ -196,7 +204,7 @@ class Writer:
 
     # ------------------------------------------------------------ the reading side
 
-    def feed(self, first_row: int, rows: Sequence[Sequence[Any]]) -> None:
+    def feed(self, first_row: int, rows: Sequence[tuple[Any, ...]]) -> None:
         """Rows numbered from ``first_row`` (rows already written are skipped)."""
         skip = self._skip_to - first_row
         if skip > 0:
