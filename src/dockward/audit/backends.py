@@ -68,7 +68,9 @@ _ROWS_AT_ONCE = 999 // len(_COLUMNS)
 _INSERT_MANY = f"INSERT INTO audit_record ({_COLUMN_LIST}) VALUES " + ", ".join(
     [f"({', '.join('?' for _ in _COLUMNS)})"] * _ROWS_AT_ONCE
 )
-_COPY = f"COPY audit_record ({_COLUMN_LIST}) FROM STDIN"
+# PostgreSQL: the records by binary COPY (about half the client's CPU of the text format)
+_COPY = f"COPY audit_record ({_COLUMN_LIST}) FROM STDIN (FORMAT BINARY)"
+_COPY_TYPES = ["int8" if name in _INTEGERS or name == "seq" else "text" for name in _COLUMNS]
 _NEW_CHAIN = (
     "INSERT INTO audit_chain (gateway, head_seq, head_hash, anchor_seq, anchor_hash,"
     f" anchor_time_us) VALUES (?, 0, '{GENESIS}', 0, '{GENESIS}', 0)"
@@ -451,6 +453,7 @@ class PostgresBackend(_SqlBackend):
     def _executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         if sql is _INSERT:  # the records: COPY, several times cheaper than one INSERT a row
             with self._db.cursor() as cursor, cursor.copy(_COPY) as copy:
+                copy.set_types(_COPY_TYPES)
                 for row in rows:
                     copy.write_row(row)
             return
