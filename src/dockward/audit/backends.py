@@ -21,7 +21,7 @@ from __future__ import annotations
 import itertools
 import os
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,6 +84,10 @@ _SELECT_BEFORE_END = (
     + ", ".join("'' AS \"end\"" if name == "end" else _column(name) for name in _COLUMNS)
     + " FROM audit_record"
 )
+
+
+# what ``append_rows`` is given: the rows to insert after a head, and the new head
+Chainer = Callable[[tuple[int, str]], tuple[list[tuple[object, ...]], int, str]]
 
 
 class StoreUnavailable(Exception):
@@ -204,10 +208,15 @@ class _SqlBackend:
         """Chain and insert ``records`` (their ``gateway`` is ``gateway``); the new head seq."""
         if any(record.gateway != gateway for record in records):
             raise ValueError(f"append to the chain of {gateway!r}: a record names another gateway")
+        return self.append_rows(gateway, lambda head: chain_rows(records, head))
+
+    def append_rows(self, gateway: str, chain: Chainer) -> int:
+        """``append`` for the writer: ``chain(head)`` gives the rows to insert after ``head``
+        (seq, hash) and the new head, as ``chain_rows`` does; the new head seq."""
 
         def work() -> int:
             head = self._chain_head(gateway)
-            rows, seq, digest = chain_rows(records, head)  # in the writer process: no pauses
+            rows, seq, digest = chain(head)
             if not rows:
                 return head[0]
             self._executemany(_INSERT, rows)
