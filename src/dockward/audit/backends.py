@@ -18,9 +18,10 @@ calls ``append``, ``prune`` and ``last``, ``dockward audit`` the readers.
 
 from __future__ import annotations
 
+import itertools
 import os
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,7 +62,15 @@ _SCHEMA = (
 # the migration of a store made before the ``end`` column (its records keep their hashes)
 _ADD_END = f"ALTER TABLE audit_record ADD COLUMN {_column('end')} {_column_type('end')}"
 _INSERT = f"INSERT INTO audit_record ({_COLUMN_LIST}) VALUES ({', '.join('?' for _ in _COLUMNS)})"
-_COPY = f"COPY audit_record ({_COLUMN_LIST}) FROM STDIN"
+# SQLite: records inserted this many at a time by one statement (its parameters stay under 999,
+# the limit of SQLite before 3.32), about a fifth cheaper per record than a statement each
+_ROWS_AT_ONCE = 999 // len(_COLUMNS)
+_INSERT_MANY = f"INSERT INTO audit_record ({_COLUMN_LIST}) VALUES " + ", ".join(
+    [f"({', '.join('?' for _ in _COLUMNS)})"] * _ROWS_AT_ONCE
+)
+# PostgreSQL: the records by binary COPY (about half the client's CPU of the text format)
+_COPY = f"COPY audit_record ({_COLUMN_LIST}) FROM STDIN (FORMAT BINARY)"
+_COPY_TYPES = ["int8" if name in _INTEGERS or name == "seq" else "text" for name in _COLUMNS]
 _NEW_CHAIN = (
     "INSERT INTO audit_chain (gateway, head_seq, head_hash, anchor_seq, anchor_hash,"
     f" anchor_time_us) VALUES (?, 0, '{GENESIS}', 0, '{GENESIS}', 0)"
@@ -75,6 +84,10 @@ _SELECT_BEFORE_END = (
     + ", ".join("'' AS \"end\"" if name == "end" else _column(name) for name in _COLUMNS)
     + " FROM audit_record"
 )
+
+
+# what ``append_rows`` is given: the rows to insert after a head, and the new head
+Chainer = Callable[[tuple[int, str]], tuple[list[tuple[object, ...]], int, str]]
 
 
 class StoreUnavailable(Exception):
@@ -195,10 +208,15 @@ class _SqlBackend:
         """Chain and insert ``records`` (their ``gateway`` is ``gateway``); the new head seq."""
         if any(record.gateway != gateway for record in records):
             raise ValueError(f"append to the chain of {gateway!r}: a record names another gateway")
+        return self.append_rows(gateway, lambda head: chain_rows(records, head))
+
+    def append_rows(self, gateway: str, chain: Chainer) -> int:
+        """``append`` for the writer: ``chain(head)`` gives the rows to insert after ``head``
+        (seq, hash) and the new head, as ``chain_rows`` does; the new head seq."""
 
         def work() -> int:
             head = self._chain_head(gateway)
-            rows, seq, digest = chain_rows(records, head)  # in the writer process: no pauses
+            rows, seq, digest = chain(head)
             if not rows:
                 return head[0]
             self._executemany(_INSERT, rows)
@@ -365,6 +383,14 @@ class SqliteBackend(_SqlBackend):
         return self._db.execute(sql, params)
 
     def _executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if sql is _INSERT and len(rows) >= _ROWS_AT_ONCE:  # the records: several a statement
+            whole = len(rows) - len(rows) % _ROWS_AT_ONCE
+            values = list(itertools.chain.from_iterable(rows[:whole]))
+            step = _ROWS_AT_ONCE * len(_COLUMNS)
+            self._db.executemany(
+                _INSERT_MANY, [values[at : at + step] for at in range(0, len(values), step)]
+            )
+            rows = rows[whole:]
         self._db.executemany(sql, rows)
 
     @contextmanager
@@ -436,6 +462,7 @@ class PostgresBackend(_SqlBackend):
     def _executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         if sql is _INSERT:  # the records: COPY, several times cheaper than one INSERT a row
             with self._db.cursor() as cursor, cursor.copy(_COPY) as copy:
+                copy.set_types(_COPY_TYPES)
                 for row in rows:
                     copy.write_row(row)
             return

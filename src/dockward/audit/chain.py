@@ -82,7 +82,7 @@ def chain_rows(
         line = f"{tag}{prev}\n{members},{time_us},{status},{bytes_in},{bytes_out},{duration_us}"
         line += f",{dumps(end)}]" if end else "]"
         current = sha256(line.encode("ascii")).hexdigest()
-        append((*record, seq, prev, current))
+        append(record + (seq, prev, current))  # noqa: RUF005 (a third cheaper than unpacking)
         prev = current
         if pause_every and not seq % pause_every:
             time.sleep(0)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import hashlib
 import importlib
 import logging
 import marshal
@@ -40,7 +41,8 @@ from collections.abc import Callable, Sequence
 from typing import IO, Any
 
 from dockward.audit.backends import Backend, StoreUnavailable, open_backend
-from dockward.audit.record import END_COMPLETED, EXCHANGE, AuditRecord, text
+from dockward.audit.chain import _TAG_TEXT, _dumps
+from dockward.audit.record import END_COMPLETED, EXCHANGE, TEXT_FIELDS, AuditRecord, text
 
 BATCH = 2_000  # rows written in one transaction, at most
 RETRY_FIRST, RETRY_MAX = 0.2, 5.0  # seconds between attempts while the store fails
@@ -48,7 +50,9 @@ PRUNE_INTERVAL = 3600.0
 IDLE_WAIT = 0.5  # seconds: how long the writer sleeps when nothing comes
 
 # The fields of an exchange as the gateway sends them, in this order (``ExchangeRecord``'s
-# attribute paths): what the gateway does per request is one ``attrgetter`` call.
+# attribute paths): what the gateway does per request is one ``attrgetter`` call. The fields
+# that become the record's strings come first (``STRING_FIELDS`` of them): they mostly recur from
+# request to request, so the writer looks their record strings up by that part of the row.
 EXCHANGE_FIELDS = (
     "peer.listener",
     "peer.source",
@@ -56,7 +60,6 @@ EXCHANGE_FIELDS = (
     "peer.identity.common_name",
     "peer.identity.serial",
     "peer.identity.uid",
-    "started",
     "method",
     "path",
     "operation",
@@ -64,12 +67,14 @@ EXCHANGE_FIELDS = (
     "rule",
     "role",
     "reason",
+    "started",
     "status",
     "bytes_in",
     "bytes_out",
     "duration_ms",
     "end",
 )
+STRING_FIELDS = EXCHANGE_FIELDS.index("started")
 
 _HEADER = struct.Struct("!I")
 
@@ -92,54 +97,58 @@ def read_message(source: IO[bytes]) -> Any:
     return marshal.loads(payload)
 
 
-_labels: dict[tuple[object, ...], tuple[str, str]] = {}
-
-
-def _who(
-    kind: str, common_name: str | None, serial: int | None, uid: int | None
-) -> tuple[str, str]:
-    """The identity's label and serial as ``PeerIdentity.label`` and the record give them."""
-    key = (kind, common_name, serial, uid)
-    found = _labels.get(key)
-    if found is None:
-        if kind == "tls":
-            label = f"cn:{common_name}" if common_name else f"serial:{serial}"
-        else:
-            label = f"uid:{uid}"
-        if len(_labels) > 4096:
-            _labels.clear()
-        found = _labels[key] = (text(label), "" if serial is None else str(serial))
-    return found
-
-
 _new = tuple.__new__
+# a row's string part: the gateway name, the record strings it gives and their JSON (as
+# ``audit.chain`` hashes it: without the closing bracket)
+_texts: dict[tuple[Any, ...], tuple[str, tuple[str, ...], str]] = {}
+_sha256 = hashlib.sha256
+STRINGS_KEPT = 4096
 
 
 def _text(value: str) -> str:
     return value if value.isascii() and "\x00" not in value else text(value)
 
 
-def to_record(row: Sequence[Any], gateway: str) -> AuditRecord:
-    """The record of one row the gateway sent (see ``EXCHANGE_FIELDS``)."""
-    if len(row) == 1:
-        return AuditRecord(*row[0])
-    (listener, source, kind, common_name, serial, uid, started, method, path, operation,
-     decision, rule, role, reason, status, bytes_in, bytes_out, duration_ms, end) = row  # fmt: skip
-    identity, serial_text = _who(kind, common_name, serial, uid)
-    fields = (
+def _record_strings(part: tuple[Any, ...], gateway: str) -> tuple[str, ...]:
+    """The record's string fields (``kind`` to ``reason``) of an exchange row's string part."""
+    (listener, source, kind, common_name, serial, uid, method, path, operation, decision, rule,
+     role, reason) = part  # fmt: skip
+    if kind == "tls":
+        label = f"cn:{common_name}" if common_name else f"serial:{serial}"
+    else:
+        label = f"uid:{uid}"
+    strings = (
         EXCHANGE,
         gateway,
-        identity,
-        serial_text,
+        text(label),
+        "" if serial is None else str(serial),
         role or "",
         source,
         listener,
-        method if method.isascii() and "\x00" not in method else text(method),
-        path if path.isascii() and "\x00" not in path else text(path),
+        _text(method),
+        _text(path),
         operation,
         decision,
         rule,
         _text(reason) if reason else "",
+    )
+    if not all(type(value) is str for value in strings):
+        raise TypeError(f"not an exchange row: {part!r}")
+    return strings
+
+
+def to_record(row: tuple[Any, ...], gateway: str) -> AuditRecord:
+    """The record of one row the gateway sent (see ``EXCHANGE_FIELDS``)."""
+    if len(row) == 1:
+        return AuditRecord(*row[0])
+    part = row[:STRING_FIELDS]
+    found = _texts.get(part)
+    if found is not None and found[0] == gateway:
+        strings = found[1]
+    else:
+        strings = _record_strings(tuple(part), gateway)
+    started, status, bytes_in, bytes_out, duration_ms, end = row[STRING_FIELDS:]
+    numbers = (
         round(started * 1_000_000),
         status,
         bytes_in,
@@ -147,8 +156,58 @@ def to_record(row: Sequence[Any], gateway: str) -> AuditRecord:
         round(duration_ms * 1000),
         "" if end == END_COMPLETED else end,
     )
-    record: AuditRecord = _new(AuditRecord, fields)  # the named tuple without its __new__ call
+    record: AuditRecord = _new(AuditRecord, strings + numbers)  # without its __new__ call
     return record
+
+
+def chain_batch(
+    rows: Sequence[tuple[Any, ...]], gateway: str, head: tuple[int, str], lost: list[int]
+) -> tuple[list[tuple[object, ...]], int, str]:
+    """``chain.chain_rows`` of the rows' records, in one pass from the rows the gateway sent:
+    each record's row for the database (its fields, seq, prev_hash, hash) and the new head.
+
+    It hashes the bytes ``chain.record_hash`` hashes (a test holds it to that); an exchange's
+    record strings and their JSON are looked up by the row's string part, so per request only
+    the numbers are formatted. The index of a row that gives no record goes to ``lost``.
+    """
+    seq, prev = head
+    out: list[tuple[object, ...]] = []
+    append, sha256, dumps, tag, texts = out.append, _sha256, _dumps, _TAG_TEXT, _texts
+    for at, row in enumerate(rows):
+        try:
+            if len(row) == 1:  # a whole record
+                record = AuditRecord(*row[0])
+                if record.gateway != gateway:
+                    raise ValueError(f"a record of gateway {record.gateway!r}")
+                strings, members = record[:TEXT_FIELDS], None
+                time_us, status, bytes_in, bytes_out, duration_us, end = record[TEXT_FIELDS:]
+            else:
+                part = row[:STRING_FIELDS]
+                found = texts.get(part)
+                if found is None or found[0] != gateway:
+                    strings = _record_strings(tuple(part), gateway)
+                    if len(texts) >= STRINGS_KEPT:
+                        texts.clear()
+                    found = texts[part] = (gateway, strings, dumps(strings)[:-1])
+                strings, members = found[1], found[2]
+                started, status, bytes_in, bytes_out, duration_ms, end = row[STRING_FIELDS:]
+                time_us = round(started * 1_000_000)
+                duration_us = round(duration_ms * 1000)
+                if end == END_COMPLETED:
+                    end = ""
+            if members is None:
+                members = dumps(strings)[:-1]
+            line = f"{tag}{prev}\n{members},{time_us},{status},{bytes_in},{bytes_out},{duration_us}"
+            line += f",{dumps(end)}]" if end else "]"
+            current = sha256(line.encode("ascii")).hexdigest()
+        except Exception:
+            lost.append(at)
+            continue
+        seq += 1
+        numbers = (time_us, status, bytes_in, bytes_out, duration_us, end, seq, prev, current)
+        append(strings + numbers)
+        prev = current
+    return out, seq, prev
 
 
 def load_opener(spec: str | None) -> Callable[[str], Backend]:
@@ -181,11 +240,11 @@ class Writer:
         self.retention_days = retention_days
         self._say = say
         self._opener = opener
-        self._rows: collections.deque[Sequence[Any]] = collections.deque()
+        self._rows: collections.deque[tuple[Any, ...]] = collections.deque()
         self._wake = threading.Condition()
         self._ended = False
         self._skip_to = first_row  # rows before this one were written by an earlier writer
-        self._held: list[AuditRecord] = []
+        self._held: list[tuple[Any, ...]] = []  # rows taken, as the gateway sent them
         self._taken = first_row  # rows read into hand
         self._done = first_row  # rows written
         self._resumed = first_row > 0  # the last acknowledgement may have come late
@@ -196,7 +255,7 @@ class Writer:
 
     # ------------------------------------------------------------ the reading side
 
-    def feed(self, first_row: int, rows: Sequence[Sequence[Any]]) -> None:
+    def feed(self, first_row: int, rows: Sequence[tuple[Any, ...]]) -> None:
         """Rows numbered from ``first_row`` (rows already written are skipped)."""
         skip = self._skip_to - first_row
         if skip > 0:
@@ -257,30 +316,57 @@ class Writer:
                     backend.close()
 
     def _take(self) -> None:
-        held, rows, gateway = self._held, self._rows, self.gateway
-        room = BATCH - len(held)
-        taken = 0
-        while rows and taken < room:
-            row = rows.popleft()
-            taken += 1
+        held, rows = self._held, self._rows
+        taken = min(len(rows), BATCH - len(held))
+        if taken > 0:
+            popleft = rows.popleft
+            held.extend([popleft() for _ in range(taken)])
+            self._taken += taken
+
+    def _records(self) -> list[AuditRecord]:
+        """The records of the rows in hand (a row that gives none is logged and let go)."""
+        records: list[AuditRecord] = []
+        lost: list[int] = []
+        for at, row in enumerate(self._held):
             try:
-                held.append(to_record(row, gateway))
+                records.append(to_record(row, self.gateway))
             except Exception:  # a bug: this row is lost, the store goes on
-                self._say(("log", logging.ERROR, f"a row is lost: {traceback.format_exc()}"))
-        self._taken += taken
+                lost.append(at)
+                self._lose(traceback.format_exc())
+        if lost:
+            gone = set(lost)
+            self._held = [row for at, row in enumerate(self._held) if at not in gone]
+        return records
+
+    def _lose(self, trace: str) -> None:
+        self._say(("log", logging.ERROR, f"a row is lost: {trace}"))
 
     def _write(self, backend: Backend) -> None:
-        held = self._held
         if self._resumed:  # records written by the writer that died, its answer lost
             self._resumed = False
             head = backend.last(self.gateway)
-            if head is not None and head.record in held:
-                where = len(held) - 1 - held[::-1].index(head.record)
-                del held[: where + 1]
+            records = self._records()
+            if head is not None and head.record in records:
+                where = len(records) - 1 - records[::-1].index(head.record)
+                del self._held[: where + 1]
                 self._log(logging.INFO, f"{where + 1} records were written before the restart")
-        backend.append(self.gateway, held)
+        append_rows = getattr(backend, "append_rows", None)
+        if append_rows is None:  # a backend of a test: it takes records
+            backend.append(self.gateway, self._records())
+        else:
+            lost: list[int] = []
+            try:
+                append_rows(
+                    self.gateway, lambda head: chain_batch(self._held, self.gateway, head, lost)
+                )
+            finally:
+                if lost:  # said once: they are not tried again
+                    for at in lost:
+                        self._lose(f"not a row the gateway sends: {self._held[at]!r}")
+                    gone = set(lost)
+                    self._held = [row for at, row in enumerate(self._held) if at not in gone]
         self._done = self._taken
-        held.clear()
+        self._held.clear()
         self._failing = False
         self._last_error = ""
         self._say(("ok", self._taken, self._done, time.process_time()))

@@ -78,6 +78,16 @@ def test_append_chains_each_gateway_on_its_own(backend: Backend) -> None:
     assert stored[1].prev_hash == stored[0].hash
 
 
+def test_a_large_batch_keeps_every_record_in_order_and_verifies(backend: Backend) -> None:
+    # SQLite inserts many records a statement: whole groups and the rest must all land, in order
+    batch = [make(n, path=f"/containers/{n}/json") for n in range(103)]
+    assert backend.append("gw-a", batch[:100]) == 100
+    assert backend.append("gw-a", batch[100:]) == 103
+    assert [(r.records, r.problem) for r in verify(backend)] == [(103, None)]
+    assert [item.record for item in backend.stored("gw-a")] == batch
+    assert [item.seq for item in backend.stored("gw-a")] == list(range(1, 104))
+
+
 def test_a_record_of_another_gateway_is_refused(backend: Backend) -> None:
     with pytest.raises(ValueError, match="another gateway"):
         backend.append("gw-a", [make(0, "gw-b")])

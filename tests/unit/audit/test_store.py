@@ -17,7 +17,7 @@ from dockward.audit.backends import open_backend
 from dockward.audit.query import verify
 from dockward.audit.record import RECORDS_DROPPED, AuditRecord
 from dockward.audit.store import AuditStore, refuse_unrecorded
-from dockward.audit.writer import EXCHANGE_FIELDS, Writer, to_record
+from dockward.audit.writer import EXCHANGE_FIELDS, Writer, chain_batch, to_record
 from dockward.gateway.events import ExchangeRecord, Peer
 from dockward.identity import PeerIdentity
 from dockward.policy.decision import Decision
@@ -109,6 +109,33 @@ def test_the_rows_give_the_records_the_projection_gives() -> None:
         event(5, peer=Peer("l", "s", anonymous), method="PUT", status=201, reason="ü\x00"),
     ):
         assert to_record(fields(one), "gw") == project(one, "gw")
+
+
+def test_the_writer_chains_rows_as_the_chain_hashes_their_records() -> None:
+    import operator
+
+    from dockward.audit.chain import GENESIS, chain_rows, record_hash
+
+    fields = operator.attrgetter(*EXCHANGE_FIELDS)
+    unix = PeerIdentity("unix", uid=1000, gid=1000, pid=5)
+    dropped = AuditRecord(kind=RECORDS_DROPPED, gateway="gw", decision="dropped", status=3)
+    rows = [
+        fields(event(0)),
+        fields(event(1, end="client gone", reason="no", role=None, duration_ms=1.25)),
+        fields(event(2, peer=Peer("unix:/run/d.sock", "unix:/run/d.sock", unix), path="/a\x00")),
+        ("not", "a", "row"),
+        (tuple(dropped),),
+        (tuple(dropped._replace(gateway="another")),),
+        fields(event(0)),  # its strings again: looked up, not made
+    ]
+    lost: list[int] = []
+    got, seq, head = chain_batch(rows, "gw", (7, "ab" * 32), lost)
+    kept = [to_record(row, "gw") for at, row in enumerate(rows) if at not in (3, 5)]
+    assert lost == [3, 5]
+    assert (got, seq, head) == chain_rows(kept, (7, "ab" * 32))
+    assert got[0][-2] == "ab" * 32 and got[-1][-1] == head
+    assert all(record_hash(row[-2], AuditRecord(*row[:-3])) == row[-1] for row in got)
+    assert chain_batch([], "gw", (0, GENESIS), lost) == ([], 0, GENESIS)
 
 
 def test_events_it_does_not_keep_are_skipped(fake: Path) -> None:
