@@ -118,6 +118,13 @@ class TlsConfig(_Strict):
     crl: Path | None = Field(
         default=None, description="PEM CRL(s), one per CA of the bundle; when set, checked always"
     )
+    handshake_threads: int | None = Field(
+        default=None,
+        ge=0,
+        le=64,
+        description="threads that run TLS handshakes beside the event loop; 0: on the loop "
+        "(default: one per core, at most 4, none on one core)",
+    )
 
 
 AUDIT_OFF = "off"
