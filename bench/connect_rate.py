@@ -4,9 +4,10 @@ The same private dockerd (its own mutual-TLS listener) and the same clients as `
 connect row (``CONNECT``: 4 processes, a full mutual-TLS handshake and one ``GET /_ping`` per
 connection), against native TLS and one ``dockward serve`` per ``--build NAME=SRC`` in front of
 the daemon's unix socket, rotated each repeat. It prints, per target, the median rate, its ratio
-to native in the same repeat (median over repeats), and the gateway's CPU per connection from
-``/proc``. ``--handshake-threads NAME=N`` sets ``tls.handshake_threads`` for one build (the same
-sources named twice compare thread counts).
+to native in the same repeat (median over repeats), and the CPU per connection of the gateway
+and dockerd (``/proc``) and of the load generator's processes. ``--handshake-threads NAME=N``
+sets ``tls.handshake_threads`` for one build (the same sources named twice compare thread
+counts).
 
 Usage: ``python -m bench.connect_rate --build prev=/work/wt-prev/src --build new=src``
 """
@@ -80,11 +81,16 @@ def main(argv: list[str] | None = None) -> int:
         rates: dict[str, list[float]] = {name: [] for name in names}
         ratios: dict[str, list[float]] = {name: [] for name in names}
         costs: dict[str, list[float]] = {name: [] for name in names}
+        clients: dict[str, list[float]] = {name: [] for name in names}
+        daemons: dict[str, list[float]] = {name: [] for name in names}
+        assert daemon.process is not None
         for rep in range(args.repeats):
             order = names[rep % len(names) :] + names[: rep % len(names)]
             this: dict[str, float] = {}
             for name in order:
-                watch = {"server": [pids[name]]} if name in pids else {}
+                watch = {"dockerd": [daemon.process.pid]}
+                if name in pids:
+                    watch["server"] = [pids[name]]
                 result = loadgen.run_load(
                     targets[name],
                     mode="connect",
@@ -97,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
                 if result.errors or not result.completed:
                     raise SystemExit(f"{name}: {result.errors} errors")
                 this[name] = result.rate
+                clients[name].append(result.generator_cpu_s / result.completed * 1e6)
+                daemons[name].append(result.watched_cpu_s["dockerd"] / result.completed * 1e6)
                 rates[name].append(result.rate)
                 if name in pids:
                     costs[name].append(result.watched_cpu_s["server"] / result.completed * 1e6)
@@ -105,13 +113,19 @@ def main(argv: list[str] | None = None) -> int:
             line = "  ".join(f"{n} {this[n]:.0f}/s" for n in names)
             print(f"repeat {rep + 1}/{args.repeats}: {line}", file=sys.stderr, flush=True)
         print(f"new mutual-TLS connections, medians of {args.repeats} repeats, order rotated")
-        print(f"{'target':10} {'conn/s':>8} {'× native':>9} {'CPU µs/conn':>12}  ratios per repeat")
+        print("CPU µs per connection: the gateway's, dockerd's (with containerd) and the clients'")
+        print(
+            f"{'target':10} {'conn/s':>8} {'× native':>9} {'gateway':>8} {'dockerd':>8} "
+            f"{'clients':>8}  ratios per repeat"
+        )
         for name in names:
-            cost = f"{statistics.median(costs[name]):12.0f}" if costs[name] else f"{'—':>12}"
+            cost = f"{statistics.median(costs[name]):8.0f}" if costs[name] else f"{'—':>8}"
             each = " ".join(f"{r:.2f}" for r in ratios[name])
             print(
                 f"{name:10} {statistics.median(rates[name]):8.0f} "
-                f"{statistics.median(ratios[name]):8.2f}× {cost}  [{each}]"
+                f"{statistics.median(ratios[name]):8.2f}× {cost} "
+                f"{statistics.median(daemons[name]):8.0f} {statistics.median(clients[name]):8.0f}"
+                f"  [{each}]"
             )
     return 0
 

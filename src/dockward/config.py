@@ -123,7 +123,7 @@ class TlsConfig(_Strict):
         ge=0,
         le=64,
         description="threads that run TLS handshakes beside the event loop; 0: on the loop "
-        "(default: one per core, at most 4, none on one core)",
+        "(default: one per core besides the loop's, at most 4)",
     )
 
 

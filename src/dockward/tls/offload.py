@@ -32,13 +32,13 @@ _Job = tuple[TLSServerSession, Done] | None
 
 
 def default_threads() -> int:
-    """One thread per core this process may run on, at most ``MOST_THREADS``; none on one core
-    (a hand-off with nothing to gain)."""
+    """One thread per core this process may run on besides the event loop's, at most
+    ``MOST_THREADS``: none on one core (a hand-off with nothing to gain)."""
     try:
         cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         cores = os.cpu_count() or 1
-    return 0 if cores <= 1 else min(cores, MOST_THREADS)
+    return max(0, min(cores - 1, MOST_THREADS))
 
 
 class HandshakeThreads:
