@@ -118,12 +118,11 @@ class TlsConfig(_Strict):
     crl: Path | None = Field(
         default=None, description="PEM CRL(s), one per CA of the bundle; when set, checked always"
     )
-    handshake_threads: int | None = Field(
-        default=None,
+    handshake_threads: int = Field(
+        default=0,
         ge=0,
         le=64,
-        description="threads that run TLS handshakes beside the event loop; 0: on the loop "
-        "(default: one per core besides the loop's, at most 4)",
+        description="threads that run TLS handshakes beside the event loop; 0: on the loop",
     )
 
 

@@ -37,7 +37,7 @@ from dockward.pki.ca import check_key_permissions
 from dockward.policy.engine import AdminPolicy, Policy, RolePolicy
 from dockward.policy.roles import load_policy_config
 from dockward.tls.context import ServerContext
-from dockward.tls.offload import HandshakeThreads, default_threads
+from dockward.tls.offload import HandshakeThreads
 
 log = logging.getLogger("dockward.gateway")
 
@@ -256,8 +256,6 @@ class Gateway:
         try:
             tls = self.config.tls
             threads = 0 if tls is None else tls.handshake_threads
-            if threads is None:
-                threads = default_threads()
             if threads and any(listener.kind == "tcp" for listener in self.listeners):
                 self.handshake_threads = HandshakeThreads(threads, loop)
             for listener in self.listeners:

@@ -9,13 +9,19 @@ event loop with ``call_soon_threadsafe``. A session is touched by one thread at 
 caller does not use it between ``submit`` and the callback (see ``gateway.protocol``). OpenSSL's
 error queue is per thread, so a step clears it, runs, and takes its failure reasons on the
 worker.
+
+Off by default (``tls.handshake_threads = 0``): measured with the load generator on the same
+two cores (``bench.connect_rate``, ``bench.gateway_cost``), new connections per second did not
+rise beyond the noise while the gateway's CPU per connection rose 8-15 % (the GIL changing hands
+several times per step: the queue, the C calls, the ALPN and verify callbacks, the hand-back).
+It is meant for a gateway with cores to spare whose event loop limits handshakes (clients on
+other machines); that case was not measured here.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import queue
 import threading
 from collections.abc import Callable
@@ -24,21 +30,8 @@ from dockward.tls.session import StepOutcome, TLSServerSession
 
 log = logging.getLogger("dockward.tls")
 
-# More threads than cores only adds hand-offs; past a few, the event loop is the limit anyway.
-MOST_THREADS = 4
-
 Done = Callable[[StepOutcome], object]
 _Job = tuple[TLSServerSession, Done] | None
-
-
-def default_threads() -> int:
-    """One thread per core this process may run on besides the event loop's, at most
-    ``MOST_THREADS``: none on one core (a hand-off with nothing to gain)."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cores = os.cpu_count() or 1
-    return max(0, min(cores - 1, MOST_THREADS))
 
 
 class HandshakeThreads:

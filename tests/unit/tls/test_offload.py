@@ -1,20 +1,11 @@
-"""The handshake threads: how many by default, and each step's outcome back on the event loop."""
+"""The handshake threads: a step runs on one of them, its outcome comes back on the event loop."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
 
-import pytest
-
-from dockward.tls import offload
-from dockward.tls.offload import HandshakeThreads, default_threads
-
-
-@pytest.mark.parametrize(("cores", "threads"), [(1, 0), (2, 1), (3, 2), (8, 4), (64, 4)])
-def test_one_thread_per_core_besides_the_loops_at_most_four(monkeypatch, cores, threads):
-    monkeypatch.setattr(offload.os, "sched_getaffinity", lambda pid: set(range(cores)))
-    assert default_threads() == threads
+from dockward.tls.offload import HandshakeThreads
 
 
 class Step:
