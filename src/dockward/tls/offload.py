@@ -12,8 +12,9 @@ worker.
 
 Off by default (``tls.handshake_threads = 0``): measured with the load generator on the same
 two cores (``bench.connect_rate``, ``bench.gateway_cost``), new connections per second did not
-rise beyond the noise while the gateway's CPU per connection rose 8-15 % (the GIL changing hands
-several times per step: the queue, the C calls, the ALPN and verify callbacks, the hand-back).
+rise beyond the noise while the gateway's CPU per connection rose 8-15 %. In process
+(``bench.handshake_offload``) a thread adds about 300 µs per handshake: ~85 inside the steps
+(OpenSSL's caches cold on the other core) and the rest in the four thread wake-ups.
 It is meant for a gateway with cores to spare whose event loop limits handshakes (clients on
 other machines); that case was not measured here.
 """
