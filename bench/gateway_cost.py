@@ -11,6 +11,9 @@ are printed: requests (or connections) per second, and the server's CPU per requ
 ``/proc`` (user + system) over the counted window. CPU per request is what a change moves; the
 rate follows it only on a quiet machine.
 
+``--handshake-threads NAME=N`` sets ``tls.handshake_threads`` for one build (the same sources
+named twice compare thread counts).
+
 Usage: ``python -m bench.gateway_cost --build prev=/work/wt-prev/src --build new=src --floor``
 """
 
@@ -64,6 +67,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.gateway_cost", description=__doc__)
     parser.add_argument("--build", action="append", default=[], metavar="NAME=SRC")
     parser.add_argument("--floor", action="store_true", help="also run bench.floor_relay")
+    parser.add_argument(
+        "--handshake-threads",
+        action="append",
+        default=[],
+        metavar="NAME=N",
+        help="tls.handshake_threads for build NAME (builds that have the setting)",
+    )
     parser.add_argument("--rows", default="ping,list,connect")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--duration", type=float, default=3.0)
@@ -80,9 +90,18 @@ def main(argv: list[str] | None = None) -> int:
         _start(stack, [sys.executable, "-m", "bench.fake_daemon", daemon], {})
         wait_for(lambda: os.path.exists(daemon), what="the fake daemon to listen")
         targets: dict[str, tuple[Target, int]] = {}
+        threads = dict(item.split("=", 1) for item in args.handshake_threads)
         for name, source in builds:
+            tls = None
+            if name in threads:
+                tls = {
+                    "cert": str(pki.server_cert),
+                    "key": str(pki.server_key),
+                    "ca": str(pki.ca_bundle),
+                    "handshake_threads": int(threads[name]),
+                }
             gateway = GatewayProcess(
-                pki, daemon, environment={"PYTHONPATH": str(Path(source).resolve())}
+                pki, daemon, tls=tls, environment={"PYTHONPATH": str(Path(source).resolve())}
             )
             stack.enter_context(gateway)
             assert gateway.process is not None

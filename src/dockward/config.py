@@ -118,6 +118,12 @@ class TlsConfig(_Strict):
     crl: Path | None = Field(
         default=None, description="PEM CRL(s), one per CA of the bundle; when set, checked always"
     )
+    handshake_threads: int = Field(
+        default=0,
+        ge=0,
+        le=64,
+        description="threads that run TLS handshakes beside the event loop; 0: on the loop",
+    )
 
 
 AUDIT_OFF = "off"

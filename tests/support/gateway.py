@@ -92,7 +92,7 @@ class GatewayProcess:
         allow_networks: list[str] | None = None,
         unix_socket: Path | None = None,
         policy: str | None = None,
-        tls: dict[str, str] | None = None,
+        tls: dict[str, Any] | None = None,
         extra: dict[str, Any] | None = None,
         environment: dict[str, str] | None = None,
         reuse_port: bool = False,

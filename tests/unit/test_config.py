@@ -30,7 +30,7 @@ def test_a_misspelt_key_is_named_with_the_key_it_was_meant_to_be():
 
 def test_an_unknown_key_with_no_near_name_lists_the_known_keys():
     assert config_error(tls={**TLS, "colour": "blue"}) == (
-        "dockward.toml: tls.colour: unknown key (known keys: cert, key, ca, crl)"
+        "dockward.toml: tls.colour: unknown key (known keys: cert, key, ca, crl, handshake_threads)"
     )
 
 

@@ -69,11 +69,12 @@ from dockward.gateway.relay import (
 )
 from dockward.identity import PeerIdentity, identity_from_certificate, identity_from_unix_socket
 from dockward.tls.session import GROWN_ABOVE as TLS_GROWN_ABOVE
-from dockward.tls.session import HandshakeFailed, TLSServerSession
+from dockward.tls.session import HandshakeFailed, StepOutcome, TLSServerSession
 
 if TYPE_CHECKING:
     from dockward.gateway.server import Gateway, Listener
     from dockward.policy.profiles import FactQuery
+    from dockward.tls.offload import HandshakeThreads
 
 log = logging.getLogger("dockward.gateway")
 
@@ -199,6 +200,11 @@ class ClientProtocol(asyncio.Protocol):
         self._timers: dict[Timer, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._releasing = False  # a release_buffers() of the TLS session is due
+        # Handshake steps run on the gateway's threads (None: here). While one runs, the session
+        # is the thread's: what the client sends meanwhile waits in _held.
+        self._handshakes: HandshakeThreads | None = None
+        self._stepping = False
+        self._held: list[bytes] = []
 
     @property
     def identity(self) -> PeerIdentity | None:
@@ -273,6 +279,7 @@ class ClientProtocol(asyncio.Protocol):
         # TCP keepalive comes from the listening socket (``server.set_keepalive``): inherited
         self.gateway.connections.add(self)
         self.tls = TLSServerSession(self.gateway.ssl_context)
+        self._handshakes = self.gateway.handshake_threads
         self.relay = Relay(self.gateway, Peer(listener.where, self.source, None), peer[0], tls=True)
         self._relay_handle = self.relay.handle
         self.handle(Start())
@@ -292,6 +299,9 @@ class ClientProtocol(asyncio.Protocol):
         tls = self.tls
         if tls is None:
             self._from_client(relay, data)
+            return
+        if not tls.established and self._handshakes is not None:
+            self._handshake_input(tls, data)
             return
         was_established, was_closed = tls.established, tls.peer_closed
         try:
@@ -314,6 +324,52 @@ class ClientProtocol(asyncio.Protocol):
             self._from_client(relay, plaintext)
         if tls.peer_closed and not was_closed:
             self.handle(ClientEOF())
+
+    def _handshake_input(self, tls: TLSServerSession, data: bytes) -> None:
+        """Handshake bytes, with the steps on the gateway's threads: one step at a time."""
+        if self._stepping:
+            self._held.append(data)
+            return
+        try:
+            ready = tls.feed(data)
+        except HandshakeFailed as failed:
+            self._flush_tls()  # the 400 that answers a plain HTTP request
+            self.handle(HandshakeError((failed.reason,)))
+            return
+        if ready:
+            assert self._handshakes is not None
+            self._stepping = True
+            self._handshakes.submit(tls, self._stepped)
+
+    def _stepped(self, outcome: StepOutcome) -> None:
+        """A handshake step ended (on the event loop again): as ``data_received`` after
+        ``receive``, unless the connection ended meanwhile (the handshake timed out, say)."""
+        self._stepping = False
+        held, self._held = self._held, []
+        relay, tls, transport = self.relay, self.tls, self.transport
+        if (
+            self.gone
+            or relay is None
+            or relay.phase is not Phase.HANDSHAKE
+            or tls is None
+            or transport is None
+            or transport.is_closing()
+        ):
+            return
+        if outcome is False:
+            self._flush_tls()  # our flight, after the client's hello
+            if held:
+                self._handshake_input(tls, b"".join(held))
+            return
+        if outcome is not True:
+            self._flush_tls()  # OpenSSL's alert
+            self.handle(HandshakeError((outcome,)))
+            return
+        tls.established = True
+        der = tls.peer_certificate_der()
+        self.handle(Established((identity_from_certificate(der) if der else None,)))
+        # the records that came with or after the client's Finished, as any later ones
+        self.data_received(b"".join(held) if held else b"")
 
     def _from_client(self, relay: Relay, data: bytes) -> None:
         """Client bytes: straight to the daemon when the relay only passes them on."""

@@ -37,6 +37,7 @@ from dockward.pki.ca import check_key_permissions
 from dockward.policy.engine import AdminPolicy, Policy, RolePolicy
 from dockward.policy.roles import load_policy_config
 from dockward.tls.context import ServerContext
+from dockward.tls.offload import HandshakeThreads
 
 log = logging.getLogger("dockward.gateway")
 
@@ -162,6 +163,7 @@ class Gateway:
             burst = limits.burst or max(limits.requests_per_second, 10.0)
             self.rates = RateLimiter(limits.requests_per_second, burst, time.monotonic)
         self.credentials: TLSCredentials | None = None
+        self.handshake_threads: HandshakeThreads | None = None  # started by start()
         if config.tls is not None:
             check_key_permissions(config.tls.key)
             self.credentials = TLSCredentials(config.tls)
@@ -252,6 +254,10 @@ class Gateway:
         """Open every listener; ``UsageError`` with a one-line reason if one cannot be opened."""
         loop = asyncio.get_running_loop()
         try:
+            tls = self.config.tls
+            threads = 0 if tls is None else tls.handshake_threads
+            if threads and any(listener.kind == "tcp" for listener in self.listeners):
+                self.handshake_threads = HandshakeThreads(threads, loop)
             for listener in self.listeners:
                 if listener.kind == "tcp":
                     listener.server = await self._open_tcp(loop, listener)
@@ -395,6 +401,9 @@ class Gateway:
                 listener.server = None
             if listener.kind == "unix" and listener.path is not None:
                 listener.path.unlink(missing_ok=True)
+        threads, self.handshake_threads = self.handshake_threads, None
+        if threads is not None:
+            threads.close()
 
 
 TRIM_AFTER_CLOSED = 256  # connections closed before the heap is trimmed...

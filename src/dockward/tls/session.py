@@ -43,6 +43,9 @@ GROWN_ABOVE = 64 * 1024
 
 
 Buffer: TypeAlias = bytes | bytearray | memoryview
+# What one handshake step came to: True established, False more bytes wanted, else the reason it
+# failed (what ``HandshakeFailed`` would carry; OpenSSL's alert is then waiting to be sent).
+StepOutcome: TypeAlias = bool | str
 
 
 class HandshakeFailed(Exception):
@@ -78,6 +81,18 @@ class TLSServerSession:
         The handshake completing shows as ``established`` turning true; the peer's close_notify
         as ``peer_closed`` (after the plaintext that preceded it is returned).
         """
+        raise NotImplementedError
+
+    def feed(self, data: bytes) -> bool:
+        """During the handshake, instead of ``receive``: take ``data`` and say whether a
+        ``handshake_step()`` may run (not before the first five bytes are judged).
+        ``HandshakeFailed`` for a plain HTTP request, its answer waiting in ``data_to_send()``."""
+        raise NotImplementedError
+
+    def handshake_step(self) -> StepOutcome:
+        """Run the handshake on what ``feed`` gave; never raises, touches only OpenSSL (and this
+        thread's error queue), so it may run on another thread while the caller leaves the
+        session alone. The caller sets ``established`` on True."""
         raise NotImplementedError
 
     def send(self, plaintext: bytes | bytearray | memoryview) -> None:
@@ -184,6 +199,21 @@ class PythonSSLSession(TLSServerSession):
             if not incoming.pending and not obj.pending():
                 break  # all consumed: skip the read that would only raise SSLWantReadError
         return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
+    def feed(self, data: bytes) -> bool:
+        self._incoming.write(data)
+        return self._first is None or self._first_bytes_judged(data)
+
+    def handshake_step(self) -> StepOutcome:
+        try:
+            self._object.do_handshake()  # releases the GIL
+        except ssl.SSLWantReadError:
+            return False
+        except ssl.SSLError as err:
+            return _reason(err)
+        except Exception as err:  # a worker thread must get an outcome
+            return f"handshake failed: {err}"
+        return True
 
     def _answer_plain_http(self) -> None:
         self._outgoing.write(PLAIN_HTTP_ANSWER)
@@ -308,6 +338,28 @@ class BundledSession(TLSServerSession):
         if filled:
             pieces.append(ffi.unpack(buffer, filled))
         return b"".join(pieces)
+
+    def feed(self, data: bytes) -> bool:
+        if len(data) > GROWN_ABOVE:
+            self._grown = True
+        if data:
+            lib.BIO_write(
+                self._in, data if type(data) is bytes else ffi.from_buffer(data), len(data)
+            )
+        return self._first is None or self._first_bytes_judged(data)
+
+    def handshake_step(self) -> StepOutcome:
+        connection = self._ssl
+        try:
+            lib.ERR_clear_error()  # this thread's queue, as SSL_get_error requires
+            result = lib.SSL_do_handshake(connection)  # cffi releases the GIL
+            if result == 1:
+                return True
+            if lib.SSL_get_error(connection, result) == lib.SSL_ERROR_WANT_READ:
+                return False
+            return self._failure_reason()
+        except Exception as err:  # a worker thread must get an outcome
+            return f"handshake failed: {err}"
 
     def _failure_reason(self) -> str:
         reason = take_error_reason("handshake failed")

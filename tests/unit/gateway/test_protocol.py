@@ -5,14 +5,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import threading
 from pathlib import Path
 
 import pytest
 
 from dockward.config import config_from_dict
+from dockward.gateway import relay as relay_module
 from dockward.gateway.events import ConnectionRefused, ExchangeRecord, HandshakeFailed, StreamCut
+from dockward.gateway.protocol import ClientProtocol
 from dockward.gateway.server import Gateway
 from dockward.pki.ca import CertificateAuthority
+from dockward.tls import session as session_module
 from dockward.tls.plain_http import PLAIN_HTTP_ANSWER
 
 PING = b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -82,17 +86,23 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def _tls_gateway(pki: Path, daemon: Path, allow: list[str], observers: list[object]) -> Gateway:
+def _tls_gateway(
+    pki: Path,
+    daemon: Path,
+    allow: list[str],
+    observers: list[object],
+    handshake_threads: int | None = None,
+) -> Gateway:
+    tls = {"cert": str(pki / "server.pem"), "key": str(pki / "server-key.pem")}
+    tls["ca"] = str(pki / "ca.pem")
+    if handshake_threads is not None:
+        tls["handshake_threads"] = handshake_threads  # type: ignore[assignment]
     config = config_from_dict(
         {
             "upstream": str(daemon),
             "listen": [{"address": "127.0.0.1:0"}],
             "allow_networks": allow,
-            "tls": {
-                "cert": str(pki / "server.pem"),
-                "key": str(pki / "server-key.pem"),
-                "ca": str(pki / "ca.pem"),
-            },
+            "tls": tls,
         }
     )
     return Gateway(config, observers=observers)  # type: ignore[arg-type]
@@ -197,4 +207,128 @@ def test_a_client_that_leaves_while_the_daemon_connection_opens_leaves_nothing_b
     with caplog.at_level(logging.WARNING):
         left = asyncio.run(scenario())
     assert left == 0
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+@pytest.mark.parametrize("threads", [0, 2], ids=["on-the-loop", "on-2-threads"])
+def test_handshakes_on_threads_end_as_handshakes_on_the_loop(pki, tmp_path, caplog, threads):
+    daemon = tmp_path / "docker.sock"
+    seen: list[object] = []
+
+    async def scenario() -> tuple[int, bytes, bytes, bytes]:
+        fake = await _fake_daemon(daemon)
+        gateway = _tls_gateway(pki, daemon, ["127.0.0.0/8"], [seen.append], threads)
+        await gateway.start()
+        running = len(gateway.handshake_threads or ())
+        port = _port(gateway)
+        try:
+            reader, writer = await asyncio.open_connection(
+                "127.0.0.1", port, ssl=_client_context(pki), server_hostname="127.0.0.1"
+            )
+            answer = await _ask(reader, writer)
+            writer.close()
+            anonymous = ssl.create_default_context(cafile=str(pki / "ca.pem"))
+            reader, writer = await asyncio.open_connection(
+                "127.0.0.1", port, ssl=anonymous, server_hostname="127.0.0.1"
+            )
+            try:  # TLS 1.3: the client learns of the refusal when it reads
+                writer.write(PING)
+                refused = await asyncio.wait_for(reader.read(), 5)
+            except ssl.SSLError as err:
+                refused = str(err).encode()
+            writer.close()
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(PING)
+            plain = await asyncio.wait_for(reader.read(), 5)
+            writer.close()
+            return running, answer, refused, plain
+        finally:
+            await gateway.stop()
+            fake.close()
+
+    with caplog.at_level(logging.WARNING):
+        running, answer, refused, plain = asyncio.run(scenario())
+    assert running == threads
+    assert answer == PONG
+    assert b"CERTIFICATE_REQUIRED" in refused
+    assert plain == PLAIN_HTTP_ANSWER
+    failed = [e for e in seen if isinstance(e, HandshakeFailed)]
+    assert [e.reason for e in failed] == [
+        "peer did not return a certificate",
+        "plain HTTP request, answered 400 Bad Request",
+    ]
+    assert [(r.path, r.status) for r in seen if isinstance(r, ExchangeRecord)] == [("/_ping", 200)]
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+def test_a_handshake_that_times_out_during_a_step_on_a_thread_stays_timed_out(
+    pki, tmp_path, caplog, monkeypatch
+):
+    daemon = tmp_path / "docker.sock"
+    seen: list[object] = []
+    release = threading.Event()
+    monkeypatch.setattr(relay_module, "HANDSHAKE_TIMEOUT", 0.2)
+    for backend in (session_module.BundledSession, session_module.PythonSSLSession):
+        original = backend.handshake_step
+
+        def held_step(self, original=original):  # the last step outlives the handshake timeout
+            outcome = original(self)
+            if outcome is True:
+                release.wait(10)
+            return outcome
+
+        monkeypatch.setattr(backend, "handshake_step", held_step)
+    original_stepped = ClientProtocol._stepped
+    stepped: list[bool | str] = []
+
+    def recorded(self, outcome):
+        original_stepped(self, outcome)
+        stepped.append(outcome)
+
+    monkeypatch.setattr(ClientProtocol, "_stepped", recorded)
+
+    async def scenario() -> bytes:
+        timed_out = asyncio.Event()
+
+        def observe(event: object) -> None:
+            seen.append(event)
+            if isinstance(event, HandshakeFailed):
+                timed_out.set()
+
+        fake = await _fake_daemon(daemon)
+        gateway = _tls_gateway(pki, daemon, ["127.0.0.0/8"], [observe], 2)
+        await gateway.start()
+        try:
+            opening = asyncio.ensure_future(
+                asyncio.open_connection(
+                    "127.0.0.1",
+                    _port(gateway),
+                    ssl=_client_context(pki),
+                    server_hostname="127.0.0.1",
+                )
+            )
+            await asyncio.wait_for(timed_out.wait(), 5)
+            release.set()  # the step ends after the connection did
+            deadline = asyncio.get_running_loop().time() + 5
+            while not stepped and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.01)
+            try:  # TLS 1.3: the client is through before the server has its Finished
+                reader, writer = await asyncio.wait_for(opening, 5)
+                writer.write(PING)
+                ended = await asyncio.wait_for(reader.read(), 5)
+                writer.close()
+            except (ConnectionError, ssl.SSLError) as err:
+                ended = type(err).__name__.encode()
+            return ended
+        finally:
+            release.set()
+            await gateway.stop()
+            fake.close()
+
+    with caplog.at_level(logging.WARNING):
+        ended = asyncio.run(scenario())
+    assert PONG not in ended  # aborted: no request of it reached the daemon
+    assert stepped[-1] is True  # the held step came back, to a connection already gone
+    assert [type(e) for e in seen] == [HandshakeFailed]
+    assert seen[0].reason == "timed out"  # type: ignore[attr-defined]
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []

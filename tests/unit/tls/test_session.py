@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import ssl
+import threading
 
 import pytest
 
@@ -294,3 +295,52 @@ def test_buffers_grown_by_a_burst_are_given_back_and_the_connection_goes_on(pki,
     srv.close_notify()
     client.incoming.write(srv.data_to_send())
     assert client.read_all() == (b"", True)
+
+
+def stepped_handshake(client: Client, srv: TLSServerSession) -> bool | str:
+    """The handshake as the gateway's threads drive it: ``feed`` here, each
+    ``handshake_step`` on a thread of its own; the first outcome other than False."""
+    outcomes: list[bool | str] = []
+    for _ in range(10):
+        with contextlib.suppress(ssl.SSLWantReadError):
+            client.obj.do_handshake()
+        if srv.feed(client.outgoing.read()):
+            worker = threading.Thread(target=lambda: outcomes.append(srv.handshake_step()))
+            worker.start()
+            worker.join()
+            if outcomes[-1] is not False:
+                return outcomes[-1]
+        client.incoming.write(srv.data_to_send())
+    raise AssertionError(f"no outcome after 10 flights: {outcomes}")
+
+
+@pytest.mark.parametrize("bundle", ["alice", None, "mallory", "old"])
+def test_a_handshake_stepped_on_another_thread_ends_as_receive_ends_it(pki, server, bundle):
+    inline, stepped = server(), server()
+    try:
+        Client(pki, bundle).handshake(inline)
+        expected: bool | str = True
+    except HandshakeFailed as failed:
+        expected = failed.reason
+    client = Client(pki, bundle)
+    assert stepped_handshake(client, stepped) == expected
+    if expected is True:
+        stepped.established = True  # the caller's part, on its own thread
+        client.incoming.write(stepped.data_to_send())
+        client.obj.write(b"ping")
+        assert stepped.receive(client.outgoing.read()) == b"ping"
+        client.incoming.write(stepped.encrypt(b"pong"))
+        assert client.read_all() == (b"pong", False)
+    else:
+        client.incoming.write(stepped.data_to_send())  # OpenSSL's alert, as receive sends it
+        with pytest.raises(ssl.SSLError, match=r"(?i)alert"):
+            client.obj.do_handshake()
+            client.obj.read(1)
+
+
+def test_feed_answers_plain_http_before_any_step(pki, server):
+    srv = server()
+    assert srv.feed(b"GET ") is False
+    with pytest.raises(HandshakeFailed, match="plain HTTP"):
+        srv.feed(b"/_ping HTTP/1.1\r\n\r\n")
+    assert srv.data_to_send() == PLAIN_HTTP_ANSWER
