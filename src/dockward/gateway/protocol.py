@@ -78,6 +78,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("dockward.gateway")
 
 _CLOSED = Phase.CLOSED
+_HEAD = Phase.HEAD
+_HEAD_DUE = Answer.HEAD  # a request sent, its answer's head awaited
 WRITE_HIGH_WATER = 1 << 20
 WRITE_LOW_WATER = 256 * 1024
 # Gathering the daemon's small writes (UpstreamProtocol): a read under GATHER_BELOW bytes that
@@ -132,7 +134,7 @@ class UpstreamProtocol(asyncio.BufferedProtocol):
         relay = client.relay
         assert relay is not None
         data = self.buffer[:nbytes]
-        passed = relay.pass_to_client(nbytes)
+        passed = relay.answer is not _HEAD_DUE and relay.pass_to_client(nbytes)  # lanes: bodies
         if passed:
             client.send_client(data)
         else:
@@ -319,7 +321,8 @@ class ClientProtocol(asyncio.Protocol):
         """Client bytes: straight to the daemon when the relay only passes them on."""
         upstream = self.upstream
         if (
-            upstream is not None
+            relay.phase is not _HEAD  # between requests: no lane to look at
+            and upstream is not None
             and upstream.transport is not None
             and relay.pass_to_upstream(len(data))
         ):

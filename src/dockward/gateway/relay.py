@@ -1244,12 +1244,14 @@ class Relay:
         """Send the head (and a body read for inspection) to the daemon, then stream the rest."""
         head = ex.head
         assert head is not None
-        ex.pending_head = None
-        ex.collected = None
-        ex.collected_body = None
+        if ex.pending_head is not None:  # an inspected request: what was held for it goes
+            ex.pending_head = None
+            ex.collected = None
+            ex.collected_body = None
         if self._inspecting:
             self._release_inspection()
-        ex.close_after = not head.keep_alive
+        if not head.keep_alive:
+            ex.close_after = True
         self.answer = Answer.HEAD
         if self.upstream_linked:
             self._out.append(SendUpstream((raw,)))  # keep-alive: the daemon connection is there
@@ -1650,7 +1652,9 @@ class Relay:
         ex.response_started = True
         if plain[1]:
             ex.close_after = True
-        self._send_client(data)
+        if self.client & CAN_WRITE:  # _send_client, without a call on every answer
+            record.bytes_out += len(data)
+            self._out.append(SendClient((data,)))
         self._response_done()
         return True
 
@@ -1785,7 +1789,8 @@ class Relay:
     def _response_done(self) -> None:
         ex = self.exchange
         assert ex is not None
-        ex.resp_body = None
+        if ex.resp_body is not None:
+            ex.resp_body = None
         self.answer = Answer.DONE
         if self.phase is Phase.SENT:
             self._exchange_done()
