@@ -1599,12 +1599,16 @@ class Relay:
         data = event[0]
         if self.answer is Answer.HEAD and self._whole_response(data):
             return  # the common case, checked here to save a call
-        self._upstream_data(data)
+        self._upstream_bytes(data)
 
     def _upstream_data(self, data: bytes) -> None:
-        answer = self.answer
-        if answer is Answer.HEAD and self._whole_response(data):
+        if self.answer is Answer.HEAD and self._whole_response(data):
             return
+        self._upstream_bytes(data)
+
+    def _upstream_bytes(self, data: bytes) -> None:
+        """Daemon bytes that are not one whole plain answer (that was checked already)."""
+        answer = self.answer
         if answer is Answer.TUNNEL:
             self._send_client(data)
             return
