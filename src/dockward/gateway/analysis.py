@@ -2,7 +2,7 @@
 
 Clients repeat the same few heads (``GET /_ping``, ``GET /containers/json``), so the analysis is
 remembered per raw head. Everything here depends on the head's bytes only, never on who sent
-them: the policy decision is made afresh for every request. Cached results are shared and must
+them: the policy is asked for every request. Cached results are shared and must
 be treated as read-only. Heads carrying credentials (``X-Registry-Auth``, ``X-Registry-Config``,
 ``Authorization``, ``Proxy-Authorization``) are never remembered.
 """

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,6 +64,11 @@ class CredentialState:
     context: ServerContext
     revocations: RevocationList | None
     crl_problem: str | None  # why every client is refused, or None
+
+    def __post_init__(self) -> None:
+        # the CRL's nextUpdate as a time.time() value: checked on every request
+        revocations = self.revocations
+        self.good_until = revocations.next_update.timestamp() if revocations else 0.0
 
 
 class TLSCredentials:
@@ -172,8 +178,7 @@ class TLSCredentials:
             return f"no valid CRL: {state.crl_problem}"
         revocations = state.revocations
         assert revocations is not None
-        moment = now or dt.datetime.now(dt.UTC)
-        if moment >= revocations.next_update:
+        if (time.time() >= state.good_until) if now is None else now >= revocations.next_update:
             return f"the CRL expired on {revocations.next_update.isoformat(timespec='seconds')}"
         if identity.serial is not None and revocations.is_revoked(identity.serial):
             return "certificate revoked"

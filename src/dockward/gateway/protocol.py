@@ -79,6 +79,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("dockward.gateway")
 
 _CLOSED = Phase.CLOSED
+_HEAD = Phase.HEAD
+_HEAD_DUE = Answer.HEAD  # a request sent, its answer's head awaited
 WRITE_HIGH_WATER = 1 << 20
 WRITE_LOW_WATER = 256 * 1024
 # Gathering the daemon's small writes (UpstreamProtocol): a read under GATHER_BELOW bytes that
@@ -133,7 +135,7 @@ class UpstreamProtocol(asyncio.BufferedProtocol):
         relay = client.relay
         assert relay is not None
         data = self.buffer[:nbytes]
-        passed = relay.pass_to_client(data)
+        passed = relay.answer is not _HEAD_DUE and relay.pass_to_client(data)  # lanes: bodies
         if passed:
             client.send_client(data)
         else:
@@ -375,7 +377,8 @@ class ClientProtocol(asyncio.Protocol):
         """Client bytes: straight to the daemon when the relay only passes them on."""
         upstream = self.upstream
         if (
-            upstream is not None
+            relay.phase is not _HEAD  # between requests: no lane to look at
+            and upstream is not None
             and upstream.transport is not None
             and relay.pass_to_upstream(len(data))
         ):

@@ -1256,12 +1256,14 @@ class Relay:
         """Send the head (and a body read for inspection) to the daemon, then stream the rest."""
         head = ex.head
         assert head is not None
-        ex.pending_head = None
-        ex.collected = None
-        ex.collected_body = None
+        if ex.pending_head is not None:  # an inspected request: what was held for it goes
+            ex.pending_head = None
+            ex.collected = None
+            ex.collected_body = None
         if self._inspecting:
             self._release_inspection()
-        ex.close_after = not head.keep_alive
+        if not head.keep_alive:
+            ex.close_after = True
         self.answer = Answer.HEAD
         if self.upstream_linked:
             self._out.append(SendUpstream((raw,)))  # keep-alive: the daemon connection is there
@@ -1609,12 +1611,16 @@ class Relay:
         data = event[0]
         if self.answer is Answer.HEAD and self._whole_response(data):
             return  # the common case, checked here to save a call
-        self._upstream_data(data)
+        self._upstream_bytes(data)
 
     def _upstream_data(self, data: bytes) -> None:
-        answer = self.answer
-        if answer is Answer.HEAD and self._whole_response(data):
+        if self.answer is Answer.HEAD and self._whole_response(data):
             return
+        self._upstream_bytes(data)
+
+    def _upstream_bytes(self, data: bytes) -> None:
+        """Daemon bytes that are not one whole plain answer (that was checked already)."""
+        answer = self.answer
         if answer is Answer.TUNNEL:
             self._send_client(data)
             return
@@ -1662,7 +1668,9 @@ class Relay:
         ex.response_started = True
         if plain[1]:
             ex.close_after = True
-        self._send_client(data)
+        if self.client & CAN_WRITE:  # _send_client, without a call on every answer
+            record.bytes_out += len(data)
+            self._out.append(SendClient((data,)))
         self._response_done()
         return True
 
@@ -1797,7 +1805,8 @@ class Relay:
     def _response_done(self) -> None:
         ex = self.exchange
         assert ex is not None
-        ex.resp_body = None
+        if ex.resp_body is not None:
+            ex.resp_body = None
         self.answer = Answer.DONE
         if self.phase is Phase.SENT:
             self._exchange_done()

@@ -170,6 +170,8 @@ class RolePolicy:
         self.body_limit = config.body_limit
         self.build_context_limit = config.build_context_limit
         self._role_cache: dict[tuple[PeerIdentity, str | None], Role | None] = {}
+        # what authorize decided, per caller and operation (known routes only)
+        self._decided: dict[tuple[PeerIdentity, str | None], dict[str, Decision]] = {}
         # objects made before tenancy, given an owner in [[adopt]]: KIND:ID -> owner
         self.adopted: dict[str, str] = {
             text: entry.owner for entry in config.adopt for text in entry.objects
@@ -194,6 +196,25 @@ class RolePolicy:
         return role
 
     def authorize(
+        self, identity: PeerIdentity, address: str | None, request: Classification
+    ) -> Decision:
+        """The decision for ``request``: on a known route it depends only on the caller and
+        the route's operation, so it is made once per caller and operation for this policy
+        (a reload makes a new policy) and shared (a ``Decision`` is immutable)."""
+        if request.route is None:  # the reason names the path: made each time
+            return self._authorize(identity, address, request)
+        key = (identity, address)
+        made = self._decided.get(key)
+        if made is None:
+            if len(self._decided) >= 4096:
+                self._decided.clear()
+            made = self._decided[key] = {}
+        decision = made.get(request.route.operation)
+        if decision is None:
+            decision = made[request.route.operation] = self._authorize(identity, address, request)
+        return decision
+
+    def _authorize(
         self, identity: PeerIdentity, address: str | None, request: Classification
     ) -> Decision:
         role = self.match_role(identity, address)

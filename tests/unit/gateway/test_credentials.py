@@ -16,6 +16,7 @@ import pytest
 from dockward.config import TlsConfig
 from dockward.gateway import credentials as credentials_module
 from dockward.gateway.credentials import TLSCredentials
+from dockward.identity import PeerIdentity
 from dockward.pki import lifecycle
 from dockward.pki.ca import CLOCK_SKEW, load_certificate
 from dockward.pki.crl import RevocationList
@@ -205,3 +206,19 @@ def test_the_context_is_built_on_the_selected_backend(state: StateDir, backend: 
     expected = ssl.SSLContext if backend is TLSBackend.PYTHON_SSL else BundledServerContext
     assert isinstance(credentials.context, expected)
     assert server_verdict(credentials.context, state.client_dir("alice")) == "ok"
+
+
+def test_a_request_after_the_crls_next_update_is_refused(
+    state: StateDir, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    credentials = load(state)
+    revocations = credentials.state.revocations
+    assert revocations is not None
+    client = PeerIdentity(kind="tls", common_name="someone", serial=12345)
+    assert credentials.refusal(client) is None
+    assert credentials.refusal(client, now=revocations.next_update) == (
+        f"the CRL expired on {revocations.next_update.isoformat(timespec='seconds')}"
+    )
+    later = revocations.next_update.timestamp() + 1.0
+    monkeypatch.setattr(credentials_module.time, "time", lambda: later)
+    assert credentials.refusal(client) == credentials.refusal(client, now=revocations.next_update)

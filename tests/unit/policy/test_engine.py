@@ -60,3 +60,32 @@ def test_the_outbound_allow_list_reaches_the_checks() -> None:
     assert not decide({"allow": ["distribution.inspect"]}, "GET", target)[0]
     listed = {"allow": ["distribution.inspect"], "outbound": ["127.0.0.1:5000"]}
     assert decide(listed, "GET", target)[0]
+
+
+def test_a_decision_is_made_once_per_caller_and_operation() -> None:
+    policy = RolePolicy(
+        policy_config_from_dict(
+            {
+                "role": [
+                    {"name": "ro", "clients": ["cn:reader"], "preset": "readonly"},
+                    {"name": "all", "clients": ["*"], "preset": "admin"},
+                ]
+            }
+        )
+    )
+    reader = PeerIdentity(kind="tls", common_name="reader")
+
+    def authorize(identity: PeerIdentity, method: str, target: str) -> object:
+        return policy.authorize(
+            identity, "127.0.0.1", classify_route(method, split_target(target.encode()))
+        )
+
+    listed = authorize(reader, "GET", "/v1.41/containers/json")
+    assert authorize(reader, "GET", "/containers/json?all=1") is listed  # same operation
+    assert authorize(PEER, "GET", "/containers/json") is not listed  # another caller, its role
+    assert authorize(PEER, "GET", "/containers/json").role == "all"
+    removed = authorize(reader, "DELETE", "/containers/web")
+    assert removed is not listed and not removed.allowed and removed.role == "ro"
+    unknown = authorize(reader, "GET", "/no/such/route")
+    assert not unknown.allowed and "/no/such/route" in unknown.reason
+    assert "/other/path" in authorize(reader, "GET", "/other/path").reason  # never shared
