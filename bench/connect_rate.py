@@ -60,12 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, source in builds:
             tls: dict[str, Any] | None = None
             if name in threads:
-                tls = {
-                    "cert": str(pki.server_cert),
-                    "key": str(pki.server_key),
-                    "ca": str(pki.ca_bundle),
-                    "handshake_threads": int(threads[name]),
-                }
+                tls = pki.server_tls(handshake_threads=int(threads[name]))
             gateway = GatewayProcess(
                 pki,
                 daemon.socket_path,

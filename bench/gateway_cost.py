@@ -94,12 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, source in builds:
             tls = None
             if name in threads:
-                tls = {
-                    "cert": str(pki.server_cert),
-                    "key": str(pki.server_key),
-                    "ca": str(pki.ca_bundle),
-                    "handshake_threads": int(threads[name]),
-                }
+                tls = pki.server_tls(handshake_threads=int(threads[name]))
             gateway = GatewayProcess(
                 pki, daemon, tls=tls, environment={"PYTHONPATH": str(Path(source).resolve())}
             )

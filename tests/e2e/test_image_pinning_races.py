@@ -27,7 +27,7 @@ import pytest
 from dockward.policy.roles import PRESETS
 from support.images import build_busybox_image
 from support.keepalive import KeepAlive
-from support.up import Up
+from support.up import Up, role_toml
 from support.waiting import free_port
 
 pytestmark = pytest.mark.e2e
@@ -39,27 +39,16 @@ REPO = "dw-imgpin/app"
 
 
 def _roles() -> str:
-    allow = ", ".join(f'"{op}"' for op in PRESETS["ci"].allow)
-    return f"""
-[[role]]
-name = "tenants"
-clients = ["role:tenants"]
-allow = [{allow}]
-scope = "own"
-
-[[role]]
-name = "retaggers"
-clients = ["role:retaggers"]
-allow = ["image.tag"]
-scope = "all"
-
-[[role]]
-name = "networkers"
-clients = ["role:networkers"]
-allow = ["network.create", "network.inspect", "network.remove"]
-profile = "unrestricted"
-scope = "own"
-"""
+    return (
+        role_toml("tenants", PRESETS["ci"].allow, scope="own")
+        + role_toml("retaggers", ["image.tag"], scope="all")
+        + role_toml(
+            "networkers",
+            ["network.create", "network.inspect", "network.remove"],
+            profile="unrestricted",
+            scope="own",
+        )
+    )
 
 
 @pytest.fixture(scope="module")

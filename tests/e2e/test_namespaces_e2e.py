@@ -19,7 +19,7 @@ import pytest
 
 from dockward.policy.namespaces import name_prefix
 from dockward.policy.roles import PRESETS
-from support.up import Up
+from support.up import Up, role_toml
 from support.waiting import free_port
 
 pytestmark = pytest.mark.e2e
@@ -40,15 +40,8 @@ volumes:
 
 
 def _role() -> str:
-    allow = ", ".join(f'"{op}"' for op in (*PRESETS["ci"].allow, "system.df"))
-    return f"""
-[[role]]
-name = "spaces"
-clients = ["role:spaces"]
-allow = [{allow}]
-scope = "own"
-names = "private"
-"""
+    allow = (*PRESETS["ci"].allow, "system.df")
+    return role_toml("spaces", allow, scope="own", names="private")
 
 
 class Person:

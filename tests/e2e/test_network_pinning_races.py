@@ -25,7 +25,7 @@ import pytest
 
 from dockward.policy.roles import PRESETS
 from support.keepalive import KeepAlive
-from support.up import Up
+from support.up import Up, role_toml
 from support.waiting import free_port
 
 pytestmark = pytest.mark.e2e
@@ -35,14 +35,7 @@ OWNER = "dockward.owner"
 
 
 def _role() -> str:
-    allow = ", ".join(f'"{op}"' for op in PRESETS["ci"].allow)
-    return f"""
-[[role]]
-name = "tenants"
-clients = ["role:tenants"]
-allow = [{allow}]
-scope = "own"
-"""
+    return role_toml("tenants", PRESETS["ci"].allow, scope="own")
 
 
 @pytest.fixture(scope="module")

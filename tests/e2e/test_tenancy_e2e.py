@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from dockward.policy.roles import PRESETS
-from support.up import Up, dockward
+from support.up import Up, dockward, role_toml
 from support.waiting import free_port, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -42,20 +42,8 @@ EXTRA = (
 
 
 def _roles() -> str:
-    allow = ", ".join(f'"{op}"' for op in (*PRESETS["ci"].allow, *EXTRA))
-    return f"""
-[[role]]
-name = "tenants"
-clients = ["role:tenants"]
-allow = [{allow}]
-scope = "own"
-
-[[role]]
-name = "builders"
-clients = ["role:builders"]
-allow = [{allow}]
-scope = "role"
-"""
+    allow = (*PRESETS["ci"].allow, *EXTRA)
+    return role_toml("tenants", allow, scope="own") + role_toml("builders", allow, scope="role")
 
 
 class Tenant:

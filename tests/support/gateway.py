@@ -49,6 +49,15 @@ class TestPKI:
         self.ca_bundle = root / "ca.pem"
         self.client("admin")
 
+    def server_tls(self, **settings: Any) -> dict[str, Any]:
+        """A gateway's ``tls`` table for the test server certificate, plus ``settings``."""
+        return {
+            "cert": str(self.server_cert),
+            "key": str(self.server_key),
+            "ca": str(self.ca_bundle),
+            **settings,
+        }
+
     def client(self, name: str, days: int = 30, now: dt.datetime | None = None) -> Path:
         """A client bundle directory (ca.pem, cert.pem, key.pem) signed by the test CA."""
         directory = self.root / "clients" / name
@@ -122,12 +131,7 @@ class GatewayProcess:
                     "upstream": upstream,
                     "access_log": str(self.access_log),
                     "allow_networks": allow_networks or ["127.0.0.0/8", "::1/128"],
-                    "tls": tls
-                    or {
-                        "cert": str(pki.server_cert),
-                        "key": str(pki.server_key),
-                        "ca": str(pki.ca_bundle),
-                    },
+                    "tls": tls or pki.server_tls(),
                 },
                 listeners,
             )

@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,15 @@ TRUST_OVERRIDES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
 
 def _without_trust_overrides(environ: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in environ.items() if k not in TRUST_OVERRIDES}
+
+
+def role_toml(name: str, allow: Iterable[str], **options: str) -> str:
+    """A ``[[role]]`` table for ``Up.add_roles``: the clients of role NAME (``role:NAME``),
+    ``allow``, and string ``options`` (``scope = "own"``, ``names = "private"``, …)."""
+    listed = ", ".join(f'"{operation}"' for operation in allow)
+    lines = [f'name = "{name}"', f'clients = ["role:{name}"]', f"allow = [{listed}]"]
+    lines += [f'{key} = "{value}"' for key, value in options.items()]
+    return "\n[[role]]\n" + "\n".join(lines) + "\n"
 
 
 class Up:
