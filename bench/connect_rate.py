@@ -30,7 +30,7 @@ from bench import loadgen  # noqa: E402
 from bench.loadgen import Target  # noqa: E402
 from bench.run import CONNECT  # noqa: E402
 from support.dockerd import DockerDaemon  # noqa: E402
-from support.gateway import GatewayProcess, TestPKI  # noqa: E402
+from support.gateway import GatewayProcess, TestPKI, server_tls  # noqa: E402
 from support.waiting import free_port  # noqa: E402
 
 
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, source in builds:
             tls: dict[str, Any] | None = None
             if name in threads:
-                tls = pki.server_tls(handshake_threads=int(threads[name]))
+                tls = server_tls(pki, handshake_threads=int(threads[name]))
             gateway = GatewayProcess(
                 pki,
                 daemon.socket_path,

@@ -34,7 +34,7 @@ from bench.loadgen import Target, run_load
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
-from support.gateway import GatewayProcess, TestPKI  # noqa: E402
+from support.gateway import GatewayProcess, TestPKI, server_tls  # noqa: E402
 from support.waiting import wait_for  # noqa: E402
 
 ROWS = {
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, source in builds:
             tls = None
             if name in threads:
-                tls = pki.server_tls(handshake_threads=int(threads[name]))
+                tls = server_tls(pki, handshake_threads=int(threads[name]))
             gateway = GatewayProcess(
                 pki, daemon, tls=tls, environment={"PYTHONPATH": str(Path(source).resolve())}
             )

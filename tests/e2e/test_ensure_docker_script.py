@@ -36,6 +36,14 @@ def _stat(pid: int) -> list[str] | None:
     return None if fields[0] == "Z" else fields
 
 
+def _command(pid: int) -> str | None:
+    """The command name of PID (``comm``), or None once it is gone."""
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return None
+
+
 def _stop(pid: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
@@ -79,6 +87,13 @@ def test_ctrl_c_on_make_run_leaves_the_dockerd_it_started_running() -> None:
             )
             assert "dockward: starting dockerd" in output.read_text()
             dockerd_pid = int(Path(daemon.pid_path).read_text())
+            # `ensured` exists while bash may still wait for touch: a SIGINT then would find no
+            # foreground program (bash goes on once touch exits normally), so wait for it
+            wait_for(
+                lambda: _command(job.pid) == "sleep" or job.poll() is not None,
+                timeout=10,
+                what="the foreground program to run",
+            )
 
             os.killpg(job.pid, signal.SIGINT)
             assert job.wait(timeout=10) == -signal.SIGINT  # the foreground program got Ctrl-C

@@ -32,6 +32,18 @@ from .waiting import wait_for
 READY = re.compile(r"serving the Docker API on (\S+) \(mutual TLS\)")
 
 
+def server_tls(pki: Any, **settings: Any) -> dict[str, Any]:
+    """A gateway's ``tls`` table for ``pki``'s server certificate and CA bundle (a ``TestPKI``,
+    or anything with the same ``server_cert``, ``server_key`` and ``ca_bundle``), plus
+    ``settings``."""
+    return {
+        "cert": str(pki.server_cert),
+        "key": str(pki.server_key),
+        "ca": str(pki.ca_bundle),
+        **settings,
+    }
+
+
 class TestPKI:
     """Certificates for the tests: good ones and each kind of bad one."""
 
@@ -48,15 +60,6 @@ class TestPKI:
         self.server_key = root / "server-key.pem"
         self.ca_bundle = root / "ca.pem"
         self.client("admin")
-
-    def server_tls(self, **settings: Any) -> dict[str, Any]:
-        """A gateway's ``tls`` table for the test server certificate, plus ``settings``."""
-        return {
-            "cert": str(self.server_cert),
-            "key": str(self.server_key),
-            "ca": str(self.ca_bundle),
-            **settings,
-        }
 
     def client(self, name: str, days: int = 30, now: dt.datetime | None = None) -> Path:
         """A client bundle directory (ca.pem, cert.pem, key.pem) signed by the test CA."""
@@ -131,7 +134,7 @@ class GatewayProcess:
                     "upstream": upstream,
                     "access_log": str(self.access_log),
                     "allow_networks": allow_networks or ["127.0.0.0/8", "::1/128"],
-                    "tls": tls or pki.server_tls(),
+                    "tls": tls or server_tls(pki),
                 },
                 listeners,
             )
