@@ -27,11 +27,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from dockward.audit.record import TEXT_FIELDS, AuditRecord
+from dockward.audit.record import AuditRecord
 
 GENESIS = "0" * 64
 _sha256 = hashlib.sha256
@@ -48,45 +47,6 @@ def canonical(record: AuditRecord) -> bytes:
 
 def record_hash(prev_hash: str, record: AuditRecord) -> str:
     return _sha256(b"%s%s\n%s" % (_TAG, prev_hash.encode("ascii"), canonical(record))).hexdigest()
-
-
-_texts: dict[tuple[object, ...], str] = {}
-TEXTS_KEPT = 4096
-
-
-def chain_rows(
-    records: Iterable[AuditRecord], head: tuple[int, str], *, pause_every: int = 0
-) -> tuple[list[tuple[object, ...]], int, str]:
-    """``link`` for the writer: each record's row (its fields, seq, prev_hash, hash) and the
-    new head, without an object per record.
-
-    It hashes the same bytes as ``record_hash``, made faster: the strings of a record (who,
-    from where, what, the decision) mostly recur, so their JSON is kept, and only the numbers
-    after them are formatted per record. With ``pause_every``, the GIL is let go after that
-    many records, so that a thread that is waiting for it (the event loop) is not held up.
-    """
-    seq, prev = head
-    rows: list[tuple[object, ...]] = []
-    append, sha256, texts, dumps, cut = rows.append, _sha256, _texts, _dumps, TEXT_FIELDS
-    tag = _TAG_TEXT
-    for record in records:
-        strings = record[:cut]
-        members = texts.get(strings)
-        if members is None:
-            members = dumps(strings)[:-1]  # '["exchange","gw",...' without the closing bracket
-            if len(texts) >= TEXTS_KEPT:
-                texts.clear()
-            texts[strings] = members
-        seq += 1
-        time_us, status, bytes_in, bytes_out, duration_us, end = record[cut:]
-        line = f"{tag}{prev}\n{members},{time_us},{status},{bytes_in},{bytes_out},{duration_us}"
-        line += f",{dumps(end)}]" if end else "]"
-        current = sha256(line.encode("ascii")).hexdigest()
-        append(record + (seq, prev, current))  # noqa: RUF005 (a third cheaper than unpacking)
-        prev = current
-        if pause_every and not seq % pause_every:
-            time.sleep(0)
-    return rows, seq, prev
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +100,20 @@ def link(records: Iterable[AuditRecord], head: tuple[int, str]) -> list[StoredRe
         out.append(StoredRecord(seq, record, prev, digest))
         prev = digest
     return out
+
+
+def chain_rows(
+    records: Iterable[AuditRecord], head: tuple[int, str]
+) -> tuple[list[tuple[object, ...]], int, str]:
+    """``link`` as a backend stores it: each record's row (its fields, seq, prev_hash, hash)
+    and the new head. (The writer's own fast path is ``writer.chain_batch``.)"""
+    linked = link(records, head)
+    if not linked:
+        return [], head[0], head[1]
+    rows: list[tuple[object, ...]] = [
+        (*item.record, item.seq, item.prev_hash, item.hash) for item in linked
+    ]
+    return rows, linked[-1].seq, linked[-1].hash
 
 
 def verify_chain(
