@@ -226,19 +226,6 @@ def measure(pki: Path, scenario: str, read_size: int, size: int) -> float:
     return used / (size / (1 << 30))
 
 
-def make_pki(root: Path) -> None:
-    sys.path.insert(0, str(ROOT / "src"))
-    from dockward.pki.ca import CertificateAuthority
-
-    ca = CertificateAuthority.create()
-    ca.write(root / "ca.pem", root / "ca-key.pem")
-    ca.issue_server(["127.0.0.1"]).write(root / "server.pem", root / "server-key.pem")
-    ca.issue_client("bench").write_bundle(root / "bundle")
-    (root / "client.pem").write_bytes((root / "bundle" / "cert.pem").read_bytes())
-    (root / "client-key.pem").write_bytes((root / "bundle" / "key.pem").read_bytes())
-    os.chmod(root / "server-key.pem", 0o600)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--build", action="append", default=[], help="NAME=SRC (repeatable)")
@@ -257,6 +244,8 @@ def main(argv: list[str] | None = None) -> int:
     names = list(builds)
     results: dict[tuple[str, int, str], list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="relay-pump-") as tmp:
+        from bench.relay_bytes import make_pki  # the parent only: children run as a script
+
         make_pki(Path(tmp))
         for round_ in range(args.rounds):
             order = names[round_ % len(names) :] + names[: round_ % len(names)]

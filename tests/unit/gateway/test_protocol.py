@@ -15,9 +15,9 @@ from dockward.gateway import relay as relay_module
 from dockward.gateway.events import ConnectionRefused, ExchangeRecord, HandshakeFailed, StreamCut
 from dockward.gateway.protocol import ClientProtocol
 from dockward.gateway.server import Gateway
-from dockward.pki.ca import CertificateAuthority
 from dockward.tls import session as session_module
 from dockward.tls.plain_http import PLAIN_HTTP_ANSWER
+from support.inprocess_tls import client_context, make_pki, port_of, tls_gateway
 
 PING = b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n"
 PONG = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOK"
@@ -78,44 +78,7 @@ def test_a_raising_observer_does_not_break_the_next_keepalive_request(tmp_path, 
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("pki")
-    ca = CertificateAuthority.create()
-    ca.write(root / "ca.pem", root / "ca-key.pem")
-    ca.issue_server(["127.0.0.1"]).write(root / "server.pem", root / "server-key.pem")
-    ca.issue_client("alice").write_bundle(root / "alice")
-    return root
-
-
-def _tls_gateway(
-    pki: Path,
-    daemon: Path,
-    allow: list[str],
-    observers: list[object],
-    handshake_threads: int | None = None,
-) -> Gateway:
-    tls = {"cert": str(pki / "server.pem"), "key": str(pki / "server-key.pem")}
-    tls["ca"] = str(pki / "ca.pem")
-    if handshake_threads is not None:
-        tls["handshake_threads"] = handshake_threads  # type: ignore[assignment]
-    config = config_from_dict(
-        {
-            "upstream": str(daemon),
-            "listen": [{"address": "127.0.0.1:0"}],
-            "allow_networks": allow,
-            "tls": tls,
-        }
-    )
-    return Gateway(config, observers=observers)  # type: ignore[arg-type]
-
-
-def _client_context(pki: Path) -> ssl.SSLContext:
-    context = ssl.create_default_context(cafile=str(pki / "ca.pem"))
-    context.load_cert_chain(pki / "alice" / "cert.pem", pki / "alice" / "key.pem")
-    return context
-
-
-def _port(gateway: Gateway) -> int:
-    return int(gateway.bound_addresses()[0].rsplit(":", 1)[1])
+    return make_pki(tmp_path_factory.mktemp("pki"))
 
 
 def test_over_tls_keepalive_then_a_revocation_cut_reach_the_observers(pki, tmp_path):
@@ -124,11 +87,11 @@ def test_over_tls_keepalive_then_a_revocation_cut_reach_the_observers(pki, tmp_p
 
     async def scenario() -> tuple[list[bytes], bytes]:
         fake = await _fake_daemon(daemon)
-        gateway = _tls_gateway(pki, daemon, ["127.0.0.0/8"], [seen.append])
+        gateway = tls_gateway(pki, daemon, allow=["127.0.0.0/8"], observers=[seen.append])
         await gateway.start()
         try:
             reader, writer = await asyncio.open_connection(
-                "127.0.0.1", _port(gateway), ssl=_client_context(pki), server_hostname="127.0.0.1"
+                "127.0.0.1", port_of(gateway), ssl=client_context(pki), server_hostname="127.0.0.1"
             )
             answers = [await _ask(reader, writer) for _ in range(2)]
             gateway.refusal = lambda identity: "certificate revoked"  # type: ignore[method-assign]
@@ -154,15 +117,15 @@ def test_refused_sources_and_plain_http_are_audit_events(pki, tmp_path):
     seen: list[object] = []
 
     async def scenario() -> tuple[bytes, bytes]:
-        refusing = _tls_gateway(pki, daemon, ["10.0.0.0/8"], [seen.append])
-        serving = _tls_gateway(pki, daemon, ["127.0.0.0/8"], [seen.append])
+        refusing = tls_gateway(pki, daemon, allow=["10.0.0.0/8"], observers=[seen.append])
+        serving = tls_gateway(pki, daemon, allow=["127.0.0.0/8"], observers=[seen.append])
         await refusing.start()
         await serving.start()
         try:
-            reader, writer = await asyncio.open_connection("127.0.0.1", _port(refusing))
+            reader, writer = await asyncio.open_connection("127.0.0.1", port_of(refusing))
             refused = await asyncio.wait_for(reader.read(), 5)
             writer.close()
-            reader, writer = await asyncio.open_connection("127.0.0.1", _port(serving))
+            reader, writer = await asyncio.open_connection("127.0.0.1", port_of(serving))
             writer.write(PING)
             answered = await asyncio.wait_for(reader.read(), 5)
             writer.close()
@@ -217,13 +180,15 @@ def test_handshakes_on_threads_end_as_handshakes_on_the_loop(pki, tmp_path, capl
 
     async def scenario() -> tuple[int, bytes, bytes, bytes]:
         fake = await _fake_daemon(daemon)
-        gateway = _tls_gateway(pki, daemon, ["127.0.0.0/8"], [seen.append], threads)
+        gateway = tls_gateway(
+            pki, daemon, allow=["127.0.0.0/8"], observers=[seen.append], handshake_threads=threads
+        )
         await gateway.start()
         running = len(gateway.handshake_threads or ())
-        port = _port(gateway)
+        port = port_of(gateway)
         try:
             reader, writer = await asyncio.open_connection(
-                "127.0.0.1", port, ssl=_client_context(pki), server_hostname="127.0.0.1"
+                "127.0.0.1", port, ssl=client_context(pki), server_hostname="127.0.0.1"
             )
             answer = await _ask(reader, writer)
             writer.close()
@@ -296,14 +261,16 @@ def test_a_handshake_that_times_out_during_a_step_on_a_thread_stays_timed_out(
                 timed_out.set()
 
         fake = await _fake_daemon(daemon)
-        gateway = _tls_gateway(pki, daemon, ["127.0.0.0/8"], [observe], 2)
+        gateway = tls_gateway(
+            pki, daemon, allow=["127.0.0.0/8"], observers=[observe], handshake_threads=2
+        )
         await gateway.start()
         try:
             opening = asyncio.ensure_future(
                 asyncio.open_connection(
                     "127.0.0.1",
-                    _port(gateway),
-                    ssl=_client_context(pki),
+                    port_of(gateway),
+                    ssl=client_context(pki),
                     server_hostname="127.0.0.1",
                 )
             )

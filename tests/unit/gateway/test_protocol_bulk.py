@@ -9,15 +9,13 @@ import asyncio
 import hashlib
 import os
 import random
-import ssl
 from pathlib import Path
 
 import pytest
 
-from dockward.config import config_from_dict
 from dockward.gateway import protocol
 from dockward.gateway.server import Gateway
-from dockward.pki.ca import CertificateAuthority
+from support.inprocess_tls import client_context, make_pki, port_of, tls_gateway
 
 OUTPUT = os.urandom(3 << 20)
 STDIN = os.urandom(1 << 20)
@@ -47,12 +45,7 @@ EXEC = (
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("pki")
-    ca = CertificateAuthority.create()
-    ca.write(root / "ca.pem", root / "ca-key.pem")
-    ca.issue_server(["127.0.0.1"]).write(root / "server.pem", root / "server-key.pem")
-    ca.issue_client("alice").write_bundle(root / "alice")
-    return root
+    return make_pki(tmp_path_factory.mktemp("pki"))
 
 
 async def _write_in_pieces(writer: asyncio.StreamWriter, data: bytes) -> None:
@@ -92,30 +85,15 @@ async def _daemon(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
         writer.close()
 
 
-def _gateway(pki: Path, daemon: Path) -> Gateway:
-    config = config_from_dict(
-        {
-            "upstream": str(daemon),
-            "listen": [{"address": "127.0.0.1:0"}],
-            "allow_networks": ["127.0.0.0/8"],
-            "tls": {
-                "cert": str(pki / "server.pem"),
-                "key": str(pki / "server-key.pem"),
-                "ca": str(pki / "ca.pem"),
-            },
-        }
-    )
-    return Gateway(config)
-
-
 async def _connect(
     pki: Path, gateway: Gateway
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    context = ssl.create_default_context(cafile=str(pki / "ca.pem"))
-    context.load_cert_chain(pki / "alice" / "cert.pem", pki / "alice" / "key.pem")
-    port = int(gateway.bound_addresses()[0].rsplit(":", 1)[1])
     return await asyncio.open_connection(
-        "127.0.0.1", port, ssl=context, server_hostname="127.0.0.1", limit=8 << 20
+        "127.0.0.1",
+        port_of(gateway),
+        ssl=client_context(pki),
+        server_hostname="127.0.0.1",
+        limit=8 << 20,
     )
 
 
@@ -125,7 +103,7 @@ def test_bulk_bytes_arrive_exactly_both_ways_and_the_connection_goes_on(pki, tmp
 
     async def scenario() -> None:
         fake = await asyncio.start_unix_server(_daemon, str(daemon))
-        gateway = _gateway(pki, daemon)
+        gateway = tls_gateway(pki, daemon)
         await gateway.start()
         try:
             reader, writer = await _connect(pki, gateway)  # a Content-Length body, twice
@@ -183,7 +161,7 @@ def test_a_chunked_body_read_in_odd_pieces_arrives_exactly(pki, tmp_path, monkey
 
     async def scenario() -> None:
         fake = await asyncio.start_unix_server(answer, str(daemon))
-        gateway = _gateway(pki, daemon)
+        gateway = tls_gateway(pki, daemon)
         await gateway.start()
         try:
             reader, writer = await _connect(pki, gateway)
