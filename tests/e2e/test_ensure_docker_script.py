@@ -36,6 +36,10 @@ def _stat(pid: int) -> list[str] | None:
     return None if fields[0] == "Z" else fields
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _command(pid: int) -> str | None:
     """The command name of PID (``comm``), or None once it is gone."""
     try:
@@ -75,6 +79,9 @@ def test_ctrl_c_on_make_run_leaves_the_dockerd_it_started_running() -> None:
                 stderr=subprocess.STDOUT,
                 env=env,
                 start_new_session=True,  # the group the terminal's Ctrl-C would signal
+                # as a terminal's job: SIGINT at its default, even when this run inherited it
+                # ignored (a background job of a shell without job control ignores SIGINT)
+                preexec_fn=_default_sigint,
             )
         try:
             wait_for(
