@@ -319,7 +319,12 @@ class ClientProtocol(asyncio.Protocol):
         if not was_established and tls.established:
             der = tls.peer_certificate_der()
             self.handle(Established((identity_from_certificate(der) if der else None,)))
-        self._flush_tls()
+            if tls.version != "TLSv1.3":
+                self._flush_tls()  # TLS 1.2: our Finished, which the client waits for
+            # TLS 1.3: all that waits is OpenSSL's session tickets, which no client waits for;
+            # they go out with the first answer, not as a packet (and a client wake-up) of their own
+        else:
+            self._flush_tls()
         if len(data) > TLS_GROWN_ABOVE:
             self.watch_growth()
         if plaintext:

@@ -3,9 +3,11 @@
 TLS 1.2 minimum (1.3 preferred by OpenSSL), ECDHE with AEAD ciphers for 1.2 (every 1.3 suite is
 AEAD), ALPN ``http/1.1`` (a client offering only h2 gets no ALPN and speaks HTTP/1.1 or fails),
 client certificate required and verified against the given CA bundle and never the system roots,
-no session resumption, no compression, no renegotiation. Every suite offered is strong, so the
-client's preference decides (Go picks AES-128-GCM where it has AES-NI, which is cheaper for bulk
-transfers). OpenSSL checks the client certificate's purpose (clientAuth) on its own, so a server
+no session resumption, no compression, no renegotiation. The bundled backend picks the suite in
+Go's order, as dockerd does (AES-128-GCM first, which is cheaper per handshake and per byte than
+AES-256-GCM, unless the client lists ChaCha20 first) and sends only the certificates of the
+server's file; Python's ``ssl`` cannot order the TLS 1.3 suites, so there the client's preference
+decides. OpenSSL checks the client certificate's purpose (clientAuth) on its own, so a server
 certificate presented as a client certificate is refused. With a ``RevocationCheck`` the leaf
 certificate is checked for revocation too, failing closed.
 
@@ -28,7 +30,11 @@ from dockward.errors import UsageError
 from dockward.tls.bundled import BundledServerContext
 from dockward.tls.revocation import RevocationCheck
 
-TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!eNULL:!SHA1:!SHA256:!SHA384"
+# Both lists in the order of Go's crypto/tls (so dockerd's): AES-128-GCM, AES-256-GCM, ChaCha20.
+TLS12_CIPHERS = (
+    "ECDHE+AES128+AESGCM:ECDHE+AES256+AESGCM:ECDHE+CHACHA20:!aNULL:!eNULL:!SHA1:!SHA256:!SHA384"
+)
+TLS13_SUITES = "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
 ALPN_PROTOCOL = "http/1.1"
 # Key exchange groups, as Go's crypto/tls (and so dockerd) offers them: the post-quantum hybrid
 # first, then X25519 and the NIST curves; no finite-field groups, whose 8192-bit variant would let
@@ -84,6 +90,7 @@ def build_context(
             key,
             ca_bundle,
             ciphers=TLS12_CIPHERS,
+            suites=TLS13_SUITES,
             groups=KEY_EXCHANGE_GROUPS,
             alpn=ALPN_PROTOCOL,
             revocation=revocation,

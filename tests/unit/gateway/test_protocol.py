@@ -173,6 +173,55 @@ def test_a_client_that_leaves_while_the_daemon_connection_opens_leaves_nothing_b
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
+@pytest.mark.parametrize(
+    ("version", "writes"),
+    [
+        # our flight, then the session tickets together with the first answer
+        (ssl.TLSVersion.TLSv1_3, 2),
+        # our flight, our Finished (which the client waits for), the answer
+        (ssl.TLSVersion.TLSv1_2, 3),
+    ],
+)
+def test_tls13_session_tickets_wait_for_the_first_answer(
+    pki, tmp_path, monkeypatch, version, writes
+):
+    daemon = tmp_path / "docker.sock"
+    written: list[int] = []
+    made = ClientProtocol.connection_made
+
+    def spied(self: ClientProtocol, transport: asyncio.BaseTransport) -> None:
+        write = transport.write  # type: ignore[attr-defined]
+
+        def counted(data: bytes) -> None:
+            written.append(len(data))
+            write(data)
+
+        transport.write = counted  # type: ignore[attr-defined]
+        made(self, transport)
+
+    monkeypatch.setattr(ClientProtocol, "connection_made", spied)
+
+    async def scenario() -> bytes:
+        fake = await _fake_daemon(daemon)
+        gateway = tls_gateway(pki, daemon)
+        await gateway.start()
+        try:
+            context = client_context(pki)
+            context.maximum_version = version
+            reader, writer = await asyncio.open_connection(
+                "127.0.0.1", port_of(gateway), ssl=context, server_hostname="127.0.0.1"
+            )
+            answer = await _ask(reader, writer)
+            writer.close()
+            return answer
+        finally:
+            await gateway.stop()
+            fake.close()
+
+    assert asyncio.run(scenario()) == PONG
+    assert len(written) == writes, written
+
+
 @pytest.mark.parametrize("threads", [0, 2], ids=["on-the-loop", "on-2-threads"])
 def test_handshakes_on_threads_end_as_handshakes_on_the_loop(pki, tmp_path, caplog, threads):
     daemon = tmp_path / "docker.sock"

@@ -170,10 +170,25 @@ def test_a_large_write_comes_out_whole(pki):
     assert received == payload
 
 
-def bundled_client_handshake(pki: Path, server: TLSServerSession, groups: bytes) -> str | None:
-    """A TLS 1.3 client on the bundled OpenSSL offering only ``groups``; the group agreed on."""
+def bundled_client(
+    pki: Path,
+    server: TLSServerSession,
+    groups: bytes = b"X25519",
+    *,
+    suites: bytes | None = None,
+    ciphers: bytes | None = None,
+    tls12: bool = False,
+) -> object:
+    """A client on the bundled OpenSSL offering only ``groups`` (and ``suites``, or for TLS 1.2
+    ``ciphers``, in that order), after its handshake with ``server``."""
     ctx = ffi.gc(lib.SSL_CTX_new(lib.TLS_client_method()), lib.SSL_CTX_free)
     assert lib.SSL_CTX_set1_curves_list(ctx, groups) == 1
+    if suites is not None:
+        assert lib.SSL_CTX_set_ciphersuites(ctx, suites) == 1
+    if ciphers is not None:
+        assert lib.SSL_CTX_set_cipher_list(ctx, ciphers) == 1
+    if tls12:
+        assert lib.SSL_CTX_set_max_proto_version(ctx, lib.TLS1_2_VERSION) == 1
     assert lib.SSL_CTX_use_certificate_chain_file(ctx, str(pki / "alice/cert.pem").encode()) == 1
     key = str(pki / "alice/key.pem").encode()
     assert lib.SSL_CTX_use_PrivateKey_file(ctx, key, lib.SSL_FILETYPE_PEM) == 1
@@ -187,6 +202,12 @@ def bundled_client_handshake(pki: Path, server: TLSServerSession, groups: bytes)
         server.receive(bundled.drain(outgoing))
         answer = server.data_to_send()
         lib.BIO_write(incoming, answer, len(answer))
+    return conn
+
+
+def bundled_client_handshake(pki: Path, server: TLSServerSession, groups: bytes) -> str | None:
+    """A TLS 1.3 client on the bundled OpenSSL offering only ``groups``; the group agreed on."""
+    conn = bundled_client(pki, server, groups)
     return bundled.text(lib.SSL_get0_group_name(conn)) if server.established else None
 
 
@@ -209,3 +230,64 @@ def test_costly_or_unusual_groups_are_refused(pki, offered):
     server = TLSServerSession(context(pki))  # type: ignore[arg-type]
     with pytest.raises(HandshakeFailed, match="no suitable key share"):
         bundled_client_handshake(pki, server, offered)
+
+
+# -- what the server picks and sends, as dockerd's Go does -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("offered", "chosen"),
+    [
+        # the client's order does not decide: AES-128-GCM is Go's first choice
+        (b"TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256", "TLS_AES_128_GCM_SHA256"),
+        (b"TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256", "TLS_AES_256_GCM_SHA384"),
+        # ... unless the client puts ChaCha20 first (no AES instructions): then ChaCha20
+        (b"TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256", "TLS_CHACHA20_POLY1305_SHA256"),
+    ],
+)
+def test_the_tls13_suite_is_picked_in_gos_order(pki, offered, chosen):
+    server = TLSServerSession(context(pki))  # type: ignore[arg-type]
+    bundled_client(pki, server, suites=offered)
+    assert server.established and server.cipher == chosen
+
+
+@pytest.mark.parametrize(
+    ("offered", "chosen"),
+    [
+        (
+            b"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-GCM-SHA256",
+            "ECDHE-ECDSA-AES128-GCM-SHA256",
+        ),
+        (
+            b"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-GCM-SHA256",
+            "ECDHE-ECDSA-CHACHA20-POLY1305",
+        ),
+    ],
+)
+def test_the_tls12_suite_is_picked_in_gos_order(pki, offered, chosen):
+    server = TLSServerSession(context(pki))  # type: ignore[arg-type]
+    # TLS 1.2 ties an ECDSA certificate to the groups offered: P-256 must be among them
+    bundled_client(pki, server, b"X25519:P-256", ciphers=offered, tls12=True)
+    assert server.established and server.cipher == chosen
+
+
+def test_python_ssl_clients_get_aes_128_gcm_as_from_dockerd(pki):
+    # Python's OpenSSL 3.0 lists AES-256-GCM first; dockerd answers it with AES-128-GCM
+    server = TLSServerSession(context(pki))  # type: ignore[arg-type]
+    alice_handshake(pki, server)
+    assert server.cipher == "TLS_AES_128_GCM_SHA256"
+
+
+def test_the_server_sends_the_certificates_of_its_file_and_no_more(pki, tmp_path):
+    server = TLSServerSession(context(pki))  # type: ignore[arg-type]
+    conn = bundled_client(pki, server)
+    # the leaf alone: OpenSSL does not add the CA from the verify store (a client must trust it)
+    assert server.established and lib.sk_X509_num(lib.SSL_get_peer_cert_chain(conn)) == 1
+    # a file that carries a chain is sent whole
+    chained = tmp_path / "server-chain.pem"
+    chained.write_bytes((pki / "server.pem").read_bytes() + (pki / "ca.pem").read_bytes())
+    server = TLSServerSession(
+        build_context(TLSBackend.BUNDLED_OPENSSL, chained, pki / "server-key.pem", pki / "ca.pem")  # type: ignore[arg-type]
+    )
+    conn = bundled_client(pki, server)
+    assert server.established and lib.sk_X509_num(lib.SSL_get_peer_cert_chain(conn)) == 2
