@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from dockward.gateway.spares import SPARES
 from support.dockerd import find_docker_cli
 from support.gateway import GatewayProcess
 from support.up import Up, dockward
@@ -110,7 +111,14 @@ def test_client_that_disconnects_mid_stream_frees_its_upstream(pki, dockerd, bus
     with GatewayProcess(pki, dockerd.socket_path) as gateway:
         assert gateway.process is not None
         pid = gateway.process.pid
-        baseline = _upstream_connections(pid, dockerd.socket_path)
+        idle = _upstream_connections(pid, dockerd.socket_path)
+        subprocess.run([find_docker_cli(), "version"], env=gateway.env(), check=True, timeout=60)
+        # from its first client on, the gateway keeps SPARES unused daemon connections ready
+        wait_for(
+            lambda: _upstream_connections(pid, dockerd.socket_path) == idle + SPARES,
+            what="the spare daemon connections",
+        )
+        baseline = idle + SPARES
         follower = subprocess.Popen(
             [find_docker_cli(), "events"],
             stdout=subprocess.PIPE,

@@ -207,6 +207,7 @@ class ClientProtocol(asyncio.Protocol):
         self._handshakes: HandshakeThreads | None = None
         self._stepping = False
         self._held: list[bytes] = []
+        self._spare_taken = False  # a spare daemon connection was wired: UpstreamConnected due
 
     @property
     def identity(self) -> PeerIdentity | None:
@@ -453,6 +454,9 @@ class ClientProtocol(asyncio.Protocol):
                 self.gateway.emit(command[0])
             else:
                 _PERFORM[kind](self, command)
+        if self._spare_taken:  # after the commands that came with OpenUpstream, in their order
+            self._spare_taken = False
+            self.handle(UpstreamConnected())
 
     def send_client(self, data: memoryview) -> None:
         """Write ``data`` to the client (encrypted on TLS), as ``SendClient`` does; ``data``
@@ -547,7 +551,16 @@ class ClientProtocol(asyncio.Protocol):
         return self.upstream.transport if self.upstream is not None else None
 
     def _open_upstream(self, command: Command) -> None:
-        self._spawn(self._connect())
+        spares = self.gateway.spares
+        transport = spares.take()
+        if transport is None:
+            self._spawn(self._connect())
+        else:
+            protocol = UpstreamProtocol(self)
+            transport.set_protocol(protocol)
+            protocol.connection_made(transport)
+            self._spare_taken = True
+        spares.refill()
 
     async def _connect(self) -> None:
         gateway = self.gateway

@@ -32,6 +32,7 @@ from dockward.gateway.events import Emitter, Observer, Reloaded
 from dockward.gateway.limits import ConnectionCaps, InspectionBudget, RateLimiter, Timeouts
 from dockward.gateway.protocol import ClientProtocol
 from dockward.gateway.relay import LINGER_SECONDS
+from dockward.gateway.spares import SpareConnections
 from dockward.identity import PeerIdentity
 from dockward.pki.ca import check_key_permissions
 from dockward.policy.engine import AdminPolicy, Policy, RolePolicy
@@ -147,6 +148,7 @@ class Gateway:
         self._closed_since_trim = 0
         self._trim_pending = False
         self.daemon = DaemonHealth(self.upstream_path)
+        self.spares = SpareConnections(self.upstream_path, config.connect_timeout)
         self.timeouts = Timeouts(
             response=config.response_timeout,
             stream_response=config.stream_response_timeout,
@@ -391,6 +393,7 @@ class Gateway:
             if listener.server is not None:
                 listener.server.close()
         self.daemon.close()
+        self.spares.close()
         for connection in list(self.connections):
             connection.abort()
         for _ in range(3):  # let the aborted connections report their last exchange
