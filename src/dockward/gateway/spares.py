@@ -23,7 +23,7 @@ from collections import deque
 
 log = logging.getLogger("dockward.gateway")
 
-SPARES = 2  # connections kept ready: new connections come in bursts of a few
+SPARES = 4  # connections kept ready: the docker CLI and compose open several at once
 MAX_AGE = 30.0  # seconds a spare may wait for a client; far below dockerd's 5 minutes
 
 
@@ -54,10 +54,10 @@ class _Spare(asyncio.Protocol):
 class SpareConnections:
     """Up to ``size`` unused connections to the daemon's socket at ``path``."""
 
-    def __init__(self, path: str, connect_timeout: float, size: int = SPARES) -> None:
+    def __init__(self, path: str, connect_timeout: float, size: int | None = None) -> None:
         self.path = path
         self.connect_timeout = connect_timeout
-        self.size = size
+        self.size = SPARES if size is None else size
         self._idle: deque[_Spare] = deque()
         self._opening: set[asyncio.Task[None]] = set()
         self._closed = False

@@ -7,6 +7,8 @@ import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+
 from dockward.config import config_from_dict
 from dockward.gateway import spares as spares_module
 from dockward.gateway.server import Gateway
@@ -77,6 +79,11 @@ def _run(tmp_path: Path, scenario) -> Daemon:
 
     asyncio.run(main())
     return daemon
+
+
+@pytest.fixture(autouse=True)
+def two_spares(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(spares_module, "SPARES", 2)  # the numbers below count on two
 
 
 def test_a_new_client_takes_a_spare_and_no_connection_carries_two_clients(tmp_path):
