@@ -94,7 +94,7 @@ ADMIT_WAIT = 5.0  # ...this long, then gets 503
 OVER_CAP_GRACE = 5.0  # a connection over its identity's cap has this long to ask, and hear why
 MAX_REDACTED_RESPONSE = 16 * 1024 * 1024
 
-_clock = time.perf_counter  # the deadlines' clock (a test may replace it)
+_clock = time.perf_counter  # the deadlines' and durations' clock (a test may replace it)
 
 # A side's state: what may still happen on it (plain ints: tested on every request).
 CLOSED = 0
@@ -683,7 +683,7 @@ class Relay:
         record = ex.record
         ex.record = None
         ex.response_started = True
-        took = (time.perf_counter() - ex.t0) * 1000.0  # the answer is its first byte and last
+        took = (_clock() - ex.t0) * 1000.0  # the answer is its first byte and last
         record.first_byte_ms = record.duration_ms = took
         record.status = plain[0]
         record.bytes_out += len(data)
@@ -990,13 +990,13 @@ class Relay:
         """Start the exchange (and its record) of a new request."""
         ex = self.exchange = Exchange()
         ex.record = ExchangeRecord(time.time(), self.peer)
-        ex.t0 = time.perf_counter()
+        ex.t0 = _clock()
         return ex
 
     def _start_request(self, raw: bytes) -> None:
         ex = self.exchange = Exchange()  # _begin_exchange, without a call on every request
         record = ex.record = ExchangeRecord(time.time(), self.peer)
-        ex.t0 = time.perf_counter()
+        ex.t0 = _clock()
         try:
             seen = analyse_head_cached(raw)
         except ProtocolError as err:
@@ -1069,8 +1069,8 @@ class Relay:
             ]
             if deadline is not None:
                 ex.deadline = deadline
-                now = ex.sent_at = _clock()
-                due = now + deadline
+                ex.sent_at = ex.t0  # sent in the same call as it came
+                due = ex.t0 + deadline
                 if not self._response_timer or due < self._response_due:
                     self._response_timer = True
                     self._response_due = due
@@ -1751,7 +1751,7 @@ class Relay:
         record = ex.record
         assert record is not None
         record.status = plain[0]
-        record.first_byte_ms = (time.perf_counter() - ex.t0) * 1000.0
+        record.first_byte_ms = (_clock() - ex.t0) * 1000.0
         ex.response_started = True
         if plain[1]:
             ex.close_after = True
@@ -1772,14 +1772,17 @@ class Relay:
         if end < 4:
             return None
         route = request.route
-        try:
-            plain = _plain_answer(
-                data if end == len(data) else data[:end],
-                head.method,
-                route is not None and route.hijack,
-            )
-        except ProtocolError:
-            return None  # the general path reports it
+        key = (
+            data if end == len(data) else data[:end],
+            head.method,
+            route is not None and route.hijack,
+        )
+        plain = _plain_answers.get(key, _UNSEEN)  # _plain_answer's memory, without the call
+        if plain is _UNSEEN:
+            try:
+                plain = _plain_answer(*key)
+            except ProtocolError:
+                return None  # the general path reports it
         if plain is None or plain[2] != len(data) - end:
             return None
         return plain
@@ -1808,7 +1811,7 @@ class Relay:
             )
             ex.response_started = True
             ex.record.status = head.status
-            ex.record.first_byte_ms = (time.perf_counter() - ex.t0) * 1000.0
+            ex.record.first_byte_ms = (_clock() - ex.t0) * 1000.0
             if framing is Framing.TUNNEL:
                 self._open_tunnel(ex, raw, rest)
                 return
@@ -2065,7 +2068,7 @@ class Relay:
             return
         ex.record = None
         record.status = status
-        record.duration_ms = (time.perf_counter() - ex.t0) * 1000.0
+        record.duration_ms = (_clock() - ex.t0) * 1000.0
         if not record.decision:
             record.decision = "allow"
         self._out.append(Emit((record,)))
@@ -2120,6 +2123,7 @@ TRANSITIONS: dict[type[Event], dict[Phase, Handler]] = _rows(
 # ------------------------------------------------------------------------------- helpers
 
 REMEMBERED_ANSWERS = 1024
+_UNSEEN = (0, False, -1)  # not in _plain_answers (it is compared by identity)
 _plain_answers: dict[tuple[bytes, str, bool], tuple[int, bool, int] | None] = {}
 
 
