@@ -1011,7 +1011,6 @@ class Relay:
             status, message = seen.target_error
             self._refuse(status, message, close=True)
             return
-        ex.target_query = target.query
         ex.request = request
         context = self.context
         identity = self.peer.identity
@@ -1036,7 +1035,7 @@ class Relay:
                     close=head.has_body or not head.keep_alive,
                 )
                 return
-        policy = ex.policy = context.policy
+        policy = context.policy
         decision = policy.authorize(identity, self.address, request)
         if context.audit_store is not None:  # writes wait while the store cannot record them
             decision = refuse_unrecorded(decision, request.access, context.audit_store)
@@ -1076,6 +1075,8 @@ class Relay:
                     self._response_due = due
                     self._out.append(StartTimer((Timer.RESPONSE, deadline)))
             return
+        ex.policy = policy  # what the inspection reads (the lane above needs neither)
+        ex.target_query = target.query
         if not self._apply_decision(ex, decision, body_consumed=False):
             return
         if seen.head_refusal is not None:
