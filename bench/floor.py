@@ -10,11 +10,14 @@ run, with the same clients.
 
 With ``--baseline SRC`` a second dockward, imported from the source tree ``SRC`` (say a worktree
 of the commit before a change: ``--baseline ../base/src``), runs beside this one as
-``dockward-base``, so a change is measured against the code before it in the same run.
+``dockward-base``, so a change is measured against the code before it in the same run: just
+before it, or just after it with ``--baseline-last``. The targets run one after the other in a
+fixed order, and dockerd's CPU per ``/containers/json`` request has been seen to creep up through
+a run, so alternate the two orders between runs and compare medians.
 
 Usage: ``.venv/bin/python -m bench.floor [--duration S] [--keepalive-only | --transfers-only]
-[--quick] [--repeats N] [--image-mb MIB] [--exec-mb MIB] [--baseline SRC]`` from the repository
-root, as root."""
+[--quick] [--repeats N] [--image-mb MIB] [--exec-mb MIB] [--baseline SRC [--baseline-last]]``
+from the repository root, as root."""
 
 from __future__ import annotations
 
@@ -139,6 +142,13 @@ def main(argv: list[str] | None = None) -> int:
         "--baseline", type=Path, help="also run the dockward found in this source tree"
     )
     parser.add_argument(
+        "--baseline-last",
+        action="store_true",
+        help="run the --baseline build after this one (dockerd's CPU per /containers/json "
+        "request creeps up through a run, so the build measured last is at a disadvantage: "
+        "swap the order between runs)",
+    )
+    parser.add_argument(
         "--no-peers", action="store_true", help="measure no peer (HAProxy) even if installed"
     )
     args = parser.parse_args(argv)
@@ -184,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             assert base.process is not None
             bench.relay_pids["dockward-base"] = base.process.pid
-            names.insert(2, "dockward-base")
+            names.insert(len(names) if args.baseline_last else 2, "dockward-base")
         if args.keepalive_only:
             image = build_busybox_image(daemon)
             daemon.cli("run", "-d", "--network", "none", image, "sleep", "3600", check=True)

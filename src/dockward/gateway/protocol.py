@@ -135,8 +135,23 @@ class UpstreamProtocol(asyncio.BufferedProtocol):
         relay = client.relay
         assert relay is not None
         data = self.buffer[:nbytes]
-        passed = relay.answer is not _HEAD_DUE and relay.pass_to_client(data)  # lanes: bodies
-        if passed:
+        passed = False
+        if relay.answer is _HEAD_DUE:
+            raw = data.tobytes()
+            whole = relay.whole_answer(raw)  # the keep-alive lane: one whole plain answer
+            if whole is not None:
+                client.send_answer(raw)
+                client.gateway.emit(whole[0])
+                if whole[1]:
+                    client.carry_out(whole[1])
+                if nbytes > TLS_GROWN_ABOVE:
+                    client.watch_growth()
+                else:  # as below: an answer ended
+                    self.last_read = 0.0
+                return
+            client.handle(UpstreamData((raw,)))
+        elif relay.pass_to_client(data):  # lanes: bodies
+            passed = True
             client.send_client(data)
         else:
             client.handle(UpstreamData((data.tobytes(),)))
@@ -325,11 +340,16 @@ class ClientProtocol(asyncio.Protocol):
             # TLS 1.3: all that waits is OpenSSL's session tickets, which no client waits for;
             # they go out with the first answer, not as a packet (and a client wake-up) of their own
         else:
-            self._flush_tls()
+            out = tls.data_to_send()  # _flush_tls, without a call on every request
+            if out:
+                self._flush_tls(out)
         if len(data) > TLS_GROWN_ABOVE:
             self.watch_growth()
         if plaintext:
-            self._from_client(relay, plaintext)
+            if relay.phase is _HEAD:  # a request (head), without the event
+                self.carry_out(relay.head_received(plaintext))
+            else:
+                self._from_client(relay, plaintext)
         if tls.peer_closed and not was_closed:
             self.handle(ClientEOF())
 
@@ -381,10 +401,12 @@ class ClientProtocol(asyncio.Protocol):
 
     def _from_client(self, relay: Relay, data: bytes) -> None:
         """Client bytes: straight to the daemon when the relay only passes them on."""
+        if relay.phase is _HEAD:  # a request (head), without the event
+            self.carry_out(relay.head_received(data))
+            return
         upstream = self.upstream
         if (
-            relay.phase is not _HEAD  # between requests: no lane to look at
-            and upstream is not None
+            upstream is not None
             and upstream.transport is not None
             and relay.pass_to_upstream(len(data))
         ):
@@ -428,7 +450,11 @@ class ClientProtocol(asyncio.Protocol):
 
     def handle(self, event: Event) -> None:
         """Feed ``event`` to the relay and carry out what it asks for."""
-        for command in self._relay_handle(event):
+        self.carry_out(self._relay_handle(event))
+
+    def carry_out(self, commands: list[Command]) -> None:
+        """Carry out what the relay asked for, in order."""
+        for command in commands:
             kind = type(command)
             # the commands of every request first, without a call each
             if kind is SendClient:
@@ -458,6 +484,19 @@ class ClientProtocol(asyncio.Protocol):
             self._spare_taken = False
             self.handle(UpstreamConnected())
 
+    def send_answer(self, data: bytes) -> None:
+        """Write ``data`` to the client (encrypted on TLS), as ``SendClient`` does."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        tls = self.tls
+        if tls is None:
+            transport.write(data)
+        elif not tls.sent_close:
+            out = tls.encrypt(data)
+            if out:
+                transport.write(out)
+
     def send_client(self, data: memoryview) -> None:
         """Write ``data`` to the client (encrypted on TLS), as ``SendClient`` does; ``data``
         may be reused once this returns."""
@@ -483,9 +522,10 @@ class ClientProtocol(asyncio.Protocol):
         if self.tls is not None and not self.gone and not self.tls.release_buffers():
             self.watch_growth()  # bytes are waiting in them: later
 
-    def _flush_tls(self) -> None:
+    def _flush_tls(self, out: bytes = b"") -> None:
+        """Write what the TLS session has for the client (``out``: taken from it already)."""
         assert self.tls is not None and self.transport is not None
-        out = self.tls.data_to_send()
+        out = out or self.tls.data_to_send()
         if out:
             self.transport.write(out)
 

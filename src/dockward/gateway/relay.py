@@ -94,7 +94,7 @@ ADMIT_WAIT = 5.0  # ...this long, then gets 503
 OVER_CAP_GRACE = 5.0  # a connection over its identity's cap has this long to ask, and hear why
 MAX_REDACTED_RESPONSE = 16 * 1024 * 1024
 
-_clock = time.perf_counter  # the deadlines' clock (a test may replace it)
+_clock = time.perf_counter  # the deadlines' and durations' clock (a test may replace it)
 
 # A side's state: what may still happen on it (plain ints: tested on every request).
 CLOSED = 0
@@ -642,6 +642,71 @@ class Relay:
             self._body_seen = _clock()
         return True
 
+    # The keep-alive lanes: the common exchange (a request head alone, answered by one whole
+    # plain answer) as two calls, without the event, its dispatch and the command of the bytes.
+    # Each does exactly what handling ``ClientData``/``UpstreamData`` does there.
+
+    def head_received(self, data: bytes) -> list[Command]:
+        """``handle(ClientData((data,)))`` in phase HEAD (the caller checks the phase)."""
+        out = self._out = []
+        if (  # _one_whole_head, inline
+            not self.inbuf
+            and 4 <= len(data) <= MAX_HEAD_BYTES
+            and data.find(b"\r\n\r\n") == len(data) - 4
+            and not data.startswith(_PREFACE_START)
+        ):
+            self._start_request(data)
+        else:
+            self.inbuf += data
+            self._process()
+        return out
+
+    def whole_answer(self, data: bytes) -> tuple[ExchangeRecord, list[Command]] | None:
+        """While a response head is due: when ``data`` is one whole plain answer to a request
+        sent completely, end the exchange and return its record and the commands that follow;
+        the caller sends ``data`` to the client as it is, emits the record, then carries out
+        the commands (as ``SendClient``, ``Emit`` and the rest from ``UpstreamData``). ``None``
+        when ``data`` is anything else: nothing was done, it takes the general way."""
+        ex = self.exchange
+        if (
+            ex is None
+            or self.phase is not Phase.SENT
+            or not self.client & CAN_WRITE
+            or ex.resp_buf
+            or ex.record is None
+        ):
+            return None
+        plain = self._plain_whole(ex, data)
+        if plain is None:
+            return None
+        out = self._out = []
+        record = ex.record
+        ex.record = None
+        ex.response_started = True
+        took = (_clock() - ex.t0) * 1000.0  # the answer is its first byte and last
+        record.first_byte_ms = record.duration_ms = took
+        record.status = plain[0]
+        record.bytes_out += len(data)
+        if not record.decision:
+            record.decision = "allow"
+        if self._inspecting:
+            self._release_inspection()
+        self.exchange = None  # _response_done and _exchange_done, for a request sent
+        self.answer = Answer.IDLE
+        if plain[1] or ex.close_after or not self.client & CAN_READ or self._draining:
+            self.phase = Phase.CLOSED
+            self._close_client()
+            self._close_upstream()
+            return record, out
+        self.phase = Phase.HEAD
+        if self._client_pauses:
+            self._resume(Side.CLIENT, "pipelined")
+        if self.inbuf:
+            self._process()
+        elif self.context.timeouts.idle is not None:
+            self._arm_idle()
+        return record, out
+
     # ------------------------------------------------------------- connection lifecycle
 
     def _on_start(self, event: Start) -> None:
@@ -925,13 +990,13 @@ class Relay:
         """Start the exchange (and its record) of a new request."""
         ex = self.exchange = Exchange()
         ex.record = ExchangeRecord(time.time(), self.peer)
-        ex.t0 = time.perf_counter()
+        ex.t0 = _clock()
         return ex
 
     def _start_request(self, raw: bytes) -> None:
         ex = self.exchange = Exchange()  # _begin_exchange, without a call on every request
         record = ex.record = ExchangeRecord(time.time(), self.peer)
-        ex.t0 = time.perf_counter()
+        ex.t0 = _clock()
         try:
             seen = analyse_head_cached(raw)
         except ProtocolError as err:
@@ -946,7 +1011,6 @@ class Relay:
             status, message = seen.target_error
             self._refuse(status, message, close=True)
             return
-        ex.target_query = target.query
         ex.request = request
         context = self.context
         identity = self.peer.identity
@@ -971,10 +1035,48 @@ class Relay:
                     close=head.has_body or not head.keep_alive,
                 )
                 return
-        policy = ex.policy = context.policy
+        policy = context.policy
         decision = policy.authorize(identity, self.address, request)
         if context.audit_store is not None:  # writes wait while the store cannot record them
             decision = refuse_unrecorded(decision, request.access, context.audit_store)
+        if (
+            decision.allowed
+            and not decision.audit_only
+            and not decision.inspect_request
+            and seen.head_refusal is None
+            and head.keep_alive
+            and not head.chunked
+            and not head.content_length
+            and self.upstream_linked
+            and not self._inspecting
+            and context.daemon_down is None
+        ):
+            # the common request, as the general way below would forward it, in one place:
+            # _apply_decision (allowed), _forward_request (no body, keep-alive, the daemon
+            # connection open) and _arm_response_deadline
+            ex.decision = decision
+            record.operation = decision.operation
+            record.rule = decision.rule
+            record.role = decision.role
+            record.decision = "allow"
+            self.answer = Answer.HEAD
+            self._out.append(SendUpstream((raw,)))
+            self.phase = Phase.SENT
+            route = request.route
+            deadline = context.timeouts.by_stream[
+                route.spec.stream if route is not None else Stream.BRIEF
+            ]
+            if deadline is not None:
+                ex.deadline = deadline
+                ex.sent_at = ex.t0  # sent in the same call as it came
+                due = ex.t0 + deadline
+                if not self._response_timer or due < self._response_due:
+                    self._response_timer = True
+                    self._response_due = due
+                    self._out.append(StartTimer((Timer.RESPONSE, deadline)))
+            return
+        ex.policy = policy  # what the inspection reads (the lane above needs neither)
+        ex.target_query = target.query
         if not self._apply_decision(ex, decision, body_consumed=False):
             return
         if seen.head_refusal is not None:
@@ -1644,27 +1746,13 @@ class Relay:
         ex = self.exchange
         if ex is None or ex.resp_buf:
             return False
-        request, decision, head = ex.request, ex.decision, ex.head
-        if request is None or head is None or decision is None or decision.rewrites_response:
-            return False
-        end = data.find(b"\r\n\r\n") + 4
-        if end < 4:
-            return False
-        route = request.route
-        try:
-            plain = _plain_answer(
-                data if end == len(data) else data[:end],
-                head.method,
-                route is not None and route.hijack,
-            )
-        except ProtocolError:
-            return False  # the general path reports it
-        if plain is None or plain[2] != len(data) - end:
+        plain = self._plain_whole(ex, data)
+        if plain is None:
             return False
         record = ex.record
         assert record is not None
         record.status = plain[0]
-        record.first_byte_ms = (time.perf_counter() - ex.t0) * 1000.0
+        record.first_byte_ms = (_clock() - ex.t0) * 1000.0
         ex.response_started = True
         if plain[1]:
             ex.close_after = True
@@ -1673,6 +1761,32 @@ class Relay:
             self._out.append(SendClient((data,)))
         self._response_done()
         return True
+
+    @staticmethod
+    def _plain_whole(ex: Exchange, data: bytes) -> tuple[int, bool, int] | None:
+        """``_plain_answer`` of ``data``'s head when ``data`` is that head and exactly the body
+        it announces, for a response nothing rewrites; else ``None``."""
+        request, decision, head = ex.request, ex.decision, ex.head
+        if request is None or head is None or decision is None or decision.rewrites_response:
+            return None
+        end = data.find(b"\r\n\r\n") + 4
+        if end < 4:
+            return None
+        route = request.route
+        key = (
+            data if end == len(data) else data[:end],
+            head.method,
+            route is not None and route.hijack,
+        )
+        plain = _plain_answers.get(key, _UNSEEN)  # _plain_answer's memory, without the call
+        if plain is _UNSEEN:
+            try:
+                plain = _plain_answer(*key)
+            except ProtocolError:
+                return None  # the general path reports it
+        if plain is None or plain[2] != len(data) - end:
+            return None
+        return plain
 
     def _response_head(self, ex: Exchange) -> None:
         resp_buf = ex.resp_buf
@@ -1698,7 +1812,7 @@ class Relay:
             )
             ex.response_started = True
             ex.record.status = head.status
-            ex.record.first_byte_ms = (time.perf_counter() - ex.t0) * 1000.0
+            ex.record.first_byte_ms = (_clock() - ex.t0) * 1000.0
             if framing is Framing.TUNNEL:
                 self._open_tunnel(ex, raw, rest)
                 return
@@ -1955,7 +2069,7 @@ class Relay:
             return
         ex.record = None
         record.status = status
-        record.duration_ms = (time.perf_counter() - ex.t0) * 1000.0
+        record.duration_ms = (_clock() - ex.t0) * 1000.0
         if not record.decision:
             record.decision = "allow"
         self._out.append(Emit((record,)))
@@ -2010,6 +2124,7 @@ TRANSITIONS: dict[type[Event], dict[Phase, Handler]] = _rows(
 # ------------------------------------------------------------------------------- helpers
 
 REMEMBERED_ANSWERS = 1024
+_UNSEEN = (0, False, -1)  # not in _plain_answers (it is compared by identity)
 _plain_answers: dict[tuple[bytes, str, bool], tuple[int, bool, int] | None] = {}
 
 

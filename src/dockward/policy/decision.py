@@ -7,7 +7,7 @@ client is shown, and the status it is answered with. In ``audit`` mode a would-b
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,10 +30,13 @@ class Decision:
     as_daemon: bool = False  # a denial worded as dockerd's own answer (no "dockward:" prefix)
     private_names: bool = False  # tenancy: names live under the owner's prefix (namespaces)
 
-    @property
-    def rewrites_response(self) -> bool:
-        """The answer is collected whole and re-sent changed (redacted, filtered)."""
-        return self.redact or self.filter_response or self.private_names
+    # The answer is collected whole and re-sent changed (redacted, filtered). Derived from the
+    # fields above, once: the relay reads it for every answer.
+    rewrites_response: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        rewrites = self.redact or self.filter_response or self.private_names
+        object.__setattr__(self, "rewrites_response", rewrites)
 
     @property
     def verdict(self) -> str:
