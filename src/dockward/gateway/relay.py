@@ -692,19 +692,7 @@ class Relay:
         if self._inspecting:
             self._release_inspection()
         self.exchange = None  # _response_done and _exchange_done, for a request sent
-        self.answer = Answer.IDLE
-        if plain[1] or ex.close_after or not self.client & CAN_READ or self._draining:
-            self.phase = Phase.CLOSED
-            self._close_client()
-            self._close_upstream()
-            return record, out
-        self.phase = Phase.HEAD
-        if self._client_pauses:
-            self._resume(Side.CLIENT, "pipelined")
-        if self.inbuf:
-            self._process()
-        elif self.context.timeouts.idle is not None:
-            self._arm_idle()
+        self._next_exchange(plain[1] or ex.close_after)
         return record, out
 
     # ------------------------------------------------------------- connection lifecycle
@@ -1934,8 +1922,13 @@ class Relay:
         if ex.record is not None:
             self._finish_record(ex.record.status)
         self.exchange = None
+        self._next_exchange(ex.close_after)
+
+    def _next_exchange(self, close: bool) -> None:
+        """An exchange ended: close (``close``, or the client can send no more, or the gateway
+        drains), else wait for the next request, or start the one already in."""
         self.answer = Answer.IDLE
-        if ex.close_after or not self.client & CAN_READ or self._draining:
+        if close or not self.client & CAN_READ or self._draining:
             self.phase = Phase.CLOSED
             self._close_client()
             self._close_upstream()
