@@ -342,14 +342,11 @@ class ClientProtocol(asyncio.Protocol):
         else:
             out = tls.data_to_send()  # _flush_tls, without a call on every request
             if out:
-                self._flush_tls(out)
+                self.transport.write(out)  # type: ignore[union-attr]
         if len(data) > TLS_GROWN_ABOVE:
             self.watch_growth()
         if plaintext:
-            if relay.phase is _HEAD:  # a request (head), without the event
-                self.carry_out(relay.head_received(plaintext))
-            else:
-                self._from_client(relay, plaintext)
+            self._from_client(relay, plaintext)
         if tls.peer_closed and not was_closed:
             self.handle(ClientEOF())
 
@@ -522,10 +519,9 @@ class ClientProtocol(asyncio.Protocol):
         if self.tls is not None and not self.gone and not self.tls.release_buffers():
             self.watch_growth()  # bytes are waiting in them: later
 
-    def _flush_tls(self, out: bytes = b"") -> None:
-        """Write what the TLS session has for the client (``out``: taken from it already)."""
+    def _flush_tls(self) -> None:
         assert self.tls is not None and self.transport is not None
-        out = out or self.tls.data_to_send()
+        out = self.tls.data_to_send()
         if out:
             self.transport.write(out)
 

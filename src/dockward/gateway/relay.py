@@ -1040,28 +1040,14 @@ class Relay:
             and context.daemon_down is None
         ):
             # the common request, as the general way below would forward it, in one place:
-            # _apply_decision (allowed), _forward_request (no body, keep-alive, the daemon
-            # connection open) and _arm_response_deadline
-            ex.decision = decision
-            record.operation = decision.operation
-            record.rule = decision.rule
-            record.role = decision.role
-            record.decision = "allow"
+            # the decision recorded, _forward_request inline (no body, keep-alive, the daemon
+            # connection open), and the response deadline from the request's arrival (it is
+            # sent in the same call as it came)
+            self._apply_decision(ex, decision, body_consumed=False)
             self.answer = Answer.HEAD
             self._out.append(SendUpstream((raw,)))
             self.phase = Phase.SENT
-            route = request.route
-            deadline = context.timeouts.by_stream[
-                route.spec.stream if route is not None else Stream.BRIEF
-            ]
-            if deadline is not None:
-                ex.deadline = deadline
-                ex.sent_at = ex.t0  # sent in the same call as it came
-                due = ex.t0 + deadline
-                if not self._response_timer or due < self._response_due:
-                    self._response_timer = True
-                    self._response_due = due
-                    self._out.append(StartTimer((Timer.RESPONSE, deadline)))
+            self._arm_response_deadline(ex, ex.t0)
             return
         ex.policy = policy  # what the inspection reads (the lane above needs neither)
         ex.target_query = target.query
@@ -1424,8 +1410,9 @@ class Relay:
         elif self.answer is Answer.HEAD:
             self._arm_response_deadline(ex)
 
-    def _arm_response_deadline(self, ex: Exchange) -> None:
-        """Give the daemon its operation class's deadline for the response head.
+    def _arm_response_deadline(self, ex: Exchange, sent_at: float | None = None) -> None:
+        """Give the daemon its operation class's deadline for the response head, counted from
+        ``sent_at`` (now unless given).
 
         One timer per connection, not restarted by each answer: when it fires it looks at
         the exchange awaiting a head then, and starts again for what that one has left.
@@ -1438,7 +1425,7 @@ class Relay:
         if deadline is None:
             return
         ex.deadline = deadline
-        now = ex.sent_at = _clock()
+        now = ex.sent_at = _clock() if sent_at is None else sent_at
         due = now + deadline
         if not self._response_timer or due < self._response_due:
             self._response_timer = True
